@@ -1,0 +1,146 @@
+"""The embedded default: one uv virtualenv per environment key under the cache folder.
+
+Built atomically: the venv is made under a temporary name and renamed into place only
+once every package is installed, so a half-built env (Ctrl-C, a full disk) is never used.
+A file lock per key lets parallel cells (and parallel runs) share one build.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from .. import proc
+from ..paths import cache_dir
+from ..plan import EnvSpec
+from ..resolve import IndexConfig, uv_bin
+from . import EnvBuildFailed, Prepared
+
+PROBE = Path(__file__).resolve().parent.parent / "probe.py"
+MARKER = "harness-env.json"
+_INFRA_HINTS = (
+    "Failed to fetch",
+    "error sending request",
+    "dns error",
+    "Connection",
+    "timed out",
+    "No space left",
+    "Network is unreachable",
+    "failed to download",
+)
+
+
+class UvBackend:
+    name = "uv"
+
+    def __init__(self, root: Path | None = None, index: IndexConfig | None = None):
+        self.root = root or cache_dir() / "envs"
+        self.index = index or IndexConfig.from_env()
+        self._pythons: dict[str, bool] = {}
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        uv_bin()  # the uv wheel is a dependency; this fails only in a broken install
+
+    def _uv_env(self) -> dict[str, str]:
+        # Never download interpreters (no network for it here, and a surprise elsewhere).
+        return {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+
+    def python_available(self, version: str) -> bool:
+        with self._lock:
+            if version not in self._pythons:
+                found = proc.run([uv_bin(), "python", "find", version], env=self._uv_env(), timeout=60)
+                self._pythons[version] = found.ok
+            return self._pythons[version]
+
+    def location(self, env: EnvSpec) -> Path:
+        return self.root / env.key
+
+    def prepare(self, env: EnvSpec) -> Prepared:
+        start = time.monotonic()
+        target = self.location(env)
+        if (target / MARKER).exists():
+            os.utime(target / MARKER)  # last use, for `harness gc --older-than`
+            return Prepared(env, str(target), True, time.monotonic() - start)
+        self.root.mkdir(parents=True, exist_ok=True)
+        with _file_lock(self.root / f".{env.key}.lock"):
+            if (target / MARKER).exists():  # another cell or run built it meanwhile
+                return Prepared(env, str(target), True, time.monotonic() - start)
+            try:
+                self._build(env, target)
+            except EnvBuildFailed as first:
+                if not first.infra:
+                    raise
+                self._build(env, target)  # network and disk hiccups get one retry
+        return Prepared(env, str(target), False, time.monotonic() - start)
+
+    def _build(self, env: EnvSpec, target: Path) -> None:
+        tmp = self.root / f".building-{env.key}-{os.getpid()}-{threading.get_ident()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            made = proc.run(
+                [uv_bin(), "venv", "--quiet", "--relocatable", "--python", env.python, str(tmp)], env=self._uv_env(), timeout=300
+            )
+            if not made.ok:
+                raise EnvBuildFailed(f"uv venv failed: {made.stderr.strip()}", infra=_is_infra(made))
+            lock = tmp / "requirements.lock"
+            lock.write_text(env.lock)
+            synced = proc.run(
+                [uv_bin(), "pip", "sync", "--quiet", "--python", str(tmp / "bin" / "python"), *self.index.uv_args(), str(lock)],
+                env=self._uv_env(),
+                timeout=1800,
+            )
+            if not synced.ok:
+                raise EnvBuildFailed(f"uv pip sync failed: {synced.stderr.strip()[-2000:]}", infra=_is_infra(synced))
+            (tmp / MARKER).write_text(json.dumps({"key": env.key, "python": env.python, "created": time.time()}))
+            shutil.rmtree(target, ignore_errors=True)
+            os.rename(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def run_probe(self, prepared: Prepared, request: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
+        python = Path(prepared.location) / "bin" / "python"
+        env = {
+            "PATH": f"{Path(prepared.location) / 'bin'}:/usr/bin:/bin",
+            "HOME": str(request.parent),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "VIRTUAL_ENV": prepared.location,
+            **env_vars,
+        }
+        # -I: ignore PYTHON* variables and the user's site-packages; the cell is all there is.
+        return proc.run([str(python), "-I", str(PROBE), str(request)], env=env, cwd=request.parent, timeout=timeout)
+
+    def remove(self, keep: set[str]) -> list[Path]:
+        """Delete every env whose key is not in `keep` (for `harness gc`)."""
+        removed: list[Path] = []
+        if not self.root.exists():
+            return removed
+        for path in sorted(self.root.iterdir()):
+            if path.name.startswith(".") or path.name in keep:
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        return removed
+
+
+def _is_infra(done: proc.Completed) -> bool:
+    return done.timed_out or any(h in done.stderr for h in _INFRA_HINTS)
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,325 @@
+"""The command line: argparse commands, exit codes, and the only module that draws on screen."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .diagnose import CellResult
+from .errors import HarnessError, UsageError
+
+STYLE = {
+    "loaded": "green",
+    "loaded-after-fix": "cyan",
+    "load-error": "red",
+    "import-error": "dark_orange",
+    "unresolvable": "magenta",
+    "skipped": "grey50",
+    "timeout": "yellow",
+    "crash": "bold red",
+    "infra-error": "blue",
+}
+
+EPILOG = """\
+examples:
+  harness run matrices/seed-article.yaml examples/models/*.h5 -o report/
+      build one uv environment per cell, load every model in each, write
+      report/results.json, report.md, report.html and junit.xml
+  harness cells matrices/keras3-transition.yaml
+      show the cells a matrix expands to, with their resolved locks
+  harness inspect model.h5
+      what the file contains (format, saved-by versions, custom/Addons/Lambda
+      classes, corruption), without TensorFlow
+  harness run m.yaml model.h5 --only 'py3.11-tensorflow2.16*' --dry-run
+      show what would be built for a subset of cells
+
+exit codes: 0 all cells loaded (or loaded after a fix), 1 some cells failed to load,
+2 usage or matrix error, 3 nothing to do, 4 backend unavailable, 130 interrupted
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Find in which environments a saved Keras model loads, and why it fails where it does not.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    parser.add_argument("--traceback", action="store_true", help="show a Python traceback on errors (for bug reports)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="load models in every cell of a matrix and write a report",
+        description="Expand MATRIX into cells, resolve each to a lock with uv, build one environment per lock, load every MODEL in each cell (never in this process) and write results.json, report.md, report.html and junit.xml.",
+    )
+    run.add_argument("matrix", type=Path, help="the YAML matrix (see matrices/ for examples)")
+    run.add_argument("models", nargs="+", type=Path, metavar="MODEL", help=".h5 / .keras files or SavedModel folders")
+    run.add_argument("-o", "--outdir", type=Path, default=Path("harness-report"), help="where the report goes (default: ./harness-report)")
+    run.add_argument(
+        "--backend",
+        choices=("uv", "docker", "auto"),
+        default="uv",
+        help="uv virtualenvs (default) or Docker containers; auto: Docker when a daemon answers",
+    )
+    run.add_argument("-j", "--jobs", type=int, default=None, help="cells run at once (default: cores, fewer if memory is short)")
+    run.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="run only cells whose id matches GLOB (repeatable), e.g. 'py3.11-tensorflow2.15*'",
+    )
+    run.add_argument("--dry-run", action="store_true", help="resolve and plan, print the environments that would be built, run nothing")
+
+    cells = commands.add_parser(
+        "cells",
+        help="list the cells a matrix expands to, resolved",
+        description="Expand MATRIX against the package index and resolve every cell with uv; nothing is built.",
+    )
+    cells.add_argument("matrix", type=Path)
+    cells.add_argument("--json", action="store_true", help="machine-readable output")
+
+    inspect = commands.add_parser("inspect", help="static facts about a model file (no TensorFlow needed)")
+    inspect.add_argument("models", nargs="+", type=Path, metavar="MODEL")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+
+    report = commands.add_parser("report", help="re-render the reports from a results.json")
+    report.add_argument("results", type=Path, metavar="RESULTS.json")
+    report.add_argument("-o", "--outdir", type=Path, default=None, help="default: the folder of RESULTS.json")
+
+    gc = commands.add_parser(
+        "gc",
+        help="remove cached environments",
+        description="Remove cached environments not used for --older-than days (default 30), or all with --all.",
+    )
+    gc.add_argument("--all", action="store_true", help="remove every cached environment")
+    gc.add_argument("--older-than", type=float, default=30.0, metavar="DAYS")
+    return parser
+
+
+class RichProgress:
+    """A live bar while cells run; one line per finished cell above it."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True
+        )
+        self.task: Any = None
+
+    def stage(self, text: str) -> None:
+        self.console.print(f"[grey50]· {text}[/]")
+
+    def start(self, total: int) -> None:
+        self.console.print(f"[grey50]· running {total} cells[/]")
+        self.bar.start()
+        self.task = self.bar.add_task("cells", total=total)
+
+    def cell_done(self, results: Sequence[CellResult]) -> None:
+        for r in results:
+            extra = " · ".join(
+                x
+                for x in (r.exception.get("type") if r.exception else "", r.cause or "", f"fixed by {r.fix_worked}" if r.fix_worked else "")
+                if x
+            )
+            attr = " [black on yellow] AttributeError [/]" if r.attribute_error else ""
+            self.console.print(f"[{STYLE.get(r.status, 'white')}]{r.status:>16}[/] {r.cell} [grey50]{r.model}[/] {extra}{attr}")
+        if self.task is not None:
+            self.bar.advance(self.task)
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def summary_tables(console: Console, doc: dict[str, Any]) -> None:
+    from .report import summary
+
+    for model in doc.get("models", []):
+        results = summary.results_for(doc, model["name"])
+        table = Table(title=f"{model['name']}: {summary.boundary(doc, model['name'])}", title_justify="left", show_lines=False)
+        for column in ("cell", "status", "exception", "cause", "fix"):
+            table.add_column(column, overflow="fold")
+        for r in results:
+            table.add_row(
+                r["cell"],
+                f"[{STYLE.get(r['status'], 'white')}]{r['status']}[/]",
+                summary.exception_label(r),
+                r.get("cause") or "",
+                r.get("fix") or "",
+            )
+        console.print(table)
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from .matrix import load_matrix
+    from .report import summary
+    from .runner import RunOptions, run
+
+    matrix = load_matrix(args.matrix)
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("-j/--jobs must be at least 1")
+    options = RunOptions(outdir=args.outdir, backend=args.backend, jobs=args.jobs, only=tuple(args.only), dry_run=args.dry_run)
+    progress = RichProgress(console)
+    start = time.monotonic()
+    try:
+        doc = run(matrix, args.models, options, progress)
+    finally:
+        progress.stop()
+    if args.dry_run:
+        print_plan(console, doc)
+        return 0
+    summary_tables(console, doc)
+    console.print(
+        f"[bold]{len(doc['results'])} results in {time.monotonic() - start:.0f} s[/] · report: {args.outdir}/report.html, report.md, junit.xml, results.json"
+    )
+    return summary.exit_code(doc)
+
+
+def print_plan(console: Console, doc: dict[str, Any]) -> None:
+    table = Table(title=f"{doc['matrix']['name']}: {len(doc['cells'])} cells (dry run: nothing built)", title_justify="left")
+    for column in ("cell", "env", "lock"):
+        table.add_column(column, overflow="fold")
+    for cell in doc["cells"]:
+        lock = cell["lock"]
+        table.add_row(cell["id"], cell["env_key"] or "—", f"{len(lock)} packages" if lock else "[magenta]unresolvable or skipped[/]")
+    console.print(table)
+
+
+def cmd_cells(args: argparse.Namespace, console: Console) -> int:
+    from .matrix import load_matrix
+    from .resolve import Lock, PackageIndex, Resolver
+    from .runner import expand_cells, resolve_cells
+
+    matrix = load_matrix(args.matrix)
+    index = PackageIndex()
+    cells = expand_cells(matrix, index)
+    resolutions = resolve_cells(cells, Resolver(matrix.packages, index.config))
+    rows = []
+    for cell in cells:
+        r = resolutions[cell]
+        pins = Lock(r.text).pins if isinstance(r, Lock) else {}
+        rows.append(
+            {
+                "id": cell.id,
+                "python": cell.python,
+                "pins": dict(cell.pins),
+                "env": dict(cell.env),
+                "api": cell.api,
+                "overridden": cell.override,
+                "status": "resolved" if isinstance(r, Lock) else type(r).__name__.lower(),
+                "lock": pins,
+                "explanation": getattr(r, "explanation", None),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    table = Table(title=f"{matrix.name}: {len(cells)} cells", title_justify="left")
+    for column in ("cell", "resolution", "key packages"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        keys = ", ".join(
+            f"{n} {v}"
+            for n, v in row["lock"].items()
+            if n in ("tensorflow", "tensorflow-cpu", "keras", "tf-keras", "tensorflow-addons", "numpy", "h5py", "protobuf")
+        )
+        status = (
+            "[green]resolved[/]"
+            if row["status"] == "resolved"
+            else f"[magenta]{row['status']}[/]: {(row['explanation'] or '').splitlines()[0] if row['explanation'] else ''}"
+        )
+        table.add_row(row["id"], status + (" (override)" if row["overridden"] else ""), keys)
+    console.print(table)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
+    from .modelfile import describe, inspect_model
+
+    infos = [inspect_model(p) for p in args.models]
+    if args.json:
+        print(json.dumps([describe(i) for i in infos], indent=1, default=str))
+        return 1 if any(i.corrupt for i in infos) else 0
+    for info in infos:
+        console.print(f"[bold]{info.path}[/]")
+        console.print(f"  format        {info.format}   size {info.size} bytes   sha256 {info.sha256[:16]}")
+        console.print(f"  saved by      Keras {info.keras_version or '?'}" + (f", backend {info.backend}" if info.backend else ""))
+        console.print(f"  classes       {', '.join(sorted({c.name for c in info.classes})) or '—'}")
+        for kind, label in (("custom", "custom"), ("addons", "Addons"), ("lambda", "Lambda")):
+            names = info.names(kind)
+            if names:
+                console.print(f"  {label:<13} [bold]{', '.join(names)}[/]")
+        if info.loss or info.metrics or info.optimizer:
+            console.print(f"  compiled      loss={info.loss} metrics={info.metrics} optimizer={info.optimizer}")
+        for risk in info.risks:
+            console.print(f"  [dark_orange]risk[/]          {risk}")
+        for problem in info.problems:
+            console.print(f"  [red]corrupt[/]       {problem}")
+        if not info.problems:
+            console.print("  integrity     [green]no problem found[/]")
+    return 1 if any(i.corrupt for i in infos) else 0
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from .report import load_results, summary, write_reports
+
+    doc = load_results(args.results)
+    outdir = args.outdir or args.results.parent
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = write_reports(doc, outdir)
+    summary_tables(console, doc)
+    console.print("wrote " + ", ".join(str(p) for p in written))
+    return summary.exit_code(doc)
+
+
+def cmd_gc(args: argparse.Namespace, console: Console) -> int:
+    from .backends.uv import MARKER, UvBackend
+
+    backend = UvBackend()
+    cutoff = time.time() - args.older_than * 86400
+    keep: set[str] = set()
+    if not args.all and backend.root.exists():
+        keep = {p.name for p in backend.root.iterdir() if (p / MARKER).exists() and (p / MARKER).stat().st_mtime >= cutoff}
+    removed = backend.remove(keep)
+    console.print(f"removed {len(removed)} environment(s) from {backend.root}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "cells": cmd_cells, "inspect": cmd_inspect, "report": cmd_report, "gc": cmd_gc}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    console = Console(stderr=False, highlight=False)
+    error = Console(stderr=True, highlight=False)
+    try:
+        return COMMANDS[args.command](args, console)
+    except HarnessError as exc:
+        if args.traceback or os.environ.get("HARNESS_TRACEBACK"):
+            raise
+        error.print(f"harness: error: {exc}", markup=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        error.print("harness: interrupted", markup=False)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

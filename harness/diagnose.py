@@ -1,0 +1,360 @@
+"""What the probe saw -> status, cause and fix. Pure: data in, a CellResult out.
+
+The rules read what real releases raise (see tests/test_diagnose.py for the messages,
+captured from TensorFlow 2.14-2.21): a custom layer missing is `ValueError: Unknown
+layer` in Keras 2 and in Keras 3's legacy H5 loader, `TypeError: Could not locate class`
+in Keras 3's own format; numpy 2 under a TensorFlow built for numpy 1 prints
+`AttributeError: _ARRAY_API not found` and then fails with another exception, and that
+printed AttributeError still counts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .matrix import Cell
+from .modelfile import ModelInfo, keras_builtins
+
+STATUSES = ("loaded", "loaded-after-fix", "load-error", "import-error", "unresolvable", "skipped", "timeout", "crash", "infra-error")
+FAILED = ("load-error", "import-error", "timeout", "crash")
+CAUSES = ("custom-object", "missing-dependency", "version-mismatch", "corrupt-file", "environment", "unknown")
+
+_UNKNOWN_OBJECT = re.compile(
+    r"Unknown (?:layer|loss function|metric function|metric|optimizer|activation function|initializer|regularizer|constraint|object)[^:]*: '?([\w>.]+)'?"
+)
+_NOT_LOCATED = re.compile(r"Could not locate (?:class|function) '([\w>.]+)'")
+_NO_ATTRIBUTE = re.compile(r"has no attribute '(\w+)'")
+_NOT_FOUND = re.compile(r"^(\w+) not found")
+_STDERR_ATTRIBUTE = re.compile(r"^AttributeError: (.+)$", re.M)
+_NUMPY_ABI = (
+    "_ARRAY_API not found",
+    "compiled using NumPy 1.x cannot be run in",
+    "numpy.core._multiarray_umath failed to import",
+    "numpy.core.multiarray failed to import",
+    "module 'numpy' has no attribute",
+)
+_PROTOBUF = ("GetPrototype", "Descriptors cannot be created directly", "google.protobuf")
+_CORRUPT = (
+    "truncated file",
+    "Unable to open file",
+    "Unable to synchronously open file",
+    "file signature not found",
+    "BadZipFile",
+    "bad CRC",
+    "Bad magic number",
+)
+
+
+@dataclass(frozen=True)
+class CellResult:
+    model: str
+    cell: str
+    status: str
+    cause: str | None = None
+    exception: Mapping[str, Any] | None = None  # type, module, message, attribute, chain, frames
+    attribute_error: bool = False  # an AttributeError was raised or printed on the way
+    attribute: str | None = None  # the missing attribute's name
+    missing_name: str | None = None  # the custom object / module the environment lacks
+    fix: str | None = None  # one line a user can act on
+    fix_worked: str | None = None  # the fix the harness tried and that loaded the model
+    fixes_tried: tuple[str, ...] = ()
+    detail: str = ""
+    versions: Mapping[str, str] = field(default_factory=dict)
+    plugins: tuple[Mapping[str, Any], ...] = ()
+    inference: Mapping[str, Any] | None = None
+    seconds: float | None = None
+    import_seconds: float | None = None
+    stderr_tail: str = ""
+    cached: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CellResult:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key in ("fixes_tried", "plugins"):
+            known[key] = tuple(known.get(key) or ())
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """What came back from one run of the probe: its JSON (or None) and the process."""
+
+    result: Mapping[str, Any] | None
+    returncode: int = 0
+    stderr: str = ""
+    timed_out: bool = False
+    seconds: float = 0.0
+
+
+def diagnose(cell: Cell, info: ModelInfo, model_key: str, outcome: ProbeOutcome) -> CellResult:
+    base = {"model": info.name, "cell": cell.id, "stderr_tail": _tail(outcome.stderr), "seconds": round(outcome.seconds, 3)}
+    result = outcome.result
+    printed = _printed_attribute_errors(outcome.stderr)
+    if result is None:
+        if outcome.timed_out:
+            return CellResult(
+                **base,
+                status="timeout",
+                fix="raise load.timeout in the matrix, or look for a hang in the traceback",
+                detail="no result before the timeout",
+            )
+        return CellResult(**base, status="crash", cause="environment", detail=_crash_detail(outcome), attribute_error=bool(printed))
+    versions = dict(result.get("versions") or {})
+    base.update(versions=versions, import_seconds=(result.get("import") or {}).get("seconds"))
+    imported = result.get("import") or {}
+    if not imported.get("ok"):
+        return _import_failure(base, cell, imported.get("error") or {}, outcome.stderr, printed, versions)
+    model = (result.get("models") or {}).get(model_key)
+    if model is None or "timeout" in model:
+        if outcome.timed_out or (model or {}).get("timeout"):
+            return CellResult(
+                **base,
+                status="timeout",
+                fix="raise load.timeout in the matrix; loading did not finish",
+                detail="the framework imported, the load did not finish",
+            )
+        return CellResult(**base, status="crash", cause="environment", detail=_crash_detail(outcome))
+    if "crash" in model:
+        sig = model["crash"].get("signal")
+        return CellResult(
+            **base,
+            status="crash",
+            cause="environment",
+            detail=f"the load was killed by signal {sig}" if sig else "the load exited without a result",
+        )
+    return _load_outcome(base, cell, info, model, versions, printed)
+
+
+def _import_failure(
+    base: dict[str, Any], cell: Cell, error: Mapping[str, Any], stderr: str, printed: list[str], versions: Mapping[str, str]
+) -> CellResult:
+    texts = " ".join(_messages(error)) + "\n" + stderr
+    tf = _tf_version(versions)
+    attribute_error = bool(printed) or any(e.get("type") == "AttributeError" for e in _errors(error))
+    attribute = _attribute(error) or (_attribute_from_text(printed[0]) if printed else None)
+    common = dict(base, status="import-error", exception=error or None, attribute_error=attribute_error, attribute=attribute)
+    if any(h in texts for h in _NUMPY_ABI):
+        numpy = versions.get("numpy", "?")
+        fix = (
+            f"pin numpy<2: tensorflow {tf} was built against numpy 1.x"
+            if numpy.startswith("2")
+            else f"pin a numpy release that tensorflow {tf} supports"
+        )
+        return CellResult(
+            **common,
+            cause="environment",
+            missing_name="numpy ABI",
+            fix=fix,
+            detail=f"numpy {numpy} does not match the numpy tensorflow {tf} was built for",
+        )
+    if any(h in texts for h in _PROTOBUF) and ("protobuf" in texts or "GetPrototype" in texts):
+        return CellResult(
+            **common,
+            cause="environment",
+            fix=f"pin protobuf to the range tensorflow {tf} declares (protobuf {versions.get('protobuf', '?')} is outside it)",
+            detail="protobuf does not match the TensorFlow build",
+        )
+    missing = error.get("import_name") if error.get("type") == "ModuleNotFoundError" else None
+    if missing in ("tensorflow", "keras", "tf_keras"):
+        dist = {"tf_keras": "tf-keras"}.get(missing, missing)
+        why = (
+            f"the '{cell.api}' API needs it"
+            if missing != "tf_keras" or cell.api == "tf_keras"
+            else "TF_USE_LEGACY_KERAS=1 makes tf.keras import it"
+        )
+        return CellResult(
+            **common, cause="missing-dependency", missing_name=missing, fix=f"install {dist} (matching tensorflow {tf}): {why}"
+        )
+    return CellResult(
+        **common,
+        cause="environment",
+        fix=f"the framework does not import here: {error.get('type', 'error')}: {_first_line(error.get('message', ''))}",
+    )
+
+
+def _load_outcome(
+    base: dict[str, Any], cell: Cell, info: ModelInfo, model: Mapping[str, Any], versions: Mapping[str, str], printed: list[str]
+) -> CellResult:
+    attempts = list(model.get("attempts") or [])
+    plugins = tuple(model.get("plugins") or ())
+    extra = dict(base, plugins=plugins, inference=model.get("inference"), fixes_tried=tuple(a["fix"] for a in attempts[1:]))
+    if not attempts:
+        return CellResult(**extra, status="crash", detail="the probe recorded no load attempt")
+    if attempts[0].get("ok"):
+        return CellResult(**extra, status="loaded", attribute_error=bool(printed))
+    error = attempts[0].get("error") or {}
+    worked = next((a["fix"] for a in attempts[1:] if a.get("ok")), None)
+    cause, missing, fix = _load_cause(cell, info, error, plugins, worked, versions)
+    errors = _errors(error)
+    return CellResult(
+        **extra,
+        status="loaded-after-fix" if worked else "load-error",
+        cause=cause,
+        exception=error,
+        attribute_error=bool(printed) or any(e.get("type") == "AttributeError" for e in errors),
+        attribute=_attribute(error),
+        missing_name=missing,
+        fix=fix,
+        fix_worked=worked,
+        detail=f"loaded with {worked}" if worked else ("no fix the harness could try loaded it" if len(attempts) > 1 else ""),
+    )
+
+
+def _load_cause(
+    cell: Cell,
+    info: ModelInfo,
+    error: Mapping[str, Any],
+    plugins: Iterable[Mapping[str, Any]],
+    worked: str | None,
+    versions: Mapping[str, str],
+) -> tuple[str, str | None, str]:
+    """(cause, missing name, fix) for a load that failed."""
+    text = " ".join(_messages(error))
+    tf = _tf_version(versions)
+    keras = versions.get("keras") or ""
+    env_major = _env_keras_major(cell, versions)
+    addons = info.names("addons")
+    plugin = {p.get("name"): p for p in plugins}.get("tensorflow_addons")
+    if any(h in text for h in _CORRUPT):
+        return "corrupt-file", None, "the file is damaged: re-export or re-download it"
+    if addons and any(a in text for a in addons):
+        if plugin and plugin.get("installed") and not plugin.get("ok"):
+            return (
+                "version-mismatch",
+                "tensorflow_addons",
+                f"tensorflow-addons {versions.get('tensorflow-addons', '?')} does not import with tensorflow {tf}: pin a tensorflow-addons release built for it",
+            )
+        if env_major and env_major >= 3:
+            return (
+                "missing-dependency",
+                addons[0],
+                "tensorflow-addons has no Keras 3 support: load with tf-keras and TF_USE_LEGACY_KERAS=1, or replace the layer with its Keras equivalent",
+            )
+        return (
+            "missing-dependency",
+            addons[0],
+            f"install tensorflow-addons (a release built for tensorflow {tf}) and import tensorflow_addons before load_model",
+        )
+    name = _unknown_name(error)
+    if name is not None:
+        short = name.rpartition(">")[2]
+        if name in info.names("custom") or short not in keras_builtins():
+            fix = (
+                f"pass custom_objects={{'{name}': {short}}} to load_model (or decorate it with @keras.saving.register_keras_serializable())"
+            )
+            return "custom-object", name, fix
+        return (
+            "version-mismatch",
+            name,
+            f"'{name}' is not known to keras {keras}: load with the Keras that saved the file ({info.keras_version})",
+        )
+    if ("parent module" in text and "cannot be imported" in text) or "File format not supported" in text:
+        return "version-mismatch", None, _format_fix(info, env_major)
+    if "safe_mode" in text:
+        return (
+            "version-mismatch",
+            "Lambda",
+            "Keras 3 refuses Python lambdas from a file by default: only for a file you trust, pass safe_mode=False (it runs the file's code)",
+        )
+    if worked and worked.startswith("custom_objects"):
+        return "custom-object", (info.names("custom") or [None])[0], "pass the custom objects to load_model (custom_objects=...)"
+    if worked == "compile=False":
+        return (
+            "version-mismatch",
+            None,
+            f"the saved training config does not load in keras {keras}: load_model(..., compile=False) and compile again",
+        )
+    if info.keras_major and env_major and info.keras_major != env_major:
+        return "version-mismatch", None, _format_fix(info, env_major)
+    return "unknown", None, f"{error.get('type', 'error')}: {_first_line(error.get('message', ''))}"
+
+
+def _format_fix(info: ModelInfo, env_major: int | None) -> str:
+    saved = info.keras_major
+    if saved and saved >= 3 and (env_major or 0) < 3:
+        return (
+            f"this file was saved by Keras {info.keras_version}: load it with tensorflow>=2.16 (Keras 3), or re-save it from there as .h5"
+        )
+    return f"this file was saved by Keras {info.keras_version or '2'}: install tf-keras and set TF_USE_LEGACY_KERAS=1, or re-save it in the .keras format"
+
+
+def diagnose_corrupt(cell: Cell, info: ModelInfo) -> CellResult:
+    """A damaged file fails everywhere; found statically, so no environment is built for it."""
+    return CellResult(
+        model=info.name,
+        cell=cell.id,
+        status="load-error",
+        cause="corrupt-file",
+        fix="the file is damaged: re-export or re-download it",
+        detail="found by static inspection (no environment built): " + "; ".join(info.problems),
+    )
+
+
+def _errors(error: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [error, *error.get("chain", [])] if error else []
+
+
+def _messages(error: Mapping[str, Any]) -> list[str]:
+    return [f"{e.get('type')}: {e.get('message', '')}" for e in _errors(error)]
+
+
+def _unknown_name(error: Mapping[str, Any]) -> str | None:
+    for e in _errors(error):
+        for pattern in (_UNKNOWN_OBJECT, _NOT_LOCATED):
+            found = pattern.search(e.get("message", ""))
+            if found:
+                return found.group(1)
+    return None
+
+
+def _attribute(error: Mapping[str, Any]) -> str | None:
+    for e in _errors(error):
+        if e.get("type") == "AttributeError":
+            return e.get("attribute") or _attribute_from_text(e.get("message", ""))
+    return None
+
+
+def _attribute_from_text(text: str) -> str | None:
+    found = _NO_ATTRIBUTE.search(text) or _NOT_FOUND.search(text)
+    return found.group(1) if found else None
+
+
+def _printed_attribute_errors(stderr: str) -> list[str]:
+    return _STDERR_ATTRIBUTE.findall(stderr or "")
+
+
+def _tf_version(versions: Mapping[str, str]) -> str:
+    return next((versions[k] for k in ("tensorflow", "tensorflow-cpu", "tensorflow-intel", "tensorflow-macos") if k in versions), "?")
+
+
+def _env_keras_major(cell: Cell, versions: Mapping[str, str]) -> int | None:
+    if cell.api == "tf_keras" or (dict(cell.env).get("TF_USE_LEGACY_KERAS") == "1" and "tf-keras" in versions):
+        return 2
+    keras = versions.get("keras")
+    return int(keras.split(".")[0]) if keras and keras[0].isdigit() else None
+
+
+def _crash_detail(outcome: ProbeOutcome) -> str:
+    if outcome.returncode == -9:
+        return "killed by SIGKILL (out of memory?) before writing a result"
+    if outcome.returncode < 0:
+        return f"killed by signal {-outcome.returncode} before writing a result"
+    return f"exited with code {outcome.returncode} without a result"
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:300]
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    return "\n".join((text or "").rstrip().splitlines()[-lines:])

@@ -1,0 +1,52 @@
+"""Where cell tasks run: a local thread pool now, a cluster engine later, one interface.
+
+A task is a plain callable returning a value; the executor yields values as they
+finish. Threads suffice locally because every task's work happens in child processes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+class Executor(Protocol):
+    def run_all(self, tasks: Sequence[Callable[[], T]]) -> Iterator[T]:
+        """Yield each task's value as it finishes. Closing the iterator cancels the rest."""
+        ...
+
+
+class LocalExecutor:
+    def __init__(self, jobs: int):
+        self.jobs = max(1, jobs)
+
+    def run_all(self, tasks: Sequence[Callable[[], T]]) -> Iterator[T]:
+        pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="cell")
+        futures = [pool.submit(task) for task in tasks]
+        try:
+            for future in cf.as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def default_jobs(gib_per_cell: float = 1.5) -> int:
+    """As many cells as there are cores, fewer when memory would not hold them.
+
+    A TensorFlow process with a small model peaks near 0.5-1 GiB here; 1.5 GiB per cell
+    leaves room for bigger models and for the page cache that keeps imports fast.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        available_gib = int(info["MemAvailable"].split()[0]) / (1024 * 1024)
+    except (OSError, KeyError, ValueError):
+        return cores
+    return max(1, min(cores, int(available_gib // gib_per_cell)))

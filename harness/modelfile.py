@@ -1,0 +1,319 @@
+"""Static facts about a model file, read with h5py and zipfile: no TensorFlow, no code run.
+
+The format is told by content, not by name (TF 2.12 wrote HDF5 under a `.keras` name).
+A file that is no model at all is a usage error; a model file that is damaged is a fact
+(`problems`), reported as `corrupt-file` without building any environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+import zipfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+ZIP_SIGNATURE = b"PK\x03\x04"
+# Serialization helpers that look like objects in a config but are no classes of the model.
+_INTERNAL = (
+    "__keras_tensor__",
+    "__tensor__",
+    "__numpy__",
+    "__tuple__",
+    "__typespec__",
+    "__bytes__",
+    "__ellipsis__",
+    "__slice__",
+    "__lambda__",
+    "TensorShape",
+    "DTypePolicy",
+    "FloatDTypePolicy",
+    "function",
+)
+
+
+@lru_cache(maxsize=1)
+def keras_builtins() -> frozenset[str]:
+    text = resources.files("harness").joinpath("keras_builtins.txt").read_text()
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+@dataclass(frozen=True)
+class ClassRef:
+    name: str  # as written in the file: "ResidualBlock", "Addons>GroupNormalization"
+    kind: str  # builtin | custom | addons | lambda
+    where: str  # config path: "layers[1]", "loss", "layers[2].layer"
+    module: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: str
+    name: str
+    sha256: str
+    size: int
+    format: str  # h5 | keras | savedmodel
+    keras_version: str | None = None
+    backend: str | None = None
+    classes: tuple[ClassRef, ...] = ()
+    loss: Any = None
+    metrics: Any = None
+    optimizer: str | None = None
+    problems: tuple[str, ...] = ()  # integrity: anything here makes the file corrupt
+    risks: tuple[str, ...] = ()
+
+    @property
+    def corrupt(self) -> bool:
+        return bool(self.problems)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted({c.name for c in self.classes if c.kind == kind})
+
+    @property
+    def keras_major(self) -> int | None:
+        return int(self.keras_version.split(".")[0]) if self.keras_version and self.keras_version[0].isdigit() else None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["custom"] = self.names("custom")
+        data["addons"] = self.names("addons")
+        data["lambdas"] = len([c for c in self.classes if c.kind == "lambda"])
+        return data
+
+
+def inspect_model(path: str | Path) -> ModelInfo:
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path}: no such model file")
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return _inspect_savedmodel(path)
+        raise UsageError(f"{path}: is a folder but not a SavedModel (no saved_model.pb); pass a .h5/.keras file or a SavedModel folder")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the model file ({exc.strerror})") from None
+    base = {"path": str(path.resolve()), "name": path.name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    if _hdf5_offset(data) is not None:
+        return _inspect_hdf5(path, data, base)
+    if data.startswith(ZIP_SIGNATURE):
+        return _inspect_zip(path, base)
+    what = "an empty file" if not data else "text" if _looks_like_text(data[:4096]) else "unrecognised bytes"
+    raise UsageError(f"{path}: not a model file ({what}: no HDF5 signature, not a .keras zip, not a SavedModel folder)")
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _hdf5_offset(data: bytes) -> int | None:
+    """HDF5 puts its signature at 0, 512, 1024, 2048 ... (after an optional user block)."""
+    offset = 0
+    while offset + 8 <= len(data) and offset <= 1 << 20:
+        if data[offset : offset + 8] == HDF5_SIGNATURE:
+            return offset
+        offset = 512 if offset == 0 else offset * 2
+    return None
+
+
+def _hdf5_stored_eof(data: bytes, offset: int) -> int | None:
+    """The end-of-file address the superblock records (versions 0-3)."""
+    try:
+        version = data[offset + 8]
+        if version in (0, 1):
+            size_of_offsets = data[offset + 13]
+            start = offset + 24 + (4 if version == 1 else 0) + 2 * size_of_offsets
+        elif version in (2, 3):
+            size_of_offsets = data[offset + 9]
+            start = offset + 12 + 2 * size_of_offsets
+        else:
+            return None
+        fmt = {4: "<I", 8: "<Q"}.get(size_of_offsets)
+        return struct.unpack_from(fmt, data, start)[0] + offset if fmt else None
+    except (IndexError, struct.error):
+        return None
+
+
+def _inspect_hdf5(path: Path, data: bytes, base: dict[str, Any]) -> ModelInfo:
+    import h5py  # reads metadata only; no Keras code runs
+
+    problems = []
+    offset = _hdf5_offset(data) or 0
+    stored = _hdf5_stored_eof(data, offset)
+    if stored is not None and stored > len(data):
+        problems.append(f"truncated HDF5 file: {len(data)} bytes on disk, the superblock records {stored}")
+    attrs: dict[str, Any] = {}
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = {k: _text(v) for k, v in f.attrs.items()}
+            if "model_weights" not in f and "model_config" in attrs:
+                problems.append("no model_weights group: the file holds a config but no weights")
+    except OSError as exc:
+        if not problems:
+            problems.append(f"HDF5 library cannot open the file: {exc}")
+    info = dict(base, format="h5", keras_version=attrs.get("keras_version"), backend=attrs.get("backend"))
+    if not attrs and not problems:
+        problems.append("HDF5 file without Keras attributes (no model_config): not a saved Keras model")
+    config = _json(attrs.get("model_config"), "model_config", problems)
+    training = _json(attrs.get("training_config"), "training_config", problems)
+    return _with_config(info, config, training, problems)
+
+
+def _inspect_zip(path: Path, base: dict[str, Any]) -> ModelInfo:
+    problems: list[str] = []
+    config = training = metadata = None
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            bad = z.testzip()
+            if bad:
+                problems.append(f"bad CRC in zip member {bad}")
+            for needed in ("metadata.json", "config.json"):
+                if needed not in names:
+                    problems.append(f".keras archive has no {needed}")
+            if not names & {"model.weights.h5", "model.weights.npz"}:
+                problems.append(".keras archive has no model.weights.h5")
+            if "metadata.json" in names and not bad:
+                metadata = _json(z.read("metadata.json").decode("utf-8", "replace"), "metadata.json", problems)
+            if "config.json" in names and not bad:
+                config = _json(z.read("config.json").decode("utf-8", "replace"), "config.json", problems)
+    except zipfile.BadZipFile as exc:
+        problems.append(f"damaged zip archive: {exc}")
+    if isinstance(config, dict):
+        training = config.get("compile_config")
+    info = dict(base, format="keras", keras_version=(metadata or {}).get("keras_version"), backend=(metadata or {}).get("backend"))
+    return _with_config(info, config, training, problems)
+
+
+def _inspect_savedmodel(path: Path) -> ModelInfo:
+    pb = path / "saved_model.pb"
+    digest = hashlib.sha256()
+    size = 0
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(path)).encode())
+        content = file.read_bytes()
+        digest.update(content)
+        size += len(content)
+    problems = [] if pb.stat().st_size else ["saved_model.pb is empty"]
+    classes: list[ClassRef] = []
+    keras_version = None
+    meta = path / "keras_metadata.pb"
+    if meta.is_file():  # protobuf with JSON strings inside; the JSON is what we need
+        text = meta.read_bytes().decode("utf-8", "replace")
+        for i, name in enumerate(dict.fromkeys(re.findall(r'"class_name": "([^"]+)"', text))):
+            classes.append(ClassRef(name, _classify(name, None), f"keras_metadata[{i}]"))
+        found = re.search(r'"keras_version": "([^"]+)"', text)
+        keras_version = found.group(1) if found else None
+    return ModelInfo(
+        path=str(path.resolve()),
+        name=path.name,
+        sha256=digest.hexdigest(),
+        size=size,
+        format="savedmodel",
+        keras_version=keras_version,
+        classes=tuple(classes),
+        problems=tuple(problems),
+        risks=_risks(classes),
+    )
+
+
+def _text(value: Any) -> Any:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _json(text: Any, what: str, problems: list[str]) -> Any:
+    if text is None or not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        problems.append(f"{what} is not valid JSON ({exc.msg} at char {exc.pos})")
+        return None
+
+
+def _with_config(info: dict[str, Any], config: Any, training: Any, problems: list[str]) -> ModelInfo:
+    classes = list(walk_classes(config)) if config is not None else []
+    loss = metrics = optimizer = None
+    if isinstance(training, dict):
+        loss, metrics = training.get("loss"), training.get("metrics")
+        opt = training.get("optimizer_config") or training.get("optimizer")
+        optimizer = opt.get("class_name") if isinstance(opt, dict) else opt
+        for where, value in (("loss", loss), ("metrics", metrics)):
+            for name in _function_names(value):
+                classes.append(ClassRef(name, _classify(name, None), where))
+    return ModelInfo(
+        **info, classes=tuple(classes), loss=loss, metrics=metrics, optimizer=optimizer, problems=tuple(problems), risks=_risks(classes)
+    )
+
+
+def walk_classes(node: Any, where: str = "model") -> Iterator[ClassRef]:
+    """Every serialized object in a config, nested models and wrappers included."""
+    if isinstance(node, dict):
+        name = node.get("class_name")
+        if isinstance(name, str) and "config" in node and not name.startswith("__") and name not in _INTERNAL:
+            yield ClassRef(name, _classify(name, node.get("module")), where, node.get("module"))
+        for key, value in node.items():
+            if isinstance(value, (dict, list)):
+                yield from walk_classes(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from walk_classes(value, f"{where}[{i}]")
+
+
+def _function_names(value: Any) -> Iterator[str]:
+    """Loss and metric names given as strings (a custom function is saved by name)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _function_names(item)
+    elif isinstance(value, dict):
+        if "class_name" in value:
+            inner = value.get("config")
+            if value["class_name"] == "function" and isinstance(inner, str):
+                yield inner
+            else:
+                yield value["class_name"]
+        else:
+            for item in value.values():
+                yield from _function_names(item)
+
+
+def _classify(name: str, module: str | None) -> str:
+    package, _, short = name.rpartition(">")
+    if package == "Addons":
+        return "addons"
+    if short == "Lambda":
+        return "lambda"
+    if module and module.split(".")[0] in ("keras", "tf_keras", "tensorflow"):
+        return "builtin"
+    return "builtin" if short in keras_builtins() and package in ("", "Custom", "keras") else "custom"
+
+
+def _risks(classes: list[ClassRef]) -> tuple[str, ...]:
+    lambdas = [c.where for c in classes if c.kind == "lambda"]
+    if not lambdas:
+        return ()
+    return (
+        f"{len(lambdas)} Lambda layer(s) ({', '.join(lambdas[:3])}): Python code stored in the file runs when it is loaded; load it only in a sandbox",
+    )
+
+
+def describe(info: ModelInfo) -> dict[str, Any]:
+    """`harness inspect` output: the facts, without the per-object list's noise."""
+    data = info.to_dict()
+    data["classes"] = sorted({(c.name, c.kind) for c in info.classes})
+    return data

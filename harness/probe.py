@@ -1,0 +1,289 @@
+"""Load Keras models inside a cell and write what happened as JSON.
+
+Runs with the cell's own Python, so it imports nothing from harness, only the standard
+library (and, inside the cell, the framework under test), and keeps to Python 3.8 syntax.
+
+    python probe.py REQUEST.json
+
+A failure to load is data: the probe still exits 0 and writes the exception's type,
+module, message, missing attribute, chained exceptions and framework frames. When
+several models share the cell, the framework is imported once and each model is loaded
+in a forked child, so every load stays isolated while the import is paid once.
+"""
+
+import importlib
+import importlib.util
+import json
+import os
+import re
+import signal
+import sys
+import time
+import traceback
+
+PROBE_VERSION = 1
+DISTRIBUTIONS = (
+    "tensorflow",
+    "tensorflow-cpu",
+    "tensorflow-intel",
+    "tensorflow-macos",
+    "keras",
+    "tf-keras",
+    "tensorflow-addons",
+    "h5py",
+    "numpy",
+    "protobuf",
+    "ml-dtypes",
+)
+FRAMEWORK_PATH = re.compile(r"[/\\](tensorflow|keras|tf_keras|tensorflow_addons|h5py|numpy|google[/\\]protobuf)[/\\]")
+
+
+def installed_versions():
+    try:
+        from importlib import metadata
+    except ImportError:  # Python < 3.8 has no importlib.metadata
+        return {}
+    found = {}
+    for name in DISTRIBUTIONS:
+        try:
+            found[name] = metadata.version(name)
+        except Exception:  # noqa: BLE001 - PackageNotFoundError and broken metadata alike
+            pass
+    return found
+
+
+def describe_exception(exc, custom_file=None):
+    """Type, message, missing name, the chain, and the frames that belong to the framework."""
+    info = _one(exc)
+    chain = []
+    seen = {id(exc)}
+    link = exc.__cause__ or exc.__context__
+    while link is not None and id(link) not in seen and len(chain) < 8:
+        seen.add(id(link))
+        chain.append(_one(link))
+        link = link.__cause__ or link.__context__
+    info["chain"] = chain
+    frames = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if FRAMEWORK_PATH.search(frame.filename) or (custom_file and frame.filename == custom_file):
+            short = re.sub(r"^.*[/\\]site-packages[/\\]", "", frame.filename)
+            frames.append({"file": short, "line": frame.lineno, "function": frame.name, "code": frame.line})
+    info["frames"] = frames[-15:]
+    return info
+
+
+def _one(exc):
+    info = {"type": type(exc).__name__, "module": type(exc).__module__, "message": str(exc)[:4000]}
+    if isinstance(exc, AttributeError):
+        info["attribute"] = getattr(exc, "name", None)  # Python 3.10+; diagnosis parses the message otherwise
+    if isinstance(exc, ImportError):
+        info["import_name"] = exc.name
+    return info
+
+
+def import_framework(api):
+    """(keras module, framework versions); raises what the import raises."""
+    if api == "keras":
+        import keras
+
+        return keras
+    if api == "tf_keras":
+        import tf_keras
+
+        return tf_keras
+    import tensorflow as tf
+
+    return tf.keras
+
+
+def load_custom_objects(path):
+    """The user's module: its CUSTOM_OBJECTS dict, or every class and function it defines."""
+    spec = importlib.util.spec_from_file_location("harness_custom_objects", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["harness_custom_objects"] = module
+    spec.loader.exec_module(module)
+    for attr in ("CUSTOM_OBJECTS", "custom_objects"):
+        if isinstance(getattr(module, attr, None), dict):
+            return dict(getattr(module, attr))
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if not name.startswith("_") and callable(value) and getattr(value, "__module__", None) == module.__name__
+    }
+
+
+def import_plugins(names):
+    done = []
+    for name in names:
+        if importlib.util.find_spec(name) is None:
+            done.append({"name": name, "installed": False, "ok": False})
+            continue
+        try:
+            importlib.import_module(name)
+            done.append({"name": name, "installed": True, "ok": True})
+        except BaseException as exc:  # noqa: BLE001 - a broken plugin is a finding
+            done.append({"name": name, "installed": True, "ok": False, "error": describe_exception(exc)})
+    return done
+
+
+def attempt(keras, path, compile_flag, objects, fix, custom_file):
+    start = time.time()
+    record = {"fix": fix, "compile": compile_flag, "ok": False}
+    try:
+        if objects is not None:
+            with keras.utils.custom_object_scope(objects):
+                model = keras.models.load_model(path, compile=compile_flag)
+        else:
+            model = keras.models.load_model(path, compile=compile_flag)
+        record["ok"] = True
+        record["model"] = model
+    except BaseException as exc:  # noqa: BLE001 - every failure is data
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        record["error"] = describe_exception(exc, custom_file)
+    record["seconds"] = round(time.time() - start, 4)
+    return record
+
+
+def run_inference(model):
+    import numpy as np
+
+    inputs = model.inputs if isinstance(model.inputs, (list, tuple)) else [model.inputs]
+    batch = []
+    for tensor in inputs:
+        shape = [1 if i == 0 else (d if d else 4) for i, d in enumerate(tuple(tensor.shape))]
+        size = int(np.prod(shape))
+        batch.append(np.linspace(-1.0, 1.0, size, dtype="float32").reshape(shape))
+    out = model(batch if len(batch) > 1 else batch[0], training=False)
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    summary = []
+    for o in outs:
+        a = np.asarray(o, dtype="float64")
+        summary.append(
+            {
+                "shape": list(a.shape),
+                "mean": float(a.mean()),
+                "absmax": float(np.abs(a).max()),
+                "finite": bool(np.isfinite(a).all()),
+                "head": [float(x) for x in a.ravel()[:8]],
+            }
+        )
+    return summary
+
+
+def load_one(keras, model, request):
+    """Everything about one model in this process: plugins, the plain load, then fixes."""
+    custom_file = request.get("custom_objects")
+    result = {"plugins": import_plugins(model.get("plugins", []))}
+    objects = None
+    if custom_file:
+        try:
+            objects = load_custom_objects(custom_file)
+            result["custom_objects"] = {"ok": True, "names": sorted(objects)}
+        except BaseException as exc:  # noqa: BLE001
+            result["custom_objects"] = {"ok": False, "error": describe_exception(exc, custom_file)}
+    compile_flag = bool(request.get("compile", True))
+    attempts = [attempt(keras, model["path"], compile_flag, None, None, custom_file)]
+    if not attempts[0]["ok"] and request.get("fixes", True):
+        tries = []
+        if objects:
+            tries.append(("custom_objects", compile_flag, objects))
+        if compile_flag:
+            tries.append(("compile=False", False, None))
+            if objects:
+                tries.append(("custom_objects+compile=False", False, objects))
+        for fix, flag, objs in tries:
+            attempts.append(attempt(keras, model["path"], flag, objs, fix, custom_file))
+            if attempts[-1]["ok"]:
+                break
+    loaded = [a for a in attempts if a.get("ok")]
+    if loaded and request.get("inference"):
+        try:
+            result["inference"] = {"ok": True, "outputs": run_inference(loaded[0]["model"])}
+        except BaseException as exc:  # noqa: BLE001
+            result["inference"] = {"ok": False, "error": describe_exception(exc, custom_file)}
+    for a in attempts:
+        a.pop("model", None)
+    result["attempts"] = attempts
+    return result
+
+
+def write_json(path, data):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, default=str)
+    os.replace(tmp, path)
+
+
+def load_in_child(keras, model, request, workdir):
+    """Fork after the framework import: isolated loads that share the import's cost."""
+    out = os.path.join(workdir, "model-%s.json" % model["key"])
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            write_json(out, load_one(keras, model, request))
+        except BaseException:  # noqa: BLE001
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    deadline = time.time() + float(request.get("timeout", 300))
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.time() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return {"timeout": True}
+        time.sleep(0.02)
+    if os.WIFSIGNALED(status):
+        return {"crash": {"signal": os.WTERMSIG(status)}}
+    try:
+        with open(out) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {"crash": {"exit_code": os.WEXITSTATUS(status)}}
+
+
+def main(argv):
+    with open(argv[1]) as f:
+        request = json.load(f)
+    out = request["out"]
+    result = {
+        "probe_version": PROBE_VERSION,
+        "python": sys.version.split()[0],
+        "api": request.get("api", "tf.keras"),
+        "pid": os.getpid(),
+        "models": {},
+    }
+    result["versions"] = installed_versions()
+    start = time.time()
+    try:
+        keras = import_framework(result["api"])
+        result["import"] = {"ok": True, "seconds": round(time.time() - start, 4), "keras_version": getattr(keras, "__version__", None)}
+    except BaseException as exc:  # noqa: BLE001 - a broken framework is the finding
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        result["import"] = {"ok": False, "seconds": round(time.time() - start, 4), "error": describe_exception(exc)}
+        write_json(out, result)
+        return 0
+    write_json(out, result)  # the import is recorded even if a load later kills the process
+    models = request["models"]
+    shared = len(models) > 1 and hasattr(os, "fork") and request.get("fork", True)
+    for model in models:
+        if shared:
+            result["models"][model["key"]] = load_in_child(keras, model, request, os.path.dirname(out))
+        else:
+            result["models"][model["key"]] = load_one(keras, model, request)
+        write_json(out, result)
+    result["seconds"] = round(time.time() - start, 4)
+    write_json(out, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

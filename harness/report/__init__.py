@@ -1,0 +1,45 @@
+"""Reports, all rendered from the canonical JSON document (results.json)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from .html import render_html
+from .junit import render_junit
+from .markdown import render_markdown
+
+SCHEMA = "harness-results"
+SCHEMA_VERSION = 1
+RENDERERS = {"report.md": render_markdown, "report.html": render_html, "junit.xml": render_junit}
+
+
+def write_reports(doc: Mapping[str, Any], outdir: Path) -> list[Path]:
+    written = []
+    for name, render in RENDERERS.items():
+        path = outdir / name
+        tmp = path.with_name(f".{name}.tmp")
+        tmp.write_text(render(doc))
+        tmp.replace(path)
+        written.append(path)
+    return written
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such results file (harness run writes OUTDIR/results.json)") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable results file ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise UsageError(f'{path}: not a harness results file (no "schema": "{SCHEMA}")')
+    if doc.get("schema_version", 0) > SCHEMA_VERSION:
+        raise UsageError(
+            f"{path}: schema version {doc['schema_version']} is newer than this harness reads ({SCHEMA_VERSION}); upgrade harness"
+        )
+    return doc

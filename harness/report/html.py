@@ -1,0 +1,55 @@
+"""A self-contained HTML page: a grid per model, a colour per status, details on click.
+
+No CDN, no external file: styles, script and data are inline, so the page opens from
+a CI artifact or an air-gapped laptop.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+
+from . import summary
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("harness.report", "templates"),
+    autoescape=jinja2.select_autoescape(["html", "j2"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _dom_id(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text)
+
+
+def render_html(doc: Mapping[str, Any]) -> str:
+    models = []
+    for model in doc.get("models", []):
+        axis, rows, columns, table = summary.grid(doc, model["name"])
+        results = summary.results_for(doc, model["name"])
+        models.append(
+            {
+                "info": model,
+                "dom": _dom_id(model["name"]),
+                "boundary": summary.boundary(doc, model["name"]),
+                "counts": summary.count_text(results),
+                "axis": axis,
+                "rows": rows,
+                "columns": columns,
+                "table": table,
+                "results": results,
+                "attribute_errors": [r for r in results if r.get("attribute_error")],
+            }
+        )
+    return _env.get_template("report.html.j2").render(
+        doc=doc,
+        models=models,
+        cells=summary.cells_by_id(doc),
+        statuses=summary.STATUS_ORDER,
+        label=summary.exception_label,
+        dom_id=_dom_id,
+    )

@@ -1,0 +1,57 @@
+"""Markdown: a GitHub step summary or PR comment, rendered from the JSON document."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import summary
+
+ICONS = {
+    "loaded": "✅",
+    "loaded-after-fix": "🔧",
+    "load-error": "❌",
+    "import-error": "💥",
+    "unresolvable": "⛔",
+    "skipped": "⏭️",
+    "timeout": "⏱️",
+    "crash": "☠️",
+    "infra-error": "🌐",
+}
+
+
+def _cell(text: Any) -> str:
+    return str(text or "").replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(doc: Mapping[str, Any]) -> str:
+    run = doc.get("run", {})
+    lines = [f"# Keras load compatibility: {doc['matrix']['name']}", ""]
+    if not run.get("complete"):
+        lines += ["> **Partial report**: the run was interrupted; finished cells are shown.", ""]
+    for model in doc.get("models", []):
+        results = summary.results_for(doc, model["name"])
+        lines += [f"## `{model['name']}`", "", f"**{summary.boundary(doc, model['name'])}**", "", summary.count_text(results), ""]
+        saved = f"saved by Keras {model.get('keras_version') or '?'} ({model.get('format')})"
+        extras = [
+            f"custom: {', '.join(model['custom'])}" if model.get("custom") else "",
+            f"Addons: {', '.join(model['addons'])}" if model.get("addons") else "",
+        ]
+        lines += ["; ".join([saved, *[e for e in extras if e]]), ""]
+        for risk in model.get("risks", []):
+            lines += [f"> ⚠️ {risk}", ""]
+        attr = [r for r in results if r.get("attribute_error")]
+        if attr:
+            lines += [
+                f"**AttributeError** in {len(attr)} cell(s): " + ", ".join(f"`{r['cell']}` ({r.get('attribute') or '?'})" for r in attr),
+                "",
+            ]
+        lines += ["| Cell | Status | Exception | Cause | Fix |", "|---|---|---|---|---|"]
+        for r in results:
+            status = f"{ICONS.get(r['status'], '')} {r['status']}" + (f" ({r['fix_worked']})" if r.get("fix_worked") else "")
+            lines.append(
+                f"| `{r['cell']}` | {status} | {_cell(summary.exception_label(r))} | {_cell(r.get('cause'))} | {_cell(r.get('fix'))} |"
+            )
+        lines.append("")
+    lines += [f"<sub>harness {doc.get('harness_version')} · backend {run.get('backend')} · started {run.get('started')}</sub>", ""]
+    return "\n".join(lines)

@@ -1,0 +1,159 @@
+"""Facts every report shows, computed from the canonical JSON document (pure)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+FAILED = ("load-error", "import-error", "timeout", "crash")
+NOT_TRIED = ("unresolvable", "skipped", "infra-error")
+STATUS_ORDER = ("loaded", "loaded-after-fix", "load-error", "import-error", "unresolvable", "skipped", "timeout", "crash", "infra-error")
+
+Doc = Mapping[str, Any]
+Result = Mapping[str, Any]
+
+
+def cells_by_id(doc: Doc) -> dict[str, Mapping[str, Any]]:
+    return {c["id"]: c for c in doc.get("cells", [])}
+
+
+def results_for(doc: Doc, model: str) -> list[Result]:
+    order = {c["id"]: i for i, c in enumerate(doc.get("cells", []))}
+    return sorted((r for r in doc.get("results", []) if r["model"] == model), key=lambda r: order.get(r["cell"], 1 << 30))
+
+
+def counts(results: Sequence[Result]) -> Counter[str]:
+    return Counter(r["status"] for r in results)
+
+
+def exception_label(result: Result) -> str:
+    """`AttributeError`, `ValueError`, or `AttributeError → TypeError` when one was printed on the way."""
+    exc = result.get("exception") or {}
+    kind = exc.get("type")
+    if result.get("attribute_error") and kind != "AttributeError":
+        return f"AttributeError → {kind}" if kind else "AttributeError"
+    return kind or ""
+
+
+def primary_axis(doc: Doc) -> str | None:
+    """The axis the boundary sentence follows: tensorflow if it varies, else the first that does."""
+    axes: dict[str, set[str]] = {}
+    for cell in doc.get("cells", []):
+        for name, version in cell.get("pins", {}).items():
+            if version is not None:
+                axes.setdefault(name, set()).add(version)
+    varying = [name for name, versions in axes.items() if len(versions) > 1]
+    if "tensorflow" in varying:
+        return "tensorflow"
+    return varying[0] if varying else next(iter(axes), None)
+
+
+def _version(text: str) -> Any:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return Version("0")
+
+
+def boundary(doc: Doc, model: str) -> str:
+    """Where the model loads, in words: "loads up to tensorflow 2.15.1; fails from 2.16.1 on (...)"."""
+    results = results_for(doc, model)
+    axis = primary_axis(doc)
+    cells = cells_by_id(doc)
+    tried = [r for r in results if r["status"] not in NOT_TRIED]
+    if not tried:
+        return f"no cell could be tried ({_count_text(counts(results))})"
+    if axis is None:
+        loaded = [r for r in tried if r["status"] == "loaded"]
+        return f"loads in {len(loaded)} of {len(tried)} cells tried" + _why([r for r in tried if r["status"] != "loaded"])
+    by_version: dict[str, list[Result]] = {}
+    for r in tried:
+        version = cells.get(r["cell"], {}).get("pins", {}).get(axis)
+        if version is not None:
+            by_version.setdefault(version, []).append(r)
+    versions = sorted(by_version, key=_version)
+    if not versions:
+        return f"{axis} is not pinned in any cell tried"
+    loads = [any(r["status"] == "loaded" for r in by_version[v]) for v in versions]
+    failing = [r for r in tried if r["status"] != "loaded"]
+    why = _why(failing)
+    if all(loads):
+        partly = " (not in every cell: " + why.strip(" ()") + ")" if failing else ""
+        return f"loads with every {axis} release tried ({_span(versions)}){partly}"
+    if not any(loads):
+        return f"fails with every {axis} release tried ({_span(versions)}){why}"
+    first_fail = loads.index(False)
+    if all(loads[:first_fail]) and not any(loads[first_fail:]):
+        return f"loads up to {axis} {versions[first_fail - 1]}; fails from {versions[first_fail]} on{why}"
+    first_load = loads.index(True)
+    if not any(loads[:first_load]) and all(loads[first_load:]):
+        return f"fails up to {axis} {versions[first_load - 1]}; loads from {versions[first_load]} on{why}"
+    ok = [v for v, good in zip(versions, loads, strict=True) if good]
+    bad = [v for v, good in zip(versions, loads, strict=True) if not good]
+    return f"loads with {axis} {', '.join(ok)}; fails with {', '.join(bad)}{why}"
+
+
+def _span(versions: Sequence[str]) -> str:
+    return versions[0] if len(versions) == 1 else f"{versions[0]} to {versions[-1]}"
+
+
+def _why(failing: Sequence[Result]) -> str:
+    kinds = []
+    if any(r.get("attribute_error") for r in failing):
+        kinds.append("AttributeError")
+    for r in failing:
+        exc = (r.get("exception") or {}).get("type") or (r["status"] if r["status"] in ("timeout", "crash") else None)
+        if r["status"] == "loaded-after-fix":
+            exc = exc or "fixed"
+        if exc and exc not in kinds:
+            kinds.append(exc)
+    for r in failing:
+        if r.get("cause") and r["cause"] not in kinds:
+            kinds.append(r["cause"])
+    return f" ({', '.join(kinds)})" if kinds else ""
+
+
+def _count_text(counter: Counter[str]) -> str:
+    return ", ".join(f"{counter[s]} {s}" for s in STATUS_ORDER if counter.get(s))
+
+
+def count_text(results: Sequence[Result]) -> str:
+    return _count_text(counts(results))
+
+
+def failed(doc: Doc) -> list[Result]:
+    return [r for r in doc.get("results", []) if r["status"] in FAILED]
+
+
+def exit_code(doc: Doc) -> int:
+    return 1 if failed(doc) else 0
+
+
+def column_key(cell_id: str, axis: str | None, version: str | None) -> str:
+    """A cell's id without the primary axis, the column it takes in a grid."""
+    if not axis or version is None:
+        return cell_id
+    return cell_id.replace(f"-{axis}{version}", "", 1)  # ids start with the python part
+
+
+def grid(doc: Doc, model: str) -> tuple[str | None, list[str], list[str], dict[tuple[str, str], Result]]:
+    """(axis, row versions, column keys, {(row, column): result}) for a model's grid."""
+    axis = primary_axis(doc)
+    cells = cells_by_id(doc)
+    rows: list[str] = []
+    columns: list[str] = []
+    table: dict[tuple[str, str], Result] = {}
+    for r in results_for(doc, model):
+        version = cells.get(r["cell"], {}).get("pins", {}).get(axis) if axis else None
+        row = version or "—"
+        column = column_key(r["cell"], axis, version)
+        if row not in rows:
+            rows.append(row)
+        if column not in columns:
+            columns.append(column)
+        table[(row, column)] = r
+    rows.sort(key=lambda v: _version(v) if v != "—" else Version("0"))
+    return axis, rows, columns, table

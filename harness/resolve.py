@@ -1,0 +1,325 @@
+"""Release lists from the user's index and full locks from uv (side effects, cached).
+
+Version lists come from the index the user configured (UV_INDEX_URL / UV_DEFAULT_INDEX,
+else PIP_INDEX_URL; extras from UV_EXTRA_INDEX_URL / PIP_EXTRA_INDEX_URL), through the
+simple API (PEP 691 JSON where the index speaks it, PEP 503 HTML otherwise). Lists and
+locks are cached with a TTL and used past it when the index cannot be reached, so a run
+works offline once it has run online.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html.parser
+import json
+import os
+import platform
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.tags import Tag
+from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename, parse_wheel_filename
+from packaging.version import Version
+
+from . import proc
+from .errors import HarnessError
+from .matrix import Cell
+from .paths import cache_dir
+
+DEFAULT_INDEX = "https://pypi.org/simple"
+INDEX_TTL = float(os.environ.get("HARNESS_INDEX_TTL", 3600))
+LOCK_TTL = float(os.environ.get("HARNESS_LOCK_TTL", 24 * 3600))
+_NETWORK_HINTS = (
+    "Failed to fetch",
+    "error sending request",
+    "dns error",
+    "Connection refused",
+    "timed out",
+    "Network is unreachable",
+    "failed to download",
+)
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    index_url: str = DEFAULT_INDEX
+    extra_urls: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> IndexConfig:
+        env = os.environ if env is None else env
+        main = env.get("UV_DEFAULT_INDEX") or env.get("UV_INDEX_URL") or env.get("PIP_INDEX_URL") or DEFAULT_INDEX
+        extras = (env.get("UV_EXTRA_INDEX_URL") or env.get("PIP_EXTRA_INDEX_URL") or "").split()
+        return cls(main.rstrip("/"), tuple(u.rstrip("/") for u in extras))
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return (self.index_url, *self.extra_urls)
+
+    def uv_args(self) -> list[str]:
+        args = ["--index-url", self.index_url]
+        for url in self.extra_urls:
+            args += ["--extra-index-url", url]
+        return args
+
+
+# --------------------------------------------------------------------------- versions
+
+
+@dataclass(frozen=True)
+class ReleaseFile:
+    filename: str
+    requires_python: str | None = None
+    yanked: bool = False
+
+
+def compatible(file: ReleaseFile, python: str, machine: str | None = None) -> bool:
+    """Could this file be installed on Linux for `python` (e.g. "3.11")?"""
+    if file.yanked:
+        return False
+    if file.requires_python:
+        try:
+            if Version(python + ".0") not in SpecifierSet(file.requires_python):
+                return False
+        except InvalidSpecifier:
+            pass
+    if not file.filename.endswith(".whl"):
+        return True  # an sdist: buildable in principle; uv decides
+    try:
+        _, _, _, tags = parse_wheel_filename(file.filename)
+    except InvalidWheelFilename:
+        return False
+    return any(_tag_fits(tag, python, machine or platform.machine()) for tag in tags)
+
+
+def _tag_fits(tag: Tag, python: str, machine: str) -> bool:
+    major, minor = python.split(".")
+    cp = f"cp{major}{minor}"
+    if tag.platform != "any" and not (tag.platform.startswith(("manylinux", "linux")) and tag.platform.endswith(machine)):
+        return False
+    if tag.interpreter in (cp, f"py{major}", f"py{major}{minor}"):
+        return True
+    if tag.abi == "abi3" and tag.interpreter.startswith("cp"):
+        return int(tag.interpreter[3:] or 0) <= int(minor) and tag.interpreter[2] == major
+    return False
+
+
+def versions_from_files(files: Sequence[ReleaseFile], python: str, machine: str | None = None) -> list[Version]:
+    """Releases with at least one file installable for `python` on this machine's Linux."""
+    by_version: dict[Version, list[ReleaseFile]] = {}
+    for f in files:
+        version = _file_version(f.filename)
+        if version is not None:
+            by_version.setdefault(version, []).append(f)
+    found = []
+    for version, group in by_version.items():
+        wheels = [f for f in group if f.filename.endswith(".whl")]
+        candidates = wheels or group  # sdists count only where a release has no wheels
+        if any(compatible(f, python, machine) for f in candidates):
+            found.append(version)
+    return sorted(found)
+
+
+def _file_version(filename: str) -> Version | None:
+    try:
+        if filename.endswith(".whl"):
+            return parse_wheel_filename(filename)[1]
+        return parse_sdist_filename(filename)[1]
+    except (InvalidWheelFilename, InvalidSdistFilename, ValueError):
+        return None
+
+
+class _Anchors(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: list[ReleaseFile] = []
+        self._attrs: dict[str, str | None] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._attrs = dict(attrs)
+
+    def handle_data(self, data: str) -> None:
+        if self._attrs:
+            requires = self._attrs.get("data-requires-python")
+            self.files.append(ReleaseFile(data.strip(), html.unescape(requires) if requires else None, "data-yanked" in self._attrs))
+            self._attrs = {}
+
+
+class PackageIndex:
+    """Release files per distribution, cached on disk with a TTL."""
+
+    def __init__(self, config: IndexConfig | None = None, cache: Path | None = None, ttl: float = INDEX_TTL):
+        self.config = config or IndexConfig.from_env()
+        self.cache = (cache or cache_dir()) / "index"
+        self.ttl = ttl
+        self._memory: dict[str, list[ReleaseFile]] = {}
+
+    def versions(self, name: str, python: str) -> list[Version]:
+        return versions_from_files(self.files(name), python)
+
+    def files(self, name: str) -> list[ReleaseFile]:
+        name = canonicalize_name(name)
+        if name not in self._memory:
+            self._memory[name] = self._cached_or_fetch(name)
+        return self._memory[name]
+
+    def _cached_or_fetch(self, name: str) -> list[ReleaseFile]:
+        key = hashlib.sha256(" ".join(self.config.urls).encode()).hexdigest()[:16]
+        path = self.cache / key / f"{name}.json"
+        cached = None
+        if path.exists():
+            cached = [ReleaseFile(**f) for f in json.loads(path.read_text())["files"]]
+            if time.time() - path.stat().st_mtime < self.ttl:
+                return cached
+        try:
+            files = [f for url in self.config.urls for f in _fetch(url, name)]
+        except OSError as exc:
+            if cached is not None:
+                return cached  # offline: a stale list beats no list
+            raise HarnessError(
+                f"cannot list releases of {name} from {self.config.index_url}: {exc}; check the network or the index URL"
+            ) from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"files": [f.__dict__ for f in files]}))
+        tmp.replace(path)
+        return files
+
+
+def _fetch(index_url: str, name: str) -> list[ReleaseFile]:
+    url = f"{index_url}/{name}/"
+    if url.startswith("file://"):
+        folder = Path(urllib.parse.urlparse(url).path)
+        if not folder.is_dir():
+            return []
+        page = folder / "index.html"
+        if page.exists():
+            return _parse_html(page.read_text())
+        return [ReleaseFile(p.name) for p in folder.iterdir()]
+    request = urllib.request.Request(url, headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+            content_type = response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return []
+        raise
+    if "json" in content_type:
+        data = json.loads(body)
+        return [ReleaseFile(f["filename"], f.get("requires-python"), bool(f.get("yanked"))) for f in data.get("files", [])]
+    return _parse_html(body.decode("utf-8", "replace"))
+
+
+def _parse_html(text: str) -> list[ReleaseFile]:
+    parser = _Anchors()
+    parser.feed(text)
+    return parser.files
+
+
+# --------------------------------------------------------------------------- locks
+
+
+@dataclass(frozen=True)
+class Lock:
+    """A full lock: every distribution the cell installs, `name==version` per line."""
+
+    text: str
+
+    @property
+    def pins(self) -> dict[str, str]:
+        found = {}
+        for line in self.text.splitlines():
+            m = re.match(r"^([A-Za-z0-9._-]+)==([^\s;]+)", line)
+            if m:
+                found[canonicalize_name(m.group(1))] = m.group(2)
+        return found
+
+
+@dataclass(frozen=True)
+class Unresolvable:
+    explanation: str
+
+
+@dataclass(frozen=True)
+class ResolveFailed:
+    """The resolver could not run (network, disk): infra, never an incompatibility."""
+
+    explanation: str
+
+
+Resolution = Lock | Unresolvable | ResolveFailed
+
+
+def uv_bin() -> str:
+    from uv import find_uv_bin  # the uv wheel ships its binary; nothing else to install
+
+    return find_uv_bin()
+
+
+class Resolver:
+    def __init__(self, packages: Mapping[str, str], index: IndexConfig | None = None, cache: Path | None = None, ttl: float = LOCK_TTL):
+        self.packages = dict(packages)
+        self.index = index or IndexConfig.from_env()
+        self.cache = (cache or cache_dir()) / "locks"
+        self.ttl = ttl
+
+    def resolve(self, cell: Cell) -> Resolution:
+        requirements = "\n".join(cell.requirements(self.packages)) + "\n"
+        overrides = requirements if cell.override else ""
+        key = hashlib.sha256(json.dumps([requirements, overrides, cell.python, self.index.urls]).encode()).hexdigest()[:24]
+        path = self.cache / f"{key}.txt"
+        stale = path.read_text() if path.exists() else None
+        if stale is not None and time.time() - path.stat().st_mtime < self.ttl:
+            return Lock(stale)
+        result = self._compile(requirements, overrides, cell.python, key)
+        if isinstance(result, ResolveFailed) and stale is not None:
+            return Lock(stale)
+        if isinstance(result, Lock):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(result.text)
+            tmp.replace(path)
+        return result
+
+    def _compile(self, requirements: str, overrides: str, python: str, key: str) -> Resolution:
+        work = self.cache / "work" / key
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "requirements.in").write_text(requirements)
+        argv = [
+            uv_bin(),
+            "pip",
+            "compile",
+            str(work / "requirements.in"),
+            "--python-version",
+            python,
+            "--no-header",
+            "--no-annotate",
+            "--quiet",
+            *self.index.uv_args(),
+        ]
+        if overrides:
+            (work / "overrides.txt").write_text(overrides)
+            argv += ["--override", str(work / "overrides.txt")]
+        done = proc.run(argv, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"}, timeout=600)
+        if done.ok:
+            return Lock(done.stdout)
+        explanation = _clean_uv_message(done.stderr)
+        if "No solution found" in done.stderr or "unsatisfiable" in done.stderr:
+            return Unresolvable(explanation)
+        if done.timed_out or any(h in done.stderr for h in _NETWORK_HINTS):
+            return ResolveFailed(explanation or "uv pip compile timed out")
+        return Unresolvable(explanation)
+
+
+def _clean_uv_message(stderr: str) -> str:
+    lines = [re.sub(r"^\s*(×|╰─▶|│)\s*", "", line).rstrip() for line in stderr.splitlines()]
+    return "\n".join(line for line in lines if line.strip())

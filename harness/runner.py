@@ -1,0 +1,318 @@
+"""One run, as one explicit sequence of stages:
+
+load matrix -> inspect models -> expand -> select -> resolve -> plan -> prepare -> probe
+-> diagnose -> record -> report.
+
+Every cell ends as a CellResult, whatever goes wrong inside it; only Ctrl-C escapes,
+and then the finished cells are written before the run stops.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import fnmatch
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import __version__, proc
+from .backends import Backend, EnvBuildFailed, get_backend
+from .diagnose import CellResult, ProbeOutcome, diagnose, diagnose_corrupt
+from .errors import Interrupted, NothingToDo, UsageError
+from .executor import Executor, LocalExecutor, default_jobs
+from .matrix import Cell, Matrix, combinations, expand_versions
+from .modelfile import ModelInfo, inspect_model
+from .plan import EnvJob, EnvSpec, plan
+from .probe import PROBE_VERSION
+from .report import write_reports
+from .resolve import Lock, PackageIndex, Resolution, ResolveFailed, Resolver, Unresolvable
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    outdir: Path
+    backend: str = "uv"
+    jobs: int | None = None
+    only: tuple[str, ...] = ()
+    dry_run: bool = False
+
+
+class Progress(Protocol):
+    def stage(self, text: str) -> None: ...
+    def start(self, total: int) -> None: ...
+    def cell_done(self, results: Sequence[CellResult]) -> None: ...
+
+
+class QuietProgress:
+    def stage(self, text: str) -> None:
+        pass
+
+    def start(self, total: int) -> None:
+        pass
+
+    def cell_done(self, results: Sequence[CellResult]) -> None:
+        pass
+
+
+@dataclass
+class Planned:
+    """Everything decided before anything is built (what --dry-run shows)."""
+
+    cells: list[Cell]
+    resolutions: dict[Cell, Resolution]
+    jobs: list[EnvJob]
+    skipped: dict[Cell, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def inspect_models(paths: Iterable[str | Path]) -> list[ModelInfo]:
+    infos = [inspect_model(p) for p in paths]
+    names = [i.name for i in infos]
+    if len(set(names)) != len(names):
+        raise UsageError(
+            f"two models share a file name ({', '.join(sorted({n for n in names if names.count(n) > 1}))}); rename one so the report can tell them apart"
+        )
+    return infos
+
+
+def expand_cells(matrix: Matrix, index: PackageIndex) -> list[Cell]:
+    return expand_versions(matrix, combinations(matrix), index.versions)
+
+
+def select_cells(cells: Sequence[Cell], only: Sequence[str]) -> list[Cell]:
+    if not only:
+        return list(cells)
+    return [c for c in cells if any(fnmatch.fnmatchcase(c.id, pattern) for pattern in only)]
+
+
+def resolve_cells(cells: Sequence[Cell], resolver: Resolver, workers: int = 4) -> dict[Cell, Resolution]:
+    with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(cells, pool.map(resolver.resolve, cells), strict=True))
+
+
+def plan_run(matrix: Matrix, options: RunOptions, backend: Backend, progress: Progress) -> Planned:
+    index = PackageIndex()
+    progress.stage("expanding the matrix against the package index")
+    cells = select_cells(expand_cells(matrix, index), options.only)
+    if not cells:
+        raise NothingToDo(f"no cell matches --only {' '.join(options.only)}; `harness cells {matrix.path}` lists the ids")
+    progress.stage(f"resolving {len(cells)} cells with uv")
+    resolutions = resolve_cells(cells, Resolver(matrix.packages, index.config))
+    skipped = {
+        c: f"Python {c.python} is not available on this host: install it (uv python install {c.python}) or use --backend docker"
+        for c in cells
+        if not backend.python_available(c.python)
+    }
+    locked = [(c, r.text) for c, r in resolutions.items() if isinstance(r, Lock) and c not in skipped]
+    return Planned(cells, resolutions, plan(locked, backend.name), skipped)
+
+
+def unrun_results(planned: Planned, infos: Sequence[ModelInfo]) -> list[CellResult]:
+    """Cells that end before any environment: unresolvable, skipped, infra failures."""
+    results = []
+    for cell in planned.cells:
+        resolution = planned.resolutions[cell]
+        for info in infos:
+            if isinstance(resolution, Unresolvable):
+                results.append(
+                    CellResult(
+                        model=info.name,
+                        cell=cell.id,
+                        status="unresolvable",
+                        cause="version-mismatch",
+                        fix="these pins cannot be installed together; set `resolution: override` to force them",
+                        detail=resolution.explanation,
+                    )
+                )
+            elif isinstance(resolution, ResolveFailed):
+                results.append(CellResult(model=info.name, cell=cell.id, status="infra-error", detail=resolution.explanation))
+            elif cell in planned.skipped:
+                results.append(CellResult(model=info.name, cell=cell.id, status="skipped", detail=planned.skipped[cell]))
+    return results
+
+
+def run_cell(
+    cell: Cell, env: EnvSpec, backend: Backend, infos: Sequence[ModelInfo], matrix: Matrix, logs: Path | None = None
+) -> list[CellResult]:
+    """Prepare the cell's environment, probe every model in it, diagnose each."""
+    results = [diagnose_corrupt(cell, i) for i in infos if i.corrupt]
+    runnable = [i for i in infos if not i.corrupt]
+    if not runnable:
+        return results
+    try:
+        prepared = backend.prepare(env)
+    except EnvBuildFailed as exc:
+        status, cause = ("infra-error", None) if exc.infra else ("unresolvable", "version-mismatch")
+        return results + [CellResult(model=i.name, cell=cell.id, status=status, cause=cause, detail=str(exc)) for i in runnable]
+    load = matrix.load
+    with tempfile.TemporaryDirectory(prefix="harness-cell-") as work:
+        request = Path(work) / "request.json"
+        out = Path(work) / "result.json"
+        request.write_text(json.dumps(probe_request(runnable, load, cell.api, out)))
+        done = backend.run_probe(prepared, request, dict(cell.env), timeout=load.timeout * len(runnable) + 5)
+        try:
+            result = json.loads(out.read_text())
+        except (OSError, ValueError):
+            result = None
+    if logs is not None:
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / f"{cell.id}.log").write_text(done.stderr)
+    outcome = ProbeOutcome(result, done.returncode, done.stderr, done.timed_out, done.seconds)
+    return results + [diagnose(cell, info, f"m{i}", outcome) for i, info in enumerate(runnable)]
+
+
+def probe_request(infos: Sequence[ModelInfo], load: Any, api: str, out: Path) -> dict[str, Any]:
+    return {
+        "probe_version": PROBE_VERSION,
+        "api": api,
+        "models": [
+            {"key": f"m{i}", "path": info.path, "plugins": ["tensorflow_addons"] if info.names("addons") else []}
+            for i, info in enumerate(infos)
+        ],
+        "compile": load.compile,
+        "inference": load.inference,
+        "custom_objects": str(load.custom_objects) if load.custom_objects else None,
+        "fixes": load.fixes,
+        "timeout": load.timeout,
+        "out": str(out),
+    }
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class Recorder:
+    """Keeps the run document and writes results.json after every cell (atomically)."""
+
+    def __init__(self, outdir: Path, document: dict[str, Any]):
+        self.outdir = outdir
+        self.document = document
+
+    def add(self, results: Sequence[CellResult]) -> None:
+        self.document["results"].extend(r.to_dict() for r in results)
+        self.flush()
+
+    def flush(self) -> None:
+        _write_atomic(self.outdir / "results.json", json.dumps(self.document, indent=1, default=str))
+
+    def finish(self, complete: bool, interrupted: bool) -> dict[str, Any]:
+        self.document["run"].update(finished=_now(), complete=complete, interrupted=interrupted)
+        self.flush()
+        write_reports(self.document, self.outdir)
+        return self.document
+
+
+def check_outdir(outdir: Path) -> None:
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        probe = outdir / ".harness-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"{outdir}: cannot write the report there ({exc.strerror}); pick another folder with -o") from None
+
+
+def run(
+    matrix: Matrix,
+    model_paths: Sequence[str | Path],
+    options: RunOptions,
+    progress: Progress | None = None,
+    executor: Executor | None = None,
+) -> dict[str, Any]:
+    progress = progress or QuietProgress()
+    infos = inspect_models(model_paths)
+    if not options.dry_run:
+        check_outdir(options.outdir)
+    backend = get_backend(options.backend)
+    planned = plan_run(matrix, options, backend, progress)
+    document = new_document(matrix, infos, planned, backend.name, options)
+    if options.dry_run:
+        return document
+    recorder = Recorder(options.outdir, document)
+    recorder.add(unrun_results(planned, infos))
+    tasks = [_task(cell, job.env, backend, infos, matrix, options.outdir / "logs") for job in planned.jobs for cell in job.cells]
+    executor = executor or LocalExecutor(options.jobs or default_jobs())
+    progress.start(len(tasks))
+    stream = executor.run_all(tasks)
+    try:
+        for results in stream:
+            recorder.add(results)
+            progress.cell_done(results)
+    except KeyboardInterrupt:
+        proc.kill_all()
+        close = getattr(stream, "close", None)
+        if close:
+            close()
+        recorder.finish(complete=False, interrupted=True)
+        raise Interrupted(f"interrupted: {len(document['results'])} finished results kept in {options.outdir}") from None
+    return recorder.finish(complete=True, interrupted=False)
+
+
+def _task(
+    cell: Cell, env: EnvSpec, backend: Backend, infos: Sequence[ModelInfo], matrix: Matrix, logs: Path
+) -> Callable[[], list[CellResult]]:
+    def task() -> list[CellResult]:
+        try:
+            return run_cell(cell, env, backend, infos, matrix, logs)
+        except Exception as exc:  # noqa: BLE001 - one cell's failure never stops the others
+            return [
+                CellResult(model=i.name, cell=cell.id, status="infra-error", detail=f"harness error: {type(exc).__name__}: {exc}")
+                for i in infos
+            ]
+
+    return task
+
+
+def new_document(matrix: Matrix, infos: Sequence[ModelInfo], planned: Planned, backend: str, options: RunOptions) -> dict[str, Any]:
+    env_keys = {cell: job.env.key for job in planned.jobs for cell in job.cells}
+    cells = []
+    for cell in planned.cells:
+        resolution = planned.resolutions[cell]
+        cells.append(
+            {
+                "id": cell.id,
+                "python": cell.python,
+                "pins": dict(cell.pins),
+                "requested": dict(cell.requested),
+                "install": {name: matrix.install_name(name) for name, _ in cell.pins},
+                "env": dict(cell.env),
+                "api": cell.api,
+                "overridden": cell.override,
+                "env_key": env_keys.get(cell),
+                "lock": resolution.text.split() if isinstance(resolution, Lock) else None,
+            }
+        )
+    return {
+        "schema": "harness-results",
+        "schema_version": 1,
+        "harness_version": __version__,
+        "probe_version": PROBE_VERSION,
+        "run": {
+            "started": _now(),
+            "finished": None,
+            "complete": False,
+            "interrupted": False,
+            "backend": backend,
+            "jobs": options.jobs or default_jobs(),
+        },
+        "matrix": {"name": matrix.name, "path": str(matrix.path), "axes": [k for k, _ in matrix.axes], "packages": dict(matrix.packages)},
+        "models": [info.to_dict() for info in infos],
+        "cells": cells,
+        "results": [],
+    }
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
