@@ -307,17 +307,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    console = Console(stderr=False, highlight=False)
-    error = Console(stderr=True, highlight=False)
+    # Logs (CI) are wider than the 80 columns rich assumes without a terminal.
+    console = Console(stderr=False, highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
         return COMMANDS[args.command](args, console)
     except HarnessError as exc:
         if args.traceback or os.environ.get("HARNESS_TRACEBACK"):
             raise
-        error.print(f"harness: error: {exc}", markup=False)
+        print(f"harness: error: {exc}", file=sys.stderr)  # one line, never wrapped
         return exc.exit_code
     except KeyboardInterrupt:
-        error.print("harness: interrupted", markup=False)
+        print("harness: interrupted", file=sys.stderr)
         return 130
 
 

@@ -376,6 +376,8 @@ def combinations(matrix: Matrix) -> list[Combination]:
                 extended = True
         if not extended:
             added.append(Combination(dict(inc.values), dict(inc.lines)))
+    if not kept + added:
+        raise UsageError(located(matrix.path, None, "every combination is excluded: nothing to run (check the exclude entries)"))
     return kept + added
 
 

@@ -9,6 +9,7 @@ works offline once it has run online.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html.parser
 import json
@@ -259,8 +260,14 @@ class ResolveFailed:
 Resolution = Lock | Unresolvable | ResolveFailed
 
 
+@functools.cache
 def uv_bin() -> str:
-    from uv import find_uv_bin  # the uv wheel ships its binary; nothing else to install
+    """The uv binary the uv wheel ships (nothing else to install).
+
+    Cached, and first called from the main thread: find_uv_bin reads sysconfig, whose
+    lazy initialisation is not thread-safe (seen here: a None EXE under a thread pool).
+    """
+    from uv import find_uv_bin
 
     return find_uv_bin()
 
@@ -271,6 +278,7 @@ class Resolver:
         self.index = index or IndexConfig.from_env()
         self.cache = (cache or cache_dir()) / "locks"
         self.ttl = ttl
+        uv_bin()
 
     def resolve(self, cell: Cell) -> Resolution:
         requirements = "\n".join(cell.requirements(self.packages)) + "\n"

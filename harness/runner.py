@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import fnmatch
 import json
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -209,11 +210,18 @@ class Recorder:
 
 
 def check_outdir(outdir: Path) -> None:
+    """Fail early, and create nothing, when the report could not be written there."""
+    existing = outdir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        why = "is not a folder" if not existing.is_dir() else "is not writable"
+        raise UsageError(f"{outdir}: cannot write the report there ({existing} {why}); pick another folder with -o")
+
+
+def create_outdir(outdir: Path) -> None:
     try:
         outdir.mkdir(parents=True, exist_ok=True)
-        probe = outdir / ".harness-write-test"
-        probe.write_text("")
-        probe.unlink()
     except OSError as exc:
         raise UsageError(f"{outdir}: cannot write the report there ({exc.strerror}); pick another folder with -o") from None
 
@@ -234,6 +242,7 @@ def run(
     document = new_document(matrix, infos, planned, backend.name, options)
     if options.dry_run:
         return document
+    create_outdir(options.outdir)
     recorder = Recorder(options.outdir, document)
     recorder.add(unrun_results(planned, infos))
     tasks = [_task(cell, job.env, backend, infos, matrix, options.outdir / "logs") for job in planned.jobs for cell in job.cells]

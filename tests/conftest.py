@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# A Lambda that sleeps at load time when the cell's environment asks it to: the model is
+# saved without sleeping, and loading it in a cell with HARNESS_TEST_SLEEP set hangs.
+SLOW_MODEL = """
+import sys, tensorflow as tf
+inputs = tf.keras.layers.Input(shape=(2,))
+outputs = tf.keras.layers.Lambda(lambda t: (__import__("time").sleep(float(__import__("os").environ.get("HARNESS_TEST_SLEEP", "0"))), t)[1])(inputs)
+tf.keras.models.Model(inputs, outputs).save(sys.argv[1])
+"""
+
+
+def uv() -> str:
+    from harness.resolve import uv_bin
+
+    return uv_bin()
+
+
+def make_venv(path: Path, *requirements: str) -> Path:
+    """A plain uv venv (the same way a user would make one), for saving fixture models."""
+    if not (path / ".done").exists():
+        shutil.rmtree(path, ignore_errors=True)
+        subprocess.run([uv(), "venv", "-q", "--python", f"{sys.version_info.major}.{sys.version_info.minor}", str(path)], check=True)
+        subprocess.run([uv(), "pip", "install", "-q", "--python", str(path / "bin" / "python"), *requirements], check=True)
+        (path / ".done").write_text("")
+    return path / "bin" / "python"
+
+
+@pytest.fixture(scope="session")
+def work_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where slow, reusable things go: $HARNESS_TEST_WORK to keep them between runs."""
+    keep = os.environ.get("HARNESS_TEST_WORK")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        return Path(keep)
+    return tmp_path_factory.mktemp("work")
+
+
+@pytest.fixture(scope="session")
+def saved_models(work_root: Path) -> dict[str, Path]:
+    """Model files saved during this test run by real TensorFlow releases.
+
+    TF 2.15.1 with tensorflow-addons 0.23 writes the Keras 2 HDF5 files, TF 2.21.0 the
+    Keras 3 `.keras` files, both through examples/make_models.py.
+    """
+    out = work_root / "models"
+    out.mkdir(exist_ok=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    keras2 = make_venv(work_root / "saver-tf2.15", "tensorflow-cpu==2.15.1", "tensorflow-addons==0.23.0")
+    keras3 = make_venv(work_root / "saver-tf2.21", "tensorflow-cpu==2.21.0")
+    if not (out / "residual_block.h5").exists():
+        subprocess.run([str(keras2), str(REPO / "examples" / "make_models.py"), str(out)], check=True, env=env, capture_output=True)
+        subprocess.run([str(keras2), "-c", SLOW_MODEL, str(out / "slow_lambda.h5")], check=True, env=env, capture_output=True)
+    if not (out / "dense_keras3.keras").exists():
+        subprocess.run([str(keras3), str(REPO / "examples" / "make_models.py"), str(out)], check=True, env=env, capture_output=True)
+    data = (out / "dense.h5").read_bytes()
+    (out / "truncated.h5").write_bytes(data[: len(data) // 2])
+    return {p.name: p for p in out.iterdir() if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def harness_cache(work_root: Path) -> Path:
+    path = work_root / "harness-cache"
+    path.mkdir(exist_ok=True)
+    return path

@@ -1,0 +1,278 @@
+"""End to end on the uv backend: real environments, real TensorFlow releases, real models.
+
+The models are saved during the run by TF 2.15.1 (Keras 2, HDF5) and TF 2.21.0 (Keras 3,
+`.keras`); the matrix spans Keras 2 to 3: TF 2.14.0 (numpy 2 breaks its import), 2.15.1
+with and without tensorflow-addons, 2.16.2 plain and in tf-keras legacy mode, and 2.21.0.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import cli
+from harness.backends.uv import UvBackend
+from harness.matrix import parse_matrix
+from harness.modelfile import inspect_model
+from harness.plan import EnvSpec
+from harness.resolve import Lock, Resolver
+from harness.runner import run_cell
+
+pytestmark = pytest.mark.e2e
+
+MATRIX = """
+name: e2e
+matrix:
+  python: ["{python}"]
+  tensorflow: ["2.15.1", "2.16.2", "2.21.0"]
+  tensorflow-addons: [null]
+  include:
+    - {{tensorflow: "2.14.0"}}
+    - {{tensorflow: "2.15.1", tensorflow-addons: "0.23"}}
+    - {{tensorflow: "2.16", tf-keras: "2.16", env: {{TF_USE_LEGACY_KERAS: "1"}}}}
+packages: {{tensorflow: tensorflow-cpu}}
+load: {{timeout: 240}}
+"""
+MODELS = ["residual_block.h5", "custom_loss.h5", "addons_groupnorm.h5", "dense.h5", "dense_keras3.keras", "truncated.h5"]
+TF214 = "py3.11-tensorflow2.14.0"
+TF215 = "py3.11-tensorflow2.15.1"
+TF215_ADDONS = "py3.11-tensorflow2.15.1-tensorflow-addons0.23.0"
+TF216 = "py3.11-tensorflow2.16.2"
+TF216_LEGACY = "py3.11-tensorflow2.16.2-tf-keras2.16.0-legacy"
+TF221 = "py3.11-tensorflow2.21.0"
+
+
+def run_harness(monkeypatch: pytest.MonkeyPatch, cache: Path, *args: str) -> int:
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(cache))
+    return cli.main(["run", *args])
+
+
+@pytest.fixture(scope="module")
+def e2e_run(tmp_path_factory: pytest.TempPathFactory, saved_models: dict[str, Path], harness_cache: Path) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("e2e")
+    matrix = work / "matrix.yaml"
+    matrix.write_text(MATRIX.format(python="3.11"))
+    with pytest.MonkeyPatch.context() as mp:
+        code = run_harness(mp, harness_cache, str(matrix), *(str(saved_models[m]) for m in MODELS), "-o", str(work / "out"), "-j", "2")
+    doc = json.loads((work / "out" / "results.json").read_text())
+    return {"code": code, "doc": doc, "out": work / "out"}
+
+
+def result(doc: dict[str, Any], model: str, cell: str) -> dict[str, Any]:
+    found = [r for r in doc["results"] if r["model"] == model and r["cell"] == cell]
+    assert len(found) == 1, f"{model} @ {cell}: {len(found)} results"
+    return found[0]
+
+
+def test_every_cell_of_every_model_has_one_result(e2e_run):
+    doc = e2e_run["doc"]
+    assert [c["id"] for c in doc["cells"]] == [TF215, TF216, TF221, TF214, TF215_ADDONS, TF216_LEGACY]
+    assert len(doc["results"]) == len(MODELS) * 6
+    assert doc["run"]["complete"] is True
+    assert e2e_run["code"] == 1  # some cells fail to load
+
+
+def test_custom_layer_not_registered(e2e_run):
+    for cell in (TF215, TF216, TF221, TF216_LEGACY):
+        r = result(e2e_run["doc"], "residual_block.h5", cell)
+        assert (r["status"], r["cause"], r["missing_name"]) == ("load-error", "custom-object", "ResidualBlock"), cell
+        assert r["exception"]["type"] == "ValueError"
+        assert "Unknown layer: 'ResidualBlock'" in r["exception"]["message"]
+        assert "custom_objects={'ResidualBlock': ResidualBlock}" in r["fix"]
+
+
+def test_custom_loss_not_registered(e2e_run):
+    r = result(e2e_run["doc"], "custom_loss.h5", TF215)
+    assert (r["cause"], r["missing_name"], r["exception"]["type"]) == ("custom-object", "my_custom_loss", "ValueError")
+    assert "Unknown loss function: 'my_custom_loss'" in r["exception"]["message"]
+    # the harness tried loading without the training config, and that worked
+    assert (r["status"], r["fix_worked"]) == ("loaded-after-fix", "compile=False")
+    # Keras 3 reads the Keras 2 training config differently, and compile=False is the way out
+    r3 = result(e2e_run["doc"], "custom_loss.h5", TF221)
+    assert r3["status"] == "loaded-after-fix" and r3["fix_worked"] == "compile=False"
+    assert r3["exception"]["type"] == "TypeError"
+
+
+def test_addons_layer_needs_tensorflow_addons(e2e_run):
+    r = result(e2e_run["doc"], "addons_groupnorm.h5", TF215)
+    assert (r["status"], r["cause"], r["missing_name"]) == ("load-error", "missing-dependency", "Addons>GroupNormalization")
+    assert "install tensorflow-addons" in r["fix"]
+    ok = result(e2e_run["doc"], "addons_groupnorm.h5", TF215_ADDONS)
+    assert ok["status"] == "loaded"
+    assert ok["plugins"] == [{"name": "tensorflow_addons", "installed": True, "ok": True}]
+    k3 = result(e2e_run["doc"], "addons_groupnorm.h5", TF221)
+    assert (k3["status"], k3["cause"]) == ("load-error", "missing-dependency")
+    assert "no Keras 3 support" in k3["fix"]
+
+
+def test_keras3_file_in_keras2_and_keras2_file_in_keras3(e2e_run):
+    doc = e2e_run["doc"]
+    old = result(doc, "dense_keras3.keras", TF215)
+    assert (old["status"], old["cause"], old["exception"]["type"]) == ("load-error", "version-mismatch", "TypeError")
+    assert "tensorflow>=2.16" in old["fix"]
+    legacy = result(doc, "dense_keras3.keras", TF216_LEGACY)
+    assert (legacy["status"], legacy["cause"]) == ("load-error", "version-mismatch")
+    for cell in (TF216, TF221):
+        assert result(doc, "dense_keras3.keras", cell)["status"] == "loaded"
+        assert result(doc, "dense.h5", cell)["status"] == "loaded"  # Keras 3 still reads legacy H5
+    assert result(doc, "dense.h5", TF216_LEGACY)["versions"]["tf-keras"] == "2.16.0"
+
+
+def test_numpy2_breaks_the_tensorflow_import_with_attribute_error(e2e_run):
+    for model in ("dense.h5", "residual_block.h5"):
+        r = result(e2e_run["doc"], model, TF214)
+        assert (r["status"], r["cause"]) == ("import-error", "environment")
+        assert r["attribute_error"] is True
+        assert r["attribute"] == "_ARRAY_API"
+        assert r["versions"]["numpy"].startswith("2.")
+        assert "pin numpy<2" in r["fix"]
+        assert "AttributeError: _ARRAY_API not found" in r["stderr_tail"]
+
+
+def test_truncated_file_is_corrupt_everywhere(e2e_run):
+    for cell in (TF214, TF215, TF221):
+        r = result(e2e_run["doc"], "truncated.h5", cell)
+        assert (r["status"], r["cause"]) == ("load-error", "corrupt-file")
+        assert "truncated HDF5 file" in r["detail"]
+
+
+def test_reports_show_the_boundary_and_attribute_errors(e2e_run):
+    out = e2e_run["out"]
+    md = (out / "report.md").read_text()
+    assert "fails up to tensorflow 2.15.1; loads from 2.16.2 on" in md  # dense_keras3.keras
+    assert "**AttributeError** in" in md and "_ARRAY_API" in md
+    html = (out / "report.html").read_text()
+    assert html.count('class="cell s-') == len(MODELS) * 6
+    assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html.split("<main>")[0]
+    junit = ET.parse(out / "junit.xml").getroot()
+    suites = junit.findall("testsuite")
+    assert [s.get("name") for s in suites] == MODELS
+    assert all(len(s.findall("testcase")) == 6 for s in suites)
+    assert (out / "logs" / f"{TF214}.log").read_text().count("_ARRAY_API") >= 1
+
+
+def test_custom_objects_file_proves_the_fix(tmp_path, monkeypatch, saved_models, harness_cache):
+    matrix = tmp_path / "m.yaml"
+    objects = Path(__file__).resolve().parent.parent / "examples" / "custom_objects.py"
+    matrix.write_text(
+        f'matrix:\n  tensorflow: ["2.15.1", "2.21.0"]\npackages: {{tensorflow: tensorflow-cpu}}\nload: {{custom_objects: "{objects}"}}\n'
+    )
+    code = run_harness(
+        monkeypatch,
+        harness_cache,
+        str(matrix),
+        str(saved_models["residual_block.h5"]),
+        str(saved_models["custom_loss.h5"]),
+        "-o",
+        str(tmp_path / "out"),
+    )
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert code == 0
+    for r in doc["results"]:
+        assert r["status"] == "loaded-after-fix", r
+        assert r["fix_worked"].startswith("custom_objects") or r["fix_worked"] == "compile=False"
+        assert r["cause"] == "custom-object" or r["fix_worked"] == "compile=False"
+    assert result(doc, "residual_block.h5", "py3.11-tensorflow2.15.1")["fix_worked"] == "custom_objects"
+
+
+def test_timeout_kills_a_hanging_load(tmp_path, monkeypatch, saved_models, harness_cache):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(
+        'matrix:\n  tensorflow: ["2.15.1"]\n  env: [{HARNESS_TEST_SLEEP: "600"}]\npackages: {tensorflow: tensorflow-cpu}\nload: {timeout: 40}\n'
+    )
+    code = run_harness(monkeypatch, harness_cache, str(matrix), str(saved_models["slow_lambda.h5"]), "-o", str(tmp_path / "out"))
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert code == 1
+    [r] = doc["results"]
+    assert r["status"] == "timeout"
+    assert r["cell"] == "py3.11-tensorflow2.15.1-HARNESS_TEST_SLEEP=600"
+
+
+def test_corrupt_model_builds_no_environment(tmp_path, monkeypatch, saved_models):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  tensorflow: ["2.15.1", "2.21.0"]\npackages: {tensorflow: tensorflow-cpu}\n')
+    cache = tmp_path / "fresh-cache"
+    code = run_harness(monkeypatch, cache, str(matrix), str(saved_models["truncated.h5"]), "-o", str(tmp_path / "out"))
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert code == 1
+    assert {(r["status"], r["cause"]) for r in doc["results"]} == {("load-error", "corrupt-file")}
+    assert not (cache / "envs").exists() or not any((cache / "envs").iterdir())
+
+
+def test_shared_import_gives_the_same_outcomes_as_fresh_processes(saved_models, harness_cache, monkeypatch):
+    """Several models in one process (fork after import) vs one process per model."""
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(harness_cache))
+    matrix = parse_matrix('matrix:\n  tensorflow: ["2.15.1"]\npackages: {tensorflow: tensorflow-cpu}\n', "m.yaml")
+    from harness.matrix import Cell
+
+    cell = Cell(python="3.11", pins=(("tensorflow", "2.15.1"),))
+    lock = Resolver(matrix.packages).resolve(cell)
+    assert isinstance(lock, Lock)
+    env = EnvSpec(cell.python, lock.text)
+    backend = UvBackend()
+    infos = [
+        inspect_model(saved_models[m])
+        for m in ("residual_block.h5", "custom_loss.h5", "addons_groupnorm.h5", "dense.h5", "dense_keras3.keras", "lambda_layer.h5")
+    ]
+    shared = run_cell(cell, env, backend, infos, matrix)
+    alone = [r for info in infos for r in run_cell(cell, env, backend, [info], matrix)]
+
+    def essence(r):
+        return (
+            r.model,
+            r.status,
+            r.cause,
+            (r.exception or {}).get("type"),
+            (r.exception or {}).get("message"),
+            r.missing_name,
+            r.fix_worked,
+        )
+
+    assert [essence(r) for r in shared] == [essence(r) for r in alone]
+    assert {r.status for r in shared} == {"loaded", "load-error", "loaded-after-fix"}
+    # one import served every model: the import time is the same number in each result
+    assert len({r.import_seconds for r in shared}) == 1
+    assert len({r.import_seconds for r in alone}) == len(infos)
+
+
+def test_bad_inputs_exit_2_with_one_line(tmp_path, monkeypatch, capsys, saved_models, harness_cache):
+    good = tmp_path / "m.yaml"
+    good.write_text('matrix:\n  tensorflow: ["2.15.1"]\npackages: {tensorflow: tensorflow-cpu}\n')
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("hello")
+    noise = tmp_path / "noise.bin"
+    noise.write_bytes(bytes(range(256)) * 8)
+    nowhere = text_file  # a file where a folder should be: unwritable even for root
+    unknown = tmp_path / "bad.yaml"
+    unknown.write_text(
+        textwrap.dedent("""\
+        matrix:
+          tensorflow: ["2.15.1", "2.99"]
+        packages: {tensorflow: tensorflow-cpu}
+        """)
+    )
+    empty = tmp_path / "empty.yaml"
+    empty.write_text('matrix:\n  tensorflow: ["2.15.1"]\n  exclude:\n    - {tensorflow: "2.15.1"}\n')
+    dense = str(saved_models["dense.h5"])
+    cases = [
+        ([str(good), str(tmp_path / "missing.h5")], "no such model file"),
+        ([str(good), str(tmp_path)], "is a folder but not a SavedModel"),
+        ([str(good), str(text_file)], "not a model file (text"),
+        ([str(good), str(noise)], "not a model file (unrecognised bytes"),
+        ([str(tmp_path / "nope.yaml"), dense], "no such matrix file"),
+        ([str(unknown), dense], "bad.yaml:2: 'tensorflow': '2.99' matches no release of tensorflow-cpu for Python 3.11 (newest is"),
+        ([str(empty), dense], "every combination is excluded"),
+        ([str(good), dense, "-o", str(nowhere / "sub")], "cannot write the report there"),
+    ]
+    for args, message in cases:
+        code = run_harness(monkeypatch, harness_cache, *args, *(["-o", str(tmp_path / "o")] if "-o" not in args else []))
+        err = capsys.readouterr().err.strip()
+        assert code == 2, (args, err)
+        assert message in err, (args, err)
+        assert len(err.splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()  # nothing half-written
