@@ -145,22 +145,22 @@ class RichProgress:
 
 
 def summary_tables(console: Console, doc: dict[str, Any]) -> None:
+    """Per model: the boundary sentence, a row per cell, then each distinct fix once."""
     from .report import summary
 
     for model in doc.get("models", []):
         results = summary.results_for(doc, model["name"])
-        table = Table(title=f"{model['name']}: {summary.boundary(doc, model['name'])}", title_justify="left", show_lines=False)
+        table = Table(title=f"[bold]{model['name']}[/]: {summary.boundary(doc, model['name'])}", title_justify="left")
         for column in ("cell", "status", "exception", "cause", "fix"):
             table.add_column(column, overflow="fold")
+        fixes: dict[str, int] = {}
         for r in results:
-            table.add_row(
-                r["cell"],
-                f"[{STYLE.get(r['status'], 'white')}]{r['status']}[/]",
-                summary.exception_label(r),
-                r.get("cause") or "",
-                r.get("fix") or "",
-            )
+            number = fixes.setdefault(r["fix"], len(fixes) + 1) if r.get("fix") else None
+            status = f"[{STYLE.get(r['status'], 'white')}]{r['status']}[/]" + (f" ({r['fix_worked']})" if r.get("fix_worked") else "")
+            table.add_row(r["cell"], status, summary.exception_label(r), r.get("cause") or "", f"[{number}]" if number else "")
         console.print(table)
+        for fix, number in fixes.items():
+            console.print(f"  [{number}] {fix}", markup=False)
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:

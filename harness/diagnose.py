@@ -240,11 +240,7 @@ def _load_cause(
                 addons[0],
                 "tensorflow-addons has no Keras 3 support: load with tf-keras and TF_USE_LEGACY_KERAS=1, or replace the layer with its Keras equivalent",
             )
-        return (
-            "missing-dependency",
-            addons[0],
-            f"install tensorflow-addons (a release built for tensorflow {tf}) and import tensorflow_addons before load_model",
-        )
+        return "missing-dependency", addons[0], _addons_fix(tf)
     name = _unknown_name(error)
     if name is not None:
         short = name.rpartition(">")[2]
@@ -277,6 +273,29 @@ def _load_cause(
     if info.keras_major and env_major and info.keras_major != env_major:
         return "version-mismatch", None, _format_fix(info, env_major)
     return "unknown", None, f"{error.get('type', 'error')}: {_first_line(error.get('message', ''))}"
+
+
+# tensorflow-addons releases and the TensorFlow minor lines each was built for (its README);
+# 0.23 is the last release: the project ended in May 2024.
+ADDONS_SUPPORT = {"0.23": ("2.13", "2.15"), "0.22": ("2.12", "2.14"), "0.21": ("2.11", "2.13"), "0.20": ("2.10", "2.12")}
+
+
+def _addons_fix(tf: str) -> str:
+    line = ".".join(tf.split(".")[:2])
+    fitting = [addons for addons, (low, high) in ADDONS_SUPPORT.items() if _minor(low) <= _minor(line) <= _minor(high)]
+    if fitting:
+        return f"install tensorflow-addons=={fitting[0]}.* (built for tensorflow {line}) and import tensorflow_addons before load_model"
+    return (
+        f"no tensorflow-addons release supports tensorflow {tf} (the last, 0.23, covers 2.13-2.15): "
+        "load on tensorflow<=2.15 or replace the layer with its Keras equivalent"
+    )
+
+
+def _minor(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in version.split(".")[:2])
+    except ValueError:
+        return (0, 0)
 
 
 def _format_fix(info: ModelInfo, env_major: int | None) -> str:

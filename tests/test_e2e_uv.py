@@ -101,7 +101,7 @@ def test_custom_loss_not_registered(e2e_run):
 def test_addons_layer_needs_tensorflow_addons(e2e_run):
     r = result(e2e_run["doc"], "addons_groupnorm.h5", TF215)
     assert (r["status"], r["cause"], r["missing_name"]) == ("load-error", "missing-dependency", "Addons>GroupNormalization")
-    assert "install tensorflow-addons" in r["fix"]
+    assert "install tensorflow-addons==0.23.* (built for tensorflow 2.15)" in r["fix"]
     ok = result(e2e_run["doc"], "addons_groupnorm.h5", TF215_ADDONS)
     assert ok["status"] == "loaded"
     assert ok["plugins"] == [{"name": "tensorflow_addons", "installed": True, "ok": True}]

@@ -9,6 +9,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 FAILED = ("load-error", "import-error", "timeout", "crash")
+LOADS = ("loaded", "loaded-after-fix")
 NOT_TRIED = ("unresolvable", "skipped", "infra-error")
 STATUS_ORDER = ("loaded", "loaded-after-fix", "load-error", "import-error", "unresolvable", "skipped", "timeout", "crash", "infra-error")
 
@@ -67,8 +68,8 @@ def boundary(doc: Doc, model: str) -> str:
     if not tried:
         return f"no cell could be tried ({_count_text(counts(results))})"
     if axis is None:
-        loaded = [r for r in tried if r["status"] == "loaded"]
-        return f"loads in {len(loaded)} of {len(tried)} cells tried" + _why([r for r in tried if r["status"] != "loaded"])
+        loaded = [r for r in tried if r["status"] in LOADS]
+        return f"loads in {len(loaded)} of {len(tried)} cells tried" + _why([r for r in tried if r["status"] not in LOADS])
     by_version: dict[str, list[Result]] = {}
     for r in tried:
         version = cells.get(r["cell"], {}).get("pins", {}).get(axis)
@@ -77,23 +78,25 @@ def boundary(doc: Doc, model: str) -> str:
     versions = sorted(by_version, key=_version)
     if not versions:
         return f"{axis} is not pinned in any cell tried"
-    loads = [any(r["status"] == "loaded" for r in by_version[v]) for v in versions]
-    failing = [r for r in tried if r["status"] != "loaded"]
+    loads = [any(r["status"] in LOADS for r in by_version[v]) for v in versions]
+    failing = [r for r in tried if r["status"] not in LOADS]
+    fixes = sorted({r["fix_worked"] for r in tried if r["status"] == "loaded-after-fix"})
+    with_fix = f", with {' or '.join(fixes)}" if fixes else ""
     why = _why(failing)
     if all(loads):
         partly = " (not in every cell: " + why.strip(" ()") + ")" if failing else ""
-        return f"loads with every {axis} release tried ({_span(versions)}){partly}"
+        return f"loads with every {axis} release tried ({_span(versions)}){with_fix}{partly}"
     if not any(loads):
         return f"fails with every {axis} release tried ({_span(versions)}){why}"
     first_fail = loads.index(False)
     if all(loads[:first_fail]) and not any(loads[first_fail:]):
-        return f"loads up to {axis} {versions[first_fail - 1]}; fails from {versions[first_fail]} on{why}"
+        return f"loads up to {axis} {versions[first_fail - 1]}{with_fix}; fails from {versions[first_fail]} on{why}"
     first_load = loads.index(True)
     if not any(loads[:first_load]) and all(loads[first_load:]):
-        return f"fails up to {axis} {versions[first_load - 1]}; loads from {versions[first_load]} on{why}"
+        return f"fails up to {axis} {versions[first_load - 1]}; loads from {versions[first_load]} on{with_fix}{why}"
     ok = [v for v, good in zip(versions, loads, strict=True) if good]
     bad = [v for v, good in zip(versions, loads, strict=True) if not good]
-    return f"loads with {axis} {', '.join(ok)}; fails with {', '.join(bad)}{why}"
+    return f"loads with {axis} {', '.join(ok)}{with_fix}; fails with {', '.join(bad)}{why}"
 
 
 def _span(versions: Sequence[str]) -> str:
@@ -106,8 +109,6 @@ def _why(failing: Sequence[Result]) -> str:
         kinds.append("AttributeError")
     for r in failing:
         exc = (r.get("exception") or {}).get("type") or (r["status"] if r["status"] in ("timeout", "crash") else None)
-        if r["status"] == "loaded-after-fix":
-            exc = exc or "fixed"
         if exc and exc not in kinds:
             kinds.append(exc)
     for r in failing:

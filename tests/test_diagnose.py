@@ -1,0 +1,164 @@
+"""Diagnosis rules, fed probe results with the messages real releases raise.
+
+The messages below were captured from tensorflow-cpu 2.14.0, 2.15.1, 2.16.2 and 2.21.0
+(the e2e tests check the same outcomes against live environments).
+"""
+
+from __future__ import annotations
+
+from harness.diagnose import ProbeOutcome, diagnose
+from harness.matrix import Cell
+from harness.modelfile import ClassRef, ModelInfo
+
+CELL = Cell(python="3.11", pins=(("tensorflow", "2.15.1"),))
+CUSTOM = ModelInfo(
+    path="/m.h5",
+    name="m.h5",
+    sha256="0" * 64,
+    size=1,
+    format="h5",
+    keras_version="2.15.0",
+    classes=(ClassRef("ResidualBlock", "custom", "layers[1]"),),
+)
+KERAS3_FILE = ModelInfo(path="/m.keras", name="m.keras", sha256="0" * 64, size=1, format="keras", keras_version="3.15.1")
+ADDONS = ModelInfo(
+    path="/a.h5",
+    name="a.h5",
+    sha256="0" * 64,
+    size=1,
+    format="h5",
+    keras_version="2.15.0",
+    classes=(ClassRef("Addons>GroupNormalization", "addons", "layers[1]"),),
+)
+VERSIONS = {"tensorflow-cpu": "2.15.1", "keras": "2.15.0", "numpy": "1.26.4"}
+
+
+def probe(model: dict | None = None, imported: dict | None = None, versions: dict | None = None) -> dict:
+    return {"versions": versions or VERSIONS, "import": imported or {"ok": True, "seconds": 5.0}, "models": {"m0": model} if model else {}}
+
+
+def failed(type_: str, message: str, chain: list | None = None, **extra) -> dict:
+    return {"type": type_, "module": "builtins", "message": message, "chain": chain or [], "frames": [], **extra}
+
+
+def test_loaded():
+    r = diagnose(CELL, CUSTOM, "m0", ProbeOutcome(probe({"attempts": [{"fix": None, "ok": True}]})))
+    assert (r.status, r.cause, r.exception) == ("loaded", None, None)
+
+
+def test_unknown_custom_layer_then_fixed_by_custom_objects():
+    error = failed(
+        "ValueError",
+        "Unknown layer: 'ResidualBlock'. Please ensure you are using a `keras.utils.custom_object_scope` and that this object is included in the scope.",
+    )
+    model = {"attempts": [{"fix": None, "ok": False, "error": error}, {"fix": "custom_objects", "ok": True}]}
+    r = diagnose(CELL, CUSTOM, "m0", ProbeOutcome(probe(model)))
+    assert (r.status, r.cause, r.missing_name, r.fix_worked) == ("loaded-after-fix", "custom-object", "ResidualBlock", "custom_objects")
+    assert r.fixes_tried == ("custom_objects",)
+    assert "custom_objects={'ResidualBlock': ResidualBlock}" in r.fix
+
+
+def test_keras3_could_not_locate_class_in_the_chain():
+    error = failed(
+        "TypeError",
+        "<class 'keras.src.models.functional.Functional'> could not be deserialized properly.",
+        chain=[{"type": "TypeError", "message": "Could not locate class 'ResidualBlock'. Make sure custom classes are decorated"}],
+    )
+    r = diagnose(CELL, CUSTOM, "m0", ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": error}]})))
+    assert (r.status, r.cause, r.missing_name) == ("load-error", "custom-object", "ResidualBlock")
+
+
+def test_keras3_file_in_keras2_is_a_version_mismatch():
+    error = failed(
+        "TypeError",
+        "Could not deserialize class 'Functional' because its parent module keras.src.models.functional cannot be imported.",
+        chain=[{"type": "ModuleNotFoundError", "message": "No module named 'keras.src.models.functional'"}],
+    )
+    r = diagnose(CELL, KERAS3_FILE, "m0", ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": error}]})))
+    assert (r.status, r.cause) == ("load-error", "version-mismatch")
+    assert "saved by Keras 3.15.1" in r.fix and "tensorflow>=2.16" in r.fix
+
+
+def test_addons_missing_vs_broken():
+    error = failed(
+        "ValueError", "Unknown layer: 'Addons>GroupNormalization'. Please ensure you are using a `keras.utils.custom_object_scope`"
+    )
+    missing = {
+        "plugins": [{"name": "tensorflow_addons", "installed": False, "ok": False}],
+        "attempts": [{"fix": None, "ok": False, "error": error}],
+    }
+    r = diagnose(CELL, ADDONS, "m0", ProbeOutcome(probe(missing)))
+    assert (r.cause, r.missing_name) == ("missing-dependency", "Addons>GroupNormalization")
+    assert r.fix.startswith("install tensorflow-addons==0.23.* (built for tensorflow 2.15)")
+    legacy = Cell(python="3.11", pins=(("tensorflow", "2.16.2"),), env=(("TF_USE_LEGACY_KERAS", "1"),))
+    later = diagnose(
+        legacy, ADDONS, "m0", ProbeOutcome(probe(missing, versions={**VERSIONS, "tensorflow": "2.16.2", "tf-keras": "2.16.0"}))
+    )
+    assert later.fix.startswith("no tensorflow-addons release supports tensorflow 2.16.2")
+    broken = dict(
+        missing, plugins=[{"name": "tensorflow_addons", "installed": True, "ok": False, "error": failed("ImportError", "undefined symbol")}]
+    )
+    r = diagnose(CELL, ADDONS, "m0", ProbeOutcome(probe(broken, versions={**VERSIONS, "tensorflow-addons": "0.20.0"})))
+    assert r.cause == "version-mismatch" and "tensorflow-addons 0.20.0 does not import" in r.fix
+
+
+NUMPY2_STDERR = """A module that was compiled using NumPy 1.x cannot be run in
+NumPy 2.4.6 as it may crash. To support both 1.x and 2.x
+versions of NumPy, modules must be compiled with NumPy 2.0.
+Traceback (most recent call last):  File "<string>", line 1, in <module>
+AttributeError: _ARRAY_API not found
+ImportError: numpy.core._multiarray_umath failed to import
+"""
+
+
+def test_numpy2_import_failure_counts_the_printed_attribute_error():
+    imported = {
+        "ok": False,
+        "error": failed("TypeError", "Unable to convert function return value to a Python type! The signature was\n\t() -> handle"),
+    }
+    outcome = ProbeOutcome(
+        probe(imported=imported, versions={**VERSIONS, "tensorflow-cpu": "2.14.0", "numpy": "2.4.6"}), stderr=NUMPY2_STDERR
+    )
+    r = diagnose(CELL, CUSTOM, "m0", outcome)
+    assert (r.status, r.cause, r.attribute_error, r.attribute) == ("import-error", "environment", True, "_ARRAY_API")
+    assert r.fix == "pin numpy<2: tensorflow 2.14.0 was built against numpy 1.x"
+
+
+def test_protobuf_attribute_error():
+    imported = {"ok": False, "error": failed("AttributeError", "'MessageFactory' object has no attribute 'GetPrototype'", attribute=None)}
+    r = diagnose(CELL, CUSTOM, "m0", ProbeOutcome(probe(imported=imported, versions={**VERSIONS, "protobuf": "6.31.0"})))
+    assert (r.status, r.cause, r.attribute) == ("import-error", "environment", "GetPrototype")
+    assert "protobuf" in r.fix
+
+
+def test_legacy_mode_without_tf_keras_is_a_missing_dependency():
+    cell = Cell(python="3.11", pins=(("tensorflow", "2.16.2"),), env=(("TF_USE_LEGACY_KERAS", "1"),))
+    imported = {"ok": False, "error": failed("ModuleNotFoundError", "No module named 'tf_keras'", import_name="tf_keras")}
+    r = diagnose(cell, CUSTOM, "m0", ProbeOutcome(probe(imported=imported)))
+    assert (r.status, r.cause, r.missing_name) == ("import-error", "missing-dependency", "tf_keras")
+    assert "install tf-keras" in r.fix
+
+
+def test_no_result_is_a_crash_or_a_timeout():
+    assert diagnose(CELL, CUSTOM, "m0", ProbeOutcome(None, returncode=-11, stderr="Segmentation fault")).status == "crash"
+    oom = diagnose(CELL, CUSTOM, "m0", ProbeOutcome(None, returncode=-9))
+    assert oom.status == "crash" and "out of memory" in oom.detail
+    assert diagnose(CELL, CUSTOM, "m0", ProbeOutcome(None, returncode=-9, timed_out=True)).status == "timeout"
+    # imported, then killed while loading
+    assert diagnose(CELL, CUSTOM, "m0", ProbeOutcome(probe(), returncode=-9, timed_out=True)).status == "timeout"
+    assert diagnose(CELL, CUSTOM, "m0", ProbeOutcome(probe({"crash": {"signal": 11}}))).status == "crash"
+
+
+def test_attribute_error_on_load_names_the_attribute():
+    error = failed("AttributeError", "'str' object has no attribute 'decode'")
+    r = diagnose(CELL, CUSTOM, "m0", ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": error}]})))
+    assert (r.status, r.attribute_error, r.attribute) == ("load-error", True, "decode")
+
+
+def test_lambda_refused_by_keras3_safe_mode():
+    error = failed(
+        "ValueError",
+        "Requested the deserialization of a `Lambda` layer whose `function` is a Python lambda. ... passing `safe_mode=False` to the loading function",
+    )
+    r = diagnose(CELL, CUSTOM, "m0", ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": error}]})))
+    assert (r.cause, r.missing_name) == ("version-mismatch", "Lambda")

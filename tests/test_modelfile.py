@@ -1,0 +1,122 @@
+"""Static inspection of model files saved by a real TensorFlow (shipped in examples/models)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from harness.errors import UsageError
+from harness.modelfile import inspect_model
+
+MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
+
+
+def test_keras2_h5_with_custom_layer():
+    info = inspect_model(MODELS / "residual_block.h5")
+    assert (info.format, info.keras_version, info.backend) == ("h5", "2.15.0", "tensorflow")
+    assert info.names("custom") == ["ResidualBlock"]
+    assert not info.problems and not info.risks
+    assert {c.name for c in info.classes} >= {"Functional", "InputLayer", "ResidualBlock"}
+
+
+def test_custom_loss_is_found_in_the_training_config():
+    info = inspect_model(MODELS / "custom_loss.h5")
+    assert info.loss == "my_custom_loss"
+    assert info.names("custom") == ["my_custom_loss"]
+    assert info.optimizer == "Custom>Adam"  # TF 2.15 writes its own Adam this way; not custom
+    assert "Custom>Adam" not in info.names("custom")
+
+
+def test_addons_and_lambda_layers():
+    assert inspect_model(MODELS / "addons_groupnorm.h5").names("addons") == ["Addons>GroupNormalization"]
+    info = inspect_model(MODELS / "lambda_layer.h5")
+    assert info.names("lambda") == ["Lambda"]
+    assert "runs when it is loaded" in info.risks[0]
+
+
+def test_keras3_zip_is_told_by_content_not_name(tmp_path):
+    info = inspect_model(MODELS / "residual_block_keras3.keras")
+    assert (info.format, info.keras_version) == ("keras", "3.15.1")
+    assert info.names("custom") == ["ResidualBlock"]
+    renamed = tmp_path / "model.bin"
+    renamed.write_bytes((MODELS / "residual_block_keras3.keras").read_bytes())
+    assert inspect_model(renamed).format == "keras"
+    h5_named_keras = tmp_path / "old.keras"  # what TF 2.12 wrote
+    h5_named_keras.write_bytes((MODELS / "dense.h5").read_bytes())
+    assert inspect_model(h5_named_keras).format == "h5"
+
+
+def test_nested_models_and_wrappers_are_walked():
+    from harness.modelfile import walk_classes
+
+    config = {
+        "class_name": "Sequential",
+        "config": {
+            "layers": [
+                {"class_name": "TimeDistributed", "config": {"layer": {"class_name": "MyInner", "config": {}}}},
+                {
+                    "class_name": "Functional",
+                    "config": {
+                        "layers": [{"class_name": "Addons>WeightNormalization", "config": {"layer": {"class_name": "Dense", "config": {}}}}]
+                    },
+                },
+            ]
+        },
+    }
+    found = {(c.name, c.kind) for c in walk_classes(config)}
+    assert ("MyInner", "custom") in found
+    assert ("Addons>WeightNormalization", "addons") in found
+    assert ("Dense", "builtin") in found and ("TimeDistributed", "builtin") in found
+
+
+def test_truncated_hdf5_is_corrupt(tmp_path):
+    data = (MODELS / "dense.h5").read_bytes()
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(data[:5000])
+    info = inspect_model(cut)
+    assert info.corrupt
+    assert info.problems[0] == f"truncated HDF5 file: 5000 bytes on disk, the superblock records {len(data)}"
+
+
+def test_keras_zip_with_bad_crc_or_missing_member(tmp_path):
+    src = zipfile.ZipFile(MODELS / "dense_keras3.keras")
+    raw = bytearray((MODELS / "dense_keras3.keras").read_bytes())
+    info = src.getinfo("config.json")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    raw[start + 5] ^= 0xFF  # flip a byte of a stored member's data
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(bytes(raw))
+    assert any("bad CRC" in p or "damaged" in p or "not valid JSON" in p for p in inspect_model(bad).problems)
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as out:
+        out.writestr("metadata.json", src.read("metadata.json"))
+        out.writestr("config.json", src.read("config.json"))
+    missing = tmp_path / "missing.keras"
+    missing.write_bytes(buffer.getvalue())
+    assert inspect_model(missing).problems == (".keras archive has no model.weights.h5",)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"), [(b"", "an empty file"), (b"model: yes\n", "text"), (bytes(range(256)), "unrecognised bytes")]
+)
+def test_not_a_model_is_a_usage_error(tmp_path, content, message):
+    path = tmp_path / "x.h5"
+    path.write_bytes(content)
+    with pytest.raises(UsageError, match=f"not a model file \\({message}"):
+        inspect_model(path)
+
+
+def test_savedmodel_folder(tmp_path):
+    folder = tmp_path / "sm"
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(b"\x08\x01")
+    (folder / "keras_metadata.pb").write_bytes(
+        b'..{"class_name": "Functional", "config": {}, "keras_version": "2.15.0"} {"class_name": "ResidualBlock"}'
+    )
+    info = inspect_model(folder)
+    assert (info.format, info.keras_version) == ("savedmodel", "2.15.0")
+    assert info.names("custom") == ["ResidualBlock"]

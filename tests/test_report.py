@@ -1,0 +1,105 @@
+"""Reports rendered from the canonical JSON (a real run's results, tests/data)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness import cli
+from harness.errors import UsageError
+from harness.report import load_results, write_reports
+from harness.report.summary import boundary, exception_label, exit_code
+
+SAMPLE = Path(__file__).resolve().parent / "data" / "seed-article-results.json"
+
+
+def doc_with(statuses: dict[str, str]) -> dict:
+    """A document with one model whose cells differ only in their tensorflow pin."""
+    cells = [{"id": f"py3.11-tensorflow{v}", "pins": {"tensorflow": v}} for v in statuses]
+    results = [
+        {"model": "m.h5", "cell": f"py3.11-tensorflow{v}", "status": s, "exception": {"type": "ValueError"} if s == "load-error" else None}
+        for v, s in statuses.items()
+    ]
+    return {"cells": cells, "results": results, "models": [{"name": "m.h5"}]}
+
+
+@pytest.mark.parametrize(
+    ("statuses", "sentence"),
+    [
+        (
+            {"2.15.1": "loaded", "2.16.2": "load-error", "2.21.0": "load-error"},
+            "loads up to tensorflow 2.15.1; fails from 2.16.2 on (ValueError)",
+        ),
+        ({"2.21.0": "loaded", "2.15.1": "load-error"}, "fails up to tensorflow 2.15.1; loads from 2.21.0 on (ValueError)"),
+        ({"2.15.1": "loaded", "2.16.2": "loaded"}, "loads with every tensorflow release tried (2.15.1 to 2.16.2)"),
+        ({"2.15.1": "load-error"}, "fails with every tensorflow release tried (2.15.1) (ValueError)"),
+        (
+            {"2.13.1": "loaded", "2.14.1": "load-error", "2.15.1": "loaded"},
+            "loads with tensorflow 2.13.1, 2.15.1; fails with 2.14.1 (ValueError)",
+        ),
+        ({"2.15.1": "unresolvable"}, "no cell could be tried (1 unresolvable)"),
+    ],
+)
+def test_boundary_sentence(statuses, sentence):
+    assert boundary(doc_with(statuses), "m.h5") == sentence
+
+
+def test_boundary_names_an_attribute_error_printed_on_the_way():
+    doc = doc_with({"2.14.0": "import-error", "2.15.1": "loaded"})
+    doc["results"][0].update(attribute_error=True, exception={"type": "TypeError"}, cause="environment")
+    assert boundary(doc, "m.h5") == "fails up to tensorflow 2.14.0; loads from 2.15.1 on (AttributeError, TypeError, environment)"
+    assert exception_label(doc["results"][0]) == "AttributeError → TypeError"
+
+
+def test_markdown_junit_and_html_from_a_real_run(tmp_path):
+    doc = load_results(SAMPLE)
+    write_reports(doc, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "## `dense_keras3.keras`" in md
+    assert "**fails up to tensorflow 2.15.1; loads from 2.16.2 on" in md
+    assert md.count("| `py3.11-") == len(doc["results"])
+    suites = ET.parse(tmp_path / "junit.xml").getroot().findall("testsuite")
+    assert sum(len(s.findall("testcase")) for s in suites) == len(doc["results"])
+    failures = sum(len(s.findall("testcase/failure")) for s in suites)
+    assert failures == sum(r["status"] in ("load-error", "import-error", "timeout", "crash") for r in doc["results"])
+    html = (tmp_path / "report.html").read_text()
+    assert not re.search(r"""(src|href)=["']?https?:""", html)  # self-contained: nothing fetched
+    assert html.count('<td class="cell ') == len(doc["results"])
+    assert html.count(' attr"') == sum(bool(r["attribute_error"]) for r in doc["results"])
+
+
+def test_partial_run_is_marked(tmp_path):
+    doc = load_results(SAMPLE)
+    doc["run"]["complete"] = False
+    write_reports(doc, tmp_path)
+    assert "Partial report" in (tmp_path / "report.md").read_text()
+    assert "Partial report" in (tmp_path / "report.html").read_text()
+
+
+def test_exit_code_follows_failures():
+    doc = load_results(SAMPLE)
+    assert exit_code(doc) == 1
+    fixed = copy.deepcopy(doc)
+    fixed["results"] = [r for r in fixed["results"] if r["status"] in ("loaded", "loaded-after-fix", "skipped")]
+    assert exit_code(fixed) == 0
+
+
+def test_load_results_rejects_other_files(tmp_path):
+    other = tmp_path / "x.json"
+    other.write_text(json.dumps({"hello": 1}))
+    with pytest.raises(UsageError, match="not a harness results file"):
+        load_results(other)
+    with pytest.raises(UsageError, match="no such results file"):
+        load_results(tmp_path / "missing.json")
+
+
+def test_report_command_rerenders(tmp_path, capsys):
+    code = cli.main(["report", str(SAMPLE), "-o", str(tmp_path)])
+    assert code == 1
+    assert {p.name for p in tmp_path.iterdir()} == {"report.md", "report.html", "junit.xml"}
+    assert "dense_keras3.keras" in capsys.readouterr().out

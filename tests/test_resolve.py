@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+from packaging.version import Version
+
+from harness.matrix import Cell
+from harness.resolve import IndexConfig, Lock, ReleaseFile, Resolver, Unresolvable, compatible, versions_from_files
+
+
+def test_index_config_follows_uv_then_pip_variables():
+    assert IndexConfig.from_env({}).urls == ("https://pypi.org/simple",)
+    assert IndexConfig.from_env(
+        {"PIP_INDEX_URL": "https://mirror/simple/", "PIP_EXTRA_INDEX_URL": "https://a/simple https://b/simple"}
+    ).urls == ("https://mirror/simple", "https://a/simple", "https://b/simple")
+    config = IndexConfig.from_env({"UV_INDEX_URL": "https://uv/simple", "PIP_INDEX_URL": "https://pip/simple"})
+    assert config.index_url == "https://uv/simple"
+    assert config.uv_args() == ["--index-url", "https://uv/simple"]
+
+
+@pytest.mark.parametrize(
+    ("filename", "python", "ok"),
+    [
+        ("tensorflow_cpu-2.15.1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "3.11", True),
+        ("tensorflow_cpu-2.15.1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "3.12", False),
+        ("tensorflow_cpu-2.15.1-cp311-cp311-manylinux_2_17_aarch64.whl", "3.11", False),
+        ("tensorflow_cpu-2.15.1-cp311-cp311-win_amd64.whl", "3.11", False),
+        ("tf_keras-2.16.0-py3-none-any.whl", "3.13", True),
+        ("ml_dtypes-0.5.0-cp39-abi3-manylinux_2_17_x86_64.whl", "3.11", True),
+    ],
+)
+def test_wheel_compatibility(filename, python, ok):
+    assert compatible(ReleaseFile(filename), python, machine="x86_64") is ok
+
+
+def test_versions_only_where_a_file_fits_and_not_yanked():
+    files = [
+        ReleaseFile("tensorflow_cpu-2.8.0-cp39-cp39-manylinux2010_x86_64.whl"),
+        ReleaseFile("tensorflow_cpu-2.15.1-cp311-cp311-manylinux_2_17_x86_64.whl"),
+        ReleaseFile("tensorflow_cpu-2.16.1-cp311-cp311-manylinux_2_17_x86_64.whl", yanked=True),
+        ReleaseFile("pkg-1.0.tar.gz", requires_python=">=3.12"),
+    ]
+    assert versions_from_files(files, "3.11", machine="x86_64") == [Version("2.15.1")]
+    assert versions_from_files(files, "3.9", machine="x86_64") == [Version("2.8.0")]
+
+
+@pytest.mark.e2e
+def test_conflicting_pins_are_unresolvable_unless_overridden(tmp_path):
+    resolver = Resolver({"tensorflow": "tensorflow-cpu"}, cache=tmp_path)
+    pins = (("tensorflow", "2.15.1"), ("keras", "3.0.0"))
+    result = resolver.resolve(Cell(python="3.11", pins=pins))
+    assert isinstance(result, Unresolvable)
+    assert "keras" in result.explanation and "tensorflow-cpu" in result.explanation
+    forced = resolver.resolve(Cell(python="3.11", pins=pins, override=True))
+    assert isinstance(forced, Lock)
+    assert forced.pins["keras"] == "3.0.0" and forced.pins["tensorflow-cpu"] == "2.15.1"
