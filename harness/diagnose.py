@@ -67,6 +67,7 @@ class CellResult:
     inference: Mapping[str, Any] | None = None
     seconds: float | None = None
     import_seconds: float | None = None
+    peak_rss_mb: float | None = None  # of the process that loaded the model
     stderr_tail: str = ""
     cached: bool = False
 
@@ -187,7 +188,13 @@ def _load_outcome(
 ) -> CellResult:
     attempts = list(model.get("attempts") or [])
     plugins = tuple(model.get("plugins") or ())
-    extra = dict(base, plugins=plugins, inference=model.get("inference"), fixes_tried=tuple(a["fix"] for a in attempts[1:]))
+    extra = dict(
+        base,
+        plugins=plugins,
+        inference=model.get("inference"),
+        fixes_tried=tuple(a["fix"] for a in attempts[1:]),
+        peak_rss_mb=model.get("peak_rss_mb"),
+    )
     if not attempts:
         return CellResult(**extra, status="crash", detail="the probe recorded no load attempt")
     if attempts[0].get("ok"):

@@ -205,7 +205,16 @@ def load_one(keras, model, request):
     for a in attempts:
         a.pop("model", None)
     result["attempts"] = attempts
+    result["peak_rss_mb"] = peak_rss_mb()
     return result
+
+
+def peak_rss_mb():
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)  # KiB on Linux
 
 
 def write_json(path, data):

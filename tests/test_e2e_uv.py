@@ -276,3 +276,14 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, monkeypatch, capsys, saved_mo
         assert message in err, (args, err)
         assert len(err.splitlines()) == 1, err
     assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_python_not_on_the_host_is_skipped_with_a_hint(tmp_path, monkeypatch, saved_models, harness_cache):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  python: ["3.99"]\n  tensorflow-addons: [null]\n')
+    code = run_harness(monkeypatch, harness_cache, str(matrix), str(saved_models["dense.h5"]), "-o", str(tmp_path / "out"))
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert code == 0
+    [r] = doc["results"]
+    assert (r["cell"], r["status"]) == ("py3.99", "skipped")
+    assert "Python 3.99 is not available on this host" in r["detail"] and "--backend docker" in r["detail"]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from packaging.version import Version
 
@@ -53,3 +55,29 @@ def test_conflicting_pins_are_unresolvable_unless_overridden(tmp_path):
     forced = resolver.resolve(Cell(python="3.11", pins=pins, override=True))
     assert isinstance(forced, Lock)
     assert forced.pins["keras"] == "3.0.0" and forced.pins["tensorflow-cpu"] == "2.15.1"
+
+
+def test_index_from_a_local_folder_and_stale_cache_when_offline(tmp_path):
+    from harness.resolve import IndexConfig, PackageIndex
+
+    simple = tmp_path / "simple" / "tf-keras"
+    simple.mkdir(parents=True)
+    (simple / "index.html").write_text(
+        '<a href="tf_keras-2.15.0-py3-none-any.whl">tf_keras-2.15.0-py3-none-any.whl</a>\n'
+        '<a href="tf_keras-2.16.0-py3-none-any.whl" data-requires-python="&gt;=3.9">tf_keras-2.16.0-py3-none-any.whl</a>\n'
+    )
+    local = PackageIndex(IndexConfig(f"file://{tmp_path / 'simple'}"), cache=tmp_path / "cache")
+    assert [str(v) for v in local.versions("tf-keras", "3.11")] == ["2.15.0", "2.16.0"]
+    assert [str(v) for v in local.versions("tf_keras", "3.8")] == ["2.15.0"]  # requires-python kept
+
+    # an index that cannot be reached (nothing listens on port 9 of loopback) ...
+    offline = IndexConfig("http://127.0.0.1:9/simple")
+    with pytest.raises(Exception, match="cannot list releases of tf-keras"):
+        PackageIndex(offline, cache=tmp_path / "cache2").versions("tf-keras", "3.11")
+    # ... is answered from a cache past its TTL
+    fresh = PackageIndex(offline, cache=tmp_path / "cache2", ttl=0)
+    key_dir = next((tmp_path / "cache").glob("index/*"))
+    target = tmp_path / "cache2" / "index" / hashlib.sha256(" ".join(offline.urls).encode()).hexdigest()[:16]
+    target.mkdir(parents=True)
+    (target / "tf-keras.json").write_text((key_dir / "tf-keras.json").read_text())
+    assert [str(v) for v in fresh.versions("tf-keras", "3.11")] == ["2.15.0", "2.16.0"]

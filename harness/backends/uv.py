@@ -43,7 +43,7 @@ class UvBackend:
     def __init__(self, root: Path | None = None, index: IndexConfig | None = None):
         self.root = root or cache_dir() / "envs"
         self.index = index or IndexConfig.from_env()
-        self._pythons: dict[str, bool] = {}
+        self._pythons: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
     def check(self) -> None:
@@ -54,10 +54,23 @@ class UvBackend:
         return {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
 
     def python_available(self, version: str) -> bool:
+        return self.interpreter(version) is not None
+
+    def interpreter(self, version: str) -> str | None:
+        """What `uv venv --python` gets for `version`: uv's own discovery, else pyenv's builds.
+
+        pyenv keeps versions that its shims hide unless selected (seen here: 3.9-3.13
+        installed, only 3.11 found); a user who has them expects them to be used.
+        """
         with self._lock:
             if version not in self._pythons:
                 found = proc.run([uv_bin(), "python", "find", version], env=self._uv_env(), timeout=60)
-                self._pythons[version] = found.ok
+                path = found.stdout.strip() if found.ok else None
+                if path is None:
+                    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+                    builds = sorted(root.glob(f"{version}.*/bin/python{version}")) if root.is_dir() else []
+                    path = str(builds[-1]) if builds else None
+                self._pythons[version] = path
             return self._pythons[version]
 
     def location(self, env: EnvSpec) -> Path:
@@ -86,7 +99,9 @@ class UvBackend:
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             made = proc.run(
-                [uv_bin(), "venv", "--quiet", "--relocatable", "--python", env.python, str(tmp)], env=self._uv_env(), timeout=300
+                [uv_bin(), "venv", "--quiet", "--relocatable", "--python", self.interpreter(env.python) or env.python, str(tmp)],
+                env=self._uv_env(),
+                timeout=300,
             )
             if not made.ok:
                 raise EnvBuildFailed(f"uv venv failed: {made.stderr.strip()}", infra=_is_infra(made))

@@ -1,0 +1,131 @@
+"""The command line: help, exit codes, cells/inspect/dry-run, and Ctrl-C during a real run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import cli
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS = REPO / "examples" / "models"
+
+
+def test_help_teaches(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "exit codes:" in out and "harness run matrices/seed-article.yaml" in out
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert cli.main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out
+
+
+def test_inspect_json_and_exit_code_for_corrupt(tmp_path, capsys):
+    assert cli.main(["inspect", "--json", str(MODELS / "residual_block.h5")]) == 0
+    [facts] = json.loads(capsys.readouterr().out)
+    assert facts["custom"] == ["ResidualBlock"] and facts["keras_version"] == "2.15.0"
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes((MODELS / "dense.h5").read_bytes()[:4000])
+    assert cli.main(["inspect", str(cut)]) == 1
+    assert "truncated HDF5 file" in capsys.readouterr().out
+
+
+def test_docker_backend_is_a_clear_exit_4(tmp_path, capsys):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  tensorflow: ["2.15.1"]\n')
+    assert cli.main(["run", str(matrix), str(MODELS / "dense.h5"), "--backend", "docker", "-o", str(tmp_path / "o")]) == 4
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("harness: error: ") and len(err.splitlines()) == 1
+
+
+@pytest.mark.e2e
+def test_cells_and_dry_run_resolve_without_building(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    assert cli.main(["cells", "--json", str(REPO / "matrices" / "seed-article.yaml")]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["py3.11-tensorflow2.14.0"]["lock"]["numpy"].startswith("2.")  # what makes its import fail
+    override = rows["py3.11-tensorflow2.15.1-numpy2.1.3-override"]
+    assert override["overridden"] and override["lock"]["numpy"] == "2.1.3"
+    assert (
+        cli.main(
+            [
+                "run",
+                str(REPO / "matrices" / "quickstart.yaml"),
+                str(MODELS / "dense.h5"),
+                "--dry-run",
+                "--only",
+                "*2.15*",
+                "-o",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "py3.11-tensorflow2.15.1" in out and "dry run" in out
+    assert not (tmp_path / "o").exists() and not (tmp_path / "cache" / "envs").exists()
+    assert (
+        cli.main(
+            ["run", str(REPO / "matrices" / "quickstart.yaml"), str(MODELS / "dense.h5"), "--only", "nomatch*", "-o", str(tmp_path / "o")]
+        )
+        == 3
+    )
+
+
+def _probe_pids() -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"probe.py" in (entry / "cmdline").read_bytes():
+                    found.add(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.e2e
+def test_ctrl_c_keeps_finished_results_and_leaves_no_process(tmp_path, saved_models, harness_cache):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(
+        'matrix:\n  tensorflow: ["2.15.1"]\n  env: [{HARNESS_TEST_SLEEP: "0"}, {HARNESS_TEST_SLEEP: "600"}]\n'
+        "packages: {tensorflow: tensorflow-cpu}\nload: {timeout: 900}\n"
+    )
+    before = _probe_pids()
+    out = tmp_path / "out"
+    env = {**os.environ, "HARNESS_CACHE_DIR": str(harness_cache)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", str(matrix), str(saved_models["slow_lambda.h5"]), "-o", str(out), "-j", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        results = out / "results.json"
+        if results.exists() and json.loads(results.read_text())["results"]:
+            break
+        assert child.poll() is None, child.communicate()
+        time.sleep(0.5)
+    time.sleep(1)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert b"interrupted" in err
+    doc = json.loads((out / "results.json").read_text())
+    assert (doc["run"]["complete"], doc["run"]["interrupted"]) == (False, True)
+    assert [r["status"] for r in doc["results"]] == ["loaded"]
+    assert (out / "report.html").exists() and "Partial report" in (out / "report.md").read_text()
+    time.sleep(0.5)
+    assert _probe_pids() - before == set()
