@@ -85,12 +85,12 @@ def main() -> None:
         envs.append(EnvSpec(cell.python, lock.text))
     pythons = [Path(backend.location(e)) / "bin" / "python" for e in envs]
 
-    # -- the floor: a plain loop, one fresh python per cell ---------------------------------
+    # -- the floor: a plain loop, one fresh python per cell (twice; the median per cell) ----
     floor, floor_rss = [], []
     for python in pythons:
-        seconds, stdout = timed([str(python), "-c", LOAD, str(MODEL)], env=env)
-        floor.append(seconds)
-        floor_rss.append(int(stdout.strip().splitlines()[-1]) / 1024)
+        runs = [timed([str(python), "-c", LOAD, str(MODEL)], env=env) for _ in range(2)]
+        floor.append(statistics.median(seconds for seconds, _ in runs))
+        floor_rss.append(max(int(stdout.strip().splitlines()[-1]) for _, stdout in runs) / 1024)
     floor_total = sum(floor)
 
     # -- harness, warm ---------------------------------------------------------------------
@@ -122,19 +122,22 @@ def main() -> None:
         print("nox is not installed (pip install -e '.[bench]'): skipping the nox baseline")
 
     # -- cold: one env built by the harness vs a bare uv venv + pip sync of its lock ------
+    # Alternated three times, medians compared: single runs vary by +-50% here (file system).
     spec = envs[0]
-    target = backend.location(spec)
-    shutil.rmtree(target, ignore_errors=True)
-    start = time.monotonic()
-    backend.prepare(spec)
-    cold_harness = time.monotonic() - start
     bare = work / "bare-venv"
-    shutil.rmtree(bare, ignore_errors=True)
     (work / "lock.txt").write_text(spec.lock)
-    start = time.monotonic()
-    subprocess.run([uv_bin(), "venv", "-q", "--python", spec.python, str(bare)], check=True)
-    subprocess.run([uv_bin(), "pip", "sync", "-q", "--python", str(bare / "bin" / "python"), str(work / "lock.txt")], check=True)
-    cold_bare = time.monotonic() - start
+    harness_runs, bare_runs = [], []
+    for _ in range(3):
+        shutil.rmtree(backend.location(spec), ignore_errors=True)
+        start = time.monotonic()
+        backend.prepare(spec)
+        harness_runs.append(time.monotonic() - start)
+        shutil.rmtree(bare, ignore_errors=True)
+        start = time.monotonic()
+        subprocess.run([uv_bin(), "venv", "-q", "--python", spec.python, str(bare)], check=True)
+        subprocess.run([uv_bin(), "pip", "sync", "-q", "--python", str(bare / "bin" / "python"), str(work / "lock.txt")], check=True)
+        bare_runs.append(time.monotonic() - start)
+    cold_harness, cold_bare = statistics.median(harness_runs), statistics.median(bare_runs)
 
     # -- shared import: 10 models in one env vs 1 ------------------------------------------
     many = work / "ten"

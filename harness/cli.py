@@ -207,7 +207,7 @@ def cmd_cells(args: argparse.Namespace, console: Console) -> int:
     index = PackageIndex()
     cells = expand_cells(matrix, index)
     resolutions = resolve_cells(cells, Resolver(matrix.packages, index.config))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for cell in cells:
         r = resolutions[cell]
         pins = Lock(r.text).pins if isinstance(r, Lock) else {}

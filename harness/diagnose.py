@@ -98,7 +98,7 @@ class ProbeOutcome:
 
 
 def diagnose(cell: Cell, info: ModelInfo, model_key: str, outcome: ProbeOutcome) -> CellResult:
-    base = {"model": info.name, "cell": cell.id, "stderr_tail": _tail(outcome.stderr), "seconds": round(outcome.seconds, 3)}
+    base: dict[str, Any] = {"model": info.name, "cell": cell.id, "stderr_tail": _tail(outcome.stderr), "seconds": round(outcome.seconds, 3)}
     result = outcome.result
     printed = _printed_attribute_errors(outcome.stderr)
     if result is None:
@@ -143,7 +143,9 @@ def _import_failure(
     tf = _tf_version(versions)
     attribute_error = bool(printed) or any(e.get("type") == "AttributeError" for e in _errors(error))
     attribute = _attribute(error) or (_attribute_from_text(printed[0]) if printed else None)
-    common = dict(base, status="import-error", exception=error or None, attribute_error=attribute_error, attribute=attribute)
+    common: dict[str, Any] = dict(
+        base, status="import-error", exception=error or None, attribute_error=attribute_error, attribute=attribute
+    )
     if any(h in texts for h in _NUMPY_ABI):
         numpy = versions.get("numpy", "?")
         fix = (
@@ -188,7 +190,7 @@ def _load_outcome(
 ) -> CellResult:
     attempts = list(model.get("attempts") or [])
     plugins = tuple(model.get("plugins") or ())
-    extra = dict(
+    extra: dict[str, Any] = dict(
         base,
         plugins=plugins,
         inference=model.get("inference"),
@@ -270,7 +272,7 @@ def _load_cause(
             "Keras 3 refuses Python lambdas from a file by default: only for a file you trust, pass safe_mode=False (it runs the file's code)",
         )
     if worked and worked.startswith("custom_objects"):
-        return "custom-object", (info.names("custom") or [None])[0], "pass the custom objects to load_model (custom_objects=...)"
+        return "custom-object", next(iter(info.names("custom")), None), "pass the custom objects to load_model (custom_objects=...)"
     if worked == "compile=False":
         return (
             "version-mismatch",

@@ -39,6 +39,10 @@ class _LineDict(dict):  # type: ignore[type-arg]
     key_lines: dict[Any, int]
 
 
+def _key_lines(mapping: Any) -> dict[Any, int]:
+    return getattr(mapping, "key_lines", {})
+
+
 class _LineList(list):  # type: ignore[type-arg]
     line = 0
     item_lines: list[int]
@@ -196,11 +200,11 @@ def parse_matrix(text: str, path: str | Path = "<matrix>") -> Matrix:
     include: list[Combination] = []
     exclude: list[Combination] = []
     for key, raw in axes_doc.items():
-        line = axes_doc.key_lines[key]
+        line = _key_lines(axes_doc)[key]
         if key in ("include", "exclude"):
             if not isinstance(raw, list):
                 raise fail(key, line, "must be a list of mappings")
-            entries = [_combination(path, item, raw.item_lines[i], fail) for i, item in enumerate(raw)]
+            entries = [_combination(path, item, getattr(raw, "item_lines", [line] * len(raw))[i], fail) for i, item in enumerate(raw)]
             (include if key == "include" else exclude).extend(entries)
             continue
         values = raw if isinstance(raw, list) else [raw]
@@ -227,7 +231,7 @@ def parse_matrix(text: str, path: str | Path = "<matrix>") -> Matrix:
         )
     resolution = doc.get("resolution", "default")
     if resolution not in RESOLUTIONS:
-        raise fail("resolution", doc.key_lines.get("resolution"), f"must be one of {', '.join(RESOLUTIONS)}")
+        raise fail("resolution", _key_lines(doc).get("resolution"), f"must be one of {', '.join(RESOLUTIONS)}")
     name = str(doc.get("name") or path.stem)
     return Matrix(
         path=path,
@@ -246,7 +250,7 @@ def parse_matrix(text: str, path: str | Path = "<matrix>") -> Matrix:
 def _check_keys(path: Path, mapping: Any, allowed: Sequence[str], what: str) -> None:
     for key in mapping:
         if key not in allowed:
-            raise UsageError(located(path, mapping.key_lines.get(key), f"unknown {what} '{key}' (expected one of: {', '.join(allowed)})"))
+            raise UsageError(located(path, _key_lines(mapping).get(key), f"unknown {what} '{key}' (expected one of: {', '.join(allowed)})"))
 
 
 def _check_axis_name(key: Any, line: int, fail: Callable[..., UsageError]) -> None:
@@ -306,7 +310,7 @@ def _combination(path: Path, item: Any, line: int, fail: Callable[..., UsageErro
     values: dict[str, Any] = {}
     lines: dict[str, int] = {}
     for key, value in item.items():
-        key_line = item.key_lines[key]
+        key_line = _key_lines(item)[key]
         _check_axis_name(key, key_line, fail)
         values[key] = _value(key, value, key_line, fail)
         lines[key] = key_line
@@ -326,19 +330,19 @@ def _load_options(path: Path, doc: Any, fail: Callable[..., UsageError]) -> Load
         if not custom_path.is_file():
             raise fail(
                 "custom_objects",
-                doc.key_lines["custom_objects"],
+                _key_lines(doc)["custom_objects"],
                 f"{custom_path} does not exist (a Python file defining the custom classes, relative to the matrix)",
             )
     for flag in ("compile", "inference", "fixes"):
         if flag in doc and not isinstance(doc[flag], bool):
-            raise fail(flag, doc.key_lines[flag], "must be true or false")
+            raise fail(flag, _key_lines(doc)[flag], "must be true or false")
     timeout = doc.get("timeout", 300)
     try:
         timeout = float(timeout)
         if timeout <= 0:
             raise ValueError
     except (TypeError, ValueError):
-        raise fail("timeout", doc.key_lines.get("timeout"), "must be a positive number of seconds") from None
+        raise fail("timeout", _key_lines(doc).get("timeout"), "must be a positive number of seconds") from None
     return LoadOptions(
         custom_objects=custom_path,
         compile=doc.get("compile", True),

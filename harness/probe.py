@@ -295,4 +295,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    code = main(sys.argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The result is on disk; skip the interpreter's teardown, which for TensorFlow costs
+    # up to a second per cell and can hang on its thread pools.
+    os._exit(code)

@@ -237,7 +237,7 @@ class Lock:
 
     @property
     def pins(self) -> dict[str, str]:
-        found = {}
+        found: dict[str, str] = {}
         for line in self.text.splitlines():
             m = re.match(r"^([A-Za-z0-9._-]+)==([^\s;]+)", line)
             if m:

@@ -129,3 +129,20 @@ def test_ctrl_c_keeps_finished_results_and_leaves_no_process(tmp_path, saved_mod
     assert (out / "report.html").exists() and "Partial report" in (out / "report.md").read_text()
     time.sleep(0.5)
     assert _probe_pids() - before == set()
+
+
+def test_gc_removes_environments_unused_for_days(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path))
+    envs = tmp_path / "envs"
+    for name, age_days in (("old", 40), ("recent", 1)):
+        (envs / name).mkdir(parents=True)
+        marker = envs / name / "harness-env.json"
+        marker.write_text("{}")
+        stamp = time.time() - age_days * 86400
+        os.utime(marker, (stamp, stamp))
+    (envs / ".building-x").mkdir()  # a build in progress is never touched
+    assert cli.main(["gc", "--older-than", "30"]) == 0
+    assert sorted(p.name for p in envs.iterdir()) == [".building-x", "recent"]
+    assert cli.main(["gc", "--all"]) == 0
+    assert sorted(p.name for p in envs.iterdir()) == [".building-x"]
+    assert "removed 1 environment(s)" in capsys.readouterr().out

@@ -258,8 +258,14 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, monkeypatch, capsys, saved_mo
     )
     empty = tmp_path / "empty.yaml"
     empty.write_text('matrix:\n  tensorflow: ["2.15.1"]\n  exclude:\n    - {tensorflow: "2.15.1"}\n')
+    broken = tmp_path / "broken.yaml"
+    broken.write_text('matrix:\n  tensorflow: ["2.15.1"\n')
+    api = tmp_path / "api.yaml"
+    api.write_text('matrix:\n  tensorflow: ["2.15.1"]\n  api: [pytorch]\n')
     dense = str(saved_models["dense.h5"])
     cases = [
+        ([str(broken), dense], "broken.yaml:3: not valid YAML"),
+        ([str(api), dense], "api.yaml:3: 'api': unknown loading API 'pytorch' (use one of: tf.keras, keras, tf_keras)"),
         ([str(good), str(tmp_path / "missing.h5")], "no such model file"),
         ([str(good), str(tmp_path)], "is a folder but not a SavedModel"),
         ([str(good), str(text_file)], "not a model file (text"),
