@@ -7,9 +7,10 @@ that environment can write into OUTDIR and prints one line per file:
 
 Keras 2 (TF <= 2.15) writes the legacy HDF5 files, with tensorflow-addons installed
 it also writes the Addons model, Keras 3 (TF >= 2.16) writes the `.keras` files.
-The `ResidualBlock` layer and `my_custom_loss` come from the article the project grew
-from; `ResidualBlock` is saved with as many filters as its input has channels, since
-the article's version adds a 3-channel input to a 32-channel output and cannot be built.
+The `ResidualBlock` layer and `my_custom_loss` (from custom_objects.py beside this file)
+come from the article the project grew from; `ResidualBlock` is saved with as many filters
+as its input has channels, since the article's version adds a 3-channel input to a
+32-channel output and cannot be built.
 """
 
 import os
@@ -18,38 +19,11 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from custom_objects import ResidualBlock, my_custom_loss  # one definition, for saving and loading
+
 keras = tf.keras
 KERAS_MAJOR = int(keras.__version__.split(".")[0]) if hasattr(keras, "__version__") else 2
-
-
-class ResidualBlock(keras.layers.Layer):
-    def __init__(self, filters, kernel_size, **kwargs):
-        super().__init__(**kwargs)
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.conv1 = keras.layers.Conv2D(filters, kernel_size, padding="same")
-        self.conv2 = keras.layers.Conv2D(filters, kernel_size, padding="same")
-        self.bn1 = keras.layers.BatchNormalization()
-        self.bn2 = keras.layers.BatchNormalization()
-        self.add = keras.layers.Add()
-
-    def call(self, inputs):
-        x = self.conv1(inputs)
-        x = self.bn1(x)
-        x = tf.nn.relu(x)
-        x = self.conv2(x)
-        x = self.bn2(x)
-        residual = self.add([inputs, x])
-        return tf.nn.relu(residual)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"filters": self.filters, "kernel_size": self.kernel_size})
-        return config
-
-
-def my_custom_loss(y_true, y_pred):
-    return tf.reduce_mean(tf.square(y_true - y_pred))
 
 
 def residual_model():
