@@ -43,6 +43,8 @@ examples:
       classes, corruption), without TensorFlow
   harness run m.yaml model.h5 --only 'py3.11-tensorflow2.16*' --dry-run
       show what would be built for a subset of cells
+  harness images base --python 3.9 && harness run m.yaml model.h5 --backend docker --base-image 'harness-base:py{python}'
+      run cells in sandboxed containers on a machine with no container registry
 
 exit codes: 0 all cells loaded (or loaded after a fix), 1 some cells failed to load,
 2 usage or matrix error, 3 nothing to do, 4 backend unavailable, 130 interrupted
@@ -82,7 +84,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="GLOB",
         help="run only cells whose id matches GLOB (repeatable), e.g. 'py3.11-tensorflow2.15*'",
     )
-    run.add_argument("--dry-run", action="store_true", help="resolve and plan, print the environments that would be built, run nothing")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="resolve and plan, print the environments (and rendered Dockerfiles) that would be built, run nothing",
+    )
+    box = run.add_argument_group("docker backend (override the matrix's docker: section)")
+    box.add_argument(
+        "--template", metavar="NAME|FILE", help="Dockerfile template: a name in dockerfiles/ (default, uv-cache) or a .j2 file"
+    )
+    box.add_argument(
+        "--base-image",
+        metavar="IMAGE",
+        help="base image, {python} filled in (default python:{python}-slim; air-gapped: 'harness-base:py{python}')",
+    )
+    box.add_argument("--memory", metavar="SIZE", help="memory limit per container (default 4g)")
+    box.add_argument("--cpus", type=float, metavar="N", help="CPUs per container (default 1)")
+    box.add_argument("--pids", type=int, metavar="N", help="process limit per container (default 512)")
 
     cells = commands.add_parser(
         "cells",
@@ -99,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="re-render the reports from a results.json")
     report.add_argument("results", type=Path, metavar="RESULTS.json")
     report.add_argument("-o", "--outdir", type=Path, default=None, help="default: the folder of RESULTS.json")
+
+    images = commands.add_parser("images", help="manage Docker images (base images for machines with no registry)")
+    images_commands = images.add_subparsers(dest="images_command", metavar="ACTION", required=True)
+    base = images_commands.add_parser(
+        "base",
+        help="build a base image from a Debian root file system (debootstrap + docker import)",
+        description="Build harness-base:pyX.Y with debootstrap (bullseye: 3.9, bookworm: 3.11, trixie: 3.13) and docker import; "
+        "then run with --base-image 'harness-base:py{python}'. Needs root, debootstrap and a Debian mirror; about 45 s.",
+    )
+    base.add_argument("--python", action="append", required=True, choices=("3.9", "3.11", "3.13"), help="repeatable")
 
     gc = commands.add_parser(
         "gc",
@@ -171,7 +199,15 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     matrix = load_matrix(args.matrix)
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("-j/--jobs must be at least 1")
-    options = RunOptions(outdir=args.outdir, backend=args.backend, jobs=args.jobs, only=tuple(args.only), dry_run=args.dry_run)
+    docker = {"template": args.template, "base_image": args.base_image, "memory": args.memory, "cpus": args.cpus, "pids": args.pids}
+    options = RunOptions(
+        outdir=args.outdir,
+        backend=args.backend,
+        jobs=args.jobs,
+        only=tuple(args.only),
+        dry_run=args.dry_run,
+        docker={k: v for k, v in docker.items() if v is not None},
+    )
     progress = RichProgress(console)
     start = time.monotonic()
     try:
@@ -188,6 +224,15 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     return summary.exit_code(doc)
 
 
+def cmd_images(args: argparse.Namespace, console: Console) -> int:
+    from .images import build_base_image
+
+    for python in args.python:
+        console.print(f"· building the base image for Python {python} (debootstrap, about 45 s)")
+        console.print(f"[green]{build_base_image(python)}[/]")
+    return 0
+
+
 def print_plan(console: Console, doc: dict[str, Any]) -> None:
     table = Table(title=f"{doc['matrix']['name']}: {len(doc['cells'])} cells (dry run: nothing built)", title_justify="left")
     for column in ("cell", "env", "lock"):
@@ -196,6 +241,10 @@ def print_plan(console: Console, doc: dict[str, Any]) -> None:
         lock = cell["lock"]
         table.add_row(cell["id"], cell["env_key"] or "—", f"{len(lock)} packages" if lock else "[magenta]unresolvable or skipped[/]")
     console.print(table)
+    for env in doc.get("environments", []):
+        if env.get("build"):
+            console.print(f"[bold]# environment {env['key']} ({', '.join(env['cells'])})[/]")
+            console.print(env["build"], markup=False, highlight=False, soft_wrap=True)
 
 
 def cmd_cells(args: argparse.Namespace, console: Console) -> int:
@@ -298,7 +347,7 @@ def cmd_gc(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "cells": cmd_cells, "inspect": cmd_inspect, "report": cmd_report, "gc": cmd_gc}
+COMMANDS = {"run": cmd_run, "cells": cmd_cells, "inspect": cmd_inspect, "report": cmd_report, "images": cmd_images, "gc": cmd_gc}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -235,7 +235,19 @@ def _load_cause(
     addons = info.names("addons")
     plugin = {p.get("name"): p for p in plugins}.get("tensorflow_addons")
     if any(h in text for h in _CORRUPT):
-        return "corrupt-file", None, "the file is damaged: re-export or re-download it"
+        if info.problems:
+            return "corrupt-file", None, "the file is damaged: re-export or re-download it"
+        if info.format == "keras":  # a sound zip read as HDF5: this Keras predates the format
+            return (
+                "version-mismatch",
+                None,
+                f"keras {keras} cannot read the .keras format (Keras 2.12+ can): load with a newer TensorFlow or re-save as .h5",
+            )
+        return (
+            "version-mismatch",
+            None,
+            f"the file is sound here (static check) but this environment's HDF5 stack cannot open it (h5py {versions.get('h5py', '?')})",
+        )
     if addons and any(a in text for a in addons):
         if plugin and plugin.get("installed") and not plugin.get("ok"):
             return (
@@ -373,6 +385,8 @@ def _env_keras_major(cell: Cell, versions: Mapping[str, str]) -> int | None:
 
 
 def _crash_detail(outcome: ProbeOutcome) -> str:
+    if "out of memory" in (outcome.stderr or "") and outcome.returncode == -9:
+        return "killed: out of memory (the memory limit was reached) before writing a result"
     if outcome.returncode == -9:
         return "killed by SIGKILL (out of memory?) before writing a result"
     if outcome.returncode < 0:

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .errors import HarnessError
@@ -22,6 +22,7 @@ from .errors import HarnessError
 _live: set[subprocess.Popen[bytes]] = set()
 _live_lock = threading.Lock()
 _stopping = threading.Event()
+_stop_hooks: list[Callable[[], None]] = []
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,12 @@ def _kill_group(child: subprocess.Popen[bytes]) -> None:
         os.killpg(child.pid, signal.SIGKILL)
 
 
+def add_stop_hook(hook: Callable[[], None]) -> None:
+    """Run `hook` on Ctrl-C too: for what is not a child process (a Docker container)."""
+    if hook not in _stop_hooks:
+        _stop_hooks.append(hook)
+
+
 def kill_all() -> None:
     """Kill every child still running and start no more (Ctrl-C): finished results stay."""
     _stopping.set()
@@ -115,3 +122,5 @@ def kill_all() -> None:
         children = list(_live)
     for child in children:
         _kill_group(child)
+    for hook in list(_stop_hooks):
+        hook()

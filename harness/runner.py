@@ -13,9 +13,10 @@ import concurrent.futures as cf
 import fnmatch
 import json
 import os
+import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +41,7 @@ class RunOptions:
     jobs: int | None = None
     only: tuple[str, ...] = ()
     dry_run: bool = False
+    docker: Mapping[str, Any] = field(default_factory=dict)  # flags over the matrix's docker section
 
 
 class Progress(Protocol):
@@ -105,13 +107,9 @@ def plan_run(matrix: Matrix, options: RunOptions, backend: Backend, progress: Pr
         raise NothingToDo(f"no cell matches --only {' '.join(options.only)}; `harness cells {matrix.path}` lists the ids")
     progress.stage(f"resolving {len(cells)} cells with uv")
     resolutions = resolve_cells(cells, Resolver(matrix.packages, index.config))
-    skipped = {
-        c: f"Python {c.python} is not available on this host: install it (uv python install {c.python}) or use --backend docker"
-        for c in cells
-        if not backend.python_available(c.python)
-    }
+    skipped = {c: backend.skip_reason(c.python) for c in cells if not backend.python_available(c.python)}
     locked = [(c, r.text) for c, r in resolutions.items() if isinstance(r, Lock) and c not in skipped]
-    return Planned(cells, resolutions, plan(locked, backend.name), skipped)
+    return Planned(cells, resolutions, plan(locked, backend.name, backend.fingerprint), skipped)
 
 
 def unrun_results(planned: Planned, infos: Sequence[ModelInfo]) -> list[CellResult]:
@@ -153,22 +151,23 @@ def run_cell(
         return results + [CellResult(model=i.name, cell=cell.id, status=status, cause=cause, detail=str(exc)) for i in runnable]
     load = matrix.load
     with tempfile.TemporaryDirectory(prefix="harness-cell-") as work:
-        request = Path(work) / "request.json"
-        out = Path(work) / "result.json"
-        request.write_text(json.dumps(probe_request(runnable, load, cell.api, out)))
-        done = backend.run_probe(prepared, request, dict(cell.env), timeout=load.timeout * len(runnable) + 5)
+        request = probe_request(runnable, load, cell.api)
+        done = backend.run_probe(prepared, request, Path(work), dict(cell.env), timeout=load.timeout * len(runnable) + 5)
         try:
-            result = json.loads(out.read_text())
+            result = json.loads((Path(work) / "result.json").read_text())
         except (OSError, ValueError):
             result = None
     if logs is not None:
         logs.mkdir(parents=True, exist_ok=True)
         (logs / f"{cell.id}.log").write_text(done.stderr)
+        if prepared.log and Path(prepared.log).exists():
+            shutil.copy(prepared.log, logs / f"{cell.id}.build.log")
     outcome = ProbeOutcome(result, done.returncode, done.stderr, done.timed_out, done.seconds)
     return results + [diagnose(cell, info, f"m{i}", outcome) for i, info in enumerate(runnable)]
 
 
-def probe_request(infos: Sequence[ModelInfo], load: Any, api: str, out: Path) -> dict[str, Any]:
+def probe_request(infos: Sequence[ModelInfo], load: Any, api: str) -> dict[str, Any]:
+    """What the probe is asked, with host paths; the backend says where the result goes."""
     return {
         "probe_version": PROBE_VERSION,
         "api": api,
@@ -181,7 +180,6 @@ def probe_request(infos: Sequence[ModelInfo], load: Any, api: str, out: Path) ->
         "custom_objects": str(load.custom_objects) if load.custom_objects else None,
         "fixes": load.fixes,
         "timeout": load.timeout,
-        "out": str(out),
     }
 
 
@@ -237,9 +235,9 @@ def run(
     infos = inspect_models(model_paths)
     if not options.dry_run:
         check_outdir(options.outdir)
-    backend = get_backend(options.backend)
+    backend = get_backend(options.backend, {**matrix.docker, **options.docker}, matrix.path)
     planned = plan_run(matrix, options, backend, progress)
-    document = new_document(matrix, infos, planned, backend.name, options)
+    document = new_document(matrix, infos, planned, backend, options)
     if options.dry_run:
         return document
     create_outdir(options.outdir)
@@ -278,7 +276,7 @@ def _task(
     return task
 
 
-def new_document(matrix: Matrix, infos: Sequence[ModelInfo], planned: Planned, backend: str, options: RunOptions) -> dict[str, Any]:
+def new_document(matrix: Matrix, infos: Sequence[ModelInfo], planned: Planned, backend: Backend, options: RunOptions) -> dict[str, Any]:
     env_keys = {cell: job.env.key for job in planned.jobs for cell in job.cells}
     cells = []
     for cell in planned.cells:
@@ -307,12 +305,21 @@ def new_document(matrix: Matrix, infos: Sequence[ModelInfo], planned: Planned, b
             "finished": None,
             "complete": False,
             "interrupted": False,
-            "backend": backend,
+            "backend": backend.name,
             "jobs": options.jobs or default_jobs(),
         },
         "matrix": {"name": matrix.name, "path": str(matrix.path), "axes": [k for k, _ in matrix.axes], "packages": dict(matrix.packages)},
         "models": [info.to_dict() for info in infos],
         "cells": cells,
+        "environments": [
+            {
+                "key": job.env.key,
+                "python": job.env.python,
+                "cells": [c.id for c in job.cells],
+                **({"build": backend.describe(job.env)} if options.dry_run else {}),
+            }
+            for job in planned.jobs
+        ],
         "results": [],
     }
 

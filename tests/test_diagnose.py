@@ -162,3 +162,22 @@ def test_lambda_refused_by_keras3_safe_mode():
     )
     r = diagnose(CELL, CUSTOM, "m0", ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": error}]})))
     assert (r.cause, r.missing_name) == ("version-mismatch", "Lambda")
+
+
+def test_a_sound_keras_zip_that_an_old_keras_reads_as_hdf5_is_not_corrupt():
+    error = failed("OSError", "Unable to synchronously open file (file signature not found)")
+    r = diagnose(
+        CELL,
+        KERAS3_FILE,
+        "m0",
+        ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": error}]}, versions={**VERSIONS, "keras": "2.11.0"})),
+    )
+    assert (r.cause, r.fix) == (
+        "version-mismatch",
+        "keras 2.11.0 cannot read the .keras format (Keras 2.12+ can): load with a newer TensorFlow or re-save as .h5",
+    )
+    damaged = ModelInfo(path="/m.h5", name="m.h5", sha256="0" * 64, size=1, format="h5", problems=("truncated HDF5 file",))
+    assert (
+        diagnose(CELL, damaged, "m0", ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": error}]}))).cause
+        == "corrupt-file"
+    )

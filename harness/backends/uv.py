@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .. import proc
 from ..paths import cache_dir
@@ -46,8 +47,16 @@ class UvBackend:
         self._pythons: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
+    fingerprint = ""
+
     def check(self) -> None:
         uv_bin()  # the uv wheel is a dependency; this fails only in a broken install
+
+    def describe(self, env: EnvSpec) -> str | None:
+        return None
+
+    def skip_reason(self, version: str) -> str:
+        return f"Python {version} is not available on this host: install it (uv python install {version}, or pyenv) or use --backend docker"
 
     def _uv_env(self) -> dict[str, str]:
         # Never download interpreters (no network for it here, and a surprise elsewhere).
@@ -120,11 +129,15 @@ class UvBackend:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def run_probe(self, prepared: Prepared, request: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
+    def run_probe(
+        self, prepared: Prepared, request: Mapping[str, Any], workdir: Path, env_vars: Mapping[str, str], timeout: float
+    ) -> proc.Completed:
         python = Path(prepared.location) / "bin" / "python"
+        request_file = workdir / "request.json"
+        request_file.write_text(json.dumps(dict(request, out=str(workdir / "result.json"))))
         env = {
             "PATH": f"{Path(prepared.location) / 'bin'}:/usr/bin:/bin",
-            "HOME": str(request.parent),
+            "HOME": str(workdir),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "PYTHONDONTWRITEBYTECODE": "1",
@@ -132,7 +145,7 @@ class UvBackend:
             **env_vars,
         }
         # -I: ignore PYTHON* variables and the user's site-packages; the cell is all there is.
-        return proc.run([str(python), "-I", str(PROBE), str(request)], env=env, cwd=request.parent, timeout=timeout)
+        return proc.run([str(python), "-I", str(PROBE), str(request_file)], env=env, cwd=workdir, timeout=timeout)
 
     def remove(self, keep: set[str]) -> list[Path]:
         """Delete every env whose key is not in `keep` (for `harness gc`)."""

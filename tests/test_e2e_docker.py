@@ -1,0 +1,182 @@
+"""End to end on the Docker backend: images built from the templates, sandboxed containers.
+
+Needs a Docker daemon and debootstrap (for the base images: no registry is reachable
+here, so `harness images base` makes them); `.ci/run` installs and starts both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import cli
+from harness.backends.docker import DockerBackend, DockerSettings, daemon_answers
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.docker, pytest.mark.e2e]
+
+SANDBOX_CHECK = """
+import json, os, sys
+facts = {"uid": os.getuid(), "interfaces": sorted(os.listdir("/sys/class/net"))}
+try:
+    open("/opt/harness/written", "w").write("x")
+    facts["root_writable"] = True
+except OSError:
+    facts["root_writable"] = False
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+facts["cap_eff"] = status["CapEff"].strip()
+facts["no_new_privs"] = status.get("NoNewPrivs", "").strip()
+try:
+    open("/models/m0.h5", "ab")
+    facts["model_writable"] = True
+except OSError:
+    facts["model_writable"] = False
+facts["tmp_writable"] = os.access("/tmp", os.W_OK)
+sys.stderr.write("SANDBOX " + json.dumps(facts) + "\\n")
+CUSTOM_OBJECTS = {}
+"""
+
+
+@pytest.fixture(scope="session")
+def docker_ready() -> None:
+    if not daemon_answers():
+        if os.environ.get("HARNESS_REQUIRE_DOCKER"):
+            pytest.fail("a Docker daemon is required (see .ci/run)")
+        pytest.skip("no Docker daemon answers")
+    for python in ("3.11", "3.9"):
+        assert cli.main(["images", "base", "--python", python]) == 0
+
+
+def docker_run(monkeypatch, cache: Path, matrix: Path, models: list[Path], out: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(cache))
+    code = cli.main(
+        ["run", str(matrix), *map(str, models), "-o", str(out), "--backend", "docker", "--base-image", "harness-base:py{python}", *extra]
+    )
+    return code, json.loads((out / "results.json").read_text())
+
+
+def essence(doc: dict[str, Any]) -> list[tuple]:
+    return sorted(
+        (r["model"], r["cell"], r["status"], r["cause"], (r["exception"] or {}).get("type"), r["attribute_error"]) for r in doc["results"]
+    )
+
+
+def test_two_releases_give_the_same_answers_as_uv(tmp_path, monkeypatch, docker_ready, saved_models, harness_cache):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  python: ["3.11"]\n  tensorflow: ["2.15.1", "2.21.0"]\npackages: {tensorflow: tensorflow-cpu}\n')
+    models = [saved_models[m] for m in ("dense.h5", "residual_block.h5", "dense_keras3.keras", "custom_loss.h5")]
+    code, docker_doc = docker_run(monkeypatch, harness_cache, matrix, models, tmp_path / "docker")
+    assert code == 1
+    assert docker_doc["run"]["backend"] == "docker"
+    statuses = {(r["model"], r["cell"]): r["status"] for r in docker_doc["results"]}
+    assert statuses[("dense.h5", "py3.11-tensorflow2.15.1")] == "loaded"
+    assert statuses[("dense_keras3.keras", "py3.11-tensorflow2.15.1")] == "load-error"
+    assert statuses[("dense_keras3.keras", "py3.11-tensorflow2.21.0")] == "loaded"
+    assert statuses[("residual_block.h5", "py3.11-tensorflow2.21.0")] == "load-error"
+    assert (tmp_path / "docker" / "logs" / "py3.11-tensorflow2.15.1.log").exists()
+    uv_code = cli.main(["run", str(matrix), *map(str, models), "-o", str(tmp_path / "uv"), "--backend", "uv"])
+    uv_doc = json.loads((tmp_path / "uv" / "results.json").read_text())
+    assert uv_code == code
+    assert essence(docker_doc) == essence(uv_doc)
+    # built once, reused: a second run builds nothing
+    images = subprocess.run(["docker", "images", "-q", "harness-env"], capture_output=True, text=True).stdout.split()
+    docker_run(monkeypatch, harness_cache, matrix, models[:1], tmp_path / "again")
+    assert subprocess.run(["docker", "images", "-q", "harness-env"], capture_output=True, text=True).stdout.split() == images
+
+
+def test_the_container_is_a_sandbox(tmp_path, monkeypatch, docker_ready, saved_models, harness_cache):
+    objects = tmp_path / "sandbox_check.py"
+    objects.write_text(SANDBOX_CHECK)
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(
+        f'matrix:\n  tensorflow: ["2.15.1"]\npackages: {{tensorflow: tensorflow-cpu}}\nload: {{custom_objects: "{objects}"}}\n'
+    )
+    code, doc = docker_run(monkeypatch, harness_cache, matrix, [saved_models["dense.h5"]], tmp_path / "out")
+    [r] = doc["results"]
+    assert (code, r["status"]) == (0, "loaded")
+    line = next(x for x in (tmp_path / "out" / "logs" / "py3.11-tensorflow2.15.1.log").read_text().splitlines() if x.startswith("SANDBOX "))
+    facts = json.loads(line.removeprefix("SANDBOX "))
+    assert facts["uid"] != 0
+    assert facts["interfaces"] == ["lo"]  # --network none
+    assert facts["root_writable"] is False and facts["model_writable"] is False and facts["tmp_writable"] is True
+    assert facts["cap_eff"] == "0000000000000000"
+    assert facts["no_new_privs"] == "1"
+
+
+def test_timeout_and_out_of_memory_leave_no_container(tmp_path, monkeypatch, docker_ready, saved_models, harness_cache):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(
+        'matrix:\n  tensorflow: ["2.15.1"]\n  env: [{HARNESS_TEST_SLEEP: "600"}]\npackages: {tensorflow: tensorflow-cpu}\nload: {timeout: 40}\n'
+    )
+    code, doc = docker_run(monkeypatch, harness_cache, matrix, [saved_models["slow_lambda.h5"]], tmp_path / "slow")
+    assert (code, [r["status"] for r in doc["results"]]) == (1, ["timeout"])
+    plain = tmp_path / "plain.yaml"
+    plain.write_text('matrix:\n  tensorflow: ["2.15.1"]\npackages: {tensorflow: tensorflow-cpu}\n')
+    code, doc = docker_run(monkeypatch, harness_cache, plain, [saved_models["dense.h5"]], tmp_path / "oom", "--memory", "120m")
+    [r] = doc["results"]
+    assert (code, r["status"], r["cause"]) == (1, "crash", "environment")
+    assert "out of memory" in r["detail"]
+    left = subprocess.run(["docker", "ps", "-aq", "--filter", "label=harness.session"], capture_output=True, text=True).stdout.split()
+    assert left == []
+
+
+def test_python_39_cell_loads_a_model_saved_by_a_newer_release(tmp_path, monkeypatch, docker_ready, saved_models, harness_cache):
+    # tensorflow-cpu 2.11 has no Python 3.11 wheels; it declares no upper bound on numpy,
+    # so its default resolution brings numpy 2 and the import fails (AttributeError printed).
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(
+        'matrix:\n  python: ["3.9"]\n  tensorflow: ["2.11"]\n  numpy: [null, "1.26"]\npackages: {tensorflow: tensorflow-cpu}\n'
+    )
+    code, doc = docker_run(
+        monkeypatch, harness_cache, matrix, [saved_models["dense.h5"], saved_models["dense_keras3.keras"]], tmp_path / "out"
+    )
+    results = {(r["model"], r["cell"]): r for r in doc["results"]}
+    assert code == 1
+    broken = results[("dense.h5", "py3.9-tensorflow2.11.1")]
+    assert (broken["status"], broken["attribute"]) == ("import-error", "_ARRAY_API")
+    fixed = results[("dense.h5", "py3.9-tensorflow2.11.1-numpy1.26.4")]
+    assert fixed["versions"]["tensorflow-cpu"] == "2.11.1" and fixed["versions"]["numpy"] == "1.26.4"
+    assert fixed["status"] == "loaded"  # saved by Keras 2.15, read by Keras 2.11 on Python 3.9
+    newer = results[("dense_keras3.keras", "py3.9-tensorflow2.11.1-numpy1.26.4")]
+    assert (newer["status"], newer["cause"]) == ("load-error", "version-mismatch")
+
+
+def test_uv_cache_template_builds_with_buildkit(tmp_path, monkeypatch, docker_ready, saved_models, harness_cache):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  tensorflow: ["2.15.1"]\npackages: {tensorflow: tensorflow-cpu}\ndocker: {template: uv-cache}\n')
+    code, doc = docker_run(monkeypatch, harness_cache, matrix, [saved_models["dense.h5"]], tmp_path / "out")
+    assert (code, [r["status"] for r in doc["results"]]) == (0, ["loaded"])
+    assert "uv pip sync" in (tmp_path / "out" / "logs" / "py3.11-tensorflow2.15.1.build.log").read_text()
+
+
+def test_docker_without_a_daemon_is_exit_4(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  tensorflow: ["2.15.1"]\n')
+    assert (
+        cli.main(["run", str(matrix), str(REPO / "examples" / "models" / "dense.h5"), "--backend", "docker", "-o", str(tmp_path / "o")])
+        == 4
+    )
+    err = capsys.readouterr().err.strip()
+    assert "no Docker daemon answers" in err and "--backend uv" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_rendered_dockerfile_orders_layers_from_shared_to_specific():
+    from harness.plan import EnvSpec
+    from harness.resolve import IndexConfig
+
+    backend = DockerBackend(DockerSettings(base_image="harness-base:py{python}"), IndexConfig())
+    a = backend.describe(EnvSpec("3.11", "numpy==1.26.4\ntensorflow-cpu==2.15.1\n", "docker"))
+    b = backend.describe(EnvSpec("3.11", "numpy==1.26.4\ntensorflow-cpu==2.16.2\n", "docker"))
+    assert a is not None and b is not None
+    shared_a, shared_b = a.split("COPY requirements.lock")[0], b.split("COPY requirements.lock")[0]
+    assert shared_a == shared_b  # base, user, CA and venv layers are identical: cached once
+    assert a.startswith("FROM harness-base:py3.11")
+    assert sys.version_info >= (3, 8)
