@@ -118,6 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results", type=Path, metavar="RESULTS.json")
     report.add_argument("-o", "--outdir", type=Path, default=None, help="default: the folder of RESULTS.json")
 
+    repro = commands.add_parser(
+        "repro",
+        help="write a stand-alone reproduction of one cell (Dockerfile, lock, load script, README)",
+        description="Write DIR with the rendered Dockerfile, the locked requirements, the probe and its request, the model reference "
+        "(sha256; the file too with --copy-model), the outcome seen and a README with the exact commands. --verify rebuilds it and "
+        "checks the outcome is the same (exit 0) or not (exit 1).",
+    )
+    repro.add_argument("results", type=Path, metavar="RESULTS.json")
+    repro.add_argument("cell", metavar="CELL_ID")
+    repro.add_argument("-o", "--outdir", type=Path, required=True)
+    repro.add_argument("--model", type=Path, action="append", default=[], help="where a model file is now (if it moved); repeatable")
+    repro.add_argument("--copy-model", action="store_true", help="copy the model file(s) into the folder")
+    repro.add_argument("--verify", action="store_true", help="build the folder's image, run it, compare the outcome")
+    repro.add_argument("--base-image", metavar="IMAGE", help="base image for the Dockerfile ({python} filled in)")
+
     images = commands.add_parser("images", help="manage Docker images (base images for machines with no registry)")
     images_commands = images.add_subparsers(dest="images_command", metavar="ACTION", required=True)
     base = images_commands.add_parser(
@@ -222,6 +237,32 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         f"[bold]{len(doc['results'])} results in {time.monotonic() - start:.0f} s[/] · report: {args.outdir}/report.html, report.md, junit.xml, results.json"
     )
     return summary.exit_code(doc)
+
+
+def cmd_repro(args: argparse.Namespace, console: Console) -> int:
+    from dataclasses import replace
+
+    from .backends.docker import DockerSettings
+    from .report import load_results
+    from .repro import verify_repro, write_repro
+
+    doc = load_results(args.results)
+    settings = DockerSettings(**(doc.get("run", {}).get("docker") or {}))
+    if args.base_image:
+        settings = replace(settings, base_image=args.base_image)
+    paths = {p.name: p for p in args.model}
+    repro = write_repro(doc, args.cell, args.outdir, paths, args.copy_model, settings)
+    console.print(f"wrote {args.outdir}: Dockerfile, requirements.lock, probe.py, request.json, model.json, expected.json, README.md")
+    if not args.verify:
+        return 0
+    console.print("· verifying: building the folder's image and running it")
+    seen = verify_repro(repro, doc, paths, settings)
+    same = seen == repro.expected
+    for model, outcome in seen.items():
+        mark = "[green]same[/]" if outcome == repro.expected.get(model) else f"[red]differs[/] (expected {repro.expected.get(model)})"
+        console.print(f"  {model}: {outcome['status']} {outcome['exception_type'] or ''} ({outcome['cause'] or '-'}) {mark}")
+    console.print("[green]reproduced[/]" if same else "[red]not reproduced[/]")
+    return 0 if same else 1
 
 
 def cmd_images(args: argparse.Namespace, console: Console) -> int:
@@ -347,7 +388,15 @@ def cmd_gc(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "cells": cmd_cells, "inspect": cmd_inspect, "report": cmd_report, "images": cmd_images, "gc": cmd_gc}
+COMMANDS = {
+    "run": cmd_run,
+    "cells": cmd_cells,
+    "inspect": cmd_inspect,
+    "report": cmd_report,
+    "repro": cmd_repro,
+    "images": cmd_images,
+    "gc": cmd_gc,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

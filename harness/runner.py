@@ -17,12 +17,13 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from . import __version__, proc
 from .backends import Backend, EnvBuildFailed, get_backend
+from .backends.docker import DockerBackend
 from .diagnose import CellResult, ProbeOutcome, diagnose, diagnose_corrupt
 from .errors import Interrupted, NothingToDo, UsageError
 from .executor import Executor, LocalExecutor, default_jobs
@@ -306,9 +307,16 @@ def new_document(matrix: Matrix, infos: Sequence[ModelInfo], planned: Planned, b
             "complete": False,
             "interrupted": False,
             "backend": backend.name,
+            "docker": asdict(backend.settings) if isinstance(backend, DockerBackend) else None,
             "jobs": options.jobs or default_jobs(),
         },
-        "matrix": {"name": matrix.name, "path": str(matrix.path), "axes": [k for k, _ in matrix.axes], "packages": dict(matrix.packages)},
+        "matrix": {
+            "name": matrix.name,
+            "path": str(matrix.path),
+            "axes": [k for k, _ in matrix.axes],
+            "packages": dict(matrix.packages),
+            "load": {**asdict(matrix.load), "custom_objects": str(matrix.load.custom_objects) if matrix.load.custom_objects else None},
+        },
         "models": [info.to_dict() for info in infos],
         "cells": cells,
         "environments": [

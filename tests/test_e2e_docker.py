@@ -180,3 +180,59 @@ def test_rendered_dockerfile_orders_layers_from_shared_to_specific():
     assert shared_a == shared_b  # base, user, CA and venv layers are identical: cached once
     assert a.startswith("FROM harness-base:py3.11")
     assert sys.version_info >= (3, 8)
+
+
+def test_repro_folder_rebuilds_and_gives_the_same_outcome(tmp_path, monkeypatch, docker_ready, saved_models, harness_cache):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  tensorflow: ["2.15.1"]\npackages: {tensorflow: tensorflow-cpu}\n')
+    models = [saved_models["residual_block.h5"], saved_models["dense_keras3.keras"]]
+    code, doc = docker_run(monkeypatch, harness_cache, matrix, models, tmp_path / "out")
+    assert code == 1
+    folder = tmp_path / "repro"
+    code = cli.main(
+        [
+            "repro",
+            str(tmp_path / "out" / "results.json"),
+            "py3.11-tensorflow2.15.1",
+            "-o",
+            str(folder),
+            "--verify",
+            "--base-image",
+            "harness-base:py{python}",
+        ]
+    )
+    assert code == 0
+    assert {p.name for p in folder.iterdir()} >= {
+        "Dockerfile",
+        "requirements.lock",
+        "probe.py",
+        "request.json",
+        "model.json",
+        "expected.json",
+        "README.md",
+    }
+    assert not (folder / "residual_block.h5").exists()  # a reference, not a copy, unless asked
+    reference = json.loads((folder / "model.json").read_text())
+    assert reference[0]["sha256"] == doc["models"][0]["sha256"]
+    readme = (folder / "README.md").read_text()
+    assert "docker build --network host -t harness-repro:3.11 ." in readme and "--network none" in readme
+    assert "tensorflow-cpu==2.15.1" in (folder / "requirements.lock").read_text()
+    expected = json.loads((folder / "expected.json").read_text())["outcomes"]
+    assert expected["residual_block.h5"]["status"] == "load-error" and expected["residual_block.h5"]["cause"] == "custom-object"
+
+    # the README's commands, run as written, give the outcome the harness saw
+    model_dir = tmp_path / "models"
+    model_dir.mkdir()
+    for m in models:
+        (model_dir / m.name).write_bytes(m.read_bytes())
+    script = readme.split("```bash\n")[1].split("```")[0].replace("MODEL_DIR=$PWD", f"MODEL_DIR={model_dir}")
+    done = subprocess.run(
+        ["bash", "-ec", script.replace("docker build", "DOCKER_BUILDKIT=0 /usr/bin/docker build")],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads((folder / "out" / "result.json").read_text())
+    assert result["models"]["m0"]["attempts"][0]["error"]["type"] == "ValueError"
+    assert "ResidualBlock" in result["models"]["m0"]["attempts"][0]["error"]["message"]

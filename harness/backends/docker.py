@@ -212,7 +212,8 @@ class DockerBackend:
         start = time.monotonic()
         tag = self.image_tag(env)
         if self._has_image(tag):
-            return Prepared(env, tag, True, time.monotonic() - start)
+            log = self.logs / f"{env.key}.log"
+            return Prepared(env, tag, True, time.monotonic() - start, log=str(log) if log.exists() else None)
         try:
             log = self._build(env, tag)
         except EnvBuildFailed as first:
@@ -231,16 +232,19 @@ class DockerBackend:
             (Path(context) / "requirements.lock").write_text(env.lock)
             dockerfile = render_dockerfile(env, self.settings, self.index, ca)
             (Path(context) / "Dockerfile").write_text(dockerfile)
-            if "--mount=" in dockerfile:
-                ok, output = self._build_with_cli(context, tag)
-            else:
-                ok, output = self._build_with_api(context, tag)
+            ok, output = self.build_folder(Path(context), tag)
         log.write_text(output)
         if not ok:
             tail = "\n".join(output.strip().splitlines()[-25:])
             infra = any(h in output for h in _NETWORK_HINTS) and not any(h in output for h in _UNRESOLVABLE_HINTS)
             raise EnvBuildFailed(f"docker build failed (log: {log}):\n{tail}", infra=infra)
         return log
+
+    def build_folder(self, folder: Path, tag: str) -> tuple[bool, str]:
+        """Build a folder holding a Dockerfile: Engine API, or the CLI with BuildKit for cache mounts."""
+        if "--mount=" in (folder / "Dockerfile").read_text():
+            return self._build_with_cli(str(folder), tag)
+        return self._build_with_api(str(folder), tag)
 
     def _build_with_api(self, context: str, tag: str) -> tuple[bool, str]:
         import docker.errors
@@ -270,28 +274,27 @@ class DockerBackend:
         self, prepared: Prepared, request: Mapping[str, Any], workdir: Path, env_vars: Mapping[str, str], timeout: float
     ) -> proc.Completed:
         """Run the probe in a sandboxed container; paths in the request become container paths."""
-        mounts = {str(PROBE): {"bind": f"{PROBE_DIR}/probe.py", "mode": "ro"}, str(workdir): {"bind": "/work", "mode": "rw"}}
-        inner = dict(request, out="/work/result.json")
-        models = []
-        for model in request["models"]:
-            target = f"/models/{model['key']}{Path(model['path']).suffix}"
-            mounts[model["path"]] = {"bind": target, "mode": "ro"}
-            models.append(dict(model, path=target))
-        inner["models"] = models
-        if request.get("custom_objects"):
-            mounts[request["custom_objects"]] = {"bind": f"{PROBE_DIR}/custom_objects.py", "mode": "ro"}
-            inner["custom_objects"] = f"{PROBE_DIR}/custom_objects.py"
+        inner, mounts = container_request(request)
+        mounts[str(PROBE)] = {"bind": f"{PROBE_DIR}/probe.py", "mode": "ro"}
+        mounts[str(workdir)] = {"bind": "/work", "mode": "rw"}
         (workdir / "request.json").write_text(json.dumps(inner))
         os.chmod(workdir, 0o777)  # the container's user (uid 10001) writes its result here
-        argv = ("docker", "run", prepared.location, "python", "-I", f"{PROBE_DIR}/probe.py", "/work/request.json")
+        return self.run_container(
+            prepared.location, ["python", "-I", f"{PROBE_DIR}/probe.py", "/work/request.json"], mounts, env_vars, timeout
+        )
+
+    def run_container(
+        self, image: str, command: list[str], mounts: Mapping[str, Any], env_vars: Mapping[str, str], timeout: float
+    ) -> proc.Completed:
+        """One sandboxed container, always removed: no network, read-only root, no capabilities."""
         start = time.monotonic()
         container = self.client.containers.create(
-            prepared.location,
-            command=["python", "-I", f"{PROBE_DIR}/probe.py", "/work/request.json"],
+            image,
+            command=command,
             user=f"{UID}:{UID}",
             working_dir="/work",
             environment={"HOME": "/tmp", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONDONTWRITEBYTECODE": "1", **env_vars},
-            volumes=mounts,
+            volumes=dict(mounts),
             network_mode="none",
             read_only=True,
             tmpfs={"/tmp": "rw,nosuid,nodev,size=512m"},
@@ -325,6 +328,7 @@ class DockerBackend:
                 code = -9
         finally:
             self._remove(container)
+        argv = ("docker", "run", image, *command)
         return proc.Completed(
             argv=argv, returncode=code, stdout=stdout, stderr=stderr, seconds=time.monotonic() - start, timed_out=timed_out
         )
@@ -341,6 +345,22 @@ class DockerBackend:
             live = list(self._live.values())
         for container in live:
             self._remove(container)
+
+
+def container_request(request: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The probe request with container paths, and the read-only mounts that put files there."""
+    inner = dict(request, out="/work/result.json")
+    mounts: dict[str, Any] = {}
+    models = []
+    for model in request["models"]:
+        target = f"/models/{model['key']}{Path(model['path']).suffix}"
+        mounts[model["path"]] = {"bind": target, "mode": "ro"}
+        models.append(dict(model, path=target))
+    inner["models"] = models
+    if request.get("custom_objects"):
+        mounts[request["custom_objects"]] = {"bind": f"{PROBE_DIR}/custom_objects.py", "mode": "ro"}
+        inner["custom_objects"] = f"{PROBE_DIR}/custom_objects.py"
+    return inner, mounts
 
 
 @functools.cache
