@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness import cli
-from harness.backends.docker import DockerBackend, DockerSettings, daemon_answers
+from harness.backends.docker import daemon_answers
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
@@ -166,20 +165,6 @@ def test_docker_without_a_daemon_is_exit_4(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert "no Docker daemon answers" in err and "--backend uv" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o").exists()
-
-
-def test_rendered_dockerfile_orders_layers_from_shared_to_specific():
-    from harness.plan import EnvSpec
-    from harness.resolve import IndexConfig
-
-    backend = DockerBackend(DockerSettings(base_image="harness-base:py{python}"), IndexConfig())
-    a = backend.describe(EnvSpec("3.11", "numpy==1.26.4\ntensorflow-cpu==2.15.1\n", "docker"))
-    b = backend.describe(EnvSpec("3.11", "numpy==1.26.4\ntensorflow-cpu==2.16.2\n", "docker"))
-    assert a is not None and b is not None
-    shared_a, shared_b = a.split("COPY requirements.lock")[0], b.split("COPY requirements.lock")[0]
-    assert shared_a == shared_b  # base, user, CA and venv layers are identical: cached once
-    assert a.startswith("FROM harness-base:py3.11")
-    assert sys.version_info >= (3, 8)
 
 
 def test_repro_folder_rebuilds_and_gives_the_same_outcome(tmp_path, monkeypatch, docker_ready, saved_models, harness_cache):

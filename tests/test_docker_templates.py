@@ -1,0 +1,69 @@
+"""The Docker backend's pure parts: templates, settings, container paths (no daemon)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.backends.docker import DockerBackend, DockerSettings, builtin_templates, container_request, render_dockerfile
+from harness.errors import UsageError
+from harness.plan import EnvSpec
+from harness.resolve import IndexConfig
+
+LOCK_A = "numpy==1.26.4\ntensorflow-cpu==2.15.1\n"
+LOCK_B = "numpy==1.26.4\ntensorflow-cpu==2.16.2\n"
+
+
+def test_builtin_templates():
+    assert builtin_templates() == ["default", "uv-cache"]
+
+
+@pytest.mark.parametrize("template", ["default", "uv-cache"])
+def test_layers_go_from_shared_to_specific(template):
+    settings = DockerSettings(template=template, base_image="harness-base:py{python}")
+    a = render_dockerfile(EnvSpec("3.11", LOCK_A, "docker"), settings, IndexConfig(), "ca-certificates.crt")
+    b = render_dockerfile(EnvSpec("3.11", LOCK_B, "docker"), settings, IndexConfig(), "ca-certificates.crt")
+    assert a.startswith("FROM harness-base:py3.11\n")
+    assert a.split("COPY requirements.lock")[0] == b.split("COPY requirements.lock")[0]  # shared layers, cached once
+    assert a != b and a.rstrip().endswith("USER 10001")
+    assert "--index-url https://pypi.org/simple" in a
+    assert ("--mount=type=cache" in a) == (template == "uv-cache")
+
+
+def test_a_users_template_and_its_context(tmp_path):
+    mine = tmp_path / "mine.Dockerfile.j2"
+    mine.write_text(
+        "FROM {{ base_image }}\n# {{ pins['tensorflow-cpu'] }} {{ python }} {{ env_key }} {{ venv }} {{ probe_dir }} {{ uid }}\n"
+    )
+    matrix = tmp_path / "m.yaml"
+    settings = DockerSettings.from_matrix({"template": "mine.Dockerfile.j2"}, matrix)
+    assert settings.template == str(mine)
+    env = EnvSpec("3.9", LOCK_A, "docker")
+    text = render_dockerfile(env, settings, IndexConfig(), None)
+    assert text == f"FROM python:3.9-slim\n# 2.15.1 3.9 {env.key} /opt/harness/venv /harness 10001\n"
+
+
+def test_bad_settings_are_usage_errors(tmp_path):
+    with pytest.raises(UsageError, match="unknown docker option"):
+        DockerSettings.from_matrix({"memroy": "2g"}, tmp_path / "m.yaml")
+    with pytest.raises(UsageError, match="docker template 'nope' not found"):
+        DockerSettings.from_matrix({"template": "nope"}, tmp_path / "m.yaml")
+    broken = tmp_path / "broken.j2"
+    broken.write_text("FROM {{ no_such_name }}\n")
+    with pytest.raises(UsageError, match="cannot render the template"):
+        render_dockerfile(EnvSpec("3.11", LOCK_A), DockerSettings(template=str(broken)), IndexConfig(), None)
+
+
+def test_container_paths_and_read_only_mounts():
+    request = {"models": [{"key": "m0", "path": "/data/a.h5"}, {"key": "m1", "path": "/data/b.keras"}], "custom_objects": "/src/objs.py"}
+    inner, mounts = container_request(request)
+    assert [m["path"] for m in inner["models"]] == ["/models/m0.h5", "/models/m1.keras"]
+    assert inner["custom_objects"] == "/harness/custom_objects.py" and inner["out"] == "/work/result.json"
+    assert all(m["mode"] == "ro" for m in mounts.values())
+    assert set(mounts) == {"/data/a.h5", "/data/b.keras", "/src/objs.py"}
+
+
+def test_the_image_key_follows_the_template_and_the_base():
+    one = DockerBackend(DockerSettings(base_image="a:{python}")).fingerprint
+    two = DockerBackend(DockerSettings(base_image="b:{python}")).fingerprint
+    three = DockerBackend(DockerSettings(template="uv-cache", base_image="a:{python}")).fingerprint
+    assert len({one, two, three}) == 3
