@@ -67,3 +67,22 @@ def test_the_image_key_follows_the_template_and_the_base():
     two = DockerBackend(DockerSettings(base_image="b:{python}")).fingerprint
     three = DockerBackend(DockerSettings(template="uv-cache", base_image="a:{python}")).fingerprint
     assert len({one, two, three}) == 3
+
+
+@pytest.mark.parametrize(
+    ("log", "infra"),
+    [
+        ("WARNING: Retrying ... Failed to establish a new connection: [Errno -3] Temporary failure in name resolution", True),
+        ("write /var/lib/docker/overlay2/x: no space left on device", True),
+        (
+            "ERROR: Could not find a version that satisfies the requirement tensorflow-cpu==2.99.0\nERROR: No matching distribution found",
+            False,
+        ),
+        ("ERROR: tensorflow_cpu-2.15.1-cp311-cp311-manylinux_2_17_x86_64.whl is not a supported wheel on this platform.", False),
+        ("Could not fetch URL https://pypi.org/simple/x/ ... No matching distribution found for x", False),
+    ],
+)
+def test_build_failures_are_told_apart(log, infra):
+    from harness.backends.docker import is_infra_failure
+
+    assert is_infra_failure(log) is infra

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ def docker_ready() -> None:
         if os.environ.get("HARNESS_REQUIRE_DOCKER"):
             pytest.fail("a Docker daemon is required (see .ci/run)")
         pytest.skip("no Docker daemon answers")
-    for python in ("3.11", "3.9"):
+    for python in ("3.11", "3.9", "3.13"):
         assert cli.main(["images", "base", "--python", python]) == 0
 
 
@@ -144,6 +145,72 @@ def test_python_39_cell_loads_a_model_saved_by_a_newer_release(tmp_path, monkeyp
     assert fixed["status"] == "loaded"  # saved by Keras 2.15, read by Keras 2.11 on Python 3.9
     newer = results[("dense_keras3.keras", "py3.9-tensorflow2.11.1-numpy1.26.4")]
     assert (newer["status"], newer["cause"]) == ("load-error", "version-mismatch")
+
+
+def test_python_313_cell(tmp_path, monkeypatch, docker_ready, saved_models, harness_cache):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  python: ["3.13"]\n  tensorflow: [latest]\npackages: {tensorflow: tensorflow-cpu}\n')
+    code, doc = docker_run(monkeypatch, harness_cache, matrix, [saved_models["dense_keras3.keras"]], tmp_path / "out")
+    [r] = doc["results"]
+    assert (code, r["status"]) == (0, "loaded")
+    assert r["cell"].startswith("py3.13-tensorflow2.")
+
+
+def test_auto_picks_docker_when_a_daemon_answers_else_uv(monkeypatch, docker_ready, tmp_path):
+    from harness.backends import get_backend
+
+    assert get_backend("auto").name == "docker"
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
+    assert get_backend("auto").name == "uv"
+
+
+def test_ctrl_c_removes_the_running_container(tmp_path, docker_ready, saved_models, harness_cache):
+    import signal
+    import time
+
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(
+        'matrix:\n  tensorflow: ["2.15.1"]\n  env: [{HARNESS_TEST_SLEEP: "0"}, {HARNESS_TEST_SLEEP: "600"}]\n'
+        "packages: {tensorflow: tensorflow-cpu}\nload: {timeout: 900}\n"
+    )
+    out = tmp_path / "out"
+    env = {**os.environ, "HARNESS_CACHE_DIR": str(harness_cache)}
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(matrix),
+            str(saved_models["slow_lambda.h5"]),
+            "-o",
+            str(out),
+            "-j",
+            "2",
+            "--backend",
+            "docker",
+            "--base-image",
+            "harness-base:py{python}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        if (out / "results.json").exists() and json.loads((out / "results.json").read_text())["results"]:
+            break
+        assert child.poll() is None, child.communicate()
+        time.sleep(0.5)
+    running = subprocess.run(["docker", "ps", "-q", "--filter", "label=harness.session"], capture_output=True, text=True).stdout.split()
+    assert len(running) == 1  # the sleeping cell
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    doc = json.loads((out / "results.json").read_text())
+    assert [r["status"] for r in doc["results"]] == ["loaded"] and doc["run"]["interrupted"] is True
+    left = subprocess.run(["docker", "ps", "-aq", "--filter", "label=harness.session"], capture_output=True, text=True).stdout.split()
+    assert left == []
 
 
 def test_uv_cache_template_builds_with_buildkit(tmp_path, monkeypatch, docker_ready, saved_models, harness_cache):

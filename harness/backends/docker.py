@@ -150,6 +150,7 @@ class DockerBackend:
         self._lock = threading.Lock()
         self._session = uuid.uuid4().hex[:12]
         self._bases: dict[str, bool] = {}
+        self._building: dict[str, threading.Lock] = {}
         self.logs = cache_dir() / "docker-builds"
 
     @property
@@ -211,6 +212,12 @@ class DockerBackend:
     def prepare(self, env: EnvSpec) -> Prepared:
         start = time.monotonic()
         tag = self.image_tag(env)
+        with self._lock:
+            key_lock = self._building.setdefault(env.key, threading.Lock())
+        with key_lock:  # cells sharing an image wait for one build
+            return self._prepare(env, tag, start)
+
+    def _prepare(self, env: EnvSpec, tag: str, start: float) -> Prepared:
         if self._has_image(tag):
             log = self.logs / f"{env.key}.log"
             return Prepared(env, tag, True, time.monotonic() - start, log=str(log) if log.exists() else None)
@@ -236,8 +243,7 @@ class DockerBackend:
         log.write_text(output)
         if not ok:
             tail = "\n".join(output.strip().splitlines()[-25:])
-            infra = any(h in output for h in _NETWORK_HINTS) and not any(h in output for h in _UNRESOLVABLE_HINTS)
-            raise EnvBuildFailed(f"docker build failed (log: {log}):\n{tail}", infra=infra)
+            raise EnvBuildFailed(f"docker build failed (log: {log}):\n{tail}", infra=is_infra_failure(output))
         return log
 
     def build_folder(self, folder: Path, tag: str) -> tuple[bool, str]:
@@ -345,6 +351,11 @@ class DockerBackend:
             live = list(self._live.values())
         for container in live:
             self._remove(container)
+
+
+def is_infra_failure(build_output: str) -> bool:
+    """Network or disk trouble (retry, infra-error), as opposed to pins that do not install."""
+    return any(h in build_output for h in _NETWORK_HINTS) and not any(h in build_output for h in _UNRESOLVABLE_HINTS)
 
 
 def container_request(request: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
