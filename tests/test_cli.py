@@ -41,14 +41,6 @@ def test_inspect_json_and_exit_code_for_corrupt(tmp_path, capsys):
     assert "truncated HDF5 file" in capsys.readouterr().out
 
 
-def test_docker_backend_is_a_clear_exit_4(tmp_path, capsys):
-    matrix = tmp_path / "m.yaml"
-    matrix.write_text('matrix:\n  tensorflow: ["2.15.1"]\n')
-    assert cli.main(["run", str(matrix), str(MODELS / "dense.h5"), "--backend", "docker", "-o", str(tmp_path / "o")]) == 4
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("harness: error: ") and len(err.splitlines()) == 1
-
-
 @pytest.mark.e2e
 def test_cells_and_dry_run_resolve_without_building(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
