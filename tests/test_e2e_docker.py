@@ -317,3 +317,27 @@ def test_repro_folder_rebuilds_and_gives_the_same_outcome(tmp_path, monkeypatch,
     result = json.loads((folder / "out" / "result.json").read_text())
     assert result["models"]["m0"]["attempts"][0]["error"]["type"] == "ValueError"
     assert "ResidualBlock" in result["models"]["m0"]["attempts"][0]["error"]["message"]
+
+
+def test_a_base_image_that_cannot_be_had_skips_with_a_hint(tmp_path, monkeypatch, docker_ready, harness_cache):
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(harness_cache))
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  python: ["3.9", "3.12"]\n  tf-keras: [null]\n')
+    code = cli.main(
+        [
+            "run",
+            str(matrix),
+            str(REPO / "examples" / "models" / "dense.h5"),
+            "-o",
+            str(tmp_path / "out"),
+            "--backend",
+            "docker",
+            "--base-image",
+            "harness-test-no-such-image:py{python}",
+        ]
+    )
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    details = {r["cell"]: r["detail"] for r in doc["results"] if r["status"] == "skipped"}
+    assert code == 0 and set(details) == {"py3.9", "py3.12"}
+    assert "harness images base --python 3.9" in details["py3.9"]
+    assert "an image that has Python 3.12" in details["py3.12"]

@@ -178,11 +178,14 @@ class DockerBackend:
         return self._bases[base]
 
     def skip_reason(self, version: str) -> str:
+        from ..images import SUITES
+
         base = self.settings.base_image.format(python=version)
-        return (
-            f"base image {base} is not available and cannot be pulled: build one with `harness images base --python {version}` "
-            f"and pass --base-image 'harness-base:py{{python}}'"
-        )
+        if version in SUITES:
+            how = f"build one with `harness images base --python {version}` and pass --base-image 'harness-base:py{{python}}'"
+        else:
+            how = f"pass --base-image with an image that has Python {version} (harness images base makes {', '.join(SUITES)})"
+        return f"base image {base} is not available and cannot be pulled: {how}"
 
     def _has_image(self, name: str) -> bool:
         import docker.errors
