@@ -118,6 +118,23 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results", type=Path, metavar="RESULTS.json")
     report.add_argument("-o", "--outdir", type=Path, default=None, help="default: the folder of RESULTS.json")
 
+    bisect = commands.add_parser(
+        "bisect",
+        help="find the first release of a package where a model's outcome changes",
+        description="Evaluate the oldest candidate release, then binary-search for the first one whose outcome differs "
+        "(1 + ceil(log2 n) environments). Candidates: the newest patch of each minor line between --from and --to.",
+    )
+    bisect.add_argument("model", type=Path, metavar="MODEL")
+    bisect.add_argument("--axis", default="tensorflow", help="the package to bisect (default tensorflow)")
+    bisect.add_argument("--package", help="what to install for the axis (default: the matrix's packages mapping, else the axis name)")
+    bisect.add_argument("--from", dest="start", metavar="VERSION", help="oldest release line or version (default: the oldest)")
+    bisect.add_argument("--to", dest="stop", default="latest", metavar="VERSION", help="newest release line or version (default latest)")
+    bisect.add_argument("--matrix", type=Path, help="take load options, packages and docker settings from this matrix")
+    bisect.add_argument("--python", default=None, help="the Python of every candidate (default: this one)")
+    bisect.add_argument("--patches", action="store_true", help="every release, not only the newest patch per minor line")
+    bisect.add_argument("--by", choices=("status", "exception"), default="status", help="what counts as a change (default status)")
+    bisect.add_argument("--backend", choices=("uv", "docker", "auto"), default="uv")
+
     repro = commands.add_parser(
         "repro",
         help="write a stand-alone reproduction of one cell (Dockerfile, lock, load script, README)",
@@ -237,6 +254,53 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         f"[bold]{len(doc['results'])} results in {time.monotonic() - start:.0f} s[/] · report: {args.outdir}/report.html, report.md, junit.xml, results.json"
     )
     return summary.exit_code(doc)
+
+
+def cmd_bisect(args: argparse.Namespace, console: Console) -> int:
+    from .backends import get_backend
+    from .bisect import Step, bisect_model, max_steps
+    from .matrix import HOST_PYTHON, LoadOptions, load_matrix
+    from .modelfile import inspect_model
+    from .report import summary
+    from .runner import run_cell
+
+    info = inspect_model(args.model)
+    matrix = load_matrix(args.matrix) if args.matrix else None
+    install = args.package or (matrix.install_name(args.axis) if matrix else args.axis)
+    backend = get_backend(args.backend, matrix.docker if matrix else {}, matrix.path if matrix else None)
+
+    def show(step: Step) -> None:
+        r = step.result
+        label = summary.exception_label(r.to_dict())
+        console.print(f"  {args.axis} {step.version:<10} [{STYLE.get(r.status, 'white')}]{r.status}[/] {label} {r.cause or ''}")
+
+    console.print(f"· bisecting {info.name} over {install} ({args.start or 'oldest'} to {args.stop})")
+    result = bisect_model(
+        info,
+        args.axis,
+        install,
+        backend,
+        matrix.load if matrix else LoadOptions(),
+        run_cell,
+        args.start,
+        args.stop,
+        args.python or HOST_PYTHON,
+        args.patches,
+        args.by,
+        on_step=show,
+    )
+    n = len(result.candidates)
+    console.print(f"{len(result.evaluated)} environments for {n} candidates (at most {max_steps(n)}): {', '.join(result.evaluated)}")
+    if result.first_change is None or result.before is None:
+        console.print(f"no change: every release evaluated gives {result.steps[0].result.status}")
+        return 0
+    for step, word in ((result.before, "last with the old outcome"), (result.first_change, "first with the new outcome")):
+        r = step.result
+        console.print(
+            f"  {word:<27} {args.axis} {step.version}: {r.status} {summary.exception_label(r.to_dict())} {r.cause or ''}".rstrip()
+        )
+    console.print(f"[bold]the outcome changes at {args.axis} {result.first_change.version}[/] (after {result.before.version})")
+    return 0
 
 
 def cmd_repro(args: argparse.Namespace, console: Console) -> int:
@@ -393,6 +457,7 @@ COMMANDS = {
     "cells": cmd_cells,
     "inspect": cmd_inspect,
     "report": cmd_report,
+    "bisect": cmd_bisect,
     "repro": cmd_repro,
     "images": cmd_images,
     "gc": cmd_gc,

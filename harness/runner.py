@@ -27,7 +27,7 @@ from .backends.docker import DockerBackend
 from .diagnose import CellResult, ProbeOutcome, diagnose, diagnose_corrupt
 from .errors import Interrupted, NothingToDo, UsageError
 from .executor import Executor, LocalExecutor, default_jobs
-from .matrix import Cell, Matrix, combinations, expand_versions
+from .matrix import Cell, LoadOptions, Matrix, combinations, expand_versions
 from .modelfile import ModelInfo, inspect_model
 from .plan import EnvJob, EnvSpec, plan
 from .probe import PROBE_VERSION
@@ -138,7 +138,7 @@ def unrun_results(planned: Planned, infos: Sequence[ModelInfo]) -> list[CellResu
 
 
 def run_cell(
-    cell: Cell, env: EnvSpec, backend: Backend, infos: Sequence[ModelInfo], matrix: Matrix, logs: Path | None = None
+    cell: Cell, env: EnvSpec, backend: Backend, infos: Sequence[ModelInfo], load: LoadOptions, logs: Path | None = None
 ) -> list[CellResult]:
     """Prepare the cell's environment, probe every model in it, diagnose each."""
     results = [diagnose_corrupt(cell, i) for i in infos if i.corrupt]
@@ -150,7 +150,6 @@ def run_cell(
     except EnvBuildFailed as exc:
         status, cause = ("infra-error", None) if exc.infra else ("unresolvable", "version-mismatch")
         return results + [CellResult(model=i.name, cell=cell.id, status=status, cause=cause, detail=str(exc)) for i in runnable]
-    load = matrix.load
     with tempfile.TemporaryDirectory(prefix="harness-cell-") as work:
         request = probe_request(runnable, load, cell.api)
         done = backend.run_probe(prepared, request, Path(work), dict(cell.env), timeout=load.timeout * len(runnable) + 5)
@@ -167,7 +166,7 @@ def run_cell(
     return results + [diagnose(cell, info, f"m{i}", outcome) for i, info in enumerate(runnable)]
 
 
-def probe_request(infos: Sequence[ModelInfo], load: Any, api: str) -> dict[str, Any]:
+def probe_request(infos: Sequence[ModelInfo], load: LoadOptions, api: str) -> dict[str, Any]:
     """What the probe is asked, with host paths; the backend says where the result goes."""
     return {
         "probe_version": PROBE_VERSION,
@@ -267,7 +266,7 @@ def _task(
 ) -> Callable[[], list[CellResult]]:
     def task() -> list[CellResult]:
         try:
-            return run_cell(cell, env, backend, infos, matrix, logs)
+            return run_cell(cell, env, backend, infos, matrix.load, logs)
         except Exception as exc:  # noqa: BLE001 - one cell's failure never stops the others
             return [
                 CellResult(model=i.name, cell=cell.id, status="infra-error", detail=f"harness error: {type(exc).__name__}: {exc}")

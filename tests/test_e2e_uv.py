@@ -219,8 +219,8 @@ def test_shared_import_gives_the_same_outcomes_as_fresh_processes(saved_models, 
         inspect_model(saved_models[m])
         for m in ("residual_block.h5", "custom_loss.h5", "addons_groupnorm.h5", "dense.h5", "dense_keras3.keras", "lambda_layer.h5")
     ]
-    shared = run_cell(cell, env, backend, infos, matrix)
-    alone = [r for info in infos for r in run_cell(cell, env, backend, [info], matrix)]
+    shared = run_cell(cell, env, backend, infos, matrix.load)
+    alone = [r for info in infos for r in run_cell(cell, env, backend, [info], matrix.load)]
 
     def essence(r):
         return (
