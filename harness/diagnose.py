@@ -253,7 +253,8 @@ def _load_cause(
             return (
                 "version-mismatch",
                 "tensorflow_addons",
-                f"tensorflow-addons {versions.get('tensorflow-addons', '?')} does not import with tensorflow {tf}: pin a tensorflow-addons release built for it",
+                f"tensorflow-addons {versions.get('tensorflow-addons', '?')} does not import with tensorflow {tf}: "
+                + _addons_fix(tf).replace("install ", "use ", 1),
             )
         if env_major and env_major >= 3:
             return (

@@ -99,7 +99,10 @@ def test_addons_missing_vs_broken():
         missing, plugins=[{"name": "tensorflow_addons", "installed": True, "ok": False, "error": failed("ImportError", "undefined symbol")}]
     )
     r = diagnose(CELL, ADDONS, "m0", ProbeOutcome(probe(broken, versions={**VERSIONS, "tensorflow-addons": "0.20.0"})))
-    assert r.cause == "version-mismatch" and "tensorflow-addons 0.20.0 does not import" in r.fix
+    assert r.cause == "version-mismatch"
+    assert r.fix.startswith(
+        "tensorflow-addons 0.20.0 does not import with tensorflow 2.15.1: use tensorflow-addons==0.23.* (built for tensorflow 2.15)"
+    )
 
 
 NUMPY2_STDERR = """A module that was compiled using NumPy 1.x cannot be run in

@@ -110,6 +110,27 @@ def test_addons_layer_needs_tensorflow_addons(e2e_run):
     assert "no Keras 3 support" in k3["fix"]
 
 
+def test_every_failure_has_a_known_cause(e2e_run):
+    failing = [r for r in e2e_run["doc"]["results"] if r["status"] not in ("loaded", "skipped")]
+    assert failing and all(r["cause"] not in (None, "unknown") for r in failing), [
+        (r["model"], r["cell"]) for r in failing if r["cause"] in (None, "unknown")
+    ]
+
+
+def test_addons_release_outside_its_tensorflow_range(tmp_path, monkeypatch, saved_models, harness_cache):
+    # tensorflow-addons 0.20 was built for TF 2.10-2.12; under TF 2.15 its import fails
+    # (ImportError: cannot import name 'tf_utils' from 'keras.utils'), so its layers stay unknown.
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  tensorflow: ["2.15.1"]\n  tensorflow-addons: ["0.20"]\npackages: {tensorflow: tensorflow-cpu}\n')
+    code = run_harness(monkeypatch, harness_cache, str(matrix), str(saved_models["addons_groupnorm.h5"]), "-o", str(tmp_path / "out"))
+    [r] = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    assert code == 1
+    assert (r["status"], r["cause"], r["exception"]["type"]) == ("load-error", "version-mismatch", "ValueError")
+    [plugin] = r["plugins"]
+    assert (plugin["installed"], plugin["ok"], plugin["error"]["type"]) == (True, False, "ImportError")
+    assert "use tensorflow-addons==0.23.*" in r["fix"]
+
+
 def test_keras3_file_in_keras2_and_keras2_file_in_keras3(e2e_run):
     doc = e2e_run["doc"]
     old = result(doc, "dense_keras3.keras", TF215)
