@@ -18,8 +18,19 @@ from typing import Any
 from .matrix import Cell
 from .modelfile import ModelInfo, keras_builtins
 
-STATUSES = ("loaded", "loaded-after-fix", "load-error", "import-error", "unresolvable", "skipped", "timeout", "crash", "infra-error")
-FAILED = ("load-error", "import-error", "timeout", "crash")
+STATUSES = (
+    "loaded",
+    "loaded-after-fix",
+    "loaded-output-mismatch",
+    "load-error",
+    "import-error",
+    "unresolvable",
+    "skipped",
+    "timeout",
+    "crash",
+    "infra-error",
+)
+FAILED = ("loaded-output-mismatch", "load-error", "import-error", "timeout", "crash")
 CAUSES = ("custom-object", "missing-dependency", "version-mismatch", "corrupt-file", "environment", "unknown")
 
 _UNKNOWN_OBJECT = re.compile(
@@ -68,6 +79,8 @@ class CellResult:
     seconds: float | None = None
     import_seconds: float | None = None
     peak_rss_mb: float | None = None  # of the process that loaded the model
+    outputs: str | None = None  # the saved outputs (.npz), with load.inference
+    output_diff: Mapping[str, Any] | None = None
     stderr_tail: str = ""
     cached: bool = False
 

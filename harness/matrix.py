@@ -25,7 +25,7 @@ RESERVED = ("python", "env", "api", "resolution")
 APIS = ("tf.keras", "keras", "tf_keras")
 RESOLUTIONS = ("default", "override")
 TOP_KEYS = ("name", "description", "matrix", "packages", "load", "resolution", "docker")
-LOAD_KEYS = ("custom_objects", "compile", "inference", "timeout", "fixes")
+LOAD_KEYS = ("custom_objects", "compile", "inference", "timeout", "fixes", "input", "reference", "atol", "rtol")
 HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _PYTHON = re.compile(r"^3\.\d{1,2}$")
@@ -89,6 +89,10 @@ class LoadOptions:
     inference: bool = False
     timeout: float = 300.0
     fixes: bool = True  # try the fixes that can be tried inside the cell
+    input: Path | None = None  # .npy/.npz fed to the model (default: a deterministic ramp)
+    reference: Path | None = None  # expected outputs (.npy/.npz); default: the cell that matches the saved-by Keras
+    atol: float = 1e-5
+    rtol: float = 1e-4
 
 
 @dataclass
@@ -323,16 +327,23 @@ def _load_options(path: Path, doc: Any, fail: Callable[..., UsageError]) -> Load
     if not isinstance(doc, dict):
         raise UsageError(located(path, None, "'load' must be a mapping (custom_objects, compile, inference, timeout)"))
     _check_keys(path, doc, LOAD_KEYS, "load option")
-    custom = doc.get("custom_objects")
-    custom_path = None
-    if custom is not None:
-        custom_path = (path.parent / str(custom)).resolve()
-        if not custom_path.is_file():
-            raise fail(
-                "custom_objects",
-                _key_lines(doc)["custom_objects"],
-                f"{custom_path} does not exist (a Python file defining the custom classes, relative to the matrix)",
-            )
+    paths: dict[str, Path | None] = {}
+    for key, what in (
+        ("custom_objects", "a Python file defining the custom classes"),
+        ("input", "a .npy/.npz input"),
+        ("reference", "a .npy/.npz of expected outputs"),
+    ):
+        paths[key] = None
+        if doc.get(key) is not None:
+            paths[key] = (path.parent / str(doc[key])).resolve()
+            if not paths[key].is_file():  # type: ignore[union-attr]
+                raise fail(key, _key_lines(doc)[key], f"{paths[key]} does not exist ({what}, relative to the matrix)")
+    tolerances = {}
+    for key in ("atol", "rtol"):
+        try:
+            tolerances[key] = float(doc.get(key, getattr(LoadOptions, key)))
+        except (TypeError, ValueError):
+            raise fail(key, _key_lines(doc).get(key), "must be a number, e.g. 1e-5") from None
     for flag in ("compile", "inference", "fixes"):
         if flag in doc and not isinstance(doc[flag], bool):
             raise fail(flag, _key_lines(doc)[flag], "must be true or false")
@@ -344,7 +355,10 @@ def _load_options(path: Path, doc: Any, fail: Callable[..., UsageError]) -> Load
     except (TypeError, ValueError):
         raise fail("timeout", _key_lines(doc).get("timeout"), "must be a positive number of seconds") from None
     return LoadOptions(
-        custom_objects=custom_path,
+        custom_objects=paths["custom_objects"],
+        input=paths["input"],
+        reference=paths["reference"],
+        **tolerances,
         compile=doc.get("compile", True),
         inference=doc.get("inference", False),
         timeout=timeout,

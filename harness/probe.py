@@ -145,17 +145,24 @@ def attempt(keras, path, compile_flag, objects, fix, custom_file):
     return record
 
 
-def run_inference(model):
+def run_inference(model, input_file=None, save_to=None):
+    """Run the model on a deterministic input (or the user's .npy/.npz); save the outputs."""
     import numpy as np
 
     inputs = model.inputs if isinstance(model.inputs, (list, tuple)) else [model.inputs]
-    batch = []
-    for tensor in inputs:
-        shape = [1 if i == 0 else (d if d else 4) for i, d in enumerate(tuple(tensor.shape))]
-        size = int(np.prod(shape))
-        batch.append(np.linspace(-1.0, 1.0, size, dtype="float32").reshape(shape))
+    if input_file:
+        loaded = np.load(input_file, allow_pickle=False)
+        batch = [loaded[k] for k in loaded.files] if hasattr(loaded, "files") else [loaded]
+    else:
+        batch = []
+        for tensor in inputs:
+            shape = [1 if i == 0 else (d if d else 4) for i, d in enumerate(tuple(tensor.shape))]
+            size = int(np.prod(shape))
+            batch.append(np.linspace(-1.0, 1.0, size, dtype="float32").reshape(shape))
     out = model(batch if len(batch) > 1 else batch[0], training=False)
-    outs = out if isinstance(out, (list, tuple)) else [out]
+    outs = [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+    if save_to:
+        np.savez(save_to, *outs)
     summary = []
     for o in outs:
         a = np.asarray(o, dtype="float64")
@@ -199,7 +206,9 @@ def load_one(keras, model, request):
     loaded = [a for a in attempts if a.get("ok")]
     if loaded and request.get("inference"):
         try:
-            result["inference"] = {"ok": True, "outputs": run_inference(loaded[0]["model"])}
+            save_to = os.path.join(request["outputs_dir"], "outputs-%s.npz" % model["key"]) if request.get("outputs_dir") else None
+            summary = run_inference(loaded[0]["model"], request.get("input"), save_to)
+            result["inference"] = {"ok": True, "outputs": summary, "saved": os.path.basename(save_to) if save_to else None}
         except BaseException as exc:  # noqa: BLE001
             result["inference"] = {"ok": False, "error": describe_exception(exc, custom_file)}
     for a in attempts:
@@ -262,6 +271,7 @@ def main(argv):
     with open(argv[1]) as f:
         request = json.load(f)
     out = request["out"]
+    request.setdefault("outputs_dir", os.path.dirname(out))
     result = {
         "probe_version": PROBE_VERSION,
         "python": sys.version.split()[0],

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +29,7 @@ from .errors import Interrupted, NothingToDo, UsageError
 from .executor import Executor, LocalExecutor, default_jobs
 from .matrix import Cell, LoadOptions, Matrix, combinations, expand_versions
 from .modelfile import ModelInfo, inspect_model
+from .outputs import compare_outputs
 from .plan import EnvJob, EnvSpec, plan
 from .probe import PROBE_VERSION
 from .report import write_reports
@@ -157,13 +158,28 @@ def run_cell(
             result = json.loads((Path(work) / "result.json").read_text())
         except (OSError, ValueError):
             result = None
+        saved = keep_outputs(Path(work), runnable, cell, logs.parent / "outputs" if logs is not None else None)
     if logs is not None:
         logs.mkdir(parents=True, exist_ok=True)
         (logs / f"{cell.id}.log").write_text(done.stderr)
         if prepared.log and Path(prepared.log).exists():
             shutil.copy(prepared.log, logs / f"{cell.id}.build.log")
     outcome = ProbeOutcome(result, done.returncode, done.stderr, done.timed_out, done.seconds)
-    return results + [diagnose(cell, info, f"m{i}", outcome) for i, info in enumerate(runnable)]
+    diagnosed = [diagnose(cell, info, f"m{i}", outcome) for i, info in enumerate(runnable)]
+    return results + [replace(r, outputs=saved.get(r.model)) for r in diagnosed]
+
+
+def keep_outputs(work: Path, infos: Sequence[ModelInfo], cell: Cell, outputs: Path | None) -> dict[str, str]:
+    """Move the probe's saved outputs to OUTDIR/outputs/<model>/<cell>.npz (for comparing)."""
+    kept = {}
+    for i, info in enumerate(infos):
+        source = work / f"outputs-m{i}.npz"
+        if outputs is not None and source.exists():
+            target = outputs / info.name / f"{cell.id}.npz"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, target)
+            kept[info.name] = str(target)
+    return kept
 
 
 def probe_request(infos: Sequence[ModelInfo], load: LoadOptions, api: str) -> dict[str, Any]:
@@ -178,6 +194,7 @@ def probe_request(infos: Sequence[ModelInfo], load: LoadOptions, api: str) -> di
         "compile": load.compile,
         "inference": load.inference,
         "custom_objects": str(load.custom_objects) if load.custom_objects else None,
+        "input": str(load.input) if load.input else None,
         "fixes": load.fixes,
         "timeout": load.timeout,
     }
@@ -258,6 +275,8 @@ def run(
             close()
         recorder.finish(complete=False, interrupted=True)
         raise Interrupted(f"interrupted: {len(document['results'])} finished results kept in {options.outdir}") from None
+    if matrix.load.inference and compare_outputs(document, matrix.load):
+        progress.stage("some cells load but answer differently (loaded-output-mismatch)")
     return recorder.finish(complete=True, interrupted=False)
 
 
@@ -314,7 +333,7 @@ def new_document(matrix: Matrix, infos: Sequence[ModelInfo], planned: Planned, b
             "path": str(matrix.path),
             "axes": [k for k, _ in matrix.axes],
             "packages": dict(matrix.packages),
-            "load": {**asdict(matrix.load), "custom_objects": str(matrix.load.custom_objects) if matrix.load.custom_objects else None},
+            "load": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(matrix.load).items()},
         },
         "models": [info.to_dict() for info in infos],
         "cells": cells,

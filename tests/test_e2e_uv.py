@@ -314,3 +314,32 @@ def test_python_not_on_the_host_is_skipped_with_a_hint(tmp_path, monkeypatch, sa
     [r] = doc["results"]
     assert (r["cell"], r["status"]) == ("py3.99", "skipped")
     assert "Python 3.99 is not available on this host" in r["detail"] and "--backend docker" in r["detail"]
+
+
+def test_outputs_are_compared_with_the_saved_by_cell_or_a_reference(tmp_path, monkeypatch, saved_models, harness_cache):
+    import numpy as np
+
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  tensorflow: ["2.15.1", "2.21.0"]\npackages: {tensorflow: tensorflow-cpu}\nload: {inference: true}\n')
+    code = run_harness(monkeypatch, harness_cache, str(matrix), str(saved_models["dense.h5"]), "-o", str(tmp_path / "out"))
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert code == 0
+    same = result(doc, "dense.h5", TF221)
+    assert same["status"] == "loaded"  # Keras 3 computes what Keras 2.15 (which saved it) computes
+    assert same["output_diff"]["reference"] == TF215 and same["output_diff"]["max_abs"] < 1e-5
+    saved = tmp_path / "out" / "outputs" / "dense.h5" / f"{TF215}.npz"
+    reference = np.load(saved)["arr_0"]
+    assert reference.shape == (1, 2)
+
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, reference + 0.5)
+    matrix.write_text(
+        f'matrix:\n  tensorflow: ["2.15.1", "2.21.0"]\npackages: {{tensorflow: tensorflow-cpu}}\nload: {{inference: true, reference: "{wrong}"}}\n'
+    )
+    code = run_harness(monkeypatch, harness_cache, str(matrix), str(saved_models["dense.h5"]), "-o", str(tmp_path / "out2"))
+    doc = json.loads((tmp_path / "out2" / "results.json").read_text())
+    assert code == 1
+    for r in doc["results"]:
+        assert (r["status"], r["cause"]) == ("loaded-output-mismatch", "version-mismatch")
+        assert abs(r["output_diff"]["max_abs"] - 0.5) < 1e-5
+        assert "max abs diff 0.5" in r["detail"]

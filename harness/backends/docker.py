@@ -374,6 +374,10 @@ def container_request(request: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
     if request.get("custom_objects"):
         mounts[request["custom_objects"]] = {"bind": f"{PROBE_DIR}/custom_objects.py", "mode": "ro"}
         inner["custom_objects"] = f"{PROBE_DIR}/custom_objects.py"
+    if request.get("input"):
+        target = f"{PROBE_DIR}/input{Path(request['input']).suffix}"
+        mounts[request["input"]] = {"bind": target, "mode": "ro"}
+        inner["input"] = target
     return inner, mounts
 
 

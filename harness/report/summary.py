@@ -8,10 +8,21 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-FAILED = ("load-error", "import-error", "timeout", "crash")
+FAILED = ("loaded-output-mismatch", "load-error", "import-error", "timeout", "crash")
 LOADS = ("loaded", "loaded-after-fix")
 NOT_TRIED = ("unresolvable", "skipped", "infra-error")
-STATUS_ORDER = ("loaded", "loaded-after-fix", "load-error", "import-error", "unresolvable", "skipped", "timeout", "crash", "infra-error")
+STATUS_ORDER = (
+    "loaded",
+    "loaded-after-fix",
+    "loaded-output-mismatch",
+    "load-error",
+    "import-error",
+    "unresolvable",
+    "skipped",
+    "timeout",
+    "crash",
+    "infra-error",
+)
 
 Doc = Mapping[str, Any]
 Result = Mapping[str, Any]

@@ -1,0 +1,97 @@
+"""Outputs compared: a cell that loads but answers differently is `loaded-output-mismatch`.
+
+The probe saves each model's outputs (`load.inference: true`) as .npz; the reference is
+the user's file (`load.reference`) or the outputs of the loaded cell whose Keras is the
+one that saved the file. Arrays are read with allow_pickle=False: data, never code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .matrix import LoadOptions
+
+MISMATCH = "loaded-output-mismatch"
+
+
+def read_arrays(path: str | Path) -> list[np.ndarray]:
+    data = np.load(path, allow_pickle=False)
+    if isinstance(data, np.ndarray):  # a .npy: one output
+        return [data]
+    with data:  # a .npz: arr_0, arr_1, ... in the model's output order
+        return [data[k] for k in sorted(data.files, key=lambda k: int(k.rpartition("_")[2]) if k.rpartition("_")[2].isdigit() else 0)]
+
+
+def differences(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> dict[str, Any]:
+    """Largest absolute and relative difference over all outputs (or the shapes that differ)."""
+    if len(reference) != len(outputs) or any(a.shape != b.shape for a, b in zip(reference, outputs, strict=False)):
+        return {
+            "shapes": [list(a.shape) for a in outputs],
+            "reference_shapes": [list(a.shape) for a in reference],
+            "max_abs": None,
+            "max_rel": None,
+        }
+    max_abs = max_rel = 0.0
+    for ref, out in zip(reference, outputs, strict=True):
+        delta = np.abs(out.astype("float64") - ref.astype("float64"))
+        max_abs = max(max_abs, float(delta.max(initial=0.0)))
+        scale = np.maximum(np.abs(ref.astype("float64")), 1e-12)
+        max_rel = max(max_rel, float((delta / scale).max(initial=0.0)))
+    return {"max_abs": max_abs, "max_rel": max_rel}
+
+
+def _close(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray], load: LoadOptions) -> bool:
+    if len(reference) != len(outputs):
+        return False
+    return all(a.shape == b.shape and np.allclose(b, a, atol=load.atol, rtol=load.rtol) for a, b in zip(reference, outputs, strict=True))
+
+
+def compare_outputs(doc: dict[str, Any], load: LoadOptions) -> int:
+    """Mark results whose outputs differ from the reference; returns how many were marked."""
+    marked = 0
+    for model in doc.get("models", []):
+        results = [r for r in doc["results"] if r["model"] == model["name"] and r.get("outputs") and Path(r["outputs"]).exists()]
+        if not results:
+            continue
+        reference, label = _reference(model, results, load)
+        if reference is None:
+            continue
+        for r in results:
+            if r.get("outputs") == label:
+                r["output_diff"] = {"reference": "this cell", "max_abs": 0.0, "max_rel": 0.0}
+                continue
+            outputs = read_arrays(r["outputs"])
+            diff = {
+                "reference": Path(label).stem if label != str(load.reference) else str(load.reference),
+                **differences(reference, outputs),
+            }
+            r["output_diff"] = diff
+            if not _close(reference, outputs, load):
+                r["status"] = MISMATCH
+                r["cause"] = "version-mismatch"
+                where = (
+                    "shapes differ"
+                    if diff["max_abs"] is None
+                    else f"max abs diff {diff['max_abs']:.3g}, max rel diff {diff['max_rel']:.3g}"
+                )
+                r["detail"] = f"loads, but its outputs differ from {diff['reference']} ({where}; atol {load.atol}, rtol {load.rtol})"
+                r["fix"] = (
+                    "compare the layer configs between the two versions; pin the version that matches, or re-save the model with this one"
+                )
+                marked += 1
+    return marked
+
+
+def _reference(model: Mapping[str, Any], results: Sequence[dict[str, Any]], load: LoadOptions) -> tuple[list[np.ndarray] | None, str]:
+    if load.reference:
+        return read_arrays(load.reference), str(load.reference)
+    saved_by = model.get("keras_version")
+    for r in results:
+        versions = r.get("versions") or {}
+        if r["status"] == "loaded" and saved_by and saved_by in (versions.get("keras"), versions.get("tf-keras")):
+            return read_arrays(r["outputs"]), r["outputs"]
+    return None, ""
