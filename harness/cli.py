@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="resolve and plan, print the environments (and rendered Dockerfiles) that would be built, run nothing",
     )
+    run.add_argument(
+        "--try-fixes",
+        action="store_true",
+        help="also try fixes that need another environment: tf-keras with TF_USE_LEGACY_KERAS=1 for Keras 2 files",
+    )
     box = run.add_argument_group("docker backend (override the matrix's docker: section)")
     box.add_argument(
         "--template", metavar="NAME|FILE", help="Dockerfile template: a name in dockerfiles/ (default, uv-cache) or a .j2 file"
@@ -238,6 +243,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         jobs=args.jobs,
         only=tuple(args.only),
         dry_run=args.dry_run,
+        try_fixes=args.try_fixes,
         docker={k: v for k, v in docker.items() if v is not None},
     )
     progress = RichProgress(console)

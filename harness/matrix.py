@@ -25,7 +25,7 @@ RESERVED = ("python", "env", "api", "resolution")
 APIS = ("tf.keras", "keras", "tf_keras")
 RESOLUTIONS = ("default", "override")
 TOP_KEYS = ("name", "description", "matrix", "packages", "load", "resolution", "docker")
-LOAD_KEYS = ("custom_objects", "compile", "inference", "timeout", "fixes", "input", "reference", "atol", "rtol")
+LOAD_KEYS = ("custom_objects", "compile", "inference", "timeout", "fixes", "try_fixes", "input", "reference", "atol", "rtol")
 HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _PYTHON = re.compile(r"^3\.\d{1,2}$")
@@ -89,6 +89,7 @@ class LoadOptions:
     inference: bool = False
     timeout: float = 300.0
     fixes: bool = True  # try the fixes that can be tried inside the cell
+    try_fixes: bool = False  # also those that need another environment (as --try-fixes)
     input: Path | None = None  # .npy/.npz fed to the model (default: a deterministic ramp)
     reference: Path | None = None  # expected outputs (.npy/.npz); default: the cell that matches the saved-by Keras
     atol: float = 1e-5
@@ -344,7 +345,7 @@ def _load_options(path: Path, doc: Any, fail: Callable[..., UsageError]) -> Load
             tolerances[key] = float(doc.get(key, getattr(LoadOptions, key)))
         except (TypeError, ValueError):
             raise fail(key, _key_lines(doc).get(key), "must be a number, e.g. 1e-5") from None
-    for flag in ("compile", "inference", "fixes"):
+    for flag in ("compile", "inference", "fixes", "try_fixes"):
         if flag in doc and not isinstance(doc[flag], bool):
             raise fail(flag, _key_lines(doc)[flag], "must be true or false")
     timeout = doc.get("timeout", 300)
@@ -363,6 +364,7 @@ def _load_options(path: Path, doc: Any, fail: Callable[..., UsageError]) -> Load
         inference=doc.get("inference", False),
         timeout=timeout,
         fixes=doc.get("fixes", True),
+        try_fixes=doc.get("try_fixes", False),
     )
 
 

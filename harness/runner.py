@@ -27,6 +27,7 @@ from .backends.docker import DockerBackend
 from .diagnose import CellResult, ProbeOutcome, diagnose, diagnose_corrupt
 from .errors import Interrupted, NothingToDo, UsageError
 from .executor import Executor, LocalExecutor, default_jobs
+from .fixes import try_legacy_fixes
 from .matrix import Cell, LoadOptions, Matrix, combinations, expand_versions
 from .modelfile import ModelInfo, inspect_model
 from .outputs import compare_outputs
@@ -43,6 +44,7 @@ class RunOptions:
     jobs: int | None = None
     only: tuple[str, ...] = ()
     dry_run: bool = False
+    try_fixes: bool = False  # also try fixes that need another environment (tf-keras legacy mode)
     docker: Mapping[str, Any] = field(default_factory=dict)  # flags over the matrix's docker section
 
 
@@ -275,6 +277,11 @@ def run(
             close()
         recorder.finish(complete=False, interrupted=True)
         raise Interrupted(f"interrupted: {len(document['results'])} finished results kept in {options.outdir}") from None
+    if options.try_fixes or matrix.load.try_fixes:
+        progress.stage("trying tf-keras legacy mode where a Keras 2 file failed under Keras 3")
+        index = PackageIndex()
+        if try_legacy_fixes(document, infos, backend, matrix.load, Resolver(matrix.packages, index.config), index, run_cell):
+            progress.stage("tf-keras legacy mode loaded some of them (loaded-after-fix)")
     if matrix.load.inference and compare_outputs(document, matrix.load):
         progress.stage("some cells load but answer differently (loaded-output-mismatch)")
     return recorder.finish(complete=True, interrupted=False)

@@ -343,3 +343,20 @@ def test_outputs_are_compared_with_the_saved_by_cell_or_a_reference(tmp_path, mo
         assert (r["status"], r["cause"]) == ("loaded-output-mismatch", "version-mismatch")
         assert abs(r["output_diff"]["max_abs"] - 0.5) < 1e-5
         assert "max abs diff 0.5" in r["detail"]
+
+
+def test_try_fixes_loads_a_keras2_file_through_tf_keras_legacy_mode(tmp_path, monkeypatch, saved_models, harness_cache):
+    # Keras 3 refuses the Lambda of a Keras 2 file (safe_mode); tf-keras 2.16 loads it.
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  tensorflow: ["2.16.2"]\npackages: {tensorflow: tensorflow-cpu}\n')
+    models = [str(saved_models["lambda_layer.h5"]), str(saved_models["residual_block.h5"])]
+    code = run_harness(monkeypatch, harness_cache, str(matrix), *models, "-o", str(tmp_path / "out"), "--try-fixes")
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert code == 1
+    fixed = result(doc, "lambda_layer.h5", TF216)
+    assert (fixed["status"], fixed["fix_worked"]) == ("loaded-after-fix", "tf-keras + TF_USE_LEGACY_KERAS=1")
+    assert fixed["exception"]["type"] == "ValueError" and "safe_mode" in fixed["exception"]["message"]
+    assert "tf-keras 2.16.0" in fixed["detail"] and fixed["fix"].startswith("install tf-keras==2.16.0 and set TF_USE_LEGACY_KERAS=1")
+    still = result(doc, "residual_block.h5", TF216)
+    assert still["status"] == "load-error" and "tf-keras + TF_USE_LEGACY_KERAS=1" in still["fixes_tried"]
+    assert "did not load it either" in still["detail"]
