@@ -123,6 +123,20 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results", type=Path, metavar="RESULTS.json")
     report.add_argument("-o", "--outdir", type=Path, default=None, help="default: the folder of RESULTS.json")
 
+    cross = commands.add_parser(
+        "crossload",
+        help="save a model in every cell with your build script, then load every saved file in every cell",
+        description="Run BUILD.py in each cell as `python BUILD.py OUTDIR` (your trusted script; it saves model files there), "
+        "then load every saved file in every cell. Writes the usual reports plus crossload.md: saved-by rows, loaded-by columns.",
+    )
+    cross.add_argument("matrix", type=Path)
+    cross.add_argument("--build", type=Path, required=True, metavar="BUILD.py", help="e.g. examples/build_dense.py")
+    cross.add_argument("-o", "--outdir", type=Path, default=Path("harness-crossload"))
+    cross.add_argument("--backend", choices=("uv", "docker", "auto"), default="uv")
+    cross.add_argument("-j", "--jobs", type=int, default=None)
+    cross.add_argument("--only", action="append", default=[], metavar="GLOB")
+    cross.add_argument("--base-image", metavar="IMAGE")
+
     bisect = commands.add_parser(
         "bisect",
         help="find the first release of a package where a model's outcome changes",
@@ -259,6 +273,25 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     console.print(
         f"[bold]{len(doc['results'])} results in {time.monotonic() - start:.0f} s[/] · report: {args.outdir}/report.html, report.md, junit.xml, results.json"
     )
+    return summary.exit_code(doc)
+
+
+def cmd_crossload(args: argparse.Namespace, console: Console) -> int:
+    from .crossload import crossload
+    from .matrix import load_matrix
+    from .report import summary
+    from .runner import RunOptions
+
+    matrix = load_matrix(args.matrix)
+    docker = {"base_image": args.base_image} if args.base_image else {}
+    options = RunOptions(outdir=args.outdir, backend=args.backend, jobs=args.jobs, only=tuple(args.only), docker=docker)
+    progress = RichProgress(console)
+    try:
+        doc = crossload(matrix, args.build, options, progress)
+    finally:
+        progress.stop()
+    console.print((args.outdir / "crossload.md").read_text(), markup=False, highlight=False, soft_wrap=True)
+    console.print(f"report: {args.outdir}/crossload.md, report.html, report.md, junit.xml, results.json")
     return summary.exit_code(doc)
 
 
@@ -464,6 +497,7 @@ COMMANDS = {
     "inspect": cmd_inspect,
     "report": cmd_report,
     "bisect": cmd_bisect,
+    "crossload": cmd_crossload,
     "repro": cmd_repro,
     "images": cmd_images,
     "gc": cmd_gc,

@@ -336,10 +336,12 @@ def _minor(version: str) -> tuple[int, ...]:
 def _format_fix(info: ModelInfo, env_major: int | None) -> str:
     saved = info.keras_major
     if saved and saved >= 3 and (env_major or 0) < 3:
-        return (
-            f"this file was saved by Keras {info.keras_version}: load it with tensorflow>=2.16 (Keras 3), or re-save it from there as .h5"
-        )
-    return f"this file was saved by Keras {info.keras_version or '2'}: install tf-keras and set TF_USE_LEGACY_KERAS=1, or re-save it in the .keras format"
+        # Keras 2 reads neither Keras 3's .keras nor its H5 layer configs (seen: InputLayer batch_shape)
+        return f"this file was saved by Keras {info.keras_version}, which Keras 2 cannot read: load it with tensorflow>=2.16 (Keras 3)"
+    return (
+        f"this file was saved by Keras {info.keras_version or '2'}: install tf-keras and set TF_USE_LEGACY_KERAS=1 "
+        "(--try-fixes tries it), or load it once there and re-save it with Keras 3"
+    )
 
 
 def diagnose_corrupt(cell: Cell, info: ModelInfo) -> CellResult:

@@ -360,3 +360,28 @@ def test_try_fixes_loads_a_keras2_file_through_tf_keras_legacy_mode(tmp_path, mo
     still = result(doc, "residual_block.h5", TF216)
     assert still["status"] == "load-error" and "tf-keras + TF_USE_LEGACY_KERAS=1" in still["fixes_tried"]
     assert "did not load it either" in still["detail"]
+
+
+def test_crossload_grid_saved_by_rows_loaded_by_columns(tmp_path, monkeypatch, capsys, harness_cache):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('name: cross\nmatrix:\n  tensorflow: ["2.15.1", "2.21.0"]\npackages: {tensorflow: tensorflow-cpu}\n')
+    build = Path(__file__).resolve().parent.parent / "examples" / "build_dense.py"
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(harness_cache))
+    code = cli.main(["crossload", str(matrix), "--build", str(build), "-o", str(tmp_path / "out")])
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert code == 1
+    assert [s["files"] for s in doc["crossload"]["saved"]] == [["dense.h5", "dense.keras"]] * 2
+    assert len(doc["results"]) == 4 * 2  # 2 cells x 2 files saved, each loaded in 2 cells
+    outcome = {(r["model"], r["cell"]): (r["status"], r["cause"]) for r in doc["results"]}
+    # each Keras reads what it saved itself
+    assert outcome[(f"{TF215}/dense.h5", TF215)] == ("loaded", None)
+    assert outcome[(f"{TF221}/dense.keras", TF221)] == ("loaded", None)
+    # Keras 2 reads neither file Keras 3 saved; Keras 3 reads Keras 2's H5 but not its .keras
+    assert outcome[(f"{TF221}/dense.h5", TF215)] == ("load-error", "version-mismatch")
+    assert outcome[(f"{TF221}/dense.keras", TF215)] == ("load-error", "version-mismatch")
+    assert outcome[(f"{TF215}/dense.h5", TF221)] == ("loaded", None)
+    assert outcome[(f"{TF215}/dense.keras", TF221)] == ("load-error", "version-mismatch")
+    grid = (tmp_path / "out" / "crossload.md").read_text()
+    assert f"| `{TF221}` | ❌ load-error TypeError | ✅ loaded |" in grid
+    assert "## `dense.keras`" in grid and "saved by \\ loaded by" in grid
+    assert "## `dense.h5`" in capsys.readouterr().out

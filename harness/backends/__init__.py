@@ -59,6 +59,10 @@ class Backend(Protocol):
         """Run the probe on `request` (host paths); its JSON result lands in workdir/result.json."""
         ...
 
+    def run_script(self, prepared: Prepared, script: Path, outdir: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
+        """Run a user's (trusted) build script as `python SCRIPT OUTDIR` in the environment."""
+        ...
+
 
 def get_backend(name: str, docker: Mapping[str, Any] | None = None, matrix_path: Path | None = None) -> Backend:
     """The backend called `name` (uv, docker, auto), checked; `docker` is the matrix's docker section."""

@@ -292,6 +292,11 @@ class DockerBackend:
             prepared.location, ["python", "-I", f"{PROBE_DIR}/probe.py", "/work/request.json"], mounts, env_vars, timeout
         )
 
+    def run_script(self, prepared: Prepared, script: Path, outdir: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
+        os.chmod(outdir, 0o777)  # written by the container's user
+        mounts = {str(script.resolve()): {"bind": f"{PROBE_DIR}/build.py", "mode": "ro"}, str(outdir): {"bind": "/work", "mode": "rw"}}
+        return self.run_container(prepared.location, ["python", f"{PROBE_DIR}/build.py", "/work"], mounts, env_vars, timeout)
+
     def run_container(
         self, image: str, command: list[str], mounts: Mapping[str, Any], env_vars: Mapping[str, str], timeout: float
     ) -> proc.Completed:

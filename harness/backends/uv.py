@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -129,23 +130,31 @@ class UvBackend:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def _run_env(self, prepared: Prepared, home: Path) -> dict[str, str]:
+        return {
+            "PATH": f"{Path(prepared.location) / 'bin'}:/usr/bin:/bin",
+            "HOME": str(home),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "VIRTUAL_ENV": prepared.location,
+        }
+
     def run_probe(
         self, prepared: Prepared, request: Mapping[str, Any], workdir: Path, env_vars: Mapping[str, str], timeout: float
     ) -> proc.Completed:
         python = Path(prepared.location) / "bin" / "python"
         request_file = workdir / "request.json"
         request_file.write_text(json.dumps(dict(request, out=str(workdir / "result.json"))))
-        env = {
-            "PATH": f"{Path(prepared.location) / 'bin'}:/usr/bin:/bin",
-            "HOME": str(workdir),
-            "LANG": os.environ.get("LANG", "C.UTF-8"),
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "VIRTUAL_ENV": prepared.location,
-            **env_vars,
-        }
+        env = {**self._run_env(prepared, workdir), **env_vars}
         # -I: ignore PYTHON* variables and the user's site-packages; the cell is all there is.
         return proc.run([str(python), "-I", str(PROBE), str(request_file)], env=env, cwd=workdir, timeout=timeout)
+
+    def run_script(self, prepared: Prepared, script: Path, outdir: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
+        python = Path(prepared.location) / "bin" / "python"
+        with tempfile.TemporaryDirectory(prefix="harness-home-") as home:  # keras writes ~/.keras
+            env = {**self._run_env(prepared, Path(home)), **env_vars}
+            return proc.run([str(python), str(script), str(outdir)], env=env, cwd=outdir, timeout=timeout)
 
     def remove(self, keep: set[str]) -> list[Path]:
         """Delete every env whose key is not in `keep` (for `harness gc`)."""

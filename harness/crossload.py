@@ -1,0 +1,146 @@
+"""Save-by-load matrix: build a model in every cell, load every saved file in every cell.
+
+    harness crossload MATRIX --build BUILD.py [-o OUTDIR]
+
+BUILD.py is the user's own (trusted) script, run in each cell as `python BUILD.py OUTDIR`;
+whatever model files it writes there are then loaded, like any model, in every cell. The
+report is the usual one (each saved file is a model named `<saving cell>/<file>`) plus a
+2-D grid per file name in crossload.md: saved-by rows, loaded-by columns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .backends import Backend, EnvBuildFailed, get_backend
+from .diagnose import CellResult
+from .errors import NothingToDo, UsageError
+from .executor import LocalExecutor, default_jobs
+from .matrix import Cell, Matrix
+from .modelfile import ModelInfo, inspect_model
+from .plan import EnvSpec
+from .report import summary
+from .report.markdown import ICONS
+from .runner import Progress, QuietProgress, Recorder, RunOptions, check_outdir, create_outdir, new_document, plan_run, run_cell
+
+
+@dataclasses.dataclass(frozen=True)
+class Saved:
+    cell: str
+    ok: bool
+    files: tuple[str, ...] = ()
+    detail: str = ""
+
+
+def save_in_cell(cell: Cell, env: EnvSpec, backend: Backend, script: Path, outdir: Path, timeout: float) -> Saved:
+    target = (outdir / "saved" / cell.id).resolve()  # the script runs with the folder as its cwd
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    try:
+        prepared = backend.prepare(env)
+    except EnvBuildFailed as exc:
+        return Saved(cell.id, False, detail=f"environment not built: {exc}")
+    done = backend.run_script(prepared, script, target, dict(cell.env), timeout)
+    files = tuple(sorted(p.name for p in target.iterdir() if not p.name.startswith(".")))
+    if not done.ok:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        return Saved(
+            cell.id, False, files, f"the build script failed (exit {done.returncode}{', timed out' if done.timed_out else ''}):\n{tail}"
+        )
+    return Saved(cell.id, bool(files), files, "" if files else "the build script wrote no file")
+
+
+def crossload(matrix: Matrix, script: Path, options: RunOptions, progress: Progress | None = None) -> dict[str, Any]:
+    progress = progress or QuietProgress()
+    if not script.is_file():
+        raise UsageError(f"{script}: no such build script (a Python file run as `python BUILD.py OUTDIR` in every cell)")
+    check_outdir(options.outdir)
+    backend = get_backend(options.backend, {**matrix.docker, **options.docker}, matrix.path)
+    planned = plan_run(matrix, options, backend, progress)
+    jobs = [(cell, job.env) for job in planned.jobs for cell in job.cells]
+    if not jobs:
+        raise NothingToDo("no cell of the matrix could be built (all unresolvable or skipped)")
+    create_outdir(options.outdir)
+    executor = LocalExecutor(options.jobs or default_jobs())
+    progress.stage(f"saving with {script.name} in {len(jobs)} cells")
+    saved = list(executor.run_all([_save_task(c, e, backend, script.resolve(), options.outdir, matrix.load.timeout) for c, e in jobs]))
+    infos = _saved_models(options.outdir, saved)
+    if not infos:
+        raise NothingToDo("the build script saved no model in any cell: " + "; ".join(f"{s.cell}: {s.detail}" for s in saved))
+    progress.stage(f"loading {len(infos)} saved files in {len(jobs)} cells")
+    document = new_document(matrix, infos, planned, backend, options)
+    order = [c.id for c, _ in jobs]
+    document["crossload"] = {
+        "build": str(script),
+        "saved": [dataclasses.asdict(s) for s in sorted(saved, key=lambda s: order.index(s.cell))],
+    }
+    recorder = Recorder(options.outdir, document)
+    progress.start(len(jobs))
+    for results in executor.run_all([_load_task(c, e, backend, infos, matrix, options.outdir) for c, e in jobs]):
+        recorder.add(results)
+        progress.cell_done(results)
+    document = recorder.finish(complete=True, interrupted=False)
+    (options.outdir / "crossload.md").write_text(render_grid(document))
+    return document
+
+
+def _save_task(cell: Cell, env: EnvSpec, backend: Backend, script: Path, outdir: Path, timeout: float) -> Any:
+    return lambda: save_in_cell(cell, env, backend, script, outdir, timeout)
+
+
+def _load_task(cell: Cell, env: EnvSpec, backend: Backend, infos: Sequence[ModelInfo], matrix: Matrix, outdir: Path) -> Any:
+    def task() -> list[CellResult]:
+        try:
+            return run_cell(cell, env, backend, infos, matrix.load, outdir / "logs")
+        except Exception as exc:  # noqa: BLE001 - one cell's failure never stops the others
+            return [CellResult(model=i.name, cell=cell.id, status="infra-error", detail=f"harness error: {exc}") for i in infos]
+
+    return task
+
+
+def _saved_models(outdir: Path, saved: Sequence[Saved]) -> list[ModelInfo]:
+    infos = []
+    for s in saved:
+        for name in s.files:
+            try:
+                info = inspect_model(outdir / "saved" / s.cell / name)
+            except UsageError:
+                continue  # not a model (a log, a checkpoint index): nothing to load
+            infos.append(dataclasses.replace(info, name=f"{s.cell}/{name}"))
+    return infos
+
+
+def render_grid(doc: dict[str, Any]) -> str:
+    """crossload.md: per saved file name, saved-by rows and loaded-by columns."""
+    saved = [s["cell"] for s in doc["crossload"]["saved"]]
+    loaders = [c["id"] for c in doc["cells"] if c.get("env_key")]
+    by_pair = {(r["model"], r["cell"]): r for r in doc["results"]}
+    names = sorted({m["name"].split("/", 1)[1] for m in doc["models"]})
+    lines = [
+        f"# Save-by-load grid: {doc['matrix']['name']}",
+        "",
+        f"Built by `{Path(doc['crossload']['build']).name}` in each row's cell, loaded in each column's.",
+        "",
+    ]
+    for name in names:
+        lines += [
+            f"## `{name}`",
+            "",
+            "| saved by \\ loaded by | " + " | ".join(f"`{c}`" for c in loaders) + " |",
+            "|---" * (len(loaders) + 1) + "|",
+        ]
+        for saver in saved:
+            cells = []
+            for loader in loaders:
+                r = by_pair.get((f"{saver}/{name}", loader))
+                cells.append("—" if r is None else f"{ICONS.get(r['status'], '')} {r['status']} {summary.exception_label(r)}".strip())
+            lines.append(f"| `{saver}` | " + " | ".join(cells) + " |")
+        lines.append("")
+    failures = [s for s in doc["crossload"]["saved"] if not s["ok"]]
+    for s in failures:
+        lines += [f"- `{s['cell']}` saved nothing: {s['detail'].splitlines()[0] if s['detail'] else ''}"]
+    return "\n".join(lines) + "\n"
