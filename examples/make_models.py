@@ -63,6 +63,16 @@ def addons_model(tfa):
     return keras.models.Model(inputs=inputs, outputs=outputs)
 
 
+def sequential_model():
+    return keras.Sequential([keras.layers.Input(shape=(5, 4)), keras.layers.TimeDistributed(keras.layers.Dense(2)), keras.layers.LSTM(3)])
+
+
+def nested_model():
+    inner = keras.Sequential([keras.layers.Dense(3)], name="inner")
+    inputs = keras.layers.Input(shape=(4,))
+    return keras.models.Model(inputs, keras.layers.Dense(1)(inner(inputs)))
+
+
 def save(model, outdir, name):
     path = os.path.join(outdir, name)
     model.save(path)
@@ -76,11 +86,15 @@ def main(outdir):
     if KERAS_MAJOR >= 3:
         save(dense_model(), outdir, "dense_keras3.keras")
         save(residual_model(), outdir, "residual_block_keras3.keras")
+        save(sequential_model(), outdir, "sequential_keras3.keras")
+        save(nested_model(), outdir, "nested_keras3.keras")
         return
     save(dense_model(), outdir, "dense.h5")
     save(residual_model(), outdir, "residual_block.h5")
     save(custom_loss_model(), outdir, "custom_loss.h5")
     save(lambda_model(), outdir, "lambda_layer.h5")
+    save(sequential_model(), outdir, "sequential.h5")
+    save(nested_model(), outdir, "nested.h5")
     try:
         import tensorflow_addons as tfa
     except ImportError:

@@ -156,11 +156,15 @@ def _inspect_hdf5(path: Path, data: bytes, base: dict[str, Any]) -> ModelInfo:
     if stored is not None and stored > len(data):
         problems.append(f"truncated HDF5 file: {len(data)} bytes on disk, the superblock records {stored}")
     attrs: dict[str, Any] = {}
+    weights: dict[str, list[str]] | None = None
     try:
         with h5py.File(path, "r") as f:
             attrs = {k: _text(v) for k, v in f.attrs.items()}
             if "model_weights" not in f and "model_config" in attrs:
                 problems.append("no model_weights group: the file holds a config but no weights")
+            elif "model_weights" in f:
+                weights, missing = _h5_weights(f["model_weights"])
+                problems += [f"layer '{layer}' lists weight '{name}' that the file does not hold" for layer, name in missing]
     except OSError as exc:
         if not problems:
             problems.append(f"HDF5 library cannot open the file: {exc}")
@@ -168,6 +172,8 @@ def _inspect_hdf5(path: Path, data: bytes, base: dict[str, Any]) -> ModelInfo:
     if not attrs and not problems:
         problems.append("HDF5 file without Keras attributes (no model_config): not a saved Keras model")
     config = _json(attrs.get("model_config"), "model_config", problems)
+    if weights is not None and isinstance(config, dict):
+        problems += _weights_match_config(list(weights), top_level_layers(config))
     training = _json(attrs.get("training_config"), "training_config", problems)
     return _with_config(info, config, training, problems)
 
@@ -190,12 +196,71 @@ def _inspect_zip(path: Path, base: dict[str, Any]) -> ModelInfo:
                 metadata = _json(z.read("metadata.json").decode("utf-8", "replace"), "metadata.json", problems)
             if "config.json" in names and not bad:
                 config = _json(z.read("config.json").decode("utf-8", "replace"), "config.json", problems)
+            if "model.weights.h5" in names and not bad and isinstance(config, dict):
+                problems += _keras3_weights_match_config(
+                    z.read("model.weights.h5"), top_level_layers(config), config.get("class_name") == "Sequential"
+                )
     except zipfile.BadZipFile as exc:
         problems.append(f"damaged zip archive: {exc}")
     if isinstance(config, dict):
         training = config.get("compile_config")
     info = dict(base, format="keras", keras_version=(metadata or {}).get("keras_version"), backend=(metadata or {}).get("backend"))
     return _with_config(info, config, training, problems)
+
+
+def top_level_layers(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, class) of a Functional/Sequential model's own layers, as its config lists them."""
+    layers = (config.get("config") or {}).get("layers") if isinstance(config.get("config"), dict) else None
+    found = []
+    for layer in layers or []:
+        if isinstance(layer, dict):
+            name = layer.get("name") or (layer.get("config") or {}).get("name")
+            if name:
+                found.append((str(name), str(layer.get("class_name"))))
+    return found
+
+
+def _h5_weights(group: Any) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+    """{layer: weight names} of a legacy H5's model_weights, and the listed weights that are absent."""
+    layers = {}
+    missing = []
+    for layer in (_text(n) for n in group.attrs.get("layer_names", [])):
+        names = [_text(w) for w in group[layer].attrs.get("weight_names", [])] if layer in group else []
+        layers[layer] = names
+        for name in names:
+            if layer not in group or name not in group[layer]:
+                missing.append((layer, name))
+    return layers, missing
+
+
+def _weights_match_config(weight_layers: list[str], config_layers: list[tuple[str, str]]) -> list[str]:
+    if not config_layers:
+        return []  # a subclassed model: no layer list to compare with
+    names = [name for name, _ in config_layers]
+    extra = [name for name in weight_layers if name not in names]
+    # A Sequential's config lists its InputLayer, which has no weight entry (seen: TF 2.15, 2.21).
+    absent = [name for name, kind in config_layers if name not in weight_layers and kind != "InputLayer"]
+    problems = [f"weights for layer '{name}', which the config does not have" for name in extra]
+    problems += [f"config layer '{name}' has no entry in model_weights" for name in absent]
+    return problems
+
+
+def _keras3_weights_match_config(blob: bytes, config_layers: list[tuple[str, str]], sequential: bool) -> list[str]:
+    """Keras 3 names weight groups by object path, not layer name: compare the counts."""
+    import io
+
+    import h5py
+
+    try:
+        with h5py.File(io.BytesIO(blob), "r") as f:
+            held = len(f["layers"]) if "layers" in f else 0
+    except OSError as exc:
+        return [f"model.weights.h5 cannot be opened: {exc}"]
+    # Functional models keep a group for each InputLayer, Sequential ones do not (seen: Keras 3.15).
+    expected = len([kind for _, kind in config_layers if kind != "InputLayer"]) if sequential else len(config_layers)
+    if config_layers and held != expected:
+        return [f"model.weights.h5 holds {held} layers, the config lists {expected}"]
+    return []
 
 
 def _inspect_savedmodel(path: Path) -> ModelInfo:

@@ -120,3 +120,41 @@ def test_savedmodel_folder(tmp_path):
     info = inspect_model(folder)
     assert (info.format, info.keras_version) == ("savedmodel", "2.15.0")
     assert info.names("custom") == ["ResidualBlock"]
+
+
+def test_weights_that_do_not_match_the_config(tmp_path):
+    import h5py
+    import numpy as np
+
+    missing = tmp_path / "missing.h5"
+    missing.write_bytes((MODELS / "dense.h5").read_bytes())
+    with h5py.File(missing, "r+") as f:
+        del f["model_weights"]["dense"]["dense"]["kernel:0"]
+    assert inspect_model(missing).problems == ("layer 'dense' lists weight 'dense/kernel:0' that the file does not hold",)
+
+    extra = tmp_path / "extra.h5"
+    extra.write_bytes((MODELS / "dense.h5").read_bytes())
+    with h5py.File(extra, "r+") as f:
+        names = [n.decode() if isinstance(n, bytes) else n for n in f["model_weights"].attrs["layer_names"]]
+        f["model_weights"].attrs["layer_names"] = np.array([*names, "ghost"], dtype="S")
+        f["model_weights"].create_group("ghost")
+    assert inspect_model(extra).problems == ("weights for layer 'ghost', which the config does not have",)
+
+    source = zipfile.ZipFile(MODELS / "dense_keras3.keras")
+    weights = tmp_path / "w.h5"
+    weights.write_bytes(source.read("model.weights.h5"))
+    with h5py.File(weights, "r+") as f:
+        del f["layers"]["dense_1"]
+    damaged = tmp_path / "damaged.keras"
+    with zipfile.ZipFile(damaged, "w") as out:
+        for name in ("metadata.json", "config.json"):
+            out.writestr(name, source.read(name))
+        out.writestr("model.weights.h5", weights.read_bytes())
+    assert inspect_model(damaged).problems == ("model.weights.h5 holds 2 layers, the config lists 3",)
+
+
+@pytest.mark.e2e
+def test_no_false_alarm_on_models_saved_by_real_tensorflow(saved_models):
+    for name, path in saved_models.items():
+        if name != "truncated.h5":
+            assert inspect_model(path).problems == (), name
