@@ -73,6 +73,17 @@ def nested_model():
     return keras.models.Model(inputs, keras.layers.Dense(1)(inner(inputs)))
 
 
+def savedmodel_model():
+    """Custom layer, Lambda, nested Sequential and custom loss, in one SavedModel folder."""
+    inputs = keras.layers.Input(shape=(8, 8, 4))
+    x = ResidualBlock(4, 3)(inputs)
+    x = keras.layers.Lambda(lambda t: t * 2.0)(x)
+    outputs = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(2)], name="head")(x)
+    model = keras.models.Model(inputs, outputs)
+    model.compile(optimizer="adam", loss=my_custom_loss, metrics=["mae"])
+    return model
+
+
 def save(model, outdir, name):
     path = os.path.join(outdir, name)
     model.save(path)
@@ -95,6 +106,7 @@ def main(outdir):
     save(lambda_model(), outdir, "lambda_layer.h5")
     save(sequential_model(), outdir, "sequential.h5")
     save(nested_model(), outdir, "nested.h5")
+    save(savedmodel_model(), outdir, "residual_savedmodel")  # no extension: Keras 2 writes a SavedModel
     try:
         import tensorflow_addons as tfa
     except ImportError:

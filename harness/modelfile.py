@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import struct
 import zipfile
 from collections.abc import Iterator
@@ -273,26 +272,91 @@ def _inspect_savedmodel(path: Path) -> ModelInfo:
         digest.update(content)
         size += len(content)
     problems = [] if pb.stat().st_size else ["saved_model.pb is empty"]
-    classes: list[ClassRef] = []
-    keras_version = None
+    if not (path / "variables").is_dir():
+        problems.append("SavedModel has no variables/ folder")
+    info: dict[str, Any] = dict(path=str(path.resolve()), name=path.name, sha256=digest.hexdigest(), size=size, format="savedmodel")
     meta = path / "keras_metadata.pb"
-    if meta.is_file():  # protobuf with JSON strings inside; the JSON is what we need
-        text = meta.read_bytes().decode("utf-8", "replace")
-        for i, name in enumerate(dict.fromkeys(re.findall(r'"class_name": "([^"]+)"', text))):
-            classes.append(ClassRef(name, _classify(name, None), f"keras_metadata[{i}]"))
-        found = re.search(r'"keras_version": "([^"]+)"', text)
-        keras_version = found.group(1) if found else None
-    return ModelInfo(
-        path=str(path.resolve()),
-        name=path.name,
-        sha256=digest.hexdigest(),
-        size=size,
-        format="savedmodel",
-        keras_version=keras_version,
-        classes=tuple(classes),
-        problems=tuple(problems),
-        risks=_risks(classes),
-    )
+    if not meta.is_file():  # a plain TF SavedModel (tf.saved_model.save): no Keras objects to list
+        return ModelInfo(**info, problems=tuple(problems))
+    classes: list[ClassRef] = []
+    training = None
+    keras_version = None
+    try:
+        nodes = saved_metadata_nodes(meta.read_bytes())
+    except ValueError as exc:
+        return ModelInfo(**info, problems=(*problems, f"keras_metadata.pb cannot be read: {exc}"))
+    for node_path, metadata in nodes:
+        # One node per object: each layer, nested ones included, is its own node with its config.
+        kind = _classify(str(metadata.get("class_name")), None) if metadata.get("class_name") else None
+        if kind and not str(metadata["class_name"]).startswith("__"):
+            classes.append(ClassRef(str(metadata["class_name"]), kind, node_path))
+        if node_path == "root":
+            training = metadata.get("training_config")
+            keras_version = metadata.get("keras_version")
+    return _with_config(dict(info, keras_version=keras_version), None, training, problems, classes)
+
+
+def saved_metadata_nodes(blob: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """(node_path, metadata JSON) of each node of a keras_metadata.pb (SavedMetadata proto).
+
+    A minimal protobuf reader: the message holds repeated nodes, each with a path string
+    ("root", "root.layer-1") and a JSON metadata string; fields are told apart by content,
+    so no field numbering is assumed.
+    """
+    nodes = []
+    for _, node in _fields(blob):
+        if not isinstance(node, bytes):
+            continue
+        node_path, metadata = None, None
+        for _, value in _fields(node):
+            if not isinstance(value, bytes):
+                continue
+            text = value.decode("utf-8", "replace")
+            if text.startswith("{"):
+                try:
+                    metadata = json.loads(text)
+                except json.JSONDecodeError:
+                    metadata = None
+            elif text == "root" or text.startswith("root."):
+                node_path = text
+        if node_path is not None and isinstance(metadata, dict):
+            nodes.append((node_path, metadata))
+    return nodes
+
+
+def _fields(blob: bytes) -> Iterator[tuple[int, int | bytes]]:
+    i = 0
+    while i < len(blob):
+        key, i = _varint(blob, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(blob, i)
+            yield number, value
+        elif wire == 2:
+            length, i = _varint(blob, i)
+            if i + length > len(blob):
+                raise ValueError("a field runs past the end (truncated file?)")
+            yield number, blob[i : i + length]
+            i += length
+        elif wire == 5:
+            i += 4
+        elif wire == 1:
+            i += 8
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+
+
+def _varint(blob: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if i >= len(blob):
+            raise ValueError("truncated varint")
+        byte = blob[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, i
+        shift += 7
 
 
 def _text(value: Any) -> Any:
@@ -309,8 +373,8 @@ def _json(text: Any, what: str, problems: list[str]) -> Any:
         return None
 
 
-def _with_config(info: dict[str, Any], config: Any, training: Any, problems: list[str]) -> ModelInfo:
-    classes = list(walk_classes(config)) if config is not None else []
+def _with_config(info: dict[str, Any], config: Any, training: Any, problems: list[str], classes: list[ClassRef] | None = None) -> ModelInfo:
+    classes = list(classes or []) + (list(walk_classes(config)) if config is not None else [])
     loss = metrics = optimizer = None
     if isinstance(training, dict):
         loss, metrics = training.get("loss"), training.get("metrics")

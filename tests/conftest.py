@@ -58,14 +58,14 @@ def saved_models(work_root: Path) -> dict[str, Path]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     keras2 = make_venv(work_root / "saver-tf2.15", "tensorflow-cpu==2.15.1", "tensorflow-addons==0.23.0")
     keras3 = make_venv(work_root / "saver-tf2.21", "tensorflow-cpu==2.21.0")
-    if not (out / "nested.h5").exists():
+    if not (out / "residual_savedmodel").exists():
         subprocess.run([str(keras2), str(REPO / "examples" / "make_models.py"), str(out)], check=True, env=env, capture_output=True)
         subprocess.run([str(keras2), "-c", SLOW_MODEL, str(out / "slow_lambda.h5")], check=True, env=env, capture_output=True)
     if not (out / "nested_keras3.keras").exists():
         subprocess.run([str(keras3), str(REPO / "examples" / "make_models.py"), str(out)], check=True, env=env, capture_output=True)
     data = (out / "dense.h5").read_bytes()
     (out / "truncated.h5").write_bytes(data[: len(data) // 2])
-    return {p.name: p for p in out.iterdir() if p.is_file()}
+    return {p.name: p for p in out.iterdir()}
 
 
 @pytest.fixture(scope="session")

@@ -385,3 +385,27 @@ def test_crossload_grid_saved_by_rows_loaded_by_columns(tmp_path, monkeypatch, c
     assert f"| `{TF221}` | ❌ load-error TypeError | ✅ loaded |" in grid
     assert "## `dense.keras`" in grid and "saved by \\ loaded by" in grid
     assert "## `dense.h5`" in capsys.readouterr().out
+
+
+def test_savedmodel_folder_inspected_and_loaded(tmp_path, monkeypatch, saved_models, harness_cache):
+    from harness.modelfile import inspect_model
+
+    folder = saved_models["residual_savedmodel"]
+    info = inspect_model(folder)
+    assert (info.format, info.keras_version, info.loss) == ("savedmodel", "2.15.0", "my_custom_loss")
+    assert info.names("custom") == ["ResidualBlock", "my_custom_loss"]
+    assert info.names("lambda") == ["Lambda"] and info.risks
+    assert {"Sequential", "Flatten", "Dense"} <= {c.name for c in info.classes}  # the nested model's layers
+    objects = Path(__file__).resolve().parent.parent / "examples" / "custom_objects.py"
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(
+        f'matrix:\n  tensorflow: ["2.15.1", "2.21.0"]\npackages: {{tensorflow: tensorflow-cpu}}\nload: {{custom_objects: "{objects}"}}\n'
+    )
+    code = run_harness(monkeypatch, harness_cache, str(matrix), str(folder), "-o", str(tmp_path / "out"))
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert code == 1
+    ok = result(doc, "residual_savedmodel", TF215)
+    assert (ok["status"], ok["fix_worked"]) == ("loaded-after-fix", "custom_objects")
+    keras3 = result(doc, "residual_savedmodel", TF221)
+    assert (keras3["status"], keras3["cause"]) == ("load-error", "version-mismatch")
+    assert "File format not supported" in keras3["exception"]["message"]

@@ -110,16 +110,38 @@ def test_not_a_model_is_a_usage_error(tmp_path, content, message):
         inspect_model(path)
 
 
-def test_savedmodel_folder(tmp_path):
+def _varint(n: int) -> bytes:
+    out = b""
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out += bytes([byte | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def test_savedmodel_folder_reads_keras_metadata(tmp_path):
+    import json
+
     folder = tmp_path / "sm"
-    folder.mkdir()
+    (folder / "variables").mkdir(parents=True)
     (folder / "saved_model.pb").write_bytes(b"\x08\x01")
-    (folder / "keras_metadata.pb").write_bytes(
-        b'..{"class_name": "Functional", "config": {}, "keras_version": "2.15.0"} {"class_name": "ResidualBlock"}'
+    root = {"class_name": "Functional", "keras_version": "2.15.0", "training_config": {"loss": "my_loss"}}
+    nodes = [("root", root), ("root.layer-1", {"class_name": "ResidualBlock"}), ("root.layer-1.conv1", {"class_name": "Conv2D"})]
+    blob = b"".join(
+        _field(1, _varint(2 << 3) + _varint(i) + _field(3, path.encode()) + _field(5, json.dumps(meta).encode()))
+        for i, (path, meta) in enumerate(nodes)
     )
+    (folder / "keras_metadata.pb").write_bytes(blob)
     info = inspect_model(folder)
-    assert (info.format, info.keras_version) == ("savedmodel", "2.15.0")
-    assert info.names("custom") == ["ResidualBlock"]
+    assert (info.format, info.keras_version, info.loss) == ("savedmodel", "2.15.0", "my_loss")
+    assert info.names("custom") == ["ResidualBlock", "my_loss"]
+    assert [c.where for c in info.classes if c.name == "Conv2D"] == ["root.layer-1.conv1"]
+    (folder / "keras_metadata.pb").write_bytes(blob[:-10])
+    assert "keras_metadata.pb cannot be read" in inspect_model(folder).problems[0]
 
 
 def test_weights_that_do_not_match_the_config(tmp_path):
