@@ -331,6 +331,15 @@ def test_outputs_are_compared_with_the_saved_by_cell_or_a_reference(tmp_path, mo
     reference = np.load(saved)["arr_0"]
     assert reference.shape == (1, 2)
 
+    given = tmp_path / "input.npy"
+    np.save(given, np.ones((3, 6), dtype="float32"))  # a user's input: 3 rows instead of the default 1
+    matrix.write_text(
+        f'matrix:\n  tensorflow: ["2.15.1"]\npackages: {{tensorflow: tensorflow-cpu}}\nload: {{inference: true, input: "{given}"}}\n'
+    )
+    run_harness(monkeypatch, harness_cache, str(matrix), str(saved_models["dense.h5"]), "-o", str(tmp_path / "given"))
+    [fed] = json.loads((tmp_path / "given" / "results.json").read_text())["results"]
+    assert fed["inference"]["outputs"][0]["shape"] == [3, 2]
+
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, reference + 0.5)
     matrix.write_text(
