@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from .backends import Backend, EnvBuildFailed, get_backend
-from .diagnose import CellResult
 from .errors import NothingToDo, UsageError
 from .executor import LocalExecutor, default_jobs
 from .matrix import Cell, Matrix
@@ -25,7 +24,7 @@ from .modelfile import ModelInfo, inspect_model
 from .plan import EnvSpec
 from .report import summary
 from .report.markdown import ICONS
-from .runner import Progress, QuietProgress, Recorder, RunOptions, check_outdir, create_outdir, new_document, plan_run, run_cell
+from .runner import Progress, QuietProgress, Recorder, RunOptions, cell_task, check_outdir, create_outdir, new_document, plan_run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +79,7 @@ def crossload(matrix: Matrix, script: Path, options: RunOptions, progress: Progr
     }
     recorder = Recorder(options.outdir, document)
     progress.start(len(jobs))
-    for results in executor.run_all([_load_task(c, e, backend, infos, matrix, options.outdir) for c, e in jobs]):
+    for results in executor.run_all([cell_task(c, e, backend, infos, matrix, options.outdir / "logs") for c, e in jobs]):
         recorder.add(results)
         progress.cell_done(results)
     document = recorder.finish(complete=True, interrupted=False)
@@ -90,16 +89,6 @@ def crossload(matrix: Matrix, script: Path, options: RunOptions, progress: Progr
 
 def _save_task(cell: Cell, env: EnvSpec, backend: Backend, script: Path, outdir: Path, timeout: float) -> Any:
     return lambda: save_in_cell(cell, env, backend, script, outdir, timeout)
-
-
-def _load_task(cell: Cell, env: EnvSpec, backend: Backend, infos: Sequence[ModelInfo], matrix: Matrix, outdir: Path) -> Any:
-    def task() -> list[CellResult]:
-        try:
-            return run_cell(cell, env, backend, infos, matrix.load, outdir / "logs")
-        except Exception as exc:  # noqa: BLE001 - one cell's failure never stops the others
-            return [CellResult(model=i.name, cell=cell.id, status="infra-error", detail=f"harness error: {exc}") for i in infos]
-
-    return task
 
 
 def _saved_models(outdir: Path, saved: Sequence[Saved]) -> list[ModelInfo]:

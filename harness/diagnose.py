@@ -31,6 +31,8 @@ STATUSES = (
     "infra-error",
 )
 FAILED = ("loaded-output-mismatch", "load-error", "import-error", "timeout", "crash")
+LOADS = ("loaded", "loaded-after-fix")
+NOT_TRIED = ("unresolvable", "skipped", "infra-error")
 CAUSES = ("custom-object", "missing-dependency", "version-mismatch", "corrupt-file", "environment", "unknown")
 
 _UNKNOWN_OBJECT = re.compile(

@@ -11,14 +11,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .backends import Backend, EnvBuildFailed
-from .diagnose import CellResult
+from .diagnose import LOADS, CellResult
 from .matrix import Cell, LoadOptions, select_versions
 from .modelfile import ModelInfo
 from .plan import EnvSpec
 from .resolve import Lock, PackageIndex, Resolver
 
 LEGACY_FIX = "tf-keras + TF_USE_LEGACY_KERAS=1"
-LOADS = ("loaded", "loaded-after-fix")
 
 
 def wants_legacy(result: Mapping[str, Any], record: Mapping[str, Any], info: ModelInfo) -> bool:

@@ -262,7 +262,7 @@ def run(
     create_outdir(options.outdir)
     recorder = Recorder(options.outdir, document)
     recorder.add(unrun_results(planned, infos))
-    tasks = [_task(cell, job.env, backend, infos, matrix, options.outdir / "logs") for job in planned.jobs for cell in job.cells]
+    tasks = [cell_task(cell, job.env, backend, infos, matrix, options.outdir / "logs") for job in planned.jobs for cell in job.cells]
     executor = executor or LocalExecutor(options.jobs or default_jobs())
     progress.start(len(tasks))
     stream = executor.run_all(tasks)
@@ -287,9 +287,11 @@ def run(
     return recorder.finish(complete=True, interrupted=False)
 
 
-def _task(
+def cell_task(
     cell: Cell, env: EnvSpec, backend: Backend, infos: Sequence[ModelInfo], matrix: Matrix, logs: Path
 ) -> Callable[[], list[CellResult]]:
+    """A cell as an executor task: every exception becomes a result, never a stopped run."""
+
     def task() -> list[CellResult]:
         try:
             return run_cell(cell, env, backend, infos, matrix.load, logs)

@@ -8,21 +8,8 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-FAILED = ("loaded-output-mismatch", "load-error", "import-error", "timeout", "crash")
-LOADS = ("loaded", "loaded-after-fix")
-NOT_TRIED = ("unresolvable", "skipped", "infra-error")
-STATUS_ORDER = (
-    "loaded",
-    "loaded-after-fix",
-    "loaded-output-mismatch",
-    "load-error",
-    "import-error",
-    "unresolvable",
-    "skipped",
-    "timeout",
-    "crash",
-    "infra-error",
-)
+from ..diagnose import FAILED, LOADS, NOT_TRIED
+from ..diagnose import STATUSES as STATUS_ORDER
 
 Doc = Mapping[str, Any]
 Result = Mapping[str, Any]
