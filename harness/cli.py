@@ -90,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="resolve and plan, print the environments (and rendered Dockerfiles) that would be built, run nothing",
     )
     run.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the SQLite result store (default: .harness/results.sqlite, or $HARNESS_STORE)",
+    )
+    run.add_argument("--no-store", action="store_true", help="keep no history and reuse no result")
+    run.add_argument("--fresh", action="store_true", help="run every cell again, even those whose result the store holds")
+    run.add_argument(
         "--try-fixes",
         action="store_true",
         help="also try fixes that need another environment: tf-keras with TF_USE_LEGACY_KERAS=1 for Keras 2 files",
@@ -236,6 +245,7 @@ def summary_tables(console: Console, doc: dict[str, Any]) -> None:
         for r in results:
             number = fixes.setdefault(r["fix"], len(fixes) + 1) if r.get("fix") else None
             status = f"[{STYLE.get(r['status'], 'white')}]{r['status']}[/]" + (f" ({r['fix_worked']})" if r.get("fix_worked") else "")
+            status += " [grey50]cached[/]" if r.get("cached") else ""
             table.add_row(r["cell"], status, summary.exception_label(r), r.get("cause") or "", f"[{number}]" if number else "")
         console.print(table)
         for fix, number in fixes.items():
@@ -246,6 +256,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from .matrix import load_matrix
     from .report import summary
     from .runner import RunOptions, run
+    from .store import default_store
 
     matrix = load_matrix(args.matrix)
     if args.jobs is not None and args.jobs < 1:
@@ -258,6 +269,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         only=tuple(args.only),
         dry_run=args.dry_run,
         try_fixes=args.try_fixes,
+        store=None if args.no_store else (args.store or default_store()),
+        fresh=args.fresh,
         docker={k: v for k, v in docker.items() if v is not None},
     )
     progress = RichProgress(console)

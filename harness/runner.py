@@ -35,6 +35,7 @@ from .plan import EnvJob, EnvSpec, plan
 from .probe import PROBE_VERSION
 from .report import write_reports
 from .resolve import Lock, PackageIndex, Resolution, ResolveFailed, Resolver, Unresolvable
+from .store import Store, options_key
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class RunOptions:
     jobs: int | None = None
     only: tuple[str, ...] = ()
     dry_run: bool = False
+    store: Path | None = None  # the SQLite store; None: no store, no cache
+    fresh: bool = False  # run every cell even when the store has its result
     try_fixes: bool = False  # also try fixes that need another environment (tf-keras legacy mode)
     docker: Mapping[str, Any] = field(default_factory=dict)  # flags over the matrix's docker section
 
@@ -206,21 +209,42 @@ def probe_request(infos: Sequence[ModelInfo], load: LoadOptions, api: str) -> di
 
 
 class Recorder:
-    """Keeps the run document and writes results.json after every cell (atomically)."""
+    """Keeps the run document; after every cell writes results.json (atomically) and the store."""
 
-    def __init__(self, outdir: Path, document: dict[str, Any]):
+    def __init__(self, outdir: Path, document: dict[str, Any], store: Store | None = None):
         self.outdir = outdir
         self.document = document
+        self.store = store
+        self.run_id = store.start_run(document["matrix"]["name"], document["run"]["backend"]) if store else 0
+        self.options = options_key(document["matrix"].get("load", {}), document["run"]["backend"])
+        self.env_keys = {c["id"]: c.get("env_key") for c in document["cells"]}
+        self.models = {m["name"]: (m["sha256"], m["name"]) for m in document["models"]}
 
     def add(self, results: Sequence[CellResult]) -> None:
-        self.document["results"].extend(r.to_dict() for r in results)
+        records = [r.to_dict() for r in results]
+        self.document["results"].extend(records)
+        if self.store:
+            for cell in dict.fromkeys(r["cell"] for r in records):
+                env_key = self.env_keys.get(cell)
+                if env_key:  # only cells that ran in an environment are worth caching
+                    mine = [r for r in records if r["cell"] == cell]
+                    self.store.add(self.run_id, mine, self.models, env_key, self.options, PROBE_VERSION)
         self.flush()
+
+    def cached(self, cell: Cell, env_key: str, infos: Sequence[ModelInfo]) -> list[CellResult]:
+        """Results the store holds for these models in this cell, unchanged since."""
+        if not self.store:
+            return []
+        found = [self.store.cached(i.sha256, cell.id, env_key, self.options, PROBE_VERSION) for i in infos]
+        return [replace(CellResult.from_dict(r), cached=True) for r in found if r]
 
     def flush(self) -> None:
         _write_atomic(self.outdir / "results.json", json.dumps(self.document, indent=1, default=str))
 
     def finish(self, complete: bool, interrupted: bool) -> dict[str, Any]:
-        self.document["run"].update(finished=_now(), complete=complete, interrupted=interrupted)
+        self.document["run"].update(finished=_now(), complete=complete, interrupted=interrupted, store_run=self.run_id or None)
+        if self.store:
+            self.store.finish_run(self.run_id, complete, interrupted)
         self.flush()
         write_reports(self.document, self.outdir)
         return self.document
@@ -260,9 +284,20 @@ def run(
     if options.dry_run:
         return document
     create_outdir(options.outdir)
-    recorder = Recorder(options.outdir, document)
+    recorder = Recorder(options.outdir, document, Store(options.store) if options.store else None)
     recorder.add(unrun_results(planned, infos))
-    tasks = [cell_task(cell, job.env, backend, infos, matrix, options.outdir / "logs") for job in planned.jobs for cell in job.cells]
+    tasks = []
+    reused: list[CellResult] = []
+    for job in planned.jobs:
+        for cell in job.cells:
+            hits = [] if options.fresh else recorder.cached(cell, job.env.key, [i for i in infos if not i.corrupt])
+            reused += hits
+            missing = [i for i in infos if i.name not in {r.model for r in hits}]
+            if missing:
+                tasks.append(cell_task(cell, job.env, backend, missing, matrix, options.outdir / "logs"))
+    if reused:
+        progress.stage(f"{len(reused)} results from the store (model, environment, options and probe unchanged; --fresh runs them again)")
+        document["results"].extend(r.to_dict() for r in reused)
     executor = executor or LocalExecutor(options.jobs or default_jobs())
     progress.start(len(tasks))
     stream = executor.run_all(tasks)

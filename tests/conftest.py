@@ -73,3 +73,11 @@ def harness_cache(work_root: Path) -> Path:
     path = work_root / "harness-cache"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Each test its own result store: no test reuses another's results by accident."""
+    path = tmp_path / "store.sqlite"
+    monkeypatch.setenv("HARNESS_STORE", str(path))
+    return path

@@ -58,6 +58,7 @@ def e2e_run(tmp_path_factory: pytest.TempPathFactory, saved_models: dict[str, Pa
     matrix = work / "matrix.yaml"
     matrix.write_text(MATRIX.format(python="3.11"))
     with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_STORE", str(work / "store.sqlite"))
         code = run_harness(mp, harness_cache, str(matrix), *(str(saved_models[m]) for m in MODELS), "-o", str(work / "out"), "-j", "2")
     doc = json.loads((work / "out" / "results.json").read_text())
     return {"code": code, "doc": doc, "out": work / "out"}
@@ -418,3 +419,37 @@ def test_savedmodel_folder_inspected_and_loaded(tmp_path, monkeypatch, saved_mod
     keras3 = result(doc, "residual_savedmodel", TF221)
     assert (keras3["status"], keras3["cause"]) == ("load-error", "version-mismatch")
     assert "File format not supported" in keras3["exception"]["message"]
+
+
+def test_store_keeps_results_and_a_rerun_reuses_them(tmp_path, monkeypatch, saved_models, harness_cache, isolated_store):
+    import sqlite3
+
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  tensorflow: ["2.15.1", "2.21.0"]\npackages: {tensorflow: tensorflow-cpu}\n')
+    models = [str(saved_models["dense.h5"]), str(saved_models["residual_block.h5"])]
+    first = run_harness(monkeypatch, harness_cache, str(matrix), *models, "-o", str(tmp_path / "one"))
+    rows = sqlite3.connect(isolated_store).execute("SELECT model, cell, status FROM results ORDER BY model, cell").fetchall()
+    assert rows == [
+        ("dense.h5", TF215, "loaded"),
+        ("dense.h5", TF221, "loaded"),
+        ("residual_block.h5", TF215, "load-error"),
+        ("residual_block.h5", TF221, "load-error"),
+    ]
+    second = run_harness(monkeypatch, harness_cache, str(matrix), *models, "-o", str(tmp_path / "two"))
+    doc = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert first == second == 1
+    assert [r["cached"] for r in doc["results"]] == [True] * 4
+    assert not (tmp_path / "two" / "logs").exists()  # nothing ran
+    assert (tmp_path / "two" / "report.md").read_text().count("· cached |") == 4
+    one = json.loads((tmp_path / "one" / "results.json").read_text())
+    assert sorted((r["model"], r["cell"], r["status"], r["cause"]) for r in doc["results"]) == sorted(
+        (r["model"], r["cell"], r["status"], r["cause"]) for r in one["results"]
+    )
+    # a new model runs, the known one is reused; --fresh runs everything again
+    run_harness(monkeypatch, harness_cache, str(matrix), models[0], str(saved_models["custom_loss.h5"]), "-o", str(tmp_path / "three"))
+    three = json.loads((tmp_path / "three" / "results.json").read_text())
+    assert {(r["model"], r["cached"]) for r in three["results"]} == {("dense.h5", True), ("custom_loss.h5", False)}
+    run_harness(monkeypatch, harness_cache, str(matrix), models[0], "-o", str(tmp_path / "four"), "--fresh")
+    assert not any(r["cached"] for r in json.loads((tmp_path / "four" / "results.json").read_text())["results"])
+    runs = sqlite3.connect(isolated_store).execute("SELECT COUNT(*), SUM(complete) FROM runs").fetchone()
+    assert runs == (4, 4)

@@ -49,6 +49,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         lines += ["| Cell | Status | Exception | Cause | Fix |", "|---|---|---|---|---|"]
         for r in results:
             status = f"{ICONS.get(r['status'], '')} {r['status']}" + (f" ({r['fix_worked']})" if r.get("fix_worked") else "")
+            status += " · cached" if r.get("cached") else ""
             lines.append(
                 f"| `{r['cell']}` | {status} | {_cell(summary.exception_label(r))} | {_cell(r.get('cause'))} | {_cell(r.get('fix'))} |"
             )

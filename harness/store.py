@@ -1,0 +1,131 @@
+"""SQLite store: runs and results, written as each cell finishes; the cache reads it back.
+
+One file (default `.harness/results.sqlite` in the working folder). WAL journal and a
+busy timeout let two runs write at once; every cell's results are one transaction, so
+a run killed at any moment keeps every cell it finished, and the next run of the same
+command finds them and runs only what is missing.
+
+A result is reused while the model's hash, the environment key, the cell (its id names
+env vars and API), the load options and the probe version are unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+
+def default_store() -> Path:
+    """$HARNESS_STORE, else .harness/results.sqlite in the working folder."""
+    return Path(os.environ.get("HARNESS_STORE") or Path(".harness") / "results.sqlite")
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started TEXT NOT NULL,
+    finished TEXT,
+    matrix TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    complete INTEGER NOT NULL DEFAULT 0,
+    interrupted INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS results (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    model_sha256 TEXT NOT NULL,
+    model TEXT NOT NULL,
+    cell TEXT NOT NULL,
+    env_key TEXT NOT NULL,
+    options_key TEXT NOT NULL,
+    probe_version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    data TEXT NOT NULL,
+    recorded REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_cache ON results (model_sha256, cell, env_key, options_key, probe_version);
+"""
+
+
+def options_key(load: Mapping[str, Any], backend: str) -> str:
+    """What besides the model and the environment decides an outcome."""
+    return hashlib.sha256(json.dumps([dict(load), backend], sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=60000")
+            self._db.executescript(SCHEMA)
+
+    def start_run(self, matrix: str, backend: str) -> int:
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO runs (started, matrix, backend) VALUES (?, ?, ?)", (time.strftime("%Y-%m-%dT%H:%M:%S%z"), matrix, backend)
+            )
+            return int(cursor.lastrowid or 0)
+
+    def finish_run(self, run_id: int, complete: bool, interrupted: bool) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE runs SET finished = ?, complete = ?, interrupted = ? WHERE id = ?",
+                (time.strftime("%Y-%m-%dT%H:%M:%S%z"), int(complete), int(interrupted), run_id),
+            )
+
+    def add(
+        self, run_id: int, results: Iterable[Mapping[str, Any]], keys: Mapping[str, tuple[str, str]], env_key: str, options: str, probe: int
+    ) -> None:
+        """One transaction per cell. `keys`: model name -> (sha256, name)."""
+        rows = [
+            (
+                run_id,
+                keys[r["model"]][0],
+                r["model"],
+                r["cell"],
+                env_key,
+                options,
+                probe,
+                r["status"],
+                json.dumps(r, default=str),
+                time.time(),
+            )
+            for r in results
+            if r["model"] in keys
+        ]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+
+    def cached(self, model_sha256: str, cell: str, env_key: str, options: str, probe: int) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM results WHERE model_sha256 = ? AND cell = ? AND env_key = ? AND options_key = ? AND probe_version = ? "
+                "AND status NOT IN ('infra-error', 'crash') ORDER BY recorded DESC LIMIT 1",
+                (model_sha256, cell, env_key, options, probe),
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def runs(self) -> list[dict[str, Any]]:
+        with self._lock:
+            cursor = self._db.execute(
+                "SELECT r.id, r.started, r.finished, r.matrix, r.backend, r.complete, r.interrupted, COUNT(x.run_id) "
+                "FROM runs r LEFT JOIN results x ON x.run_id = r.id GROUP BY r.id ORDER BY r.id"
+            )
+            names = ("id", "started", "finished", "matrix", "backend", "complete", "interrupted", "results")
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
