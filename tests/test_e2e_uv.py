@@ -453,3 +453,43 @@ def test_store_keeps_results_and_a_rerun_reuses_them(tmp_path, monkeypatch, save
     assert not any(r["cached"] for r in json.loads((tmp_path / "four" / "results.json").read_text())["results"])
     runs = sqlite3.connect(isolated_store).execute("SELECT COUNT(*), SUM(complete) FROM runs").fetchone()
     assert runs == (4, 4)
+
+
+@pytest.mark.parametrize("kill_after_results", [0, 1, 3])
+def test_kill_9_then_resume_gives_the_uninterrupted_results(
+    kill_after_results, tmp_path, monkeypatch, saved_models, harness_cache, isolated_store
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  tensorflow: ["2.15.1", "2.16.2", "2.21.0"]\npackages: {tensorflow: tensorflow-cpu}\n')
+    models = [str(saved_models["dense.h5"]), str(saved_models["residual_block.h5"])]
+
+    def essence(path: Path) -> list[tuple]:
+        doc = json.loads(path.read_text())
+        return sorted((r["model"], r["cell"], r["status"], r["cause"], (r["exception"] or {}).get("type")) for r in doc["results"])
+
+    monkeypatch.setenv("HARNESS_STORE", str(tmp_path / "reference.sqlite"))
+    run_harness(monkeypatch, harness_cache, str(matrix), *models, "-o", str(tmp_path / "reference"), "-j", "1")
+    reference = essence(tmp_path / "reference" / "results.json")
+
+    env = {**os.environ, "HARNESS_CACHE_DIR": str(harness_cache), "HARNESS_STORE": str(isolated_store)}
+    command = [sys.executable, "-m", "harness.cli", "run", str(matrix), *models, "-o", str(tmp_path / "out"), "-j", "1"]
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and child.poll() is None:
+        results = tmp_path / "out" / "results.json"
+        done = len(json.loads(results.read_text())["results"]) if results.exists() else 0
+        if done >= kill_after_results and (kill_after_results or results.exists()):
+            break
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert subprocess.run(command, env=env, capture_output=True).returncode == 1
+    assert essence(tmp_path / "out" / "results.json") == reference
+    resumed = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    assert sum(r["cached"] for r in resumed) >= kill_after_results  # what finished before the kill was not run again
