@@ -188,6 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     base.add_argument("--python", action="append", required=True, choices=("3.9", "3.11", "3.13"), help="repeatable")
 
+    history = commands.add_parser("history", help="list the runs in the result store")
+    history.add_argument("--store", type=Path, default=None, metavar="PATH", help="default: .harness/results.sqlite or $HARNESS_STORE")
+
+    diff = commands.add_parser(
+        "diff",
+        help="what changed between two runs: new failures, fixed cells, changed exceptions, cells seen for the first time",
+        description="Compare two runs of the store (default: the last two runs of the newest run's matrix). Exit 1 when there are new failures.",
+    )
+    diff.add_argument(
+        "runs", nargs="*", type=int, metavar="RUN", help="run ids from `harness history` (none: the last two; one: it and the run before)"
+    )
+    diff.add_argument("--store", type=Path, default=None, metavar="PATH")
+    diff.add_argument("--json", action="store_true")
+
     gc = commands.add_parser(
         "gc",
         help="remove cached environments",
@@ -381,6 +395,64 @@ def cmd_repro(args: argparse.Namespace, console: Console) -> int:
     return 0 if same else 1
 
 
+def _open_store(path: Path | None) -> Any:
+    from .store import Store, default_store
+
+    path = path or default_store()
+    if not path.exists():
+        raise UsageError(f"{path}: no result store yet (harness run writes one; --store PATH names another)")
+    return Store(path)
+
+
+def cmd_history(args: argparse.Namespace, console: Console) -> int:
+    store = _open_store(args.store)
+    table = Table(title=f"runs in {store.path}", title_justify="left")
+    for column in ("run", "started", "matrix", "backend", "results", "state"):
+        table.add_column(column)
+    for run in store.runs():
+        state = "complete" if run["complete"] else "interrupted" if run["interrupted"] else "unfinished (killed?)"
+        table.add_row(str(run["id"]), run["started"], run["matrix"], run["backend"], str(run["results"]), state)
+    console.print(table)
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace, console: Console) -> int:
+    from .store import diff_results
+
+    store = _open_store(args.store)
+    runs = store.runs()
+    if len(args.runs) >= 2:
+        first, second = args.runs[:2]
+    else:
+        newest = next((r for r in reversed(runs) if r["id"] == args.runs[0]), None) if args.runs else (runs[-1] if runs else None)
+        if newest is None:
+            raise UsageError("no such run in the store (harness history lists them)")
+        earlier = [r for r in runs if r["matrix"] == newest["matrix"] and r["id"] < newest["id"]]
+        if not earlier:
+            raise UsageError(f"run {newest['id']} has no earlier run of matrix '{newest['matrix']}' to compare with")
+        first, second = earlier[-1]["id"], newest["id"]
+    changes = diff_results(store.results(first), store.results(second))
+    if args.json:
+        print(json.dumps({"before": first, "after": second, **changes}, indent=1))
+    else:
+        console.print(f"[bold]run {first} -> run {second}[/]")
+        titles = {
+            "new_failures": "new failures",
+            "fixed": "fixed",
+            "changed_exception": "changed exception type",
+            "new_cells": "cells seen for the first time (new releases)",
+            "gone_cells": "cells no longer in the matrix",
+        }
+        for key, title in titles.items():
+            console.print(f"{title}: {len(changes[key])}")
+            for c in changes[key]:
+                console.print(
+                    f"  {c['model']} @ {c['cell']}: {c['before'] or '-'} {c['exception_before'] or ''} -> {c['after'] or '-'} {c['exception_after'] or ''}",
+                    markup=False,
+                )
+    return 1 if changes["new_failures"] else 0
+
+
 def cmd_images(args: argparse.Namespace, console: Console) -> int:
     from .images import build_base_image
 
@@ -513,6 +585,8 @@ COMMANDS = {
     "crossload": cmd_crossload,
     "repro": cmd_repro,
     "images": cmd_images,
+    "history": cmd_history,
+    "diff": cmd_diff,
     "gc": cmd_gc,
 }
 

@@ -297,7 +297,7 @@ def run(
                 tasks.append(cell_task(cell, job.env, backend, missing, matrix, options.outdir / "logs"))
     if reused:
         progress.stage(f"{len(reused)} results from the store (model, environment, options and probe unchanged; --fresh runs them again)")
-        document["results"].extend(r.to_dict() for r in reused)
+        recorder.add(reused)  # recorded under this run too: history and diff see every cell
     executor = executor or LocalExecutor(options.jobs or default_jobs())
     progress.start(len(tasks))
     stream = executor.run_all(tasks)

@@ -53,6 +53,42 @@ CREATE INDEX IF NOT EXISTS results_cache ON results (model_sha256, cell, env_key
 """
 
 
+def diff_results(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """What changed between two runs, per (model, cell)."""
+    failed = ("loaded-output-mismatch", "load-error", "import-error", "timeout", "crash")
+    old = {(r["model"], r["cell"]): r for r in before}
+    new = {(r["model"], r["cell"]): r for r in after}
+    changes: dict[str, list[dict[str, Any]]] = {"new_failures": [], "fixed": [], "changed_exception": [], "new_cells": [], "gone_cells": []}
+
+    def row(key: tuple[str, str], a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> dict[str, Any]:
+        def kind(r: Mapping[str, Any] | None) -> str | None:
+            return ((r or {}).get("exception") or {}).get("type")
+
+        return {
+            "model": key[0],
+            "cell": key[1],
+            "before": (a or {}).get("status"),
+            "after": (b or {}).get("status"),
+            "exception_before": kind(a),
+            "exception_after": kind(b),
+            "cause": (b or a or {}).get("cause"),
+        }
+
+    for key in sorted(new.keys() - old.keys()):
+        changes["new_cells"].append(row(key, None, new[key]))
+    for key in sorted(old.keys() - new.keys()):
+        changes["gone_cells"].append(row(key, old[key], None))
+    for key in sorted(new.keys() & old.keys()):
+        a, b = old[key], new[key]
+        if b["status"] in failed and a["status"] not in failed:
+            changes["new_failures"].append(row(key, a, b))
+        elif a["status"] in failed and b["status"] not in failed:
+            changes["fixed"].append(row(key, a, b))
+        elif a["status"] in failed and (a.get("exception") or {}).get("type") != (b.get("exception") or {}).get("type"):
+            changes["changed_exception"].append(row(key, a, b))
+    return changes
+
+
 def options_key(load: Mapping[str, Any], backend: str) -> str:
     """What besides the model and the environment decides an outcome."""
     return hashlib.sha256(json.dumps([dict(load), backend], sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -125,6 +161,11 @@ class Store:
             )
             names = ("id", "started", "finished", "matrix", "backend", "complete", "interrupted", "results")
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def results(self, run_id: int) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM results WHERE run_id = ? ORDER BY rowid", (run_id,)).fetchall()
+        return [json.loads(row[0]) for row in rows]
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,89 @@
+"""The result store: runs, results, cache lookups, history and diff (SQLite, no TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from harness import cli
+from harness.store import Store, diff_results
+
+MODELS = {"m.h5": ("a" * 64, "m.h5")}
+
+
+def result(cell: str, status: str, exception: str | None = None) -> dict:
+    return {"model": "m.h5", "cell": cell, "status": status, "exception": {"type": exception} if exception else None, "cause": None}
+
+
+def test_cache_lookup_follows_model_env_options_and_probe(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    run = store.start_run("mx", "uv")
+    store.add(run, [result("c1", "load-error", "ValueError")], MODELS, "env1", "opt1", 1)
+    assert store.cached("a" * 64, "c1", "env1", "opt1", 1)["status"] == "load-error"
+    for changed in (
+        ("b" * 64, "c1", "env1", "opt1", 1),
+        ("a" * 64, "c1", "env2", "opt1", 1),
+        ("a" * 64, "c1", "env1", "opt2", 1),
+        ("a" * 64, "c1", "env1", "opt1", 2),
+    ):
+        assert store.cached(*changed) is None
+    store.add(run, [result("c2", "crash")], MODELS, "env1", "opt1", 1)
+    assert store.cached("a" * 64, "c2", "env1", "opt1", 1) is None  # a crash is run again
+
+
+def test_two_writers_at_once_lose_nothing(tmp_path):
+    stores = [Store(tmp_path / "s.sqlite") for _ in range(2)]
+    runs = [s.start_run("mx", "uv") for s in stores]
+
+    def write(i: int) -> None:
+        for n in range(50):
+            stores[i].add(runs[i], [result(f"w{i}-c{n}", "loaded")], MODELS, "e", "o", 1)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [len(stores[0].results(r)) for r in runs] == [50, 50]
+
+
+def test_diff_and_the_commands(tmp_path, capsys):
+    path = tmp_path / "s.sqlite"
+    store = Store(path)
+    first = store.start_run("mx", "uv")
+    store.add(
+        first,
+        [result("tf2.15", "loaded"), result("tf2.16", "load-error", "ValueError"), result("tf2.17", "load-error", "ValueError")],
+        MODELS,
+        "e",
+        "o",
+        1,
+    )
+    store.finish_run(first, True, False)
+    second = store.start_run("mx", "uv")
+    store.add(
+        second,
+        [
+            result("tf2.15", "load-error", "TypeError"),
+            result("tf2.16", "loaded"),
+            result("tf2.17", "load-error", "AttributeError"),
+            result("tf2.18", "loaded"),
+        ],
+        MODELS,
+        "e",
+        "o",
+        1,
+    )
+    changes = diff_results(store.results(first), store.results(second))
+    assert [c["cell"] for c in changes["new_failures"]] == ["tf2.15"]
+    assert [c["cell"] for c in changes["fixed"]] == ["tf2.16"]
+    assert [(c["exception_before"], c["exception_after"]) for c in changes["changed_exception"]] == [("ValueError", "AttributeError")]
+    assert [c["cell"] for c in changes["new_cells"]] == ["tf2.18"]
+    assert cli.main(["history", "--store", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "complete" in out and "unfinished (killed?)" in out
+    assert cli.main(["diff", "--store", str(path), "--json"]) == 1  # a new failure
+    assert json.loads(capsys.readouterr().out)["before"] == first
+    assert cli.main(["diff", str(first), str(second), "--store", str(path)]) == 1
+    assert "new failures: 1" in capsys.readouterr().out
+    assert cli.main(["history", "--store", str(tmp_path / "none.sqlite")]) == 2
