@@ -377,7 +377,7 @@ def cmd_repro(args: argparse.Namespace, console: Console) -> int:
     from .repro import verify_repro, write_repro
 
     doc = load_results(args.results)
-    settings = DockerSettings(**(doc.get("run", {}).get("docker") or {}))
+    settings = DockerSettings.of_run(doc)
     if args.base_image:
         settings = replace(settings, base_image=args.base_image)
     paths = {p.name: p for p in args.model}

@@ -76,7 +76,7 @@ def write_repro(
     models = [m for m in doc["models"] if any(r["model"] == m["name"] for r in results) and not m.get("problems")]
     if not models:
         raise UsageError(f"cell '{cell_id}' has no result for a model that could be loaded")
-    settings = settings or DockerSettings(**(doc.get("run", {}).get("docker") or {}))
+    settings = settings or DockerSettings.of_run(doc)
     folder.mkdir(parents=True, exist_ok=True)
     lock = "\n".join(record["lock"]) + "\n"
     env = EnvSpec(record["python"], lock, "docker")
@@ -180,7 +180,7 @@ def verify_repro(
     repro: Repro, doc: Mapping[str, Any], model_paths: Mapping[str, Path] | None = None, settings: DockerSettings | None = None
 ) -> dict[str, dict[str, Any]]:
     """Build the folder's image, run it as the README says, diagnose, return {model: outcome}."""
-    backend = DockerBackend(settings or DockerSettings(**(doc.get("run", {}).get("docker") or {})))
+    backend = DockerBackend(settings or DockerSettings.of_run(doc))
     backend.check()
     tag = f"harness-repro:{hashlib.sha256(repro.cell.encode()).hexdigest()[:12]}"
     ok, output = backend.build_folder(repro.folder, tag)

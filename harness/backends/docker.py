@@ -74,6 +74,11 @@ class DockerSettings:
     pids: int = 512
 
     @classmethod
+    def of_run(cls, doc: Mapping[str, Any]) -> DockerSettings:
+        """The settings a results document was made with (defaults for a uv run)."""
+        return cls(**(doc.get("run", {}).get("docker") or {}))
+
+    @classmethod
     def from_matrix(cls, doc: Mapping[str, Any], path: Path | None = None) -> DockerSettings:
         allowed = set(cls.__dataclass_fields__)
         unknown = set(doc) - allowed
