@@ -18,6 +18,7 @@ from rich.table import Table
 from . import __version__
 from .diagnose import CellResult
 from .errors import HarnessError, UsageError
+from .gate import FAIL_ON
 
 STYLE = {
     "loaded": "green",
@@ -103,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also try fixes that need another environment: tf-keras with TF_USE_LEGACY_KERAS=1 for Keras 2 files",
     )
+    run.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run the K-th of N stable slices of the cells (CI jobs in parallel); `harness merge` joins their results.json",
+    )
+    run.add_argument("--refresh", action="store_true", help="ask the package index now for new releases, ignoring its cached listings")
+    add_gate_arguments(run)
     box = run.add_argument_group("docker backend (override the matrix's docker: section)")
     box.add_argument(
         "--template", metavar="NAME|FILE", help="Dockerfile template: a name in dockerfiles/ (default, uv-cache) or a .j2 file"
@@ -188,6 +196,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     base.add_argument("--python", action="append", required=True, choices=("3.9", "3.11", "3.13"), help="repeatable")
 
+    merge = commands.add_parser(
+        "merge",
+        help="merge the results.json of shards into one report, as an unsharded run would have written it",
+        description="Join the results of `harness run --shard K/N` (every K of one N), compare outputs across shards, "
+        "record the merged run in the store and write the reports. Exit codes as `harness run`, per --fail-on.",
+    )
+    merge.add_argument("results", nargs="+", type=Path, metavar="RESULTS.json")
+    merge.add_argument("-o", "--outdir", type=Path, default=Path("harness-report"), help="default: ./harness-report")
+    merge.add_argument("--allow-missing", action="store_true", help="write a partial report when a shard's results are missing (exit 1)")
+    merge.add_argument("--store", type=Path, default=None, metavar="PATH", help="default: .harness/results.sqlite or $HARNESS_STORE")
+    merge.add_argument("--no-store", action="store_true", help="do not record the merged run")
+    add_gate_arguments(merge)
+
+    baseline = commands.add_parser(
+        "baseline",
+        help="accept the outcomes of a run as the baseline that --fail-on regression compares with",
+        description="Write the outcome of every (model, cell) in RESULTS.json as accepted. Commit the file; "
+        "`harness run ... --baseline FILE` then fails (exit 1) only on failures the baseline does not accept: "
+        "a cell that loaded and now fails, or a new cell (a new release) that fails.",
+    )
+    baseline.add_argument("results", type=Path, metavar="RESULTS.json", help="from harness run or harness merge")
+    baseline.add_argument("-o", "--output", type=Path, default=Path("harness-baseline.json"), help="default: ./harness-baseline.json")
+
+    schedule = commands.add_parser(
+        "schedule",
+        help="write a CI file that runs the matrix on a schedule, sharded, with a merged report",
+        description="Write a GitHub Actions workflow (default .github/workflows/harness.yml) or a GitLab CI file: a cron trigger, "
+        "one job per shard, the uv cache and the result store kept between runs, the merged report uploaded and shown "
+        "(GitHub step summary, GitLab test report), failing only per --fail-on (default: regressions). "
+        "Paths are relative to the repository root.",
+    )
+    schedule.add_argument("matrix", type=Path)
+    schedule.add_argument("models", nargs="+", type=Path, metavar="MODEL")
+    schedule.add_argument("--cron", default="0 6 * * 1", help="when, in UTC (default '0 6 * * 1': Mondays 06:00)")
+    schedule.add_argument("--shards", type=int, default=1, metavar="N", help="parallel jobs (default 1)")
+    schedule.add_argument("--format", choices=("github", "gitlab"), default="github")
+    schedule.add_argument("--fail-on", choices=FAIL_ON, default="regression", help="what fails the scheduled run (default: regression)")
+    schedule.add_argument(
+        "--baseline", type=Path, metavar="FILE", help="a committed baseline (harness baseline); default: the previous run"
+    )
+    schedule.add_argument(
+        "--install",
+        default=f"harness=={__version__}",
+        metavar="SPEC",
+        help="what pip installs in CI: a version, a wheel path, 'harness @ git+https://...' (default harness==%(default)s)",
+    )
+    schedule.add_argument("--python", default="3.11", help="the runner's Python for the harness itself (cells bring their own)")
+    schedule.add_argument("--backend", choices=("uv", "docker", "auto"), default="uv")
+    schedule.add_argument("-o", "--output", type=Path, help="default: .github/workflows/harness.yml or .gitlab-ci.yml; '-' prints it")
+
     history = commands.add_parser("history", help="list the runs in the result store")
     history.add_argument("--store", type=Path, default=None, metavar="PATH", help="default: .harness/results.sqlite or $HARNESS_STORE")
 
@@ -210,6 +268,29 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--all", action="store_true", help="remove every cached environment")
     gc.add_argument("--older-than", type=float, default=30.0, metavar="DAYS")
     return parser
+
+
+def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fail-on",
+        choices=FAIL_ON,
+        default=None,
+        help="what makes the exit code 1: any failed cell (default), regression (failures the baseline or the previous run "
+        "did not have; default with --baseline), attribute-error, or none",
+    )
+    parser.add_argument("--baseline", type=Path, metavar="FILE", help="accepted outcomes, written by `harness baseline`")
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {text}: expected K/N, e.g. --shard 2/4 for the second of four slices") from None
+    if not 1 <= k <= n:
+        raise UsageError(f"--shard {text}: K must be between 1 and N, e.g. --shard 1/{max(n, 1)}")
+    return k, n
 
 
 class RichProgress:
@@ -286,6 +367,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         store=None if args.no_store else (args.store or default_store()),
         fresh=args.fresh,
         docker={k: v for k, v in docker.items() if v is not None},
+        shard=parse_shard(args.shard),
+        refresh=args.refresh,
+        fail_on=args.fail_on,
+        baseline=args.baseline,
     )
     progress = RichProgress(console)
     start = time.monotonic()
@@ -300,7 +385,80 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     console.print(
         f"[bold]{len(doc['results'])} results in {time.monotonic() - start:.0f} s[/] · report: {args.outdir}/report.html, report.md, junit.xml, results.json"
     )
+    print_follow_up(console, doc)
     return summary.exit_code(doc)
+
+
+def print_follow_up(console: Console, doc: dict[str, Any]) -> None:
+    """New releases and the gate's verdict, under the tables."""
+    from .report import summary
+
+    news = summary.new_release_text(doc)
+    if news:
+        console.print(f"[bold blue]{news}[/]")
+    gate = doc.get("gate")
+    if gate and gate["fail_on"] != "none":
+        console.print(f"[{'red' if gate['failed'] else 'green'}]{summary.gate_text(doc)}[/]")
+        if gate["fail_on"] == "regression":
+            for r in gate["regressions"]:
+                console.print(
+                    f"  regression: {r['model']} @ {r['cell']}: {r['status']} {r.get('exception') or ''} ({r['why']})", markup=False
+                )
+
+
+def cmd_merge(args: argparse.Namespace, console: Console) -> int:
+    from .gate import default_fail_on
+    from .merge import merge_runs
+    from .report import summary
+    from .store import Store, default_store
+
+    store = None if args.no_store else Store(args.store or default_store())
+    fail_on = args.fail_on or default_fail_on(args.baseline)
+    doc = merge_runs(args.results, args.outdir, store, fail_on, args.baseline, args.allow_missing)
+    summary_tables(console, doc)
+    console.print(
+        f"[bold]merged {len(args.results)} results file(s): {len(doc['results'])} results[/] · report: {args.outdir}/report.html, report.md"
+    )
+    print_follow_up(console, doc)
+    missing = doc["run"].get("missing_shards")
+    if missing:
+        console.print(f"[red]partial report: shard(s) {', '.join(map(str, missing))} missing[/]")
+        return 1
+    return summary.exit_code(doc)
+
+
+def cmd_baseline(args: argparse.Namespace, console: Console) -> int:
+    from .gate import write_baseline
+    from .report import load_results
+
+    doc = load_results(args.results)
+    if not doc["run"].get("complete"):
+        console.print("[yellow]the run did not finish: cells it did not reach are not in the baseline (they count as new)[/]")
+    baseline = write_baseline(doc, args.output)
+    n = sum(len(cells) for cells in baseline["accepted"].values())
+    console.print(f"wrote {args.output}: {n} accepted outcomes; use it with `harness run ... --baseline {args.output}`")
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
+    from .matrix import load_matrix
+    from .schedule import DEFAULT_OUTPUT, Schedule, check, github_workflow, gitlab_ci
+
+    load_matrix(args.matrix)  # a broken matrix fails here, not in CI next Monday
+    schedule = check(
+        Schedule(
+            args.matrix, tuple(args.models), args.cron, args.shards, args.fail_on, args.baseline, args.install, args.python, args.backend
+        )
+    )
+    text = github_workflow(schedule) if args.format == "github" else gitlab_ci(schedule)
+    output = args.output or DEFAULT_OUTPUT[args.format]
+    if str(output) == "-":
+        sys.stdout.write(text)
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    console.print(f"wrote {output}: {args.shards} shard(s), cron '{args.cron}', fails on {args.fail_on}; commit it to enable the schedule")
+    return 0
 
 
 def cmd_crossload(args: argparse.Namespace, console: Console) -> int:
@@ -411,6 +569,7 @@ def cmd_history(args: argparse.Namespace, console: Console) -> int:
         table.add_column(column)
     for run in store.runs():
         state = "complete" if run["complete"] else "interrupted" if run["interrupted"] else "unfinished (killed?)"
+        state += f" · shard {run['shard']}" if run["shard"] else ""
         table.add_row(str(run["id"]), run["started"], run["matrix"], run["backend"], str(run["results"]), state)
     console.print(table)
     return 0
@@ -424,10 +583,11 @@ def cmd_diff(args: argparse.Namespace, console: Console) -> int:
     if len(args.runs) >= 2:
         first, second = args.runs[:2]
     else:
-        newest = next((r for r in reversed(runs) if r["id"] == args.runs[0]), None) if args.runs else (runs[-1] if runs else None)
+        whole = [r for r in runs if not r["shard"]]  # shards are parts of a run; their merge is the run
+        newest = next((r for r in reversed(runs) if r["id"] == args.runs[0]), None) if args.runs else (whole[-1] if whole else None)
         if newest is None:
             raise UsageError("no such run in the store (harness history lists them)")
-        earlier = [r for r in runs if r["matrix"] == newest["matrix"] and r["id"] < newest["id"]]
+        earlier = [r for r in runs if r["matrix"] == newest["matrix"] and r["id"] < newest["id"] and not r["shard"]]
         if not earlier:
             raise UsageError(f"run {newest['id']} has no earlier run of matrix '{newest['matrix']}' to compare with")
         first, second = earlier[-1]["id"], newest["id"]
@@ -560,6 +720,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     written = write_reports(doc, outdir)
     summary_tables(console, doc)
     console.print("wrote " + ", ".join(str(p) for p in written))
+    print_follow_up(console, doc)
     return summary.exit_code(doc)
 
 
@@ -585,6 +746,9 @@ COMMANDS = {
     "crossload": cmd_crossload,
     "repro": cmd_repro,
     "images": cmd_images,
+    "merge": cmd_merge,
+    "baseline": cmd_baseline,
+    "schedule": cmd_schedule,
     "history": cmd_history,
     "diff": cmd_diff,
     "gc": cmd_gc,

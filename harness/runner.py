@@ -28,6 +28,8 @@ from .diagnose import CellResult, ProbeOutcome, diagnose, diagnose_corrupt
 from .errors import Interrupted, NothingToDo, UsageError
 from .executor import Executor, LocalExecutor, default_jobs
 from .fixes import try_legacy_fixes
+from .gate import default_fail_on, load_baseline
+from .history import follow_up
 from .matrix import Cell, LoadOptions, Matrix, combinations, expand_versions
 from .modelfile import ModelInfo, inspect_model
 from .outputs import compare_outputs
@@ -49,6 +51,14 @@ class RunOptions:
     fresh: bool = False  # run every cell even when the store has its result
     try_fixes: bool = False  # also try fixes that need another environment (tf-keras legacy mode)
     docker: Mapping[str, Any] = field(default_factory=dict)  # flags over the matrix's docker section
+    shard: tuple[int, int] | None = None  # (K, N): run the K-th of N stable slices of the cells
+    refresh: bool = False  # ask the package index now, ignoring cached release lists and locks
+    fail_on: str | None = None  # what makes the exit code 1 (gate.FAIL_ON); None: per baseline
+    baseline: Path | None = None  # accepted outcomes (harness baseline)
+
+    @property
+    def gate(self) -> str:
+        return self.fail_on or default_fail_on(self.baseline)
 
 
 class Progress(Protocol):
@@ -76,6 +86,7 @@ class Planned:
     resolutions: dict[Cell, Resolution]
     jobs: list[EnvJob]
     skipped: dict[Cell, str] = field(default_factory=dict)
+    positions: dict[Cell, int] = field(default_factory=dict)  # place in the full expansion (merge orders by it)
 
 
 # --------------------------------------------------------------------------- stages
@@ -106,17 +117,39 @@ def resolve_cells(cells: Sequence[Cell], resolver: Resolver, workers: int = 4) -
         return dict(zip(cells, pool.map(resolver.resolve, cells), strict=True))
 
 
+def shard_cells(cells: Sequence[Cell], shard: tuple[int, int] | None) -> list[Cell]:
+    """The K-th of N slices: every N-th cell of the expansion from the K-th on.
+
+    Round robin over the expansion order keeps shards within one cell of each other
+    and spreads each TensorFlow release over the shards; the same matrix and index
+    give the same slices, so a shard re-run (or resumed) runs the same cells.
+    """
+    if shard is None:
+        return list(cells)
+    k, n = shard
+    return list(cells[k - 1 :: n])
+
+
 def plan_run(matrix: Matrix, options: RunOptions, backend: Backend, progress: Progress) -> Planned:
-    index = PackageIndex()
+    index = PackageIndex(ttl=0.0) if options.refresh else PackageIndex()
     progress.stage("expanding the matrix against the package index")
-    cells = select_cells(expand_cells(matrix, index), options.only)
+    expanded = expand_cells(matrix, index)
+    positions = {c: i for i, c in enumerate(expanded)}
+    cells = select_cells(expanded, options.only)
     if not cells:
         raise NothingToDo(f"no cell matches --only {' '.join(options.only)}; `harness cells {matrix.path}` lists the ids")
-    progress.stage(f"resolving {len(cells)} cells with uv")
-    resolutions = resolve_cells(cells, Resolver(matrix.packages, index.config))
+    cells = shard_cells(cells, options.shard)
+    progress.stage(f"resolving {len(cells)} cells with uv" + (f" (shard {options.shard[0]}/{options.shard[1]})" if options.shard else ""))
+    resolutions = (
+        resolve_cells(
+            cells, Resolver(matrix.packages, index.config, ttl=0.0) if options.refresh else Resolver(matrix.packages, index.config)
+        )
+        if cells
+        else {}
+    )
     skipped = {c: backend.skip_reason(c.python) for c in cells if not backend.python_available(c.python)}
     locked = [(c, r.text) for c, r in resolutions.items() if isinstance(r, Lock) and c not in skipped]
-    return Planned(cells, resolutions, plan(locked, backend.name, backend.fingerprint), skipped)
+    return Planned(cells, resolutions, plan(locked, backend.name, backend.fingerprint), skipped, positions)
 
 
 def unrun_results(planned: Planned, infos: Sequence[ModelInfo]) -> list[CellResult]:
@@ -215,13 +248,22 @@ class Recorder:
         self.outdir = outdir
         self.document = document
         self.store = store
-        self.run_id = store.start_run(document["matrix"]["name"], document["run"]["backend"]) if store else 0
+        shard = document["run"].get("shard")
+        self.run_id = (
+            store.start_run(document["matrix"]["name"], document["run"]["backend"], f"{shard['index']}/{shard['count']}" if shard else None)
+            if store
+            else 0
+        )
+        if store:
+            store.record_cells(self.run_id, document["cells"])
         self.options = options_key(document["matrix"].get("load", {}), document["run"]["backend"])
         self.env_keys = {c["id"]: c.get("env_key") for c in document["cells"]}
         self.models = {m["name"]: (m["sha256"], m["name"]) for m in document["models"]}
 
     def add(self, results: Sequence[CellResult]) -> None:
-        records = [r.to_dict() for r in results]
+        self.add_records([r.to_dict() for r in results])
+
+    def add_records(self, records: Sequence[dict[str, Any]]) -> None:
         self.document["results"].extend(records)
         if self.store:
             for cell in dict.fromkeys(r["cell"] for r in records):
@@ -241,8 +283,18 @@ class Recorder:
     def flush(self) -> None:
         _write_atomic(self.outdir / "results.json", json.dumps(self.document, indent=1, default=str))
 
-    def finish(self, complete: bool, interrupted: bool) -> dict[str, Any]:
-        self.document["run"].update(finished=_now(), complete=complete, interrupted=interrupted, store_run=self.run_id or None)
+    def finish(
+        self,
+        complete: bool,
+        interrupted: bool,
+        fail_on: str = "any",
+        baseline: Mapping[str, Any] | None = None,
+        baseline_name: str | None = None,
+        finished: str | None = None,
+    ) -> dict[str, Any]:
+        """Stamp the run, compare it with earlier ones (history.follow_up), write the reports."""
+        self.document["run"].update(finished=finished or _now(), complete=complete, interrupted=interrupted, store_run=self.run_id or None)
+        follow_up(self.document, self.store, self.run_id or None, fail_on, baseline, baseline_name)
         if self.store:
             self.store.finish_run(self.run_id, complete, interrupted)
         self.flush()
@@ -276,6 +328,7 @@ def run(
 ) -> dict[str, Any]:
     progress = progress or QuietProgress()
     infos = inspect_models(model_paths)
+    baseline = load_baseline(options.baseline) if options.baseline else None
     if not options.dry_run:
         check_outdir(options.outdir)
     backend = get_backend(options.backend, {**matrix.docker, **options.docker}, matrix.path)
@@ -310,16 +363,18 @@ def run(
         close = getattr(stream, "close", None)
         if close:
             close()
-        recorder.finish(complete=False, interrupted=True)
+        recorder.finish(False, True, options.gate, baseline, str(options.baseline))
         raise Interrupted(f"interrupted: {len(document['results'])} finished results kept in {options.outdir}") from None
     if options.try_fixes or matrix.load.try_fixes:
         progress.stage("trying tf-keras legacy mode where a Keras 2 file failed under Keras 3")
         index = PackageIndex()
         if try_legacy_fixes(document, infos, backend, matrix.load, Resolver(matrix.packages, index.config), index, run_cell):
             progress.stage("tf-keras legacy mode loaded some of them (loaded-after-fix)")
-    if matrix.load.inference and compare_outputs(document, matrix.load):
+    if matrix.load.inference and options.shard:
+        progress.stage("outputs are compared when the shards are merged (the reference cell may be in another shard)")
+    elif matrix.load.inference and compare_outputs(document, matrix.load):
         progress.stage("some cells load but answer differently (loaded-output-mismatch)")
-    return recorder.finish(complete=True, interrupted=False)
+    return recorder.finish(True, False, options.gate, baseline, str(options.baseline))
 
 
 def cell_task(
@@ -356,6 +411,7 @@ def new_document(matrix: Matrix, infos: Sequence[ModelInfo], planned: Planned, b
                 "overridden": cell.override,
                 "env_key": env_keys.get(cell),
                 "lock": resolution.text.split() if isinstance(resolution, Lock) else None,
+                "position": planned.positions.get(cell),
             }
         )
     return {
@@ -371,6 +427,9 @@ def new_document(matrix: Matrix, infos: Sequence[ModelInfo], planned: Planned, b
             "backend": backend.name,
             "docker": asdict(backend.settings) if isinstance(backend, DockerBackend) else None,
             "jobs": options.jobs or default_jobs(),
+            "shard": {"index": options.shard[0], "count": options.shard[1]} if options.shard else None,
+            "fail_on": options.gate,
+            "baseline": str(options.baseline) if options.baseline else None,
         },
         "matrix": {
             "name": matrix.name,

@@ -50,7 +50,14 @@ CREATE TABLE IF NOT EXISTS results (
     recorded REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS results_cache ON results (model_sha256, cell, env_key, options_key, probe_version);
+CREATE TABLE IF NOT EXISTS run_cells (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    cell TEXT NOT NULL,
+    pins TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_cells_run ON run_cells (run_id);
 """
+MIGRATIONS = {"shard": "ALTER TABLE runs ADD COLUMN shard TEXT"}  # columns added after the first release
 
 
 def diff_results(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -104,11 +111,17 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA busy_timeout=60000")
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+            for column, statement in MIGRATIONS.items():
+                if column not in columns:
+                    self._db.execute(statement)
 
-    def start_run(self, matrix: str, backend: str) -> int:
+    def start_run(self, matrix: str, backend: str, shard: str | None = None) -> int:
+        """`shard` ("2/4"): a slice of a run, kept for the cache and resuming, left out of history comparisons."""
         with self._lock:
             cursor = self._db.execute(
-                "INSERT INTO runs (started, matrix, backend) VALUES (?, ?, ?)", (time.strftime("%Y-%m-%dT%H:%M:%S%z"), matrix, backend)
+                "INSERT INTO runs (started, matrix, backend, shard) VALUES (?, ?, ?, ?)",
+                (time.strftime("%Y-%m-%dT%H:%M:%S%z"), matrix, backend, shard),
             )
             return int(cursor.lastrowid or 0)
 
@@ -153,13 +166,42 @@ class Store:
             ).fetchone()
         return json.loads(row[0]) if row else None
 
+    def record_cells(self, run_id: int, cells: Iterable[Mapping[str, Any]]) -> None:
+        """The cells a run expanded to, with their pins: what "new release" is measured against."""
+        rows = [(run_id, c["id"], json.dumps(c.get("pins", {}), sort_keys=True)) for c in cells]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT INTO run_cells VALUES (?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+
+    def earlier_runs(self, matrix: str, before: int | None = None) -> list[dict[str, Any]]:
+        """Whole runs (not shards) of `matrix` older than run `before` that hold results, newest first."""
+        return [
+            r
+            for r in reversed(self.runs())
+            if r["matrix"] == matrix and r["results"] and not r["shard"] and (before is None or r["id"] < before)
+        ]
+
+    def cells_seen(self, run_ids: Iterable[int]) -> dict[str, dict[str, Any]]:
+        """Cell id -> pins, over the given runs (results count too, for runs recorded before cells were)."""
+        ids = list(run_ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            pinned = self._db.execute(f"SELECT cell, pins FROM run_cells WHERE run_id IN ({marks})", ids).fetchall()
+            bare = self._db.execute(f"SELECT DISTINCT cell FROM results WHERE run_id IN ({marks})", ids).fetchall()
+        seen: dict[str, dict[str, Any]] = {cell: {} for (cell,) in bare}
+        seen.update((cell, json.loads(pins)) for cell, pins in pinned)
+        return seen
+
     def runs(self) -> list[dict[str, Any]]:
         with self._lock:
             cursor = self._db.execute(
-                "SELECT r.id, r.started, r.finished, r.matrix, r.backend, r.complete, r.interrupted, COUNT(x.run_id) "
+                "SELECT r.id, r.started, r.finished, r.matrix, r.backend, r.complete, r.interrupted, r.shard, COUNT(x.run_id) "
                 "FROM runs r LEFT JOIN results x ON x.run_id = r.id GROUP BY r.id ORDER BY r.id"
             )
-            names = ("id", "started", "finished", "matrix", "backend", "complete", "interrupted", "results")
+            names = ("id", "started", "finished", "matrix", "backend", "complete", "interrupted", "shard", "results")
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def results(self, run_id: int) -> list[dict[str, Any]]:

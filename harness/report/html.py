@@ -52,4 +52,8 @@ def render_html(doc: Mapping[str, Any]) -> str:
         statuses=summary.STATUS_ORDER,
         label=summary.exception_label,
         dom_id=_dom_id,
+        gate_text=summary.gate_text(doc),
+        news=summary.new_release_text(doc),
+        history_runs=(doc.get("history") or {}).get("runs") or [],
+        trend=lambda model, cell: summary.trend(doc, model, cell),
     )

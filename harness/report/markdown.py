@@ -29,6 +29,20 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     lines = [f"# Keras load compatibility: {doc['matrix']['name']}", ""]
     if not run.get("complete"):
         lines += ["> **Partial report**: the run was interrupted; finished cells are shown.", ""]
+    gate = doc.get("gate")
+    if gate and gate.get("fail_on") != "none":
+        lines += [f"{'❌' if gate['failed'] else '✅'} **{summary.gate_text(doc)}**", ""]
+        if gate.get("regressions") and gate["fail_on"] in ("regression", "any"):
+            lines += ["### Regressions", ""]
+            lines += [
+                f"- `{r['model']}` @ `{r['cell']}`: {r['status']} {r.get('exception') or ''} ({r['why']})".replace("  ", " ")
+                for r in gate["regressions"]
+            ]
+            lines.append("")
+    news = summary.new_release_text(doc)
+    if news:
+        lines += [f"🆕 {news[0].upper()}{news[1:]}", ""]
+    runs = (doc.get("history") or {}).get("runs") or []
     for model in doc.get("models", []):
         results = summary.results_for(doc, model["name"])
         lines += [f"## `{model['name']}`", "", f"**{summary.boundary(doc, model['name'])}**", "", summary.count_text(results), ""]
@@ -46,12 +60,20 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 f"**AttributeError** in {len(attr)} cell(s): " + ", ".join(f"`{r['cell']}` ({r.get('attribute') or '?'})" for r in attr),
                 "",
             ]
-        lines += ["| Cell | Status | Exception | Cause | Fix |", "|---|---|---|---|---|"]
+        cells = summary.cells_by_id(doc)
+        trend_head = (f" Earlier runs ({len(runs)}) |", "---|") if runs else ("", "")
+        lines += [f"| Cell | Status | Exception | Cause | Fix |{trend_head[0]}", f"|---|---|---|---|---|{trend_head[1]}"]
         for r in results:
             status = f"{ICONS.get(r['status'], '')} {r['status']}" + (f" ({r['fix_worked']})" if r.get("fix_worked") else "")
             status += " · cached" if r.get("cached") else ""
+            new = " 🆕" if cells.get(r["cell"], {}).get("new") else ""
+            earlier = ""
+            if runs:
+                earlier = (
+                    " " + "".join(ICONS.get(t["status"], "?") if t else "·" for t in summary.trend(doc, model["name"], r["cell"])) + " |"
+                )
             lines.append(
-                f"| `{r['cell']}` | {status} | {_cell(summary.exception_label(r))} | {_cell(r.get('cause'))} | {_cell(r.get('fix'))} |"
+                f"| `{r['cell']}`{new} | {status} | {_cell(summary.exception_label(r))} | {_cell(r.get('cause'))} | {_cell(r.get('fix'))} |{earlier}"
             )
         lines.append("")
     lines += [f"<sub>harness {doc.get('harness_version')} · backend {run.get('backend')} · started {run.get('started')}</sub>", ""]

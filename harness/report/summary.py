@@ -128,7 +128,41 @@ def failed(doc: Doc) -> list[Result]:
 
 
 def exit_code(doc: Doc) -> int:
+    """1 when the gate (--fail-on against the baseline or the previous run) says so; older documents: any failure."""
+    gate = doc.get("gate")
+    if gate:
+        return 1 if gate.get("failed") else 0
     return 1 if failed(doc) else 0
+
+
+def new_cells(doc: Doc) -> list[Mapping[str, Any]]:
+    return [c for c in doc.get("cells", []) if c.get("new")]
+
+
+def new_release_text(doc: Doc) -> str | None:
+    """ "new since the last run: tensorflow 2.22.0; numpy 2.4.0 (3 cells)", or None."""
+    fresh = new_cells(doc)
+    if not fresh:
+        return None
+    releases = (doc.get("history") or {}).get("new_releases") or {}
+    if releases:
+        what = "; ".join(f"{axis} {', '.join(versions)}" for axis, versions in releases.items())
+        return f"new releases since the last run: {what} ({len(fresh)} new cell{'s' if len(fresh) != 1 else ''})"
+    return f"cells not in any earlier run: {', '.join(c['id'] for c in fresh)}"
+
+
+def trend(doc: Doc, model: str, cell: str) -> list[Mapping[str, Any] | None]:
+    """The cell's outcomes in earlier runs, oldest first (None: the cell was not in that run)."""
+    return list(((doc.get("history") or {}).get("trend") or {}).get(model, {}).get(cell, []))
+
+
+def gate_text(doc: Doc) -> str | None:
+    gate = doc.get("gate")
+    if not gate:
+        return None
+    against = f" against {gate['reference']}" if gate.get("reference") else ""
+    verdict = "fails" if gate.get("failed") else "passes"
+    return f"--fail-on {gate['fail_on']}: {verdict} ({gate['reason']}{against})"
 
 
 def column_key(cell_id: str, axis: str | None, version: str | None) -> str:

@@ -1,0 +1,138 @@
+"""CI gating: which outcomes make the exit code 1, measured against accepted outcomes.
+
+A baseline file (written by `harness baseline`) records the accepted outcome of every
+(model, cell). `--fail-on` decides what fails the run:
+
+- `any`: any cell that fails to load (the default without a baseline);
+- `regression`: a failure the reference did not accept: a cell that loaded (or was never
+  tried) and now fails, or a cell the reference has never seen (a new release) that
+  fails. The reference is the baseline file, else the newest earlier run of the same
+  matrix in the store; with neither, every failure counts (and the report says how to
+  accept the current outcomes). The default with a baseline, and for scheduled runs;
+- `attribute-error`: any cell where an AttributeError was raised or printed;
+- `none`: never (shards of a sharded run; the merge decides).
+
+A failure the reference accepted stays accepted even when its exception type changes;
+`harness diff` shows such changes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .diagnose import FAILED
+from .errors import UsageError
+
+FAIL_ON = ("regression", "any", "attribute-error", "none")
+BASELINE_SCHEMA = "harness-baseline"
+
+
+def default_fail_on(baseline: Path | None) -> str:
+    return "regression" if baseline else "any"
+
+
+def write_baseline(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """Accept every outcome of a results document (run or merge) as it is."""
+    accepted: dict[str, dict[str, Any]] = {}
+    for r in sorted(doc.get("results", []), key=lambda r: (r["model"], r["cell"])):
+        accepted.setdefault(r["model"], {})[r["cell"]] = {
+            "status": r["status"],
+            "exception": (r.get("exception") or {}).get("type"),
+            "cause": r.get("cause"),
+        }
+    baseline = {
+        "schema": BASELINE_SCHEMA,
+        "schema_version": 1,
+        "matrix": doc["matrix"]["name"],
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "from_run": doc.get("run", {}).get("started"),
+        "models": {m["name"]: m.get("sha256") for m in doc.get("models", [])},
+        "cells": {c["id"]: c.get("pins", {}) for c in doc.get("cells", [])},
+        "accepted": accepted,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(baseline, indent=1, sort_keys=True) + "\n")
+    tmp.replace(path)
+    return baseline
+
+
+def load_baseline(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such baseline file (`harness baseline RESULTS.json -o {path}` writes one)") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable baseline file ({exc}); write it again with `harness baseline`") from None
+    if not isinstance(data, dict) or data.get("schema") != BASELINE_SCHEMA or not isinstance(data.get("accepted"), dict):
+        raise UsageError(f'{path}: not a harness baseline (no "schema": "{BASELINE_SCHEMA}"); `harness baseline` writes one')
+    return data
+
+
+def outcomes_of(results: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Results as the baseline's `accepted` mapping (model -> cell -> outcome)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in results:
+        out.setdefault(r["model"], {})[r["cell"]] = {"status": r["status"], "exception": (r.get("exception") or {}).get("type")}
+    return out
+
+
+def regressions(results: Sequence[Mapping[str, Any]], accepted: Mapping[str, Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """Failures the accepted outcomes do not cover (all failures when there is no reference)."""
+    found = []
+    for r in results:
+        if r["status"] not in FAILED:
+            continue
+        before = (accepted or {}).get(r["model"], {}).get(r["cell"])
+        if before is not None and before["status"] in FAILED:
+            continue  # an accepted failure
+        if accepted is None:
+            why = "no reference to compare with"
+        elif before is None:
+            why = "new cell: not in the reference"
+        else:
+            why = f"was {before['status']}"
+        found.append(
+            {
+                "model": r["model"],
+                "cell": r["cell"],
+                "status": r["status"],
+                "exception": (r.get("exception") or {}).get("type"),
+                "cause": r.get("cause"),
+                "why": why,
+            }
+        )
+    return sorted(found, key=lambda x: (x["model"], x["cell"]))
+
+
+def evaluate(
+    doc: Mapping[str, Any], fail_on: str, accepted: Mapping[str, Mapping[str, Any]] | None, reference: str | None
+) -> dict[str, Any]:
+    """The gate's verdict, kept in the results document so every report can show it."""
+    if fail_on not in FAIL_ON:
+        raise UsageError(f"--fail-on {fail_on}: choose one of {', '.join(FAIL_ON)}")
+    results = doc.get("results", [])
+    failures = [r for r in results if r["status"] in FAILED]
+    attribute = [r for r in results if r.get("attribute_error")]
+    regressed = regressions(results, accepted)
+    counted = {"any": failures, "regression": regressed, "attribute-error": attribute, "none": []}[fail_on]
+    what = {"any": "failed cell", "regression": "regression", "attribute-error": "AttributeError cell", "none": ""}[fail_on]
+    if fail_on == "none":
+        reason = "--fail-on none: the exit code ignores load failures"
+    elif counted:
+        reason = f"{len(counted)} {what}{'s' if len(counted) != 1 else ''}"
+    else:
+        reason = f"no {what}"
+    return {
+        "fail_on": fail_on,
+        "reference": reference,
+        "regressions": regressed,
+        "failures": len(failures),
+        "attribute_errors": len(attribute),
+        "failed": bool(counted),
+        "reason": reason,
+    }

@@ -1,0 +1,85 @@
+"""What a run means next to the runs before it: new releases, trends, the gate.
+
+Called when a run (or a merge of shards) finishes, before the reports are written, so
+results.json carries everything the reports show and `harness report` can re-render it:
+
+- `cells[].new` / `new_versions`: cells no earlier run of the same matrix had (a release
+  that appeared since: the matrix's lines, specifiers and `latest` are expanded afresh
+  on every run), measured against the store, else against the baseline's cells;
+- `history.trend`: each cell's outcome in up to TREND_RUNS earlier runs (HTML report);
+- `gate`: what `--fail-on` counts against the baseline or the previous run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .gate import evaluate, outcomes_of
+from .store import Store
+
+TREND_RUNS = 8
+
+
+def follow_up(
+    doc: dict[str, Any],
+    store: Store | None,
+    run_id: int | None,
+    fail_on: str,
+    baseline: Mapping[str, Any] | None = None,
+    baseline_name: str | None = None,
+) -> None:
+    matrix = doc["matrix"]["name"]
+    earlier = store.earlier_runs(matrix, before=run_id) if store else []
+    history: dict[str, Any] = {"runs": [], "trend": {}, "new_releases": {}, "compared_with": None}
+    seen: dict[str, Mapping[str, Any]] | None = None
+    if earlier and store:
+        seen = dict(store.cells_seen(r["id"] for r in earlier))
+        history["compared_with"] = f"{len(earlier)} earlier run(s) of {matrix} in the store"
+    elif baseline is not None:
+        seen = dict(baseline.get("cells") or {})
+        history["compared_with"] = f"the baseline {baseline_name}"
+    if seen is not None:
+        history["new_releases"] = mark_new(doc, seen)
+    if store and earlier:
+        shown = list(reversed(earlier[:TREND_RUNS]))  # oldest first
+        history["runs"] = [{"id": r["id"], "started": r["started"]} for r in shown]
+        by_run = [{(x["model"], x["cell"]): x for x in store.results(r["id"])} for r in shown]
+        for r in doc.get("results", []):
+            key = (r["model"], r["cell"])
+            history["trend"].setdefault(r["model"], {})[r["cell"]] = [
+                {"status": old[key]["status"], "exception": (old[key].get("exception") or {}).get("type")} if key in old else None
+                for old in by_run
+            ]
+    doc["history"] = history
+
+    accepted: Mapping[str, Mapping[str, Any]] | None = None
+    reference = None
+    if baseline is not None:
+        accepted, reference = baseline["accepted"], f"baseline {baseline_name}"
+    elif store and earlier:
+        previous = next((r for r in earlier if r["complete"]), earlier[0])
+        accepted, reference = outcomes_of(store.results(previous["id"])), f"run {previous['id']} ({previous['started']})"
+    doc["gate"] = evaluate(doc, fail_on, accepted, reference)
+
+
+def mark_new(doc: dict[str, Any], seen: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Flag cells not seen before; return the versions per axis no earlier cell had."""
+    known: dict[str, set[str]] = {}
+    for pins in seen.values():
+        for axis, version in pins.items():
+            known.setdefault(axis, set()).add(version)
+    releases: dict[str, list[str]] = {}
+    for cell in doc.get("cells", []):
+        cell.pop("new", None)  # marks a shard (or an earlier rendering) made are measured again here
+        cell.pop("new_versions", None)
+        if cell["id"] in seen:
+            continue
+        cell["new"] = True
+        fresh = {a: v for a, v in cell.get("pins", {}).items() if v is not None and a in known and v not in known[a]}
+        if fresh:
+            cell["new_versions"] = fresh
+            for axis, version in fresh.items():
+                if version not in releases.setdefault(axis, []):
+                    releases[axis].append(version)
+    return releases

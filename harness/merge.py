@@ -1,0 +1,173 @@
+"""Merge the results of shards (`harness run --shard K/N`) into one run.
+
+The merged document is what an unsharded run of the same matrix would have written:
+cells in expansion order (each shard records every cell's position in the full
+expansion), every shard's results, outputs compared across shards (the reference cell
+may have run in another shard), then the usual follow-up (new releases, trend, gate)
+and reports. The merge is recorded in the store as one run, so history, diff and the
+trend see scheduled sharded runs like any other.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .gate import load_baseline
+from .matrix import LoadOptions
+from .outputs import compare_outputs
+from .report import load_results
+from .store import Store
+
+
+def merge_runs(
+    paths: Sequence[Path],
+    outdir: Path,
+    store: Store | None = None,
+    fail_on: str = "any",
+    baseline: Path | None = None,
+    allow_missing: bool = False,
+) -> dict[str, Any]:
+    if not paths:
+        raise UsageError("harness merge needs the results.json of every shard")
+    docs = [(Path(p), load_results(p)) for p in paths]
+    accepted = load_baseline(baseline) if baseline else None
+    check_compatible(docs)
+    shards = check_shards(docs, allow_missing)
+    docs.sort(key=lambda d: (d[1]["run"].get("shard") or {}).get("index", 0))
+    first = docs[0][1]
+
+    cells: dict[str, dict[str, Any]] = {}
+    environments: dict[str, dict[str, Any]] = {}
+    results: dict[tuple[str, str], dict[str, Any]] = {}
+    outdir.mkdir(parents=True, exist_ok=True)
+    for path, doc in docs:
+        for cell in doc["cells"]:
+            cells.setdefault(cell["id"], cell)
+        for env in doc.get("environments", []):
+            environments.setdefault(env["key"], env)
+        for r in doc["results"]:
+            results[(r["model"], r["cell"])] = carry_files(dict(r), path.parent, outdir)
+        copy_logs(path.parent / "logs", outdir / "logs")
+    order = sorted(cells.values(), key=lambda c: (c.get("position") is None, c.get("position") or 0))
+    position = {c["id"]: i for i, c in enumerate(order)}
+    model_order = {m["name"]: i for i, m in enumerate(first["models"])}
+    merged_results = sorted(results.values(), key=lambda r: (position.get(r["cell"], 1 << 30), model_order.get(r["model"], 0)))
+
+    runs = [d["run"] for _, d in docs]
+    document = {
+        **{k: first[k] for k in ("schema", "schema_version", "harness_version", "probe_version", "matrix", "models")},
+        "run": {
+            **{k: first["run"].get(k) for k in ("backend", "docker", "jobs")},
+            "started": min(r["started"] for r in runs),
+            "finished": None,
+            "complete": all(r.get("complete") for r in runs) and not shards["missing"],
+            "interrupted": any(r.get("interrupted") for r in runs),
+            "shard": None,
+            "merged_from": [
+                {"results": str(p), "shard": d["run"].get("shard"), "started": d["run"]["started"], "complete": d["run"].get("complete")}
+                for p, d in docs
+            ],
+            "missing_shards": shards["missing"],
+            "fail_on": fail_on,
+            "baseline": str(baseline) if baseline else None,
+        },
+        "cells": order,
+        "environments": list(environments.values()),
+        "results": [],
+    }
+    load = load_options(first["matrix"].get("load") or {})
+    if load.inference:
+        compare_outputs({"models": document["models"], "results": merged_results}, load)
+
+    from .runner import Recorder  # the runner's recorder writes results.json, the store and the reports
+
+    recorder = Recorder(outdir, document, store)
+    recorder.add_records(merged_results)
+    return recorder.finish(
+        document["run"]["complete"],
+        document["run"]["interrupted"],
+        fail_on,
+        accepted,
+        str(baseline),
+        max(r.get("finished") or "" for r in runs),
+    )
+
+
+def check_compatible(docs: Sequence[tuple[Path, Mapping[str, Any]]]) -> None:
+    (first_path, first), *rest = docs
+    models = {m["name"]: m["sha256"] for m in first["models"]}
+    for path, doc in rest:
+        if doc["matrix"]["name"] != first["matrix"]["name"]:
+            raise UsageError(
+                f"{path}: matrix '{doc['matrix']['name']}' is not {first_path}'s '{first['matrix']['name']}'; merge shards of one matrix"
+            )
+        if doc.get("probe_version") != first.get("probe_version"):
+            raise UsageError(
+                f"{path}: made by another harness probe ({doc.get('probe_version')} vs {first.get('probe_version')}); run every shard with one harness version"
+            )
+        theirs = {m["name"]: m["sha256"] for m in doc["models"]}
+        if theirs != models:
+            raise UsageError(f"{path}: other model files than {first_path} (names or sha256 differ); every shard must load the same models")
+
+
+def check_shards(docs: Sequence[tuple[Path, Mapping[str, Any]]], allow_missing: bool) -> dict[str, Any]:
+    shard_of = [(p, d["run"].get("shard")) for p, d in docs]
+    sharded = [s for _, s in shard_of if s]
+    if not sharded:
+        return {"missing": []}
+    if len(sharded) != len(docs):
+        plain = next(p for p, s in shard_of if not s)
+        raise UsageError(f"{plain}: not a shard, but the other files are; merge the results of one sharded run")
+    counts = {s["count"] for s in sharded}
+    if len(counts) != 1:
+        raise UsageError(f"shards of different splits ({', '.join(f'/{n}' for n in sorted(counts))}); merge the shards of one run")
+    count = counts.pop()
+    seen: dict[int, Path] = {}
+    for path, s in shard_of:
+        assert s is not None
+        if s["index"] in seen:
+            raise UsageError(f"{path}: shard {s['index']}/{count} given twice (also {seen[s['index']]})")
+        seen[s["index"]] = path
+    missing = [k for k in range(1, count + 1) if k not in seen]
+    if missing and not allow_missing:
+        raise UsageError(
+            f"shard(s) {', '.join(f'{k}/{count}' for k in missing)} missing; pass every shard's results.json, or --allow-missing for a partial report"
+        )
+    return {"missing": missing}
+
+
+def carry_files(result: dict[str, Any], source: Path, outdir: Path) -> dict[str, Any]:
+    """Outputs saved by a shard move with its results (wherever its artifact was unpacked)."""
+    if result.get("outputs"):
+        saved = source / "outputs" / result["model"] / f"{result['cell']}.npz"
+        if saved.exists():
+            target = outdir / "outputs" / result["model"] / saved.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if saved.resolve() != target.resolve():
+                shutil.copy(saved, target)
+            result["outputs"] = str(target)
+        else:
+            result["outputs"] = None
+    return result
+
+
+def copy_logs(source: Path, target: Path) -> None:
+    if not source.is_dir() or source.resolve() == target.resolve():
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for log in source.iterdir():
+        if log.is_file():
+            shutil.copy(log, target / log.name)
+
+
+def load_options(recorded: Mapping[str, Any]) -> LoadOptions:
+    """The matrix's load options as results.json records them."""
+    paths = {"custom_objects", "input", "reference"}
+    known = {f.name for f in fields(LoadOptions)}
+    values: dict[str, Any] = {k: (Path(v) if k in paths and v else v) for k, v in recorded.items() if k in known}
+    return LoadOptions(**values)

@@ -1,0 +1,179 @@
+"""Gating, baselines, new-release marks, trends, shard slices and merge checks (no TensorFlow).
+
+The real thing (real environments, a generated workflow run step by step, shards merged
+and compared with an unsharded run) is in test_schedule.py; these cover the rules.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import cli
+from harness.errors import UsageError
+from harness.gate import evaluate, load_baseline, regressions, write_baseline
+from harness.history import follow_up
+from harness.matrix import Cell
+from harness.merge import merge_runs
+from harness.report import write_reports
+from harness.runner import shard_cells
+from harness.store import Store
+
+MODELS = {"m.h5": ("a" * 64, "m.h5")}
+
+
+def result(cell: str, status: str, exception: str | None = None, attribute_error: bool = False) -> dict:
+    return {
+        "model": "m.h5",
+        "cell": cell,
+        "status": status,
+        "exception": {"type": exception, "message": "x"} if exception else None,
+        "cause": "custom-object" if exception else None,
+        "attribute_error": attribute_error,
+    }
+
+
+def document(results: list[dict], cells: dict[str, dict] | None = None, shard: dict | None = None) -> dict:
+    ids = list(dict.fromkeys(r["cell"] for r in results))
+    cells = cells or {c: {"tensorflow": c.removeprefix("tf")} for c in ids}
+    return {
+        "schema": "harness-results",
+        "schema_version": 1,
+        "harness_version": "0",
+        "probe_version": 1,
+        "run": {"started": "2026-01-01T00:00:00", "finished": "2026-01-01T00:01:00", "complete": True, "backend": "uv", "shard": shard},
+        "matrix": {"name": "mx", "path": "mx.yaml", "axes": ["tensorflow"], "packages": {}, "load": {}},
+        "models": [{"name": "m.h5", "sha256": "a" * 64, "format": "h5"}],
+        "cells": [{"id": c, "pins": pins, "env_key": "e-" + c, "position": i} for i, (c, pins) in enumerate(cells.items())],
+        "results": results,
+    }
+
+
+def test_regressions_against_accepted_outcomes():
+    accepted = {"m.h5": {"tf2.15": {"status": "loaded"}, "tf2.16": {"status": "load-error"}, "tf2.17": {"status": "skipped"}}}
+    now = [
+        result("tf2.15", "load-error", "ValueError"),  # loaded before: a regression
+        result("tf2.16", "load-error", "TypeError"),  # an accepted failure, even with another exception
+        result("tf2.17", "import-error", "ImportError"),  # never tried before: counts
+        result("tf2.18", "timeout"),  # a new cell (release) that fails: counts
+        result("tf2.19", "loaded"),
+    ]
+    found = {r["cell"]: r["why"] for r in regressions(now, accepted)}
+    assert found == {"tf2.15": "was loaded", "tf2.17": "was skipped", "tf2.18": "new cell: not in the reference"}
+    assert [r["cell"] for r in regressions(now, None)] == ["tf2.15", "tf2.16", "tf2.17", "tf2.18"]  # no reference: all
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "failed", "reason"),
+    [
+        ("any", True, "2 failed cells"),
+        ("regression", False, "no regression"),
+        ("attribute-error", True, "1 AttributeError cell"),
+        ("none", False, None),
+    ],
+)
+def test_fail_on_decides_the_verdict(fail_on, failed, reason):
+    doc = document([result("tf2.15", "loaded"), result("tf2.16", "load-error", "AttributeError", True), result("tf2.17", "crash")])
+    accepted = {"m.h5": {"tf2.16": {"status": "load-error"}, "tf2.17": {"status": "crash"}}}
+    gate = evaluate(doc, fail_on, accepted, "baseline b.json")
+    assert gate["failed"] is failed
+    assert gate["failures"] == 2 and gate["attribute_errors"] == 1
+    if reason:
+        assert gate["reason"] == reason
+
+
+def test_baseline_round_trip_and_bad_files(tmp_path):
+    doc = document([result("tf2.15", "loaded"), result("tf2.16", "load-error", "ValueError")])
+    path = tmp_path / "b" / "baseline.json"
+    write_baseline(doc, path)
+    loaded = load_baseline(path)
+    assert loaded["accepted"]["m.h5"]["tf2.16"] == {"status": "load-error", "exception": "ValueError", "cause": "custom-object"}
+    assert loaded["cells"] == {"tf2.15": {"tensorflow": "2.15"}, "tf2.16": {"tensorflow": "2.16"}}
+    (tmp_path / "junk.json").write_text('{"schema": "other"}')
+    for bad, words in ((tmp_path / "missing.json", "harness baseline RESULTS.json"), (tmp_path / "junk.json", "not a harness baseline")):
+        with pytest.raises(UsageError, match=words):
+            load_baseline(bad)
+
+
+def test_follow_up_marks_new_releases_and_keeps_a_trend(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    for statuses in (["loaded", "loaded"], ["loaded", "load-error"]):
+        run = store.start_run("mx", "uv")
+        doc = document([result("tf2.15", statuses[0]), result("tf2.16", statuses[1], "ValueError" if statuses[1] != "loaded" else None)])
+        store.record_cells(run, doc["cells"])
+        store.add(run, doc["results"], MODELS, "e", "o", 1)
+    shard = store.start_run("mx", "uv", "1/2")  # a shard is part of a run, not an earlier run
+    store.add(shard, [result("tf2.17", "loaded")], MODELS, "e", "o", 1)
+    now = store.start_run("mx", "uv")
+    doc = document([result("tf2.15", "loaded"), result("tf2.16", "load-error", "ValueError"), result("tf2.17", "load-error", "ValueError")])
+    follow_up(doc, store, now, "regression")
+    cells = {c["id"]: c for c in doc["cells"]}
+    assert [c for c in cells if cells[c].get("new")] == ["tf2.17"]
+    assert cells["tf2.17"]["new_versions"] == {"tensorflow": "2.17"}
+    assert doc["history"]["new_releases"] == {"tensorflow": ["2.17"]}
+    assert [h["id"] for h in doc["history"]["runs"]] == [1, 2]
+    assert [t["status"] if t else None for t in doc["history"]["trend"]["m.h5"]["tf2.16"]] == ["loaded", "load-error"]
+    assert doc["history"]["trend"]["m.h5"]["tf2.17"] == [None, None]
+    # tf2.16 failed in the previous run (accepted); tf2.17 is new and fails: one regression
+    assert [r["cell"] for r in doc["gate"]["regressions"]] == ["tf2.17"] and doc["gate"]["reference"].startswith("run 2 ")
+    write_reports(doc, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "New releases since the last run: tensorflow 2.17 (1 new cell)" in md
+    assert "| `tf2.17` 🆕 |" in md and "| ✅❌ |" in md  # tf2.16's earlier runs, oldest first
+    html = (tmp_path / "report.html").read_text()
+    assert 'class="trend"' in html and "1 regression" in html and 'class="new"' in html
+
+
+def test_shards_are_balanced_disjoint_and_cover_every_cell():
+    cells = [Cell("3.11", (("tensorflow", f"2.{n}"),)) for n in range(11)]
+    for n in (1, 2, 3, 4, 11, 12):
+        slices = [shard_cells(cells, (k, n)) for k in range(1, n + 1)]
+        assert sorted((c for s in slices for c in s), key=cells.index) == cells
+        assert max(map(len, slices)) - min(map(len, slices)) <= 1
+    assert shard_cells(cells, (2, 4)) == shard_cells(list(cells), (2, 4))  # the same slice each time
+
+
+def test_merge_refuses_what_is_not_one_sharded_run(tmp_path):
+    def shard_file(name: str, k: int, n: int, matrix: str = "mx") -> Path:
+        doc = document([result(f"tf2.1{k}", "loaded")], shard={"index": k, "count": n})
+        doc["matrix"]["name"] = matrix
+        path = tmp_path / name / "results.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps(doc))
+        return path
+
+    a, b, c, d = shard_file("a", 1, 3), shard_file("b", 2, 3), shard_file("c", 2, 3), shard_file("d", 3, 3, "other")
+    out = tmp_path / "out"
+    for paths, words in (
+        ([a, b], "shard\\(s\\) 3/3 missing"),
+        ([a, b, c], "shard 2/3 given twice"),
+        ([a, b, d], "matrix 'other'"),
+    ):
+        with pytest.raises(UsageError, match=words):
+            merge_runs(paths, out)
+    doc = merge_runs([b, a], out, allow_missing=True)
+    assert [c["id"] for c in doc["cells"]] == ["tf2.11", "tf2.12"] and doc["run"]["missing_shards"] == [3]
+    assert doc["run"]["complete"] is False
+    assert cli.main(["merge", str(a), str(b), "--allow-missing", "-o", str(out), "--no-store"]) == 1  # partial: exit 1
+
+
+def test_baseline_and_schedule_commands(tmp_path, monkeypatch, capsys):
+    doc = document([result("tf2.15", "loaded"), result("tf2.16", "load-error", "ValueError")])
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    assert cli.main(["baseline", str(tmp_path / "r.json"), "-o", str(tmp_path / "b.json")]) == 0
+    assert "2 accepted outcomes" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.yaml").write_text("name: mx\nmatrix:\n  tensorflow: ['2.15']\n")
+    (tmp_path / "model.h5").write_bytes(b"x")
+    for args, words in (
+        (["m.yaml", "model.h5", "--cron", "0 6 *"], "expected 5 fields"),
+        (["m.yaml", "nope.h5"], "nope.h5: no such model"),
+        (["m.yaml", "/etc/hostname"], "outside"),
+        (["m.yaml", "model.h5", "--shards", "0"], "between 1 and 256"),
+    ):
+        assert cli.main(["schedule", *args]) == 2
+        assert words in capsys.readouterr().err
+    assert cli.main(["run", "m.yaml", "model.h5", "--shard", "5/4"]) == 2
+    assert "K must be between 1 and N" in capsys.readouterr().err
