@@ -117,11 +117,12 @@ class UvBackend:
                 raise EnvBuildFailed(f"uv venv failed: {made.stderr.strip()}", infra=_is_infra(made))
             lock = tmp / "requirements.lock"
             lock.write_text(env.lock)
-            synced = proc.run(
-                [uv_bin(), "pip", "sync", "--quiet", "--python", str(tmp / "bin" / "python"), *self.index.uv_args(), str(lock)],
-                env=self._uv_env(),
-                timeout=1800,
-            )
+            sync = [uv_bin(), "pip", "sync", "--quiet", "--python", str(tmp / "bin" / "python"), *self.index.uv_args(), str(lock)]
+            synced = proc.run(sync, env=self._uv_env(), timeout=1800)
+            if not synced.ok and "there is no version of" in synced.stderr:
+                # The lock names versions the index listed when it was compiled; "no version" here means uv's
+                # cached page (or a CDN edge) is older than the lock: seen on this machine. Fetch the pages again.
+                synced = proc.run([*sync[:3], "--refresh", *sync[3:]], env=self._uv_env(), timeout=1800)
             if not synced.ok:
                 raise EnvBuildFailed(f"uv pip sync failed: {synced.stderr.strip()[-2000:]}", infra=_is_infra(synced))
             (tmp / MARKER).write_text(json.dumps({"key": env.key, "python": env.python, "created": time.time()}))
