@@ -72,3 +72,42 @@ def test_grid_renders_and_a_click_shows_the_cell(browser, tmp_path):
     assert "Unknown layer" in panel.text or "Unknown loss" in panel.text or "TypeError" in panel.text
     panel.find_element(By.CSS_SELECTOR, "button.close").click()
     assert not panel.is_displayed()
+
+
+def test_trend_squares_and_new_marks_show_in_the_browser(browser, tmp_path):
+    """With earlier runs in the store, each cell shows its outcome in them; new cells say so."""
+    from selenium.webdriver.common.by import By
+
+    from harness.history import follow_up
+    from harness.store import Store
+
+    doc = load_results(SAMPLE)
+    store = Store(tmp_path / "s.sqlite")
+    keys = {m["name"]: (m["sha256"], m["name"]) for m in doc["models"]}
+    for flip in (False, True):  # two earlier runs without the last cell; the second fails where now it loads
+        run = store.start_run(doc["matrix"]["name"], "uv")
+        cells = doc["cells"][:-1]
+        store.record_cells(run, cells)
+        ids = {c["id"] for c in cells}
+        earlier = [
+            dict(r, status="load-error" if flip and r["status"] == "loaded" else r["status"]) for r in doc["results"] if r["cell"] in ids
+        ]
+        store.add(run, earlier, keys, "e", "o", 1)
+    follow_up(doc, store, None, "regression")
+    write_reports(doc, tmp_path)
+    browser.get((tmp_path / "report.html").as_uri())
+    strips = browser.find_elements(By.CSS_SELECTOR, "td.cell .trend")
+    assert len(strips) == len(doc["results"]) and all(s.is_displayed() for s in strips[:5])
+    squares = strips[0].find_elements(By.TAG_NAME, "i")
+    assert len(squares) == 2 and squares[0].get_attribute("title").startswith("run 1 ")
+    loaded = next(c for c in browser.find_elements(By.CSS_SELECTOR, "td.cell") if c.get_attribute("data-status") == "loaded")
+    first, second = loaded.find_elements(By.CSS_SELECTOR, ".trend i")
+    assert "load-error" in second.get_attribute("title")
+    assert first.value_of_css_property("background-color") != second.value_of_css_property("background-color")
+    last_cell = doc["cells"][-1]["id"]
+    assert any(
+        e.get_attribute("title") == "not in any earlier run of this matrix" for e in browser.find_elements(By.CSS_SELECTOR, "td.cell .new")
+    )
+    loaded.click()
+    assert "Earlier runs" in browser.find_element(By.ID, "details").text
+    assert [c["id"] for c in doc["cells"] if c.get("new")] == [last_cell]

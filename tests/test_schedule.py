@@ -279,29 +279,51 @@ def test_a_new_release_adds_a_cell_marked_new_without_editing_the_matrix(tmp_pat
     matrix.write_text(MATRIX.replace('["2.15.1", "2.21.0"]', '["2.15.1"]\n  harness-canary: [">=1.0"]'))
     monkeypatch.setenv("PIP_EXTRA_INDEX_URL", index.as_uri())
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(harness_cache))
-    model = str(saved_models["dense.h5"])
+    models = [str(saved_models["dense.h5"]), str(saved_models["residual_block.h5"])]
 
-    assert cli.main(["run", str(matrix), model, "-o", str(tmp_path / "week1")]) == 0
+    assert cli.main(["run", str(matrix), *models, "-o", str(tmp_path / "week1")]) == 1  # residual_block fails: --fail-on any
     first = json.loads((tmp_path / "week1" / "results.json").read_text())
     assert [c["id"] for c in first["cells"]] == ["py3.11-tensorflow2.15.1-harness-canary1.0.0"]
     assert not any(c.get("new") for c in first["cells"])  # nothing to compare with yet
 
     publish(index, "1.1.0")  # upstream releases; nobody edits the matrix
     capsys.readouterr()
-    assert cli.main(["run", str(matrix), model, "-o", str(tmp_path / "week2"), "--refresh"]) == 0
+    assert cli.main(["run", str(matrix), *models, "-o", str(tmp_path / "week2"), "--refresh", "--fail-on", "regression"]) == 1
     out = capsys.readouterr().out
     second = json.loads((tmp_path / "week2" / "results.json").read_text())
     cells = {c["id"]: c for c in second["cells"]}
     assert list(cells) == ["py3.11-tensorflow2.15.1-harness-canary1.0.0", "py3.11-tensorflow2.15.1-harness-canary1.1.0"]
     assert cells["py3.11-tensorflow2.15.1-harness-canary1.1.0"]["new_versions"] == {"harness-canary": "1.1.0"}
     assert not cells["py3.11-tensorflow2.15.1-harness-canary1.0.0"].get("new")
-    assert {r["cell"]: (r["status"], bool(r.get("cached"))) for r in second["results"]} == {
-        "py3.11-tensorflow2.15.1-harness-canary1.0.0": ("loaded", True),
-        "py3.11-tensorflow2.15.1-harness-canary1.1.0": ("loaded", False),
+    assert {(r["model"], r["cell"]): (r["status"], bool(r.get("cached"))) for r in second["results"]} == {
+        ("dense.h5", "py3.11-tensorflow2.15.1-harness-canary1.0.0"): ("loaded", True),
+        ("dense.h5", "py3.11-tensorflow2.15.1-harness-canary1.1.0"): ("loaded", False),
+        ("residual_block.h5", "py3.11-tensorflow2.15.1-harness-canary1.0.0"): ("load-error", True),
+        ("residual_block.h5", "py3.11-tensorflow2.15.1-harness-canary1.1.0"): ("load-error", False),
     }
+    # the old cell's failure is the previous run's (accepted); the new release's failure is a regression
+    assert [(r["model"], r["cell"], r["why"]) for r in second["gate"]["regressions"]] == [
+        ("residual_block.h5", "py3.11-tensorflow2.15.1-harness-canary1.1.0", "new cell: not in the reference")
+    ]
     assert "harness-canary==1.1.0" in cells["py3.11-tensorflow2.15.1-harness-canary1.1.0"]["lock"]
     assert "new releases since the last run: harness-canary 1.1.0 (1 new cell)" in out
     assert "New releases since the last run: harness-canary 1.1.0" in (tmp_path / "week2" / "report.md").read_text()
     assert cli.main(["diff", "--json"]) == 0
     diff = json.loads(capsys.readouterr().out)
-    assert [c["cell"] for c in diff["new_cells"]] == ["py3.11-tensorflow2.15.1-harness-canary1.1.0"]
+    assert [c["cell"] for c in diff["new_cells"]] == ["py3.11-tensorflow2.15.1-harness-canary1.1.0"] * 2
+
+    # the team accepts this week's outcomes; the next run passes against that baseline, all from the store
+    baseline = tmp_path / "harness-baseline.json"
+    assert cli.main(["baseline", str(tmp_path / "week2" / "results.json"), "-o", str(baseline)]) == 0
+    assert cli.main(["run", str(matrix), *models, "-o", str(tmp_path / "week3"), "--baseline", str(baseline)]) == 0
+    third = json.loads((tmp_path / "week3" / "results.json").read_text())
+    assert third["gate"]["fail_on"] == "regression" and third["gate"]["reference"] == f"baseline {baseline}"
+    assert all(r.get("cached") for r in third["results"])
+    # had residual_block.h5 been accepted as loading where it fails, the gate would say so (baseline edited by hand)
+    accepted = json.loads(baseline.read_text())
+    accepted["accepted"]["residual_block.h5"]["py3.11-tensorflow2.15.1-harness-canary1.0.0"]["status"] = "loaded"
+    baseline.write_text(json.dumps(accepted))
+    assert cli.main(["run", str(matrix), *models, "-o", str(tmp_path / "week4"), "--baseline", str(baseline)]) == 1
+    assert "regression: residual_block.h5 @ py3.11-tensorflow2.15.1-harness-canary1.0.0: load-error ValueError (was loaded)" in (
+        capsys.readouterr().out
+    )
