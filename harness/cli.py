@@ -46,9 +46,13 @@ examples:
       show what would be built for a subset of cells
   harness images base --python 3.9 && harness run m.yaml model.h5 --backend docker --base-image 'harness-base:py{python}'
       run cells in sandboxed containers on a machine with no container registry
+  harness schedule matrices/seed-article.yaml models/m.h5 --cron '0 6 * * 1' --shards 4
+      write a GitHub Actions workflow: weekly, 4 shards, merged report, failing on
+      regressions only (harness baseline RESULTS.json accepts today's outcomes)
 
-exit codes: 0 all cells loaded (or loaded after a fix), 1 some cells failed to load,
-2 usage or matrix error, 3 nothing to do, 4 backend unavailable, 130 interrupted
+exit codes: 0 all cells loaded (or loaded after a fix), 1 some cells failed to load
+(with --fail-on: what it names), 2 usage or matrix error, 3 nothing to do,
+4 backend unavailable, 130 interrupted
 """
 
 
