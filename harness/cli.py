@@ -114,6 +114,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the K-th of N stable slices of the cells (CI jobs in parallel); `harness merge` joins their results.json",
     )
     run.add_argument("--refresh", action="store_true", help="ask the package index now for new releases, ignoring its cached listings")
+    cluster = run.add_argument_group("where cells run")
+    cluster.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local threads (default), or ray: one task per cell on a Ray cluster (needs the ray extra)",
+    )
+    cluster.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="the cluster: HOST:6379 (GCS) or ray://HOST:10001 (Ray Client); default $RAY_ADDRESS, else one started on this machine",
+    )
+    cluster.add_argument("--ray-cpus", type=float, default=1.0, metavar="N", help="CPUs each cell asks Ray for (default 1)")
+    cluster.add_argument(
+        "--ray-memory",
+        default="1.5g",
+        metavar="SIZE",
+        help="memory each cell asks Ray for (default 1.5g: Ray puts no more TensorFlow processes on a node than it holds)",
+    )
     add_gate_arguments(run)
     box = run.add_argument_group("docker backend (override the matrix's docker: section)")
     box.add_argument(
@@ -375,6 +394,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         refresh=args.refresh,
         fail_on=args.fail_on,
         baseline=args.baseline,
+        executor=args.executor,
+        ray_address=args.ray_address,
+        ray_cpus=args.ray_cpus,
+        ray_memory=args.ray_memory,
     )
     progress = RichProgress(console)
     start = time.monotonic()

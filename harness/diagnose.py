@@ -85,6 +85,7 @@ class CellResult:
     output_diff: Mapping[str, Any] | None = None
     stderr_tail: str = ""
     cached: bool = False
+    worker: str | None = None  # host/pid of the cluster worker that ran it (--executor ray)
 
     @property
     def failed(self) -> bool:

@@ -1,4 +1,4 @@
-"""Where cell tasks run: a local thread pool now, a cluster engine later, one interface.
+"""Where cell tasks run: a local thread pool, or a Ray cluster (ray_executor), one interface.
 
 A task is a plain callable returning a value; the executor yields values as they
 finish. Threads suffice locally because every task's work happens in child processes.
@@ -9,14 +9,18 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
 
 class Executor(Protocol):
-    def run_all(self, tasks: Sequence[Callable[[], T]]) -> Iterator[T]:
-        """Yield each task's value as it finishes. Closing the iterator cancels the rest."""
+    def run_all(self, tasks: Sequence[Any]) -> Iterator[Any]:
+        """Yield each task's value as it finishes. Closing the iterator cancels the rest.
+
+        The runner's tasks are CellTasks (plain data, callable): a local executor calls
+        them in threads, a cluster executor (ray_executor) ships them to workers.
+        """
         ...
 
 

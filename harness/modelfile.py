@@ -262,19 +262,28 @@ def _keras3_weights_match_config(blob: bytes, config_layers: list[tuple[str, str
     return []
 
 
-def _inspect_savedmodel(path: Path) -> ModelInfo:
-    pb = path / "saved_model.pb"
+def content_hash(path: Path) -> tuple[str, int]:
+    """(sha256, size) of a model: of a file's bytes, or of a folder's relative paths and contents in order."""
     digest = hashlib.sha256()
+    if not path.is_dir():
+        data = path.read_bytes()
+        return hashlib.sha256(data).hexdigest(), len(data)
     size = 0
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         digest.update(str(file.relative_to(path)).encode())
         content = file.read_bytes()
         digest.update(content)
         size += len(content)
+    return digest.hexdigest(), size
+
+
+def _inspect_savedmodel(path: Path) -> ModelInfo:
+    pb = path / "saved_model.pb"
+    sha256, size = content_hash(path)
     problems = [] if pb.stat().st_size else ["saved_model.pb is empty"]
     if not (path / "variables").is_dir():
         problems.append("SavedModel has no variables/ folder")
-    info: dict[str, Any] = dict(path=str(path.resolve()), name=path.name, sha256=digest.hexdigest(), size=size, format="savedmodel")
+    info: dict[str, Any] = dict(path=str(path.resolve()), name=path.name, sha256=sha256, size=size, format="savedmodel")
     meta = path / "keras_metadata.pb"
     if not meta.is_file():  # a plain TF SavedModel (tf.saved_model.save): no Keras objects to list
         return ModelInfo(**info, problems=tuple(problems))

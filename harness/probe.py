@@ -233,11 +233,29 @@ def write_json(path, data):
     os.replace(tmp, path)
 
 
+def die_with_parent():
+    """Be killed when the process that started this one dies (Linux), even by SIGKILL.
+
+    A harness killed hard (kill -9, a Ray worker that dies mid-cell, a cancelled task)
+    must leave no probe behind: nobody is left to kill its process group.
+    """
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (AttributeError, OSError):  # not Linux: the harness kills the process group instead
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def load_in_child(keras, model, request, workdir):
     """Fork after the framework import: isolated loads that share the import's cost."""
     out = os.path.join(workdir, "model-%s.json" % model["key"])
     pid = os.fork()
     if pid == 0:
+        die_with_parent()
         code = 0
         try:
             write_json(out, load_one(keras, model, request))
@@ -268,6 +286,7 @@ def load_in_child(keras, model, request, workdir):
 
 
 def main(argv):
+    die_with_parent()
     with open(argv[1]) as f:
         request = json.load(f)
     out = request["out"]

@@ -80,6 +80,8 @@ def run(
         raise HarnessError(f"cannot run '{argv[0]}': {exc.strerror}") from exc
     with _live_lock:
         _live.add(child)
+    if _stopping.is_set():  # kill_all ran between the check above and the registration: it missed this one
+        _kill_group(child)
     timed_out = False
     try:
         try:

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -55,6 +55,10 @@ class RunOptions:
     refresh: bool = False  # ask the package index now, ignoring cached release lists and locks
     fail_on: str | None = None  # what makes the exit code 1 (gate.FAIL_ON); None: per baseline
     baseline: Path | None = None  # accepted outcomes (harness baseline)
+    executor: str = "local"  # local threads, or ray (cells as tasks on a Ray cluster)
+    ray_address: str | None = None  # None: $RAY_ADDRESS, else a cluster started on this machine
+    ray_cpus: float = 1.0  # what each cell asks Ray for
+    ray_memory: str = "1.5g"
 
     @property
     def gate(self) -> str:
@@ -332,6 +336,8 @@ def run(
     if not options.dry_run:
         check_outdir(options.outdir)
     backend = get_backend(options.backend, {**matrix.docker, **options.docker}, matrix.path)
+    if executor is None and not options.dry_run:
+        executor = make_executor(options, backend)  # before planning: a missing extra or cluster fails fast
     planned = plan_run(matrix, options, backend, progress)
     document = new_document(matrix, infos, planned, backend, options)
     if options.dry_run:
@@ -351,7 +357,7 @@ def run(
     if reused:
         progress.stage(f"{len(reused)} results from the store (model, environment, options and probe unchanged; --fresh runs them again)")
         recorder.add(reused)  # recorded under this run too: history and diff see every cell
-    executor = executor or LocalExecutor(options.jobs or default_jobs())
+    executor = executor or make_executor(options, backend)
     progress.start(len(tasks))
     stream = executor.run_all(tasks)
     try:
@@ -377,21 +383,42 @@ def run(
     return recorder.finish(True, False, options.gate, baseline, str(options.baseline))
 
 
-def cell_task(
-    cell: Cell, env: EnvSpec, backend: Backend, infos: Sequence[ModelInfo], matrix: Matrix, logs: Path
-) -> Callable[[], list[CellResult]]:
-    """A cell as an executor task: every exception becomes a result, never a stopped run."""
+@dataclass(frozen=True)
+class CellTask:
+    """A cell as an executor task: plain data (a cluster executor ships it), every exception a result."""
 
-    def task() -> list[CellResult]:
+    cell: Cell
+    env: EnvSpec
+    backend: Backend
+    infos: tuple[ModelInfo, ...]
+    load: LoadOptions
+    logs: Path  # OUTDIR/logs; outputs go next to it (OUTDIR/outputs)
+
+    def __call__(self) -> list[CellResult]:
         try:
-            return run_cell(cell, env, backend, infos, matrix.load, logs)
+            return run_cell(self.cell, self.env, self.backend, self.infos, self.load, self.logs)
         except Exception as exc:  # noqa: BLE001 - one cell's failure never stops the others
-            return [
-                CellResult(model=i.name, cell=cell.id, status="infra-error", detail=f"harness error: {type(exc).__name__}: {exc}")
-                for i in infos
-            ]
+            return self.failed(f"harness error: {type(exc).__name__}: {exc}")
 
-    return task
+    def failed(self, detail: str) -> list[CellResult]:
+        return [CellResult(model=i.name, cell=self.cell.id, status="infra-error", detail=detail) for i in self.infos]
+
+
+def make_executor(options: RunOptions, backend: Backend) -> Executor:
+    if options.executor == "ray":
+        from .ray_executor import RayExecutor
+
+        docker = asdict(backend.settings) if isinstance(backend, DockerBackend) else {}
+        ray = RayExecutor(options.ray_address, options.ray_cpus, options.ray_memory, backend.name, docker)
+        ray.connect()
+        return ray
+    if options.executor != "local":
+        raise UsageError(f"--executor {options.executor}: choose local or ray")
+    return LocalExecutor(options.jobs or default_jobs())
+
+
+def cell_task(cell: Cell, env: EnvSpec, backend: Backend, infos: Sequence[ModelInfo], matrix: Matrix, logs: Path) -> CellTask:
+    return CellTask(cell, env, backend, tuple(infos), matrix.load, logs)
 
 
 def new_document(matrix: Matrix, infos: Sequence[ModelInfo], planned: Planned, backend: Backend, options: RunOptions) -> dict[str, Any]:

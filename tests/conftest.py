@@ -81,3 +81,14 @@ def isolated_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     path = tmp_path / "store.sqlite"
     monkeypatch.setenv("HARNESS_STORE", str(path))
     return path
+
+
+def default_sigint() -> None:
+    """For Popen(preexec_fn=...): a child that gets Ctrl-C as a user's shell would deliver it.
+
+    A process started in the background by a non-interactive shell (`pytest &`) ignores
+    SIGINT, children inherit that, and Python then installs no KeyboardInterrupt handler.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import default_sigint
 
 from harness import cli
 
@@ -102,6 +103,7 @@ def test_ctrl_c_keeps_finished_results_and_leaves_no_process(tmp_path, saved_mod
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:

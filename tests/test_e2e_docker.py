@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import default_sigint
 
 from harness import cli
 from harness.backends.docker import daemon_answers
@@ -216,6 +217,7 @@ def test_ctrl_c_removes_the_running_container(tmp_path, docker_ready, saved_mode
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:

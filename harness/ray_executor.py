@@ -1,0 +1,261 @@
+"""Cells on a Ray cluster: Ray schedules, the harness submits cells and collects results.
+
+The driver (`harness run --executor ray`) plans as always, then submits one Ray task per
+cell with a resource request (CPUs, memory) so Ray never packs more TensorFlow processes
+onto a node than it holds. Each task, on whichever worker Ray picks:
+
+1. materialises the model files from Ray's object store into the worker's cache, by
+   content: `<cache>/models/<sha256>/<name>`, checked against the sha256 the driver
+   computed (a worker's local path is never trusted, and a file already there is not
+   fetched again);
+2. builds or reuses the cell's environment locally (uv, or Docker where the worker has
+   a daemon), exactly as a local run does (the same EnvSpec key), and runs the probe;
+3. returns the results plus the files the cell wrote (logs, saved outputs).
+
+Results stream back as tasks finish (`ray.wait`), so the driver's store, results.json
+and progress bar advance cell by cell. A worker that dies mid-cell costs a retry (Ray's
+`max_retries`; the environment build is atomic and the probe has no side effects), and
+the driver records each cell once, when its task's final attempt returns. Ctrl-C on the
+driver cancels every outstanding task (`ray.cancel(force=True)`).
+
+Workers need the same harness version as the driver (`pip install 'harness[ray]'` in
+the cluster's image); a mismatch is reported per cell as an infra error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .diagnose import CellResult
+from .errors import BackendUnavailable, UsageError
+from .modelfile import ModelInfo, content_hash
+from .paths import cache_dir
+from .probe import PROBE_VERSION
+from .runner import CellTask
+
+EXTRA = "pip install 'harness[ray]'"
+DEFAULT_MEMORY = "1.5g"  # per cell, as default_jobs assumes for a TensorFlow process
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise BackendUnavailable(f"--executor ray needs Ray, which is not installed: {EXTRA} (the ray extra)") from None
+    return ray
+
+
+def parse_size(text: str) -> int:
+    """'1.5g', '512m', '2GiB', '1000000' -> bytes."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([kmgt]?)(i?b)?\s*", text.lower())
+    if not match:
+        raise UsageError(f"--ray-memory {text}: expected a size such as 1.5g or 512m")
+    number, unit = float(match.group(1)), match.group(2)
+    return int(number * 1024 ** "_kmgt".index(unit or "_"))
+
+
+@dataclass(frozen=True)
+class Parcel:
+    """A file (or SavedModel folder) sent through Ray's object store, known by its content."""
+
+    name: str
+    sha256: str
+    ref: Any  # ray.ObjectRef to bytes (a file) or {relative path: bytes} (a folder)
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """Everything one cell's task needs on a worker; no driver path in it is used there."""
+
+    cell: Any
+    env: Any
+    backend: str
+    docker: Mapping[str, Any]
+    models: tuple[tuple[ModelInfo, Parcel], ...]
+    load: Any
+    files: Mapping[str, Parcel] = field(default_factory=dict)  # custom_objects, input
+    harness_version: str = __version__
+    probe_version: int = PROBE_VERSION
+
+
+class RayExecutor:
+    def __init__(
+        self,
+        address: str | None = None,
+        cpus: float = 1.0,
+        memory: str = DEFAULT_MEMORY,
+        backend: str = "uv",
+        docker: Mapping[str, Any] | None = None,
+        max_retries: int = 3,
+    ):
+        self.ray = import_ray()
+        self.address = address
+        self.cpus = cpus
+        self.memory = parse_size(memory)
+        self.backend = backend
+        self.docker = dict(docker or {})
+        self.max_retries = max_retries
+
+    def connect(self) -> None:
+        if self.ray.is_initialized():
+            return
+        address = self.address or os.environ.get("RAY_ADDRESS") or "auto"
+        try:
+            self.ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BackendUnavailable(
+                f"cannot reach a Ray cluster at {address}: {first}; start one (`ray start --head`) or pass --ray-address HOST:6379"
+            ) from None
+
+    def run_all(self, tasks: Sequence[Any]) -> Iterator[list[CellResult]]:
+        """`tasks` are the runner's CellTasks (plain data); other callables cannot travel."""
+        if not tasks:
+            return
+        if not all(isinstance(t, CellTask) for t in tasks):
+            raise UsageError("the Ray executor runs harness cells only (this command needs --executor local)")
+        self.connect()
+        ray = self.ray
+        parcels: dict[str, Parcel] = {}
+
+        def parcel(path: Path, name: str, sha256: str | None = None) -> Parcel:
+            key = str(path)
+            if key not in parcels:
+                digest = sha256 or content_hash(path)[0]
+                parcels[key] = Parcel(name, digest, ray.put(_pack(path)))
+            return parcels[key]
+
+        remote = ray.remote(num_cpus=self.cpus, memory=self.memory, max_retries=self.max_retries, retry_exceptions=False)(run_shipment)
+        pending: dict[Any, CellTask] = {}
+        for task in tasks:
+            files = {
+                key: parcel(Path(value), Path(value).name)
+                for key in ("custom_objects", "input")
+                if (value := getattr(task.load, key)) is not None
+            }
+            models = tuple((info, parcel(Path(info.path), info.name, info.sha256)) for info in task.infos)
+            shipment = Shipment(task.cell, task.env, self.backend, self.docker, models, task.load, files)
+            pending[remote.options(name=f"harness cell {task.cell.id}").remote(shipment)] = task
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                task = pending.pop(done[0])
+                try:
+                    answer = ray.get(done[0])
+                except ray.exceptions.RayError as exc:
+                    yield task.failed(f"Ray: {type(exc).__name__}: {_first_line(exc)}")
+                    continue
+                yield receive(answer, task)
+        finally:
+            for ref in pending:  # Ctrl-C (or a closed stream): nothing keeps running on the cluster
+                ray.cancel(ref, force=True)
+
+
+def receive(answer: Mapping[str, Any], task: CellTask) -> list[CellResult]:
+    """Write the files a worker's cell produced under OUTDIR; point results at them."""
+    if answer.get("error"):
+        return task.failed(answer["error"])
+    outdir = task.logs.parent
+    for relative, data in answer.get("files", {}).items():
+        target = (outdir / relative).resolve()
+        if outdir.resolve() not in target.parents:
+            continue  # only OUTDIR/logs and OUTDIR/outputs are expected; nothing else is written
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    results = []
+    for record in answer["results"]:
+        if record.get("outputs"):
+            record = {**record, "outputs": str(outdir / "outputs" / record["model"] / f"{record['cell']}.npz")}
+        results.append(replace(CellResult.from_dict(record), worker=f"{answer['host']}/{answer['pid']}"))
+    return results
+
+
+# --------------------------------------------------------------------------- on the worker
+
+
+def run_shipment(shipment: Shipment) -> dict[str, Any]:
+    """A Ray task: one cell on this worker. Returns results and the files written."""
+    if (shipment.harness_version, shipment.probe_version) != (__version__, PROBE_VERSION):
+        return {
+            "error": f"worker {socket.gethostname()} runs harness {__version__} (probe {PROBE_VERSION}), the driver "
+            f"{shipment.harness_version} (probe {shipment.probe_version}); install one version on every node"
+        }
+    import ray
+
+    from .backends import get_backend
+
+    store = cache_dir() / "models"
+    backend = get_backend(shipment.backend, shipment.docker)
+    infos = tuple(replace(info, path=str(materialize(p, store, ray.get))) for info, p in shipment.models)
+    local = {key: materialize(p, store, ray.get) for key, p in shipment.files.items()}
+    load = replace(shipment.load, **local)
+    with tempfile.TemporaryDirectory(prefix="harness-ray-") as tmp:
+        work = Path(tmp)
+        results = CellTask(shipment.cell, shipment.env, backend, infos, load, work / "logs")()
+        files = {str(p.relative_to(work)): p.read_bytes() for p in sorted(work.rglob("*")) if p.is_file()}
+    return {"results": [r.to_dict() for r in results], "files": files, "host": socket.gethostname(), "pid": os.getpid()}
+
+
+def materialize(parcel: Parcel, store: Path, get: Any) -> Path:
+    """The parcel's content at store/<sha256>/<name>, fetched once per worker machine and checked."""
+    folder = store / parcel.sha256
+    target = folder / parcel.name
+    if (folder / ".verified").exists() and target.exists():
+        return target
+    data = get(parcel.ref)
+    staging = Path(tempfile.mkdtemp(prefix=f".{parcel.sha256[:12]}-", dir=_mkdir(store)))
+    try:
+        _unpack(data, staging / parcel.name)
+        seen = content_hash(staging / parcel.name)[0]
+        if seen != parcel.sha256:
+            raise RuntimeError(f"{parcel.name}: content sha256 {seen[:16]} is not the driver's {parcel.sha256[:16]}")
+        (staging / ".verified").write_text(parcel.sha256)
+        if folder.exists() and not (folder / ".verified").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # left half-written by a worker that died
+        try:
+            os.rename(staging, folder)
+        except OSError:  # another task on this machine put it there first
+            if not (folder / ".verified").exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _pack(path: Path) -> bytes | dict[str, bytes]:
+    if path.is_dir():
+        return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+    return path.read_bytes()
+
+
+def _unpack(data: bytes | dict[str, bytes], target: Path) -> None:
+    if isinstance(data, bytes):
+        target.write_bytes(data)
+        return
+    for relative, content in data.items():
+        file = (target / relative).resolve()
+        if target.resolve() not in file.parents:
+            raise RuntimeError(f"{relative}: a path outside the model folder")
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_bytes(content)
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(exc).__name__

@@ -1,0 +1,208 @@
+"""Cells on a real Ray cluster: two nodes on this machine, inside a network namespace with
+only loopback up (Ray then binds 127.0.0.1 and nothing leaves the machine).
+
+The namespace has no route out, so the test first runs the matrix locally (that run
+builds the environments and caches the index listings and locks), then runs it again
+through the cluster and compares. A worker is killed mid-cell; the cell is retried and
+recorded once. Ctrl-C on the driver cancels what is still running on the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import default_sigint
+
+REPO = Path(__file__).resolve().parent.parent
+RAY = Path(sys.executable).with_name("ray")
+PORT = 6390
+
+pytestmark = [pytest.mark.e2e, pytest.mark.ray]
+
+MATRIX = """\
+name: on-ray
+matrix:
+  python: ["3.11"]
+  tensorflow: ["2.15.1", "2.21.0"]
+  env: [{}, {HARNESS_TEST_SLEEP: "%s"}]
+  exclude:
+    - {tensorflow: "2.21.0", env: {HARNESS_TEST_SLEEP: "%s"}}
+packages:
+  tensorflow: tensorflow-cpu
+load:
+  timeout: 600
+"""
+
+
+def _can_make_namespaces() -> bool:
+    return os.geteuid() == 0 and shutil.which("ip") is not None
+
+
+@pytest.fixture(scope="module")
+def cluster(harness_cache, tmp_path_factory):
+    """`ray start --head` plus one more node, both in a fresh namespace with only lo."""
+    pytest.importorskip("ray")
+    if not _can_make_namespaces():
+        if os.environ.get("HARNESS_REQUIRE_RAY"):
+            pytest.fail("the Ray tests need root and iproute2 (ip netns)")
+        pytest.skip("needs root and iproute2 for a loopback-only network namespace")
+    ns = f"harness-ray-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
+    env = {**os.environ, "HARNESS_CACHE_DIR": str(harness_cache), "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("HARNESS_STORE", None)
+    inside = ["ip", "netns", "exec", ns]
+    common = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--disable-usage-stats"]
+    temp = tmp_path_factory.mktemp("ray")
+    try:
+        subprocess.run(
+            [*inside, str(RAY), "start", "--head", "--port", str(PORT), "--include-dashboard=false", f"--temp-dir={temp}", *common],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run([*inside, str(RAY), "start", "--address", f"127.0.0.1:{PORT}", *common], env=env, check=True, capture_output=True)
+        yield {"ns": ns, "inside": inside, "env": env}
+    finally:
+        subprocess.run([*inside, str(RAY), "stop", "--force"], env=env, capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def harness_argv(matrix: Path, models: list[Path], out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "harness.cli", "run", str(matrix), *map(str, models), "-o", str(out), "--no-store", *extra]
+
+
+def outcomes(out: Path) -> list[tuple]:
+    doc = json.loads((out / "results.json").read_text())
+    return sorted((r["model"], r["cell"], r["status"], (r.get("exception") or {}).get("type"), r.get("cause")) for r in doc["results"])
+
+
+def markdown_body(out: Path) -> str:
+    return "\n".join(line for line in (out / "report.md").read_text().splitlines() if not line.startswith("<sub>"))
+
+
+def processes(word: str) -> dict[int, str]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                text = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if word in text:
+                found[int(entry.name)] = text
+    return found
+
+
+def test_a_matrix_through_the_cluster_matches_a_local_run_even_when_a_worker_dies(cluster, tmp_path, saved_models):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(MATRIX % ("8", "8"))
+    models = [saved_models["dense.h5"], saved_models["residual_block.h5"], saved_models["slow_lambda.h5"]]
+    env = cluster["env"]
+
+    local = subprocess.run(harness_argv(matrix, models, tmp_path / "local", "-j", "2"), env=env, capture_output=True, text=True)
+    assert local.returncode == 1, local.stderr  # residual_block fails (custom object); the rest loads
+
+    driver = subprocess.Popen(
+        [*cluster["inside"], *harness_argv(matrix, models, tmp_path / "ray", "--executor", "ray", "--ray-address", f"127.0.0.1:{PORT}")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
+        text=True,
+    )
+    # the slow cell: its task's worker process (Ray names it after the task), once its probe is loading
+    deadline = time.monotonic() + 300
+    victim, orphans = None, []
+    while time.monotonic() < deadline and victim is None:
+        assert driver.poll() is None, driver.communicate()
+        for pid in processes("harness cell py3.11-tensorflow2.15.1-HARNESS_TEST_SLEEP=8"):
+            orphans = [p for p in processes("/probe.py") if _parent(p) == pid]
+            if orphans:
+                victim = pid
+        time.sleep(0.2)
+    assert victim is not None, "the slow cell's task never started its probe"
+    time.sleep(1)
+    os.kill(victim, signal.SIGKILL)
+    _, err = driver.communicate(timeout=600)
+    assert driver.returncode == 1, err
+
+    assert outcomes(tmp_path / "ray") == outcomes(tmp_path / "local")
+    assert markdown_body(tmp_path / "ray") == markdown_body(tmp_path / "local")
+    doc = json.loads((tmp_path / "ray" / "results.json").read_text())
+    keys = [(r["model"], r["cell"]) for r in doc["results"]]
+    assert len(keys) == len(set(keys)) == 9  # 3 models x 3 cells, each once: nothing lost, nothing twice
+    slow = [r for r in doc["results"] if "SLEEP" in r["cell"]]
+    assert {r["model"]: r["status"] for r in slow} == {"dense.h5": "loaded", "residual_block.h5": "load-error", "slow_lambda.h5": "loaded"}
+    assert all(r["worker"] and not r["worker"].endswith(f"/{victim}") for r in slow)  # the retry ran in another process
+    assert len({r["worker"] for r in doc["results"]}) >= 2  # both nodes' workers took cells
+    assert (tmp_path / "ray" / "logs" / "py3.11-tensorflow2.15.1.log").exists()  # the worker's files came back
+    assert not set(orphans) & set(processes("/probe.py"))  # the killed worker's probe died with it
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def test_ctrl_c_on_the_driver_cancels_the_cells_on_the_cluster(cluster, tmp_path, saved_models):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(MATRIX % ("600", "600"))
+    models = [saved_models["slow_lambda.h5"]]
+    env = cluster["env"]
+    warm = subprocess.run(harness_argv(matrix, models, tmp_path / "warm", "--only", "*2.21.0"), env=env, capture_output=True, text=True)
+    assert warm.returncode in (0, 1), warm.stderr  # environments and locks ready before entering the namespace
+    driver = subprocess.Popen(
+        [*cluster["inside"], *harness_argv(matrix, models, tmp_path / "ray", "--executor", "ray", "--ray-address", f"127.0.0.1:{PORT}")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    probes: list[int] = []
+    while time.monotonic() < deadline and not probes:
+        assert driver.poll() is None, driver.communicate()
+        workers = processes("harness cell py3.11-tensorflow2.15.1-HARNESS_TEST_SLEEP=600")
+        probes = [p for p in processes("/probe.py") if _parent(p) in workers]
+        time.sleep(0.2)
+    assert probes, "the slow cell never started on the cluster"
+    time.sleep(3)
+    driver.send_signal(signal.SIGINT)
+    _, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130, err
+    assert "interrupted" in err
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (
+        processes("harness cell py3.11-tensorflow2.15.1-HARNESS_TEST_SLEEP=600") or set(probes) & set(processes("/probe.py"))
+    ):
+        time.sleep(0.5)
+    assert processes("harness cell py3.11-tensorflow2.15.1-HARNESS_TEST_SLEEP=600") == {}  # the task was cancelled
+    assert not set(probes) & set(processes("/probe.py"))  # and its probe did not outlive it
+
+
+def test_without_the_extra_the_error_names_it(tmp_path):
+    (tmp_path / "m.yaml").write_text("matrix:\n  tensorflow: ['2.15.1']\n")
+    code = "import sys; sys.modules['ray'] = None; from harness.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "run", str(tmp_path / "m.yaml"), str(REPO / "examples" / "models" / "dense.h5"), "--executor", "ray"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 4
+    assert done.stderr.strip().splitlines() == [
+        "harness: error: --executor ray needs Ray, which is not installed: pip install 'harness[ray]' (the ray extra)"
+    ]
