@@ -331,13 +331,13 @@ def run(
     executor: Executor | None = None,
 ) -> dict[str, Any]:
     progress = progress or QuietProgress()
+    if executor is None and not options.dry_run and options.executor != "local":
+        executor = make_executor(options)  # first: a cluster connects while the models are read and the cells planned
     infos = inspect_models(model_paths)
     baseline = load_baseline(options.baseline) if options.baseline else None
     if not options.dry_run:
         check_outdir(options.outdir)
     backend = get_backend(options.backend, {**matrix.docker, **options.docker}, matrix.path)
-    if executor is None and not options.dry_run:
-        executor = make_executor(options, backend)  # before planning: a missing extra or cluster fails fast
     planned = plan_run(matrix, options, backend, progress)
     document = new_document(matrix, infos, planned, backend, options)
     if options.dry_run:
@@ -357,7 +357,9 @@ def run(
     if reused:
         progress.stage(f"{len(reused)} results from the store (model, environment, options and probe unchanged; --fresh runs them again)")
         recorder.add(reused)  # recorded under this run too: history and diff see every cell
-    executor = executor or make_executor(options, backend)
+    executor = executor or make_executor(options)
+    if hasattr(executor, "use_backend"):
+        executor.use_backend(backend)  # a cluster's workers build the same kind of environment
     progress.start(len(tasks))
     stream = executor.run_all(tasks)
     try:
@@ -404,12 +406,11 @@ class CellTask:
         return [CellResult(model=i.name, cell=self.cell.id, status="infra-error", detail=detail) for i in self.infos]
 
 
-def make_executor(options: RunOptions, backend: Backend) -> Executor:
+def make_executor(options: RunOptions) -> Executor:
     if options.executor == "ray":
         from .ray_executor import RayExecutor
 
-        docker = asdict(backend.settings) if isinstance(backend, DockerBackend) else {}
-        ray = RayExecutor(options.ray_address, options.ray_cpus, options.ray_memory, backend.name, docker)
+        ray = RayExecutor(options.ray_address, options.ray_cpus, options.ray_memory)
         ray.connect()
         return ray
     if options.executor != "local":
