@@ -85,10 +85,11 @@ def test_two_releases_give_the_same_answers_as_uv(tmp_path, monkeypatch, docker_
     uv_doc = json.loads((tmp_path / "uv" / "results.json").read_text())
     assert uv_code == code
     assert essence(docker_doc) == essence(uv_doc)
-    # built once, reused: a second run builds nothing
-    images = subprocess.run(["docker", "images", "-q", "harness-env"], capture_output=True, text=True).stdout.split()
-    docker_run(monkeypatch, harness_cache, matrix, models[:1], tmp_path / "again")
-    assert subprocess.run(["docker", "images", "-q", "harness-env"], capture_output=True, text=True).stdout.split() == images
+    # built once, reused: a second run (--fresh: it loads again, not from the store) builds nothing
+    images = sorted(subprocess.run(["docker", "images", "-q", "harness-env"], capture_output=True, text=True).stdout.split())
+    code, again = docker_run(monkeypatch, harness_cache, matrix, models[:1], tmp_path / "again", "--fresh")
+    assert not any(r.get("cached") for r in again["results"]) and len(again["results"]) == 2
+    assert sorted(subprocess.run(["docker", "images", "-q", "harness-env"], capture_output=True, text=True).stdout.split()) == images
 
 
 def test_the_container_is_a_sandbox(tmp_path, monkeypatch, docker_ready, saved_models, harness_cache):
