@@ -173,6 +173,35 @@ class RayExecutor:
             raise UsageError("the Ray executor runs harness cells only (this command needs --executor local)")
         self.connected()
         ray = self.ray
+        pending = self._submit(tasks)
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                task = pending.pop(done[0])
+                try:
+                    answer = ray.get(done[0])
+                except ray.exceptions.RayError as exc:
+                    yield task.failed(f"Ray: {type(exc).__name__}: {_first_line(exc)}")
+                    continue
+                yield receive(answer, task)
+        finally:
+            for ref in pending:  # Ctrl-C (or a closed stream): nothing keeps running on the cluster
+                ray.cancel(ref, force=True)
+            # Drop every object reference while connected: a reference that outlives the shutdown
+            # (a traceback keeps this frame alive after Ctrl-C) makes Ray end the process with
+            # exit code 1 when it is collected.
+            pending.clear()
+            done = []
+            # Disconnect now, beside the report writing: Ray's own exit-time teardown took about a
+            # second here, an explicit shutdown 0.3 s. The interpreter waits for this thread at exit.
+            threading.Thread(target=ray.shutdown, name="ray-shutdown").start()
+
+    def _submit(self, tasks: Sequence[CellTask]) -> dict[Any, CellTask]:
+        """One task per cell; each model file goes into the object store once. Returns {ObjectRef: task}.
+
+        Its own frame, so that no object reference but the returned ones outlives it.
+        """
+        ray = self.ray
         parcels: dict[str, Parcel] = {}
 
         def parcel(path: Path, name: str, sha256: str | None = None) -> Parcel:
@@ -193,22 +222,7 @@ class RayExecutor:
             models = tuple((info, parcel(Path(info.path), info.name, info.sha256)) for info in task.infos)
             shipment = Shipment(task.cell, task.env, self.backend, self.docker, models, task.load, files)
             pending[remote.options(name=f"harness cell {task.cell.id}").remote(shipment)] = task
-        try:
-            while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
-                task = pending.pop(done[0])
-                try:
-                    answer = ray.get(done[0])
-                except ray.exceptions.RayError as exc:
-                    yield task.failed(f"Ray: {type(exc).__name__}: {_first_line(exc)}")
-                    continue
-                yield receive(answer, task)
-        finally:
-            for ref in pending:  # Ctrl-C (or a closed stream): nothing keeps running on the cluster
-                ray.cancel(ref, force=True)
-            # Disconnect now, beside the report writing: Ray's own exit-time teardown took about a
-            # second here, an explicit shutdown 0.3 s. The interpreter waits for this thread at exit.
-            threading.Thread(target=ray.shutdown, name="ray-shutdown").start()
+        return pending
 
 
 def receive(answer: Mapping[str, Any], task: CellTask) -> list[CellResult]:

@@ -132,8 +132,9 @@ def test_a_matrix_through_the_cluster_matches_a_local_run_even_when_a_worker_die
     assert victim is not None, "the slow cell's task never started its probe"
     time.sleep(1)
     os.kill(victim, signal.SIGKILL)
-    _, err = driver.communicate(timeout=600)
-    assert driver.returncode == 1, err
+    out, err = driver.communicate(timeout=600)
+    assert driver.returncode == 1, err  # the gate's 1 (residual_block, and slow_lambda under Keras 3), not a crash on the way out
+    assert "--fail-on any: fails (4 failed cells)" in out and "shutdown" not in err
 
     assert outcomes(tmp_path / "ray") == outcomes(tmp_path / "local")
     assert markdown_body(tmp_path / "ray") == markdown_body(tmp_path / "local")
@@ -183,7 +184,7 @@ def test_ctrl_c_on_the_driver_cancels_the_cells_on_the_cluster(cluster, tmp_path
     driver.send_signal(signal.SIGINT)
     _, err = driver.communicate(timeout=120)
     assert driver.returncode == 130, err
-    assert "interrupted" in err
+    assert "interrupted" in err and "shutdown" not in err
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (
         processes("harness cell py3.11-tensorflow2.15.1-HARNESS_TEST_SLEEP=600") or set(probes) & set(processes("/probe.py"))
