@@ -81,7 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="uv",
         help="uv virtualenvs (default) or Docker containers; auto: Docker when a daemon answers",
     )
-    run.add_argument("-j", "--jobs", type=int, default=None, help="cells run at once (default: cores, fewer if memory is short)")
+    run.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        help="cells run at once (default: cores, fewer if memory is short; with Ray, its resources decide)",
+    )
     run.add_argument(
         "--only",
         action="append",

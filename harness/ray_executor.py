@@ -109,6 +109,7 @@ class RayExecutor:
         self.docker: dict[str, Any] = {}
         self.max_retries = max_retries
         self._connecting: threading.Thread | None = None
+        self._shutdown: threading.Thread | None = None
         self._error: BaseException | None = None
 
     def use_backend(self, backend: Any) -> None:
@@ -181,8 +182,10 @@ class RayExecutor:
                 try:
                     answer = ray.get(done[0])
                 except ray.exceptions.RayError as exc:
-                    yield task.failed(f"Ray: {type(exc).__name__}: {_first_line(exc)}")
-                    continue
+                    answer = {"error": f"Ray: {type(exc).__name__}: {_first_line(exc)}"}
+                if not pending:  # the last one: disconnect while the driver records it and writes the reports
+                    done = []
+                    self._disconnect()
                 yield receive(answer, task)
         finally:
             for ref in pending:  # Ctrl-C (or a closed stream): nothing keeps running on the cluster
@@ -192,9 +195,14 @@ class RayExecutor:
             # exit code 1 when it is collected.
             pending.clear()
             done = []
-            # Disconnect now, beside the report writing: Ray's own exit-time teardown took about a
-            # second here, an explicit shutdown 0.3 s. The interpreter waits for this thread at exit.
-            threading.Thread(target=ray.shutdown, name="ray-shutdown").start()
+            self._disconnect()
+
+    def _disconnect(self) -> None:
+        """Disconnect beside the driver's own work: Ray's exit-time teardown took about a second here,
+        an explicit shutdown 0.3 s. The interpreter waits for this thread at exit."""
+        if self._shutdown is None:
+            self._shutdown = threading.Thread(target=self.ray.shutdown, name="ray-shutdown")
+            self._shutdown.start()
 
     def _submit(self, tasks: Sequence[CellTask]) -> dict[Any, CellTask]:
         """One task per cell; each model file goes into the object store once. Returns {ObjectRef: task}.
@@ -249,7 +257,7 @@ def receive(answer: Mapping[str, Any], task: CellTask) -> list[CellResult]:
 
 def warm_worker() -> None:
     """A no-op task whose only effect is a started worker with the harness imported."""
-    from .backends import uv  # noqa: F401 - the import is the point
+    from .backends import docker, uv  # noqa: F401 - the imports are the point
 
 
 def run_shipment(shipment: Shipment) -> dict[str, Any]:
