@@ -207,3 +207,44 @@ def test_without_the_extra_the_error_names_it(tmp_path):
     assert done.stderr.strip().splitlines() == [
         "harness: error: --executor ray needs Ray, which is not installed: pip install 'harness[ray]' (the ray extra)"
     ]
+
+
+def test_workers_with_a_docker_daemon_run_cells_in_containers(cluster, tmp_path, saved_models):
+    from harness.backends.docker import daemon_answers
+
+    if not daemon_answers():
+        if os.environ.get("HARNESS_REQUIRE_DOCKER"):
+            pytest.fail("a Docker daemon is required (see .ci/run)")
+        pytest.skip("no Docker daemon answers")
+    env = cluster["env"]
+    subprocess.run([sys.executable, "-m", "harness.cli", "images", "base", "--python", "3.11"], env=env, check=True, capture_output=True)
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  python: ["3.11"]\n  tensorflow: ["2.21.0"]\npackages: {tensorflow: tensorflow-cpu}\n')
+    models = [saved_models["dense.h5"], saved_models["residual_block.h5"]]
+    docker = ["--backend", "docker", "--base-image", "harness-base:py{python}"]
+    local = subprocess.run(harness_argv(matrix, models, tmp_path / "local", *docker), env=env, capture_output=True, text=True)
+    assert local.returncode == 1, local.stderr  # builds the image outside the namespace (PyPI), residual_block fails
+    since = str(int(time.time()) - 1)
+    on_ray = subprocess.run(
+        [
+            *cluster["inside"],
+            *harness_argv(matrix, models, tmp_path / "ray", *docker, "--executor", "ray", "--ray-address", f"127.0.0.1:{PORT}"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert on_ray.returncode == 1, on_ray.stderr
+    assert outcomes(tmp_path / "ray") == outcomes(tmp_path / "local")
+    doc = json.loads((tmp_path / "ray" / "results.json").read_text())
+    assert doc["run"]["backend"] == "docker" and all(r["worker"] for r in doc["results"])
+    started = subprocess.run(
+        [
+            *("docker", "events", "--since", since, "--until", str(int(time.time()) + 1), "--format", "{{.Actor.Attributes.image}}"),
+            *("--filter", "type=container", "--filter", "event=start", "--filter", "label=harness.session"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert started and all(image.startswith("harness-env:") for image in started)  # the worker ran the cell in a container
