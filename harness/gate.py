@@ -26,6 +26,7 @@ from typing import Any
 
 from .diagnose import FAILED
 from .errors import UsageError
+from .paths import read_json
 
 FAIL_ON = ("regression", "any", "attribute-error", "none")
 BASELINE_SCHEMA = "harness-baseline"
@@ -62,12 +63,7 @@ def write_baseline(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
 
 
 def load_baseline(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such baseline file (`harness baseline RESULTS.json -o {path}` writes one)") from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not a readable baseline file ({exc}); write it again with `harness baseline`") from None
+    data = read_json(path, "baseline file", f"`harness baseline RESULTS.json -o {path}` writes one")
     if not isinstance(data, dict) or data.get("schema") != BASELINE_SCHEMA or not isinstance(data.get("accepted"), dict):
         raise UsageError(f'{path}: not a harness baseline (no "schema": "{BASELINE_SCHEMA}"); `harness baseline` writes one')
     return data

@@ -80,6 +80,18 @@ def harness_argv(matrix: Path, models: list[Path], out: Path, *extra: str) -> li
     return [sys.executable, "-m", "harness.cli", "run", str(matrix), *map(str, models), "-o", str(out), "--no-store", *extra]
 
 
+def start_driver(cluster: dict, matrix: Path, models: list[Path], out: Path) -> subprocess.Popen[str]:
+    """`harness run --executor ray` inside the namespace, in the background."""
+    return subprocess.Popen(
+        [*cluster["inside"], *harness_argv(matrix, models, out, "--executor", "ray", "--ray-address", f"127.0.0.1:{PORT}")],
+        env=cluster["env"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
+        text=True,
+    )
+
+
 def outcomes(out: Path) -> list[tuple]:
     doc = json.loads((out / "results.json").read_text())
     return sorted((r["model"], r["cell"], r["status"], (r.get("exception") or {}).get("type"), r.get("cause")) for r in doc["results"])
@@ -111,14 +123,7 @@ def test_a_matrix_through_the_cluster_matches_a_local_run_even_when_a_worker_die
     local = subprocess.run(harness_argv(matrix, models, tmp_path / "local", "-j", "2"), env=env, capture_output=True, text=True)
     assert local.returncode == 1, local.stderr  # residual_block fails (custom object); the rest loads
 
-    driver = subprocess.Popen(
-        [*cluster["inside"], *harness_argv(matrix, models, tmp_path / "ray", "--executor", "ray", "--ray-address", f"127.0.0.1:{PORT}")],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=default_sigint,
-        text=True,
-    )
+    driver = start_driver(cluster, matrix, models, tmp_path / "ray")
     # the slow cell: its task's worker process (Ray names it after the task), once its probe is loading
     deadline = time.monotonic() + 300
     victim, orphans = None, []
@@ -162,16 +167,15 @@ def test_ctrl_c_on_the_driver_cancels_the_cells_on_the_cluster(cluster, tmp_path
     matrix.write_text(MATRIX % ("600", "600"))
     models = [saved_models["slow_lambda.h5"]]
     env = cluster["env"]
-    warm = subprocess.run(harness_argv(matrix, models, tmp_path / "warm", "--only", "*2.21.0"), env=env, capture_output=True, text=True)
-    assert warm.returncode in (0, 1), warm.stderr  # environments and locks ready before entering the namespace
-    driver = subprocess.Popen(
-        [*cluster["inside"], *harness_argv(matrix, models, tmp_path / "ray", "--executor", "ray", "--ray-address", f"127.0.0.1:{PORT}")],
+    # environments and locks ready before entering the namespace (the sleeping cell shares 2.15.1's)
+    warm = subprocess.run(
+        harness_argv(matrix, models, tmp_path / "warm", "--only", "py3.11-tensorflow2.15.1", "--only", "*2.21.0"),
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=default_sigint,
+        capture_output=True,
         text=True,
     )
+    assert warm.returncode in (0, 1), warm.stderr
+    driver = start_driver(cluster, matrix, models, tmp_path / "ray")
     deadline = time.monotonic() + 300
     probes: list[int] = []
     while time.monotonic() < deadline and not probes:

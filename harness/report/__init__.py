@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..paths import read_json
 from .html import render_html
 from .junit import render_junit
 from .markdown import render_markdown
@@ -30,12 +30,7 @@ def write_reports(doc: Mapping[str, Any], outdir: Path) -> list[Path]:
 
 def load_results(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such results file (harness run writes OUTDIR/results.json)") from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not a readable results file ({exc})") from None
+    doc = read_json(path, "results file", "harness run writes OUTDIR/results.json")
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise UsageError(f'{path}: not a harness results file (no "schema": "{SCHEMA}")')
     if doc.get("schema_version", 0) > SCHEMA_VERSION:
