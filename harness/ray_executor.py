@@ -175,14 +175,21 @@ class RayExecutor:
         self.connected()
         ray = self.ray
         pending = self._submit(tasks)
+        interrupted = False
         try:
             while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
-                task = pending.pop(done[0])
                 try:
-                    answer = ray.get(done[0])
-                except ray.exceptions.RayError as exc:
-                    answer = {"error": f"Ray: {type(exc).__name__}: {_first_line(exc)}"}
+                    done, _ = ray.wait(list(pending), num_returns=1)
+                    task = pending.pop(done[0])
+                    try:
+                        answer = ray.get(done[0])
+                    except ray.exceptions.RayError as exc:
+                        answer = {"error": f"Ray: {type(exc).__name__}: {_first_line(exc)}"}
+                except KeyboardInterrupt:
+                    # Re-raised below as a fresh one: this one's traceback holds Ray's frames, and in them
+                    # object references, which must go before the disconnect (see the finally clause).
+                    interrupted = True
+                    break
                 if not pending:  # the last one: disconnect while the driver records it and writes the reports
                     done = []
                     self._disconnect()
@@ -196,6 +203,8 @@ class RayExecutor:
             pending.clear()
             done = []
             self._disconnect()
+        if interrupted:
+            raise KeyboardInterrupt
 
     def _disconnect(self) -> None:
         """Disconnect beside the driver's own work: Ray's exit-time teardown took about a second here,
