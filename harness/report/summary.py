@@ -160,7 +160,7 @@ def gate_text(doc: Doc) -> str | None:
     gate = doc.get("gate")
     if not gate:
         return None
-    against = f" against {gate['reference']}" if gate.get("reference") else ""
+    against = f" against {gate['reference']}" if gate.get("reference") and gate.get("fail_on") == "regression" else ""
     verdict = "fails" if gate.get("failed") else "passes"
     return f"--fail-on {gate['fail_on']}: {verdict} ({gate['reason']}{against})"
 
