@@ -142,7 +142,9 @@ class RayExecutor:
         address = self.address or os.environ.get("RAY_ADDRESS") or "auto"
         try:
             if not ray.is_initialized():
-                ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+                # Ray's Python notices (no SIGTERM handler from this thread) are noise on the harness's
+                # terminal; its errors still show.
+                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
             self._warm_up()
         except (ConnectionError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
