@@ -260,7 +260,9 @@ class Recorder:
         )
         if store:
             store.record_cells(self.run_id, document["cells"])
-        self.options = options_key(document["matrix"].get("load", {}), document["run"]["backend"])
+        load = dict(document["matrix"].get("load", {}))
+        load["try_fixes"] = bool(load.get("try_fixes") or document["run"].get("try_fixes"))  # --try-fixes counts too
+        self.options = options_key(load, document["run"]["backend"])
         self.env_keys = {c["id"]: c.get("env_key") for c in document["cells"]}
         self.models = {m["name"]: (m["sha256"], m["name"]) for m in document["models"]}
 
@@ -298,6 +300,8 @@ class Recorder:
     ) -> dict[str, Any]:
         """Stamp the run, compare it with earlier ones (history.follow_up), write the reports."""
         self.document["run"].update(finished=finished or _now(), complete=complete, interrupted=interrupted, store_run=self.run_id or None)
+        if self.store:
+            self.store.update(self.run_id, self.document["results"])  # statuses the later stages changed
         follow_up(self.document, self.store, self.run_id or None, fail_on, baseline, baseline_name)
         if self.store:
             self.store.finish_run(self.run_id, complete, interrupted)
@@ -457,6 +461,7 @@ def new_document(matrix: Matrix, infos: Sequence[ModelInfo], planned: Planned, b
             "jobs": options.jobs or default_jobs(),
             "shard": {"index": options.shard[0], "count": options.shard[1]} if options.shard else None,
             "fail_on": options.gate,
+            "try_fixes": options.try_fixes,
             "baseline": str(options.baseline) if options.baseline else None,
         },
         "matrix": {

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS results (
     recorded REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS results_cache ON results (model_sha256, cell, env_key, options_key, probe_version);
+CREATE INDEX IF NOT EXISTS results_run ON results (run_id, model, cell);
 CREATE TABLE IF NOT EXISTS run_cells (
     run_id INTEGER NOT NULL REFERENCES runs(id),
     cell TEXT NOT NULL,
@@ -155,6 +156,16 @@ class Store:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+
+    def update(self, run_id: int, results: Iterable[Mapping[str, Any]]) -> None:
+        """Rewrite a run's stored results with their final form (after output comparison or fixes
+        tried in another environment changed a status), so history, trends and gates see what the
+        report shows."""
+        rows = [(r["status"], json.dumps(r, default=str), run_id, r["model"], r["cell"]) for r in results]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("UPDATE results SET status = ?, data = ? WHERE run_id = ? AND model = ? AND cell = ?", rows)
             self._db.execute("COMMIT")
 
     def cached(self, model_sha256: str, cell: str, env_key: str, options: str, probe: int) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ from harness.modelfile import inspect_model
 from harness.plan import EnvSpec
 from harness.resolve import Lock, Resolver
 from harness.runner import run_cell
+from harness.store import Store
 
 pytestmark = pytest.mark.e2e
 
@@ -316,7 +317,7 @@ def test_python_not_on_the_host_is_skipped_with_a_hint(tmp_path, monkeypatch, sa
     assert "Python 3.99 is not available on this host" in r["detail"] and "--backend docker" in r["detail"]
 
 
-def test_outputs_are_compared_with_the_saved_by_cell_or_a_reference(tmp_path, monkeypatch, saved_models, harness_cache):
+def test_outputs_are_compared_with_the_saved_by_cell_or_a_reference(tmp_path, monkeypatch, saved_models, harness_cache, isolated_store):
     import numpy as np
 
     matrix = tmp_path / "m.yaml"
@@ -352,6 +353,9 @@ def test_outputs_are_compared_with_the_saved_by_cell_or_a_reference(tmp_path, mo
         assert (r["status"], r["cause"]) == ("loaded-output-mismatch", "version-mismatch")
         assert abs(r["output_diff"]["max_abs"] - 0.5) < 1e-5
         assert "max abs diff 0.5" in r["detail"]
+    # the store holds the final statuses (the comparison comes after the cells were recorded)
+    stored = Store(isolated_store).results(doc["run"]["store_run"])
+    assert sorted((r["cell"], r["status"]) for r in stored) == sorted((r["cell"], r["status"]) for r in doc["results"])
 
 
 def test_try_fixes_loads_a_keras2_file_through_tf_keras_legacy_mode(tmp_path, monkeypatch, saved_models, harness_cache):
