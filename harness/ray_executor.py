@@ -24,6 +24,7 @@ the cluster's image); a mismatch is reported per cell as an infra error.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import os
@@ -120,6 +121,8 @@ class RayExecutor:
 
         self.backend = backend.name
         self.docker = asdict(backend.settings) if isinstance(backend, DockerBackend) else {}
+        if Path(self.docker.get("template", "")).suffix:  # the user's own .j2 file: its text travels, not its path
+            self.docker["template_text"] = Path(self.docker["template"]).read_text()
 
     def connect(self) -> None:
         """Start connecting in the background: the driver plans (index, locks) meanwhile."""
@@ -283,7 +286,7 @@ def run_shipment(shipment: Shipment) -> dict[str, Any]:
     from .backends import get_backend
 
     store = cache_dir() / "models"
-    backend = get_backend(shipment.backend, shipment.docker)
+    backend = get_backend(shipment.backend, local_docker_settings(shipment.docker, cache_dir() / "templates"))
     infos = tuple(replace(info, path=str(materialize(p, store, ray.get))) for info, p in shipment.models)
     local = {key: materialize(p, store, ray.get) for key, p in shipment.files.items()}
     load = replace(shipment.load, **local)
@@ -292,6 +295,18 @@ def run_shipment(shipment: Shipment) -> dict[str, Any]:
         results = CellTask(shipment.cell, shipment.env, backend, infos, load, work / "logs")()
         files = {str(p.relative_to(work)): p.read_bytes() for p in sorted(work.rglob("*")) if p.is_file()}
     return {"results": [r.to_dict() for r in results], "files": files, "host": socket.gethostname(), "pid": os.getpid()}
+
+
+def local_docker_settings(docker: Mapping[str, Any], folder: Path) -> dict[str, Any]:
+    """The driver's Docker settings, with a user's template written on this worker (named by its content)."""
+    settings = dict(docker)
+    text = settings.pop("template_text", None)
+    if text is not None:
+        path = _mkdir(folder) / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.Dockerfile.j2"
+        if not path.exists():
+            path.write_text(text)
+        settings["template"] = str(path)
+    return settings
 
 
 def materialize(parcel: Parcel, store: Path, get: Any) -> Path:

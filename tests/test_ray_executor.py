@@ -252,3 +252,13 @@ def test_workers_with_a_docker_daemon_run_cells_in_containers(cluster, tmp_path,
         check=True,
     ).stdout.split()
     assert started and all(image.startswith("harness-env:") for image in started)  # the worker ran the cell in a container
+
+
+def test_a_users_template_travels_by_its_text(tmp_path):
+    from harness.ray_executor import local_docker_settings
+
+    text = "FROM {{ base_image }}\nRUN echo mine\n"
+    settings = local_docker_settings({"template": "/driver/only/mine.j2", "template_text": text, "memory": "2g"}, tmp_path / "t")
+    assert settings["memory"] == "2g" and "template_text" not in settings
+    assert Path(settings["template"]).read_text() == text and Path(settings["template"]).parent == tmp_path / "t"
+    assert local_docker_settings({"template": "default"}, tmp_path / "t") == {"template": "default"}
