@@ -46,7 +46,7 @@ examples:
       show what would be built for a subset of cells
   harness images base --python 3.9 && harness run m.yaml model.h5 --backend docker --base-image 'harness-base:py{python}'
       run cells in sandboxed containers on a machine with no container registry
-  harness schedule matrices/seed-article.yaml models/m.h5 --cron '0 6 * * 1' --shards 4
+  harness schedule matrices/seed-article.yaml models/m.h5 --cron '0 6 * * 1' --shards 4 --install 'harness @ git+https://github.com/your-org/harness'
       write a GitHub Actions workflow: weekly, 4 shards, merged report, failing on
       regressions only (harness baseline RESULTS.json accepts today's outcomes)
 
@@ -267,9 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schedule.add_argument(
         "--install",
-        default=f"harness=={__version__}",
+        default="",
         metavar="SPEC",
-        help="what pip installs in CI: a version, a wheel path, 'harness @ git+https://...' (default harness==%(default)s)",
+        help="what pip installs in CI, e.g. 'harness @ git+https://github.com/your-org/harness@v0.1.0' "
+        "(default: where this harness was installed from, when that is a git or https URL)",
     )
     schedule.add_argument("--python", default="3.11", help="the runner's Python for the harness itself (cells bring their own)")
     schedule.add_argument("--backend", choices=("uv", "docker", "auto"), default="uv")

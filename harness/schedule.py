@@ -19,6 +19,7 @@ commands they contain.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Sequence
@@ -45,7 +46,7 @@ class Schedule:
     shards: int = 1
     fail_on: str = "regression"
     baseline: Path | None = None
-    install: str = f"harness=={__version__}"
+    install: str = ""  # a pip requirement; see default_install()
     python: str = "3.11"
     backend: str = "uv"
     extra: tuple[str, ...] = field(default=())  # more `harness run` arguments, e.g. --try-fixes
@@ -77,6 +78,26 @@ class Schedule:
         return "\n".join(lines) + "\n"
 
 
+def default_install() -> str | None:
+    """Where this harness came from, as a requirement CI can install; None when CI could not reach it.
+
+    Not `harness==VERSION`: another project owns the name "harness" on PyPI, and a CI file
+    must never install a stranger's package by accident.
+    """
+    import importlib.metadata
+
+    try:
+        origin = json.loads(importlib.metadata.distribution("harness").read_text("direct_url.json") or "null")
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return None
+    if isinstance(origin, dict) and origin.get("vcs_info", {}).get("vcs") == "git":
+        commit = origin["vcs_info"].get("commit_id")
+        return f"harness @ git+{origin['url']}" + (f"@{commit}" if commit else "")
+    if isinstance(origin, dict) and origin.get("url", "").startswith(("https://", "http://")) and "archive_info" in origin:
+        return f"harness @ {origin['url']}"
+    return None  # a local folder or wheel: not on the CI runner
+
+
 def check(schedule: Schedule, root: Path | None = None) -> Schedule:
     """Paths relative to the repository root (where CI checks out), a sane cron, a known gate."""
     root = (root or Path.cwd()).resolve()
@@ -99,15 +120,23 @@ def check(schedule: Schedule, root: Path | None = None) -> Schedule:
         raise UsageError(f"--shards {schedule.shards}: between 1 and 256 (GitHub runs at most 256 jobs per matrix)")
     if schedule.fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on {schedule.fail_on}: choose one of {', '.join(FAIL_ON)}")
+    matrix = relative(schedule.matrix, "matrix")
+    models = tuple(relative(m, "model") for m in schedule.models)
     baseline = relative(schedule.baseline, "baseline file") if schedule.baseline else None
+    install = schedule.install or default_install()
+    if not install:
+        raise UsageError(
+            "--install: say what CI installs, e.g. --install 'harness @ git+https://github.com/your-org/harness@v0.1.0' "
+            "(this harness came from a local folder, which CI cannot reach; the PyPI name 'harness' is another project)"
+        )
     return Schedule(
-        relative(schedule.matrix, "matrix"),
-        tuple(relative(m, "model") for m in schedule.models),
+        matrix,
+        models,
         schedule.cron,
         schedule.shards,
         schedule.fail_on,
         baseline,
-        schedule.install,
+        install,
         schedule.python,
         schedule.backend,
         schedule.extra,

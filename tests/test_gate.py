@@ -172,8 +172,31 @@ def test_baseline_and_schedule_commands(tmp_path, monkeypatch, capsys):
         (["m.yaml", "nope.h5"], "nope.h5: no such model"),
         (["m.yaml", "/etc/hostname"], "outside"),
         (["m.yaml", "model.h5", "--shards", "0"], "between 1 and 256"),
+        (["m.yaml", "model.h5"], "--install: say what CI installs"),  # this harness is an editable install
     ):
         assert cli.main(["schedule", *args]) == 2
         assert words in capsys.readouterr().err
+    assert cli.main(["schedule", "m.yaml", "model.h5", "--install", "harness @ git+https://example.org/h.git@v1", "-o", "-"]) == 0
+    assert "python -m pip install 'harness @ git+https://example.org/h.git@v1'" in capsys.readouterr().out
     assert cli.main(["run", "m.yaml", "model.h5", "--shard", "5/4"]) == 2
     assert "K must be between 1 and N" in capsys.readouterr().err
+
+
+def test_the_default_install_is_where_this_harness_came_from(monkeypatch):
+    """A git install names its URL and commit; a local folder names nothing (CI cannot reach it)."""
+    import importlib.metadata
+
+    from harness.schedule import default_install
+
+    class Origin:
+        def __init__(self, text: str):
+            self.text = text
+
+        def read_text(self, name: str) -> str:
+            return self.text
+
+    git = {"url": "https://github.com/o/harness", "vcs_info": {"vcs": "git", "commit_id": "abc123"}}
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: Origin(json.dumps(git)))
+    assert default_install() == "harness @ git+https://github.com/o/harness@abc123"
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: Origin(json.dumps({"url": "file:///src", "dir_info": {}})))
+    assert default_install() is None

@@ -169,7 +169,7 @@ def test_generated_github_workflow_runs_sharded_and_merges_like_an_unsharded_run
             ]
         )
         assert code == 0
-        assert cli.main(["schedule", "matrix.yaml", "models/dense.h5", "--shards", "2", "--format", "gitlab"]) == 0
+        assert cli.main(["schedule", "matrix.yaml", "models/dense.h5", "--shards", "2", "--format", "gitlab", "--install", str(REPO)]) == 0
     finally:
         os.chdir(cwd)
     workflow_path = repo / ".github" / "workflows" / "harness.yml"
