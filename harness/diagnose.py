@@ -35,6 +35,12 @@ LOADS = ("loaded", "loaded-after-fix")
 NOT_TRIED = ("unresolvable", "skipped", "infra-error")
 CAUSES = ("custom-object", "missing-dependency", "version-mismatch", "corrupt-file", "environment", "unknown")
 
+
+def exception_type(record: Mapping[str, Any] | None) -> str | None:
+    """The exception type of a result record (results.json, the store), if it has one."""
+    return ((record or {}).get("exception") or {}).get("type")
+
+
 _UNKNOWN_OBJECT = re.compile(
     r"Unknown (?:layer|loss function|metric function|metric|optimizer|activation function|initializer|regularizer|constraint|object)[^:]*: '?([\w>.]+)'?"
 )

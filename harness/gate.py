@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .diagnose import FAILED
+from .diagnose import FAILED, exception_type
 from .errors import UsageError
 from .paths import read_json
 
@@ -42,7 +42,7 @@ def write_baseline(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
     for r in sorted(doc.get("results", []), key=lambda r: (r["model"], r["cell"])):
         accepted.setdefault(r["model"], {})[r["cell"]] = {
             "status": r["status"],
-            "exception": (r.get("exception") or {}).get("type"),
+            "exception": exception_type(r),
             "cause": r.get("cause"),
         }
     baseline = {
@@ -73,7 +73,7 @@ def outcomes_of(results: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any
     """Results as the baseline's `accepted` mapping (model -> cell -> outcome)."""
     out: dict[str, dict[str, Any]] = {}
     for r in results:
-        out.setdefault(r["model"], {})[r["cell"]] = {"status": r["status"], "exception": (r.get("exception") or {}).get("type")}
+        out.setdefault(r["model"], {})[r["cell"]] = {"status": r["status"], "exception": exception_type(r)}
     return out
 
 
@@ -97,7 +97,7 @@ def regressions(results: Sequence[Mapping[str, Any]], accepted: Mapping[str, Map
                 "model": r["model"],
                 "cell": r["cell"],
                 "status": r["status"],
-                "exception": (r.get("exception") or {}).get("type"),
+                "exception": exception_type(r),
                 "cause": r.get("cause"),
                 "why": why,
             }

@@ -41,16 +41,20 @@ def follow_up(
         history["compared_with"] = f"the baseline {baseline_name}"
     if seen is not None:
         history["new_releases"] = mark_new(doc, seen)
+    outcomes: dict[int, dict[str, dict[str, Any]]] = {}  # run id -> model -> cell -> outcome; each run read once
+
+    def outcomes_in(run: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        assert store is not None
+        if run["id"] not in outcomes:
+            outcomes[run["id"]] = outcomes_of(store.results(run["id"]))
+        return outcomes[run["id"]]
+
     if store and earlier:
         shown = list(reversed(earlier[:TREND_RUNS]))  # oldest first
         history["runs"] = [{"id": r["id"], "started": r["started"]} for r in shown]
-        by_run = [{(x["model"], x["cell"]): x for x in store.results(r["id"])} for r in shown]
+        by_run = [outcomes_in(r) for r in shown]
         for r in doc.get("results", []):
-            key = (r["model"], r["cell"])
-            history["trend"].setdefault(r["model"], {})[r["cell"]] = [
-                {"status": old[key]["status"], "exception": (old[key].get("exception") or {}).get("type")} if key in old else None
-                for old in by_run
-            ]
+            history["trend"].setdefault(r["model"], {})[r["cell"]] = [old.get(r["model"], {}).get(r["cell"]) for old in by_run]
     doc["history"] = history
 
     accepted: Mapping[str, Mapping[str, Any]] | None = None
@@ -59,7 +63,7 @@ def follow_up(
         accepted, reference = baseline["accepted"], f"baseline {baseline_name}"
     elif store and earlier:
         previous = next((r for r in earlier if r["complete"]), earlier[0])
-        accepted, reference = outcomes_of(store.results(previous["id"])), f"run {previous['id']} ({previous['started']})"
+        accepted, reference = outcomes_in(previous), f"run {previous['id']} ({previous['started']})"
     doc["gate"] = evaluate(doc, fail_on, accepted, reference)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .backends.docker import PROBE, PROBE_DIR, DockerBackend, DockerSettings, container_request, render_dockerfile
-from .diagnose import ProbeOutcome, diagnose
+from .diagnose import ProbeOutcome, diagnose, exception_type
 from .errors import UsageError
 from .matrix import Cell
 from .modelfile import inspect_model
@@ -42,7 +42,7 @@ def outcome_of(result: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "status": result["status"],
         "cause": result.get("cause"),
-        "exception_type": (result.get("exception") or {}).get("type"),
+        "exception_type": exception_type(result),
         "attribute_error": bool(result.get("attribute_error")),
     }
 

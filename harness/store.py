@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .diagnose import FAILED, exception_type
+
 
 def default_store() -> Path:
     """$HARNESS_STORE, else .harness/results.sqlite in the working folder."""
@@ -63,22 +65,18 @@ MIGRATIONS = {"shard": "ALTER TABLE runs ADD COLUMN shard TEXT"}  # columns adde
 
 def diff_results(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """What changed between two runs, per (model, cell)."""
-    failed = ("loaded-output-mismatch", "load-error", "import-error", "timeout", "crash")
     old = {(r["model"], r["cell"]): r for r in before}
     new = {(r["model"], r["cell"]): r for r in after}
     changes: dict[str, list[dict[str, Any]]] = {"new_failures": [], "fixed": [], "changed_exception": [], "new_cells": [], "gone_cells": []}
 
     def row(key: tuple[str, str], a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> dict[str, Any]:
-        def kind(r: Mapping[str, Any] | None) -> str | None:
-            return ((r or {}).get("exception") or {}).get("type")
-
         return {
             "model": key[0],
             "cell": key[1],
             "before": (a or {}).get("status"),
             "after": (b or {}).get("status"),
-            "exception_before": kind(a),
-            "exception_after": kind(b),
+            "exception_before": exception_type(a),
+            "exception_after": exception_type(b),
             "cause": (b or a or {}).get("cause"),
         }
 
@@ -88,11 +86,11 @@ def diff_results(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> d
         changes["gone_cells"].append(row(key, old[key], None))
     for key in sorted(new.keys() & old.keys()):
         a, b = old[key], new[key]
-        if b["status"] in failed and a["status"] not in failed:
+        if b["status"] in FAILED and a["status"] not in FAILED:
             changes["new_failures"].append(row(key, a, b))
-        elif a["status"] in failed and b["status"] not in failed:
+        elif a["status"] in FAILED and b["status"] not in FAILED:
             changes["fixed"].append(row(key, a, b))
-        elif a["status"] in failed and (a.get("exception") or {}).get("type") != (b.get("exception") or {}).get("type"):
+        elif a["status"] in FAILED and exception_type(a) != exception_type(b):
             changes["changed_exception"].append(row(key, a, b))
     return changes
 
