@@ -36,7 +36,7 @@ from .outputs import compare_outputs
 from .plan import EnvJob, EnvSpec, plan
 from .probe import PROBE_VERSION
 from .report import write_reports
-from .resolve import Lock, PackageIndex, Resolution, ResolveFailed, Resolver, Unresolvable
+from .resolve import INDEX_TTL, LOCK_TTL, Lock, PackageIndex, Resolution, ResolveFailed, Resolver, Unresolvable
 from .store import Store, options_key
 
 
@@ -135,7 +135,7 @@ def shard_cells(cells: Sequence[Cell], shard: tuple[int, int] | None) -> list[Ce
 
 
 def plan_run(matrix: Matrix, options: RunOptions, backend: Backend, progress: Progress) -> Planned:
-    index = PackageIndex(ttl=0.0) if options.refresh else PackageIndex()
+    index = PackageIndex(ttl=0.0 if options.refresh else INDEX_TTL)
     progress.stage("expanding the matrix against the package index")
     expanded = expand_cells(matrix, index)
     positions = {c: i for i, c in enumerate(expanded)}
@@ -144,13 +144,7 @@ def plan_run(matrix: Matrix, options: RunOptions, backend: Backend, progress: Pr
         raise NothingToDo(f"no cell matches --only {' '.join(options.only)}; `harness cells {matrix.path}` lists the ids")
     cells = shard_cells(cells, options.shard)
     progress.stage(f"resolving {len(cells)} cells with uv" + (f" (shard {options.shard[0]}/{options.shard[1]})" if options.shard else ""))
-    resolutions = (
-        resolve_cells(
-            cells, Resolver(matrix.packages, index.config, ttl=0.0) if options.refresh else Resolver(matrix.packages, index.config)
-        )
-        if cells
-        else {}
-    )
+    resolutions = resolve_cells(cells, Resolver(matrix.packages, index.config, ttl=0.0 if options.refresh else LOCK_TTL))
     skipped = {c: backend.skip_reason(c.python) for c in cells if not backend.python_available(c.python)}
     locked = [(c, r.text) for c, r in resolutions.items() if isinstance(r, Lock) and c not in skipped]
     return Planned(cells, resolutions, plan(locked, backend.name, backend.fingerprint), skipped, positions)
