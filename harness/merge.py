@@ -62,7 +62,7 @@ def merge_runs(
     document = {
         **{k: first[k] for k in ("schema", "schema_version", "harness_version", "probe_version", "matrix", "models")},
         "run": {
-            **{k: first["run"].get(k) for k in ("backend", "docker", "jobs")},
+            **{k: first["run"].get(k) for k in ("backend", "docker", "jobs", "try_fixes")},  # try_fixes: part of the cache key
             "started": min(r["started"] for r in runs),
             "finished": None,
             "complete": all(r.get("complete") for r in runs) and not shards["missing"],

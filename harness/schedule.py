@@ -23,7 +23,7 @@ import json
 import re
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +49,12 @@ class Schedule:
     install: str = ""  # a pip requirement; see default_install()
     python: str = "3.11"
     backend: str = "uv"
-    extra: tuple[str, ...] = field(default=())  # more `harness run` arguments, e.g. --try-fixes
 
     def shard_command(self, k: str, n: str, outdir: str) -> str:
         words = ["harness", "run", str(self.matrix), *map(str, self.models), "--shard", f"{k}/{n}", "--fail-on", "none", "-o", outdir]
         if self.backend != "uv":
             words += ["--backend", self.backend]
-        return _join([*words, *self.extra])
+        return _join(words)
 
     def merge_command(self, results_glob: str) -> str:
         words = ["harness", "merge", "--allow-missing", "--fail-on", self.fail_on, "-o", "harness-report"]
@@ -66,10 +65,19 @@ class Schedule:
     def install_command(self) -> str:
         return f"python -m pip install {shlex.quote(self.install)}"
 
+    def command(self, fmt: str) -> str:
+        """The `harness schedule` command that writes this file again."""
+        words = ["harness", "schedule", str(self.matrix), *map(str, self.models), "--cron", self.cron, "--shards", str(self.shards)]
+        words += ["--format", fmt, "--fail-on", self.fail_on, "--install", self.install, "--python", self.python]
+        if self.baseline:
+            words += ["--baseline", str(self.baseline)]
+        if self.backend != "uv":
+            words += ["--backend", self.backend]
+        return shlex.join(words)
+
     def header(self, fmt: str) -> str:
-        models = " ".join(map(str, self.models))
         lines = [
-            f"# Written by `harness schedule {self.matrix} {models} --cron '{self.cron}' --shards {self.shards} --format {fmt}` (harness {__version__}).",
+            f"# Written by `{self.command(fmt)}` (harness {__version__}).",
             "# Run that command again to change it. Every cell's outcome, the trend and the regressions are in the",
             "# harness-report artifact" + (" and the run's summary page." if fmt == "github" else " and the pipeline's test report."),
         ]
@@ -139,7 +147,6 @@ def check(schedule: Schedule, root: Path | None = None) -> Schedule:
         install,
         schedule.python,
         schedule.backend,
-        schedule.extra,
     )
 
 

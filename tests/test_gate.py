@@ -139,6 +139,7 @@ def test_merge_refuses_what_is_not_one_sharded_run(tmp_path):
     def shard_file(name: str, k: int, n: int, matrix: str = "mx") -> Path:
         doc = document([result(f"tf2.1{k}", "loaded")], shard={"index": k, "count": n})
         doc["matrix"]["name"] = matrix
+        doc["run"]["try_fixes"] = True  # part of the cache key: the merged run must keep it
         path = tmp_path / name / "results.json"
         path.parent.mkdir()
         path.write_text(json.dumps(doc))
@@ -155,7 +156,7 @@ def test_merge_refuses_what_is_not_one_sharded_run(tmp_path):
             merge_runs(paths, out)
     doc = merge_runs([b, a], out, allow_missing=True)
     assert [c["id"] for c in doc["cells"]] == ["tf2.11", "tf2.12"] and doc["run"]["missing_shards"] == [3]
-    assert doc["run"]["complete"] is False
+    assert doc["run"]["complete"] is False and doc["run"]["try_fixes"] is True
     assert cli.main(["merge", str(a), str(b), "--allow-missing", "-o", str(out), "--no-store"]) == 1  # partial: exit 1
 
 
