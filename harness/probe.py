@@ -5,10 +5,18 @@ library (and, inside the cell, the framework under test), and keeps to Python 3.
 
     python probe.py REQUEST.json
 
-A failure to load is data: the probe still exits 0 and writes the exception's type,
+A failure to load is data: the probe still exits 0 and reports the exception's type,
 module, message, missing attribute, chained exceptions and framework frames. When
 several models share the cell, the framework is imported once and each model is loaded
 in a forked child, so every load stays isolated while the import is paid once.
+
+What it found leaves on its stdout, the result channel: one JSON message a line
+(start, import, model, outputs, done). Before anything else the probe moves that
+channel to a private descriptor and points fd 1 at stderr, so whatever the framework or
+a model prints lands in the log, not in the channel. The harness reads the channel
+bounded and validates it; a model's code runs in this process and can lie about its
+own result (the report says so for files that carry code), nothing more. With "out" in
+the request the probe also writes the assembled result there (a reproduction run by hand).
 """
 
 import importlib
@@ -21,7 +29,8 @@ import sys
 import time
 import traceback
 
-PROBE_VERSION = 1
+PROBE_VERSION = 2
+OUTPUTS_MAX = 48 << 20  # bytes of saved outputs sent back per model (base64 on the channel)
 DISTRIBUTIONS = (
     "tensorflow",
     "tensorflow-cpu",
@@ -206,7 +215,7 @@ def load_one(keras, model, request):
     loaded = [a for a in attempts if a.get("ok")]
     if loaded and request.get("inference"):
         try:
-            save_to = os.path.join(request["outputs_dir"], "outputs-%s.npz" % model["key"]) if request.get("outputs_dir") else None
+            save_to = os.path.join(request["workdir"], "outputs-%s.npz" % model["key"])
             summary = run_inference(loaded[0]["model"], request.get("input"), save_to)
             result["inference"] = {"ok": True, "outputs": summary, "saved": os.path.basename(save_to) if save_to else None}
         except BaseException as exc:  # noqa: BLE001
@@ -233,6 +242,47 @@ def write_json(path, data):
     os.replace(tmp, path)
 
 
+class Channel(object):
+    """The result channel: the original stdout, moved out of the way of prints."""
+
+    def __init__(self):
+        sys.stdout.flush()
+        self.fd = os.dup(1)
+        os.dup2(2, 1)  # fd 1 (print, C libraries) now writes to stderr
+        self.stream = os.fdopen(self.fd, "w")
+        Channel.fd_in_use = self.fd
+
+    fd_in_use = None
+
+    def send(self, kind, **fields):
+        fields["kind"] = kind
+        self.stream.write(json.dumps(fields, default=str) + "\n")
+        self.stream.flush()
+
+
+def apply_limits(limits):
+    """Resource limits for this process and all it starts, set before any model loads.
+
+    A model's code cannot raise them again: the sandbox holds no capability.
+    """
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return {}
+    names = {"file_size": "RLIMIT_FSIZE", "processes": "RLIMIT_NPROC", "address_space": "RLIMIT_AS", "core": "RLIMIT_CORE"}
+    applied = {}
+    for key, value in sorted(dict(limits or {}, core=0).items()):
+        which = getattr(resource, names.get(key, ""), None)
+        if which is None or value is None:
+            continue
+        try:
+            resource.setrlimit(which, (int(value), int(value)))
+            applied[key] = int(value)
+        except (ValueError, OSError):
+            pass
+    return applied
+
+
 def die_with_parent():
     """Be killed when the process that started this one dies (Linux), even by SIGKILL.
 
@@ -256,6 +306,8 @@ def load_in_child(keras, model, request, workdir):
     pid = os.fork()
     if pid == 0:
         die_with_parent()
+        if Channel.fd_in_use is not None:  # a model loaded here reports through its parent only
+            os.close(Channel.fd_in_use)
         code = 0
         try:
             write_json(out, load_one(keras, model, request))
@@ -285,20 +337,61 @@ def load_in_child(keras, model, request, workdir):
         return {"crash": {"exit_code": os.WEXITSTATUS(status)}}
 
 
+def read_outputs(workdir, key):
+    """The outputs a load saved, as base64, or why they are not sent."""
+    import base64
+
+    path = os.path.join(workdir, "outputs-%s.npz" % key)
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return None, None
+    if size > OUTPUTS_MAX:
+        return None, "the outputs (%d bytes) exceed the %d bytes the probe sends back" % (size, OUTPUTS_MAX)
+    with open(path, "rb") as f:
+        return base64.b64encode(f.read()).decode("ascii"), None
+
+
+def send_model(channel, workdir, key, data):
+    encoded, why = read_outputs(workdir, key)
+    if why and isinstance(data.get("inference"), dict):
+        data["inference"]["not_sent"] = why
+    channel.send("model", key=key, result=data)
+    if encoded is not None:
+        channel.send("outputs", key=key, npz=encoded)
+
+
+def not_dumpable():
+    """No /proc/<pid>/fd or ptrace access to this process from the loads it forks."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0)  # PR_SET_DUMPABLE
+    except (AttributeError, OSError):
+        pass
+
+
 def main(argv):
     die_with_parent()
+    channel = Channel()
+    not_dumpable()
     with open(argv[1]) as f:
         request = json.load(f)
-    out = request["out"]
-    request.setdefault("outputs_dir", os.path.dirname(out))
+    limits = apply_limits(request.get("limits"))
+    workdir = request["workdir"]
+    if not os.path.isdir(workdir):
+        os.makedirs(workdir)
+    out = request.get("out")
     result = {
         "probe_version": PROBE_VERSION,
         "python": sys.version.split()[0],
         "api": request.get("api", "tf.keras"),
         "pid": os.getpid(),
         "models": {},
+        "limits": limits,
     }
     result["versions"] = installed_versions()
+    channel.send("start", **{k: v for k, v in result.items() if k != "models"})
     start = time.time()
     try:
         keras = import_framework(result["api"])
@@ -307,19 +400,28 @@ def main(argv):
         if isinstance(exc, KeyboardInterrupt):
             raise
         result["import"] = {"ok": False, "seconds": round(time.time() - start, 4), "error": describe_exception(exc)}
-        write_json(out, result)
+        channel.send("import", **{"import": result["import"]})
+        if out:
+            write_json(out, result)
         return 0
-    write_json(out, result)  # the import is recorded even if a load later kills the process
+    channel.send("import", **{"import": result["import"]})  # recorded even if a load later kills the process
     models = request["models"]
-    shared = len(models) > 1 and hasattr(os, "fork") and request.get("fork", True)
+    # Every load in a forked child, one model too: its deadline is enforced here and this
+    # process, which holds the channel, never runs a model's code.
+    shared = hasattr(os, "fork") and request.get("fork", True)
     for model in models:
         if shared:
-            result["models"][model["key"]] = load_in_child(keras, model, request, os.path.dirname(out))
+            data = load_in_child(keras, model, request, workdir)
         else:
-            result["models"][model["key"]] = load_one(keras, model, request)
-        write_json(out, result)
+            data = load_one(keras, model, request)
+        result["models"][model["key"]] = data
+        send_model(channel, workdir, model["key"], data)
+        if out:
+            write_json(out, result)
     result["seconds"] = round(time.time() - start, 4)
-    write_json(out, result)
+    channel.send("done", seconds=result["seconds"])
+    if out:
+        write_json(out, result)
     return 0
 
 
