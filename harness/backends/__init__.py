@@ -5,7 +5,7 @@ One Protocol, one class per backend, chosen by name (as nox chooses venv/uv/cond
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -53,10 +53,13 @@ class Backend(Protocol):
 
     def prepare(self, env: EnvSpec) -> Prepared: ...
 
-    def run_probe(
-        self, prepared: Prepared, request: Mapping[str, Any], workdir: Path, env_vars: Mapping[str, str], timeout: float
-    ) -> proc.Completed:
-        """Run the probe on `request` (host paths); its JSON result lands in workdir/result.json."""
+    @property
+    def sandbox(self) -> str:
+        """What contains a cell's code here: bwrap, docker, none."""
+        ...
+
+    def run_probe(self, prepared: Prepared, request: Mapping[str, Any], env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
+        """Run the probe on `request` (host paths) in a sandbox; its result channel is the stdout."""
         ...
 
     def run_script(self, prepared: Prepared, script: Path, outdir: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
@@ -64,7 +67,37 @@ class Backend(Protocol):
         ...
 
 
-def get_backend(name: str, docker: Mapping[str, Any] | None = None, matrix_path: Path | None = None) -> Backend:
+PROBE_DIR = "/harness"  # inside a cell: the probe, its request, the user's custom objects and input
+MODEL_DIR = "/models"
+
+
+def cell_request(request: Mapping[str, Any], place: Callable[[str, str], str], workdir: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The probe request with the paths the cell sees, and the read-only mounts (inside -> host).
+
+    `place(host, wanted)` says which path the cell uses: `wanted` in a sandbox that
+    remaps (bwrap, Docker), the host path without one. Each file gets a fixed name, so
+    nothing of the host's layout (a user name, a project path) reaches the cell.
+    """
+    inner = dict(request, workdir=workdir)
+    inner.pop("out", None)
+    mounts: dict[str, str] = {}
+
+    def show(host: str, wanted: str) -> str:
+        path = place(host, wanted)
+        mounts[path] = host
+        return path
+
+    inner["models"] = [dict(m, path=show(m["path"], f"{MODEL_DIR}/{m['key']}{Path(m['path']).suffix}")) for m in request["models"]]
+    if request.get("custom_objects"):
+        inner["custom_objects"] = show(request["custom_objects"], f"{PROBE_DIR}/custom_objects.py")
+    if request.get("input"):
+        inner["input"] = show(request["input"], f"{PROBE_DIR}/input{Path(request['input']).suffix}")
+    return inner, mounts
+
+
+def get_backend(
+    name: str, docker: Mapping[str, Any] | None = None, matrix_path: Path | None = None, sandbox: str = "auto", limits: Any = None
+) -> Backend:
     """The backend called `name` (uv, docker, auto), checked; `docker` is the matrix's docker section."""
     from .docker import DockerBackend, DockerSettings, daemon_answers
     from .uv import UvBackend
@@ -72,7 +105,9 @@ def get_backend(name: str, docker: Mapping[str, Any] | None = None, matrix_path:
     if name == "auto":
         name = "docker" if daemon_answers() else "uv"
     if name == "uv":
-        uv = UvBackend()
+        from ..sandbox import get_sandbox
+
+        uv = UvBackend(sandbox=get_sandbox(sandbox), limits=limits)
         uv.check()
         return uv
     if name == "docker":

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import proc
+from ..errors import redact
 from ..paths import cache_dir
 from ..plan import EnvSpec
 from ..resolve import IndexConfig, uv_bin
-from . import EnvBuildFailed, Prepared
+from ..sandbox import Jail, Limits, Sandbox, get_sandbox, interpreter_home, sweep_scratch
+from . import PROBE_DIR, EnvBuildFailed, Prepared, cell_request
 
 PROBE = Path(__file__).resolve().parent.parent / "probe.py"
 MARKER = "harness-env.json"
@@ -36,22 +38,38 @@ _INFRA_HINTS = (
     "No space left",
     "Network is unreachable",
     "failed to download",
+    "network was disabled",
+    "not found in the cache",
+    "Disk quota exceeded",
 )
 
 
 class UvBackend:
     name = "uv"
 
-    def __init__(self, root: Path | None = None, index: IndexConfig | None = None):
+    def __init__(self, root: Path | None = None, index: IndexConfig | None = None, sandbox: Sandbox | None = None, limits: Limits | None = None):
         self.root = root or cache_dir() / "envs"
         self.index = index or IndexConfig.from_env()
+        self._box = sandbox
+        self.limits = limits or Limits()
         self._pythons: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
     fingerprint = ""
 
+    @property
+    def box(self) -> Sandbox:
+        if self._box is None:
+            self._box = get_sandbox("auto")
+        return self._box
+
+    @property
+    def sandbox(self) -> str:
+        return self.box.name
+
     def check(self) -> None:
         uv_bin()  # the uv wheel is a dependency; this fails only in a broken install
+        sweep_scratch()
 
     def describe(self, env: EnvSpec) -> str | None:
         return None
@@ -114,7 +132,7 @@ class UvBackend:
                 timeout=300,
             )
             if not made.ok:
-                raise EnvBuildFailed(f"uv venv failed: {made.stderr.strip()}", infra=_is_infra(made))
+                raise EnvBuildFailed(redact(f"uv venv failed: {made.stderr.strip()}"), infra=_is_infra(made))
             lock = tmp / "requirements.lock"
             lock.write_text(env.lock)
             sync = [uv_bin(), "pip", "sync", "--quiet", "--python", str(tmp / "bin" / "python"), *self.index.uv_args(), str(lock)]
@@ -124,37 +142,48 @@ class UvBackend:
                 # cached page (or a CDN edge) is older than the lock: seen on this machine. Fetch the pages again.
                 synced = proc.run([*sync[:3], "--refresh", *sync[3:]], env=self._uv_env(), timeout=1800)
             if not synced.ok:
-                raise EnvBuildFailed(f"uv pip sync failed: {synced.stderr.strip()[-2000:]}", infra=_is_infra(synced))
+                raise EnvBuildFailed(redact(f"uv pip sync failed: {synced.stderr.strip()[-2000:]}"), infra=_is_infra(synced))
             (tmp / MARKER).write_text(json.dumps({"key": env.key, "python": env.python, "created": time.time()}))
             shutil.rmtree(target, ignore_errors=True)
             os.rename(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _run_env(self, prepared: Prepared, home: Path) -> dict[str, str]:
+    def _run_env(self, prepared: Prepared, home: str) -> dict[str, str]:
+        """The cell's whole environment: nothing of the harness's (its tokens, its index credentials)."""
         return {
             "PATH": f"{Path(prepared.location) / 'bin'}:/usr/bin:/bin",
-            "HOME": str(home),
-            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "HOME": home,
+            "LANG": "C.UTF-8",
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "PYTHONDONTWRITEBYTECODE": "1",
             "VIRTUAL_ENV": prepared.location,
         }
 
-    def run_probe(
-        self, prepared: Prepared, request: Mapping[str, Any], workdir: Path, env_vars: Mapping[str, str], timeout: float
-    ) -> proc.Completed:
-        python = Path(prepared.location) / "bin" / "python"
-        request_file = workdir / "request.json"
-        request_file.write_text(json.dumps(dict(request, out=str(workdir / "result.json"))))
-        env = {**self._run_env(prepared, workdir), **env_vars}
-        # -I: ignore PYTHON* variables and the user's site-packages; the cell is all there is.
-        return proc.run([str(python), "-I", str(PROBE), str(request_file)], env=env, cwd=workdir, timeout=timeout)
+    def run_probe(self, prepared: Prepared, request: Mapping[str, Any], env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
+        with tempfile.TemporaryDirectory(prefix=f"harness-cell-{os.getpid()}-") as tmp:
+            scratch = Path(tmp) / "work"  # used only without a sandbox; bwrap's is a tmpfs
+            scratch.mkdir()
+            inner, mounts = cell_request(request, self.box.inside, self.box.scratch(scratch))
+            inner["limits"] = self.box.probe_limits(self.limits)
+            request_file = Path(tmp) / "request.json"
+            request_file.write_text(json.dumps(inner))
+            probe = self.box.inside(str(PROBE), f"{PROBE_DIR}/probe.py")
+            request_path = self.box.inside(str(request_file), f"{PROBE_DIR}/request.json")
+            mounts.update({probe: str(PROBE), request_path: str(request_file), prepared.location: prepared.location})
+            home = interpreter_home(Path(prepared.location))
+            if home is not None:
+                mounts[str(home)] = str(home)
+            python = str(Path(prepared.location) / "bin" / "python")
+            env = {**self._run_env(prepared, inner["workdir"]), **env_vars}
+            # -I: ignore PYTHON* variables and the user's site-packages; the cell is all there is.
+            jail = Jail((python, "-I", probe, request_path), mounts, env, inner["workdir"])
+            return self.box.run(jail, self.limits, timeout)
 
     def run_script(self, prepared: Prepared, script: Path, outdir: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
         python = Path(prepared.location) / "bin" / "python"
         with tempfile.TemporaryDirectory(prefix="harness-home-") as home:  # keras writes ~/.keras
-            env = {**self._run_env(prepared, Path(home)), **env_vars}
+            env = {**self._run_env(prepared, home), **env_vars}
             return proc.run([str(python), str(script), str(outdir)], env=env, cwd=outdir, timeout=timeout)
 
     def remove(self, keep: set[str]) -> list[Path]:
