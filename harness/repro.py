@@ -14,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .backends.docker import PROBE, PROBE_DIR, DockerBackend, DockerSettings, container_request, render_dockerfile
+from .backends import PROBE_DIR, cell_request
+from .backends.docker import PROBE, DockerBackend, DockerSettings, render_dockerfile
+from .channel import read_channel
 from .diagnose import ProbeOutcome, diagnose, exception_type
 from .errors import UsageError
 from .matrix import Cell
@@ -97,13 +98,13 @@ def write_repro(
             {"key": f"m{i}", "path": m["name"], "plugins": ["tensorflow_addons"] if m.get("addons") else []} for i, m in enumerate(models)
         ],
     }
-    inner, _ = container_request(request)
+    inner, _ = cell_request(request, lambda host, wanted: wanted, "/work")
     copies = ["probe.py", "request.json"]
     shutil.copy(PROBE, folder / "probe.py")
     if load.get("custom_objects"):
         shutil.copy(load["custom_objects"], folder / "custom_objects.py")
         copies.append("custom_objects.py")
-    (folder / "request.json").write_text(json.dumps(dict(inner, out="/work/result.json"), indent=1))
+    (folder / "request.json").write_text(json.dumps(inner, indent=1))
     dockerfile = render_dockerfile(env, settings, IndexConfig.from_env(), "ca-certificates.crt" if ca.exists() else None)
     (folder / "Dockerfile").write_text(dockerfile + f"COPY {' '.join(copies)} {PROBE_DIR}/\n")
     references = []
@@ -160,12 +161,11 @@ def _readme(
         f"docker build --network host -t harness-repro:{record['python']} .",
         "# 2. run: no network, read-only root, no capabilities, the model mounted read-only",
         "MODEL_DIR=$PWD   # the folder that holds the model file(s) listed above",
-        "mkdir -p out && chmod 777 out",
-        f"docker run --rm --network none --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges "
-        f'--user {10001}:{10001} {envs} {mounts} -v "$PWD/out:/work" harness-repro:{record["python"]} '
-        f"python -I {PROBE_DIR}/probe.py {PROBE_DIR}/request.json",
-        "# 3. what happened: status, exception type and message per model",
-        "cat out/result.json",
+        f"docker run --rm --network none --read-only --tmpfs /tmp --tmpfs /work:uid=10001,gid=10001 --cap-drop ALL "
+        f'--security-opt no-new-privileges --user {10001}:{10001} {envs} {mounts} harness-repro:{record["python"]} '
+        f"python -I {PROBE_DIR}/probe.py {PROBE_DIR}/request.json > result.jsonl",
+        "# 3. what happened: the probe's messages, one JSON object a line (status, exception type and message per model)",
+        "cat result.jsonl",
         "```",
         "",
         "`expected.json` holds what the harness saw; `harness repro ... --verify` rebuilds this folder and compares.",
@@ -189,26 +189,20 @@ def verify_repro(
     record = next(c for c in doc["cells"] if c["id"] == repro.cell)
     request = json.loads((repro.folder / "request.json").read_text())
     models = {m["name"]: m for m in doc["models"]}
-    mounts: dict[str, Any] = {}
+    mounts: dict[str, str] = {}
     infos = []
     for reference, model in zip(json.loads((repro.folder / "model.json").read_text()), request["models"], strict=True):
         source = repro.folder / reference["name"] if reference.get("copied") else _model_source(models[reference["name"]], model_paths)
-        mounts[str(source.resolve())] = {"bind": model["path"], "mode": "ro"}
+        mounts[model["path"]] = str(source.resolve())
         infos.append(inspect_model(source))
-    with tempfile.TemporaryDirectory(prefix="harness-repro-") as work:
-        Path(work).chmod(0o777)
-        mounts[work] = {"bind": "/work", "mode": "rw"}
-        done = backend.run_container(
-            tag,
-            ["python", "-I", f"{PROBE_DIR}/probe.py", f"{PROBE_DIR}/request.json"],
-            mounts,
-            record.get("env", {}),
-            timeout=float(request.get("timeout", 300)) * len(infos) + 5,
-        )
-        try:
-            result = json.loads((Path(work) / "result.json").read_text())
-        except (OSError, ValueError):
-            result = None
+    done = backend.run_container(
+        tag,
+        ["python", "-I", f"{PROBE_DIR}/probe.py", f"{PROBE_DIR}/request.json"],
+        mounts,
+        record.get("env", {}),
+        timeout=float(request.get("timeout", 300)) * len(infos) + 15,
+    )
+    result = read_channel(done.stdout, [m["key"] for m in request["models"]]).result
     outcome = ProbeOutcome(result, done.returncode, done.stderr, done.timed_out, done.seconds)
     cell = cell_from_record(record)
     return {info.name: outcome_of(diagnose(cell, info, f"m{i}", outcome).to_dict()) for i, info in enumerate(infos)}

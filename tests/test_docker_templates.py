@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.backends.docker import DockerBackend, DockerSettings, builtin_templates, container_request, render_dockerfile
+from harness.backends import cell_request
+from harness.backends.docker import DockerBackend, DockerSettings, _mount_spec, builtin_templates, render_dockerfile
 from harness.errors import UsageError
 from harness.plan import EnvSpec
 from harness.resolve import IndexConfig
@@ -53,13 +54,20 @@ def test_bad_settings_are_usage_errors(tmp_path):
         render_dockerfile(EnvSpec("3.11", LOCK_A), DockerSettings(template=str(broken)), IndexConfig(), None)
 
 
-def test_container_paths_and_read_only_mounts():
+def test_cell_paths_and_read_only_mounts():
     request = {"models": [{"key": "m0", "path": "/data/a.h5"}, {"key": "m1", "path": "/data/b.keras"}], "custom_objects": "/src/objs.py"}
-    inner, mounts = container_request(request)
+    inner, mounts = cell_request(request, lambda host, wanted: wanted, "/work")
     assert [m["path"] for m in inner["models"]] == ["/models/m0.h5", "/models/m1.keras"]
-    assert inner["custom_objects"] == "/harness/custom_objects.py" and inner["out"] == "/work/result.json"
-    assert all(m["mode"] == "ro" for m in mounts.values())
-    assert set(mounts) == {"/data/a.h5", "/data/b.keras", "/src/objs.py"}
+    assert inner["custom_objects"] == "/harness/custom_objects.py" and inner["workdir"] == "/work" and "out" not in inner
+    assert mounts == {"/models/m0.h5": "/data/a.h5", "/models/m1.keras": "/data/b.keras", "/harness/custom_objects.py": "/src/objs.py"}
+    # without a sandbox that remaps, the cell uses the host paths
+    plain, _ = cell_request(request, lambda host, wanted: host, "/tmp/x")
+    assert [m["path"] for m in plain["models"]] == ["/data/a.h5", "/data/b.keras"] and plain["workdir"] == "/tmp/x"
+
+
+def test_mount_specs_keep_odd_paths_whole():
+    assert _mount_spec("/data/a.h5", "/models/m0.h5", True) == "type=bind,source=/data/a.h5,target=/models/m0.h5,readonly"
+    assert _mount_spec("/data/a,b.h5", "/models/m0.h5", False) == 'type=bind,"source=/data/a,b.h5",target=/models/m0.h5'
 
 
 def test_the_image_key_follows_the_template_and_the_base():

@@ -11,12 +11,16 @@ is removed whatever happens (timeout, OOM, Ctrl-C).
 from __future__ import annotations
 
 import contextlib
+import csv
 import functools
 import hashlib
+import io
+import itertools
 import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -30,11 +34,12 @@ from typing import Any
 import jinja2
 
 from .. import proc
-from ..errors import BackendUnavailable, UsageError
+from ..errors import BackendUnavailable, UsageError, redact
 from ..paths import cache_dir
 from ..plan import EnvSpec
 from ..resolve import IndexConfig
-from . import EnvBuildFailed, Prepared
+from ..sandbox import CHANNEL_KEEP, Limits, sweep_scratch
+from . import PROBE_DIR, EnvBuildFailed, Prepared, cell_request
 
 PROBE = Path(__file__).resolve().parent.parent / "probe.py"
 REPO_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "dockerfiles"
@@ -42,7 +47,6 @@ IMAGE_REPOSITORY = "harness-env"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 UID = 10001
 VENV = "/opt/harness/venv"
-PROBE_DIR = "/harness"
 OOM_MARKER = "harness: the container was killed for exceeding its memory limit (out of memory)"
 _NETWORK_HINTS = (
     "Temporary failure in name resolution",
@@ -147,11 +151,13 @@ def template_context(env: EnvSpec, settings: DockerSettings, index: IndexConfig,
 class DockerBackend:
     name = "docker"
 
-    def __init__(self, settings: DockerSettings | None = None, index: IndexConfig | None = None, client: Any = None):
+    def __init__(self, settings: DockerSettings | None = None, index: IndexConfig | None = None, client: Any = None, limits: Limits | None = None):
         self.settings = settings or DockerSettings()
         self.index = index or IndexConfig.from_env()
         self._client = client
-        self._live: dict[str, Any] = {}
+        self._live: dict[str, None] = {}
+        self._counter = itertools.count()
+        self.limits = limits or Limits.parse(self.settings.memory, self.settings.pids)
         self._lock = threading.Lock()
         self._session = uuid.uuid4().hex[:12]
         self._bases: dict[str, bool] = {}
@@ -174,7 +180,10 @@ class DockerBackend:
 
     def check(self) -> None:
         self.client  # noqa: B018 - connecting is the check
+        docker_cli()
         proc.add_stop_hook(self.stop)
+        self.sweep()
+        sweep_scratch()
 
     def python_available(self, version: str) -> bool:
         base = self.settings.base_image.format(python=version)
@@ -214,8 +223,8 @@ class DockerBackend:
         return f"{IMAGE_REPOSITORY}:{env.key}"
 
     def describe(self, env: EnvSpec) -> str:
-        """The rendered Dockerfile (what --dry-run prints)."""
-        return render_dockerfile(env, self.settings, self.index, "ca-certificates.crt" if HOST_CA.exists() else None)
+        """The rendered Dockerfile (what --dry-run prints), index credentials hidden."""
+        return redact(render_dockerfile(env, self.settings, self.index, "ca-certificates.crt" if HOST_CA.exists() else None))
 
     def prepare(self, env: EnvSpec) -> Prepared:
         start = time.monotonic()
@@ -248,6 +257,7 @@ class DockerBackend:
             dockerfile = render_dockerfile(env, self.settings, self.index, ca)
             (Path(context) / "Dockerfile").write_text(dockerfile)
             ok, output = self.build_folder(Path(context), tag)
+        output = redact(output)
         log.write_text(output)
         if not ok:
             tail = "\n".join(output.strip().splitlines()[-25:])
@@ -284,111 +294,176 @@ class DockerBackend:
         )
         return done.ok, done.stdout + done.stderr
 
-    def run_probe(
-        self, prepared: Prepared, request: Mapping[str, Any], workdir: Path, env_vars: Mapping[str, str], timeout: float
-    ) -> proc.Completed:
+    @property
+    def sandbox(self) -> str:
+        return "docker"
+
+    def run_probe(self, prepared: Prepared, request: Mapping[str, Any], env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
         """Run the probe in a sandboxed container; paths in the request become container paths."""
-        inner, mounts = container_request(request)
-        mounts[str(PROBE)] = {"bind": f"{PROBE_DIR}/probe.py", "mode": "ro"}
-        mounts[str(workdir)] = {"bind": "/work", "mode": "rw"}
-        (workdir / "request.json").write_text(json.dumps(inner))
-        os.chmod(workdir, 0o777)  # the container's user (uid 10001) writes its result here
-        return self.run_container(
-            prepared.location, ["python", "-I", f"{PROBE_DIR}/probe.py", "/work/request.json"], mounts, env_vars, timeout
-        )
+        inner, mounts = cell_request(request, lambda host, wanted: wanted, "/work")
+        inner["limits"] = {"file_size": self.limits.file_size}
+        with tempfile.TemporaryDirectory(prefix=f"harness-cell-{os.getpid()}-") as tmp:
+            request_file = Path(tmp) / "request.json"
+            request_file.write_text(json.dumps(inner))
+            request_file.chmod(0o644)
+            Path(tmp).chmod(0o755)  # the container's user (uid 10001) reads it, read-only
+            mounts.update({f"{PROBE_DIR}/probe.py": str(PROBE), f"{PROBE_DIR}/request.json": str(request_file)})
+            return self.run_container(
+                prepared.location, ["python", "-I", f"{PROBE_DIR}/probe.py", f"{PROBE_DIR}/request.json"], mounts, env_vars, timeout
+            )
 
     def run_script(self, prepared: Prepared, script: Path, outdir: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
-        os.chmod(outdir, 0o777)  # written by the container's user
-        mounts = {str(script.resolve()): {"bind": f"{PROBE_DIR}/build.py", "mode": "ro"}, str(outdir): {"bind": "/work", "mode": "rw"}}
-        return self.run_container(prepared.location, ["python", f"{PROBE_DIR}/build.py", "/work"], mounts, env_vars, timeout)
+        os.chmod(outdir, 0o777)  # written by the container's user: a user's trusted build script, not a model
+        mounts = {f"{PROBE_DIR}/build.py": str(script.resolve())}
+        return self.run_container(
+            prepared.location, ["python", f"{PROBE_DIR}/build.py", "/out"], mounts, env_vars, timeout, writable={"/out": str(outdir)}
+        )
 
     def run_container(
-        self, image: str, command: list[str], mounts: Mapping[str, Any], env_vars: Mapping[str, str], timeout: float
+        self,
+        image: str,
+        command: list[str],
+        mounts: Mapping[str, str],
+        env_vars: Mapping[str, str],
+        timeout: float,
+        writable: Mapping[str, str] | None = None,
     ) -> proc.Completed:
-        """One sandboxed container, always removed: no network, read-only root, no capabilities."""
-        start = time.monotonic()
-        container = self.client.containers.create(
-            image,
-            command=command,
-            user=f"{UID}:{UID}",
-            working_dir="/work",
-            environment={"HOME": "/tmp", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONDONTWRITEBYTECODE": "1", **env_vars},
-            volumes=dict(mounts),
-            network_mode="none",
-            read_only=True,
-            tmpfs={"/tmp": "rw,nosuid,nodev,size=512m"},
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-            mem_limit=self.settings.memory,
-            memswap_limit=self.settings.memory,
-            nano_cpus=int(self.settings.cpus * 1e9),
-            pids_limit=self.settings.pids,
-            labels={"harness.session": self._session},
-        )
-        with self._lock:
-            self._live[container.id] = container
-        timed_out = False
-        try:
-            container.start()
-            try:
-                status = container.wait(timeout=timeout)
-                code = int(status.get("StatusCode", -1))
-            except Exception:  # noqa: BLE001 - requests' ReadTimeout / ConnectionError: the timeout
-                timed_out = True
-                container.kill()
-                code = -9
-            container.reload()
-            stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-            stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-            if container.attrs.get("State", {}).get("OOMKilled"):
-                stderr += f"\n{OOM_MARKER} ({self.settings.memory})\n"
-                code = -9
-            elif code == 137 and not timed_out:
-                code = -9
-        finally:
-            self._remove(container)
-        argv = ("docker", "run", image, *command)
-        return proc.Completed(
-            argv=argv, returncode=code, stdout=stdout, stderr=stderr, seconds=time.monotonic() - start, timed_out=timed_out
-        )
+        """One sandboxed container, always removed: no network, read-only root, no capabilities.
 
-    def _remove(self, container: Any) -> None:
+        `mounts` (inside -> host) are read-only; the only writable places are size-capped
+        tmpfs folders (/work, /tmp), so nothing a model writes reaches the host, and what it
+        reports comes back on the attached stdout, read bounded by proc (no log file on
+        the host either: --log-driver none).
+        """
+        name = f"harness-cell-{self._session}-{next(self._counter)}"
+        argv = [docker_cli(), "run", "--name", name, *self.run_flags(), "-w", "/work"]
+        for key, value in {"HOME": "/tmp", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONDONTWRITEBYTECODE": "1", **env_vars}.items():
+            argv += ["-e", f"{key}={value}"]
+        for inside, host in sorted(mounts.items()):
+            argv += ["--mount", _mount_spec(host, inside, readonly=True)]
+        for inside, host in sorted((writable or {}).items()):
+            argv += ["--mount", _mount_spec(host, inside, readonly=False)]
+        argv += [image, *command]
         with self._lock:
-            self._live.pop(container.id, None)
+            self._live[name] = None
+        try:
+            done = proc.run(argv, env=os.environ, timeout=timeout, stdout_keep=CHANNEL_KEEP, on_timeout=lambda: self._remove(name))
+            state = self._state(name)
+        finally:
+            self._remove(name)
+        code, stderr = done.returncode, done.stderr
+        if state.get("OOMKilled"):
+            stderr += f"\n{OOM_MARKER} ({self.settings.memory})\n"
+            code = -9
+        elif done.timed_out:
+            code = -9
+        elif isinstance(state.get("ExitCode"), int) and state.get("Status") == "exited":
+            code = -9 if state["ExitCode"] == 137 else state["ExitCode"]
+        return proc.Completed(done.argv, code, done.stdout, stderr, done.seconds, done.timed_out, done.truncated)
+
+    def run_flags(self) -> list[str]:
+        """The sandbox, as `docker run` flags (shown by the reproduction's README too)."""
+        memory = self.settings.memory
+        return [
+            "--label",
+            f"harness.session={self._session}",
+            "--label",
+            f"harness.owner={owner_label()}",
+            "--log-driver",
+            "none",
+            "--network",
+            "none",
+            "--read-only",
+            "--tmpfs",
+            "/tmp:rw,nosuid,nodev,size=512m",
+            "--tmpfs",
+            f"/work:rw,nosuid,nodev,size={self.limits.scratch},uid={UID},gid={UID},mode=0700",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--user",
+            f"{UID}:{UID}",
+            "--memory",
+            memory,
+            "--memory-swap",
+            memory,
+            "--cpus",
+            str(self.settings.cpus),
+            "--pids-limit",
+            str(self.settings.pids),
+        ]
+
+    def _state(self, name: str) -> dict[str, Any]:
+        with contextlib.suppress(Exception):  # never started (no image), already gone
+            return dict(self.client.api.inspect_container(name).get("State") or {})
+        return {}
+
+    def _remove(self, name: str) -> None:
+        with self._lock:
+            self._live.pop(name, None)
         with contextlib.suppress(Exception):  # already gone
-            container.remove(force=True)
+            self.client.api.remove_container(name, force=True)
 
     def stop(self) -> None:
         """Ctrl-C: remove every container this run started."""
         with self._lock:
-            live = list(self._live.values())
-        for container in live:
-            self._remove(container)
+            live = list(self._live)
+        for name in live:
+            self._remove(name)
+
+    def sweep(self) -> list[str]:
+        """Remove containers that a harness on this machine started and that outlived it (kill -9)."""
+        removed = []
+        with contextlib.suppress(Exception):
+            for found in self.client.api.containers(all=True, filters={"label": "harness.owner"}):
+                owner = (found.get("Labels") or {}).get("harness.owner", "")
+                if owner_is_gone(owner):
+                    with contextlib.suppress(Exception):
+                        self.client.api.remove_container(found["Id"], force=True)
+                        removed.append(found["Id"][:12])
+        return removed
+
+
+def owner_label() -> str:
+    """host/boot/pid of this harness: enough to tell, later, that it is gone."""
+    return f"{socket.gethostname()}/{_boot_id()}/{os.getpid()}"
+
+
+def owner_is_gone(owner: str) -> bool:
+    host, _, rest = owner.partition("/")
+    boot, _, pid = rest.partition("/")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's harness: not ours to judge
+    return boot != _boot_id() or not Path(f"/proc/{pid}").exists()
+
+
+@functools.cache
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def _mount_spec(host: str, inside: str, readonly: bool) -> str:
+    """A --mount value; CSV-quoted so commas and quotes in a path stay in the path."""
+    buffer = io.StringIO()
+    fields = ["type=bind", f"source={host}", f"target={inside}"] + (["readonly"] if readonly else [])
+    csv.writer(buffer, lineterminator="").writerow(fields)
+    return buffer.getvalue()
+
+
+def docker_cli() -> str:
+    found = os.environ.get("HARNESS_DOCKER_CLI") or shutil.which("docker") or ("/usr/bin/docker" if os.path.exists("/usr/bin/docker") else None)
+    if not found:
+        raise BackendUnavailable("the docker command-line client is not installed (it runs the sandboxed containers): install docker.io or docker-ce-cli")
+    return found
 
 
 def is_infra_failure(build_output: str) -> bool:
     """Network or disk trouble (retry, infra-error), as opposed to pins that do not install."""
     return any(h in build_output for h in _NETWORK_HINTS) and not any(h in build_output for h in _UNRESOLVABLE_HINTS)
-
-
-def container_request(request: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The probe request with container paths, and the read-only mounts that put files there."""
-    inner = dict(request, out="/work/result.json")
-    mounts: dict[str, Any] = {}
-    models = []
-    for model in request["models"]:
-        target = f"/models/{model['key']}{Path(model['path']).suffix}"
-        mounts[model["path"]] = {"bind": target, "mode": "ro"}
-        models.append(dict(model, path=target))
-    inner["models"] = models
-    if request.get("custom_objects"):
-        mounts[request["custom_objects"]] = {"bind": f"{PROBE_DIR}/custom_objects.py", "mode": "ro"}
-        inner["custom_objects"] = f"{PROBE_DIR}/custom_objects.py"
-    if request.get("input"):
-        target = f"{PROBE_DIR}/input{Path(request['input']).suffix}"
-        mounts[request["input"]] = {"bind": target, "mode": "ro"}
-        inner["input"] = target
-    return inner, mounts
 
 
 @functools.cache
