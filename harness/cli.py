@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from rich.table import Table
 
 from . import __version__
 from .diagnose import CellResult
-from .errors import HarnessError, UsageError
+from .errors import HarnessError, UsageError, redact
 from .gate import FAIL_ON
 
 STYLE = {
@@ -52,7 +53,9 @@ examples:
 
 exit codes: 0 all cells loaded (or loaded after a fix), 1 some cells failed to load
 (with --fail-on: what it names), 2 usage or matrix error, 3 nothing to do,
-4 backend unavailable, 130 interrupted
+4 backend unavailable, 5 nothing was tested (the index could not be reached, or every
+cell was skipped, unresolvable or an infrastructure error: never a pass), 70 internal
+error (a bug), 130 interrupted
 """
 
 
@@ -140,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="memory each cell asks Ray for (default 1.5g: Ray puts no more TensorFlow processes on a node than it holds)",
     )
     add_gate_arguments(run)
+    add_sandbox_arguments(run)
     box = run.add_argument_group("docker backend (override the matrix's docker: section)")
     box.add_argument(
         "--template", metavar="NAME|FILE", help="Dockerfile template: a name in dockerfiles/ (default, uv-cache) or a .j2 file"
@@ -149,9 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="IMAGE",
         help="base image, {python} filled in (default python:{python}-slim; air-gapped: 'harness-base:py{python}')",
     )
-    box.add_argument("--memory", metavar="SIZE", help="memory limit per container (default 4g)")
     box.add_argument("--cpus", type=float, metavar="N", help="CPUs per container (default 1)")
-    box.add_argument("--pids", type=int, metavar="N", help="process limit per container (default 512)")
 
     cells = commands.add_parser(
         "cells",
@@ -182,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     cross.add_argument("-j", "--jobs", type=int, default=None)
     cross.add_argument("--only", action="append", default=[], metavar="GLOB")
     cross.add_argument("--base-image", metavar="IMAGE")
+    add_sandbox_arguments(cross)
 
     bisect = commands.add_parser(
         "bisect",
@@ -300,6 +303,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
+    box = parser.add_argument_group(
+        "containment (a model file's code runs when it loads: every cell is a sandbox)",
+        "uv cells run under bubblewrap (no network, read-only file system but a capped scratch, own PIDs, "
+        "none of your environment, limits); docker cells in a locked-down container.",
+    )
+    box.add_argument(
+        "--sandbox",
+        choices=("auto", "bwrap", "none"),
+        default="auto",
+        help="for uv cells: auto (bubblewrap where it works, else none, said at the top of every report), bwrap (fail without it), none",
+    )
+    box.add_argument(
+        "--trust-models",
+        action="store_true",
+        help="run files that carry Python code (Lambda layers, functions saved by value) even where cells are not sandboxed",
+    )
+    box.add_argument("--memory", metavar="SIZE", help="memory limit per cell (default 4g)")
+    box.add_argument("--pids", type=int, metavar="N", help="process and thread limit per cell (default 512)")
+
+
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fail-on",
@@ -387,6 +411,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         raise UsageError("-j/--jobs must be at least 1")
     docker = {"template": args.template, "base_image": args.base_image, "memory": args.memory, "cpus": args.cpus, "pids": args.pids}
     options = RunOptions(
+        sandbox=args.sandbox,
+        trust_models=args.trust_models,
+        memory=args.memory,
+        pids=args.pids,
         outdir=args.outdir,
         backend=args.backend,
         jobs=args.jobs,
@@ -430,12 +458,18 @@ def print_follow_up(console: Console, doc: dict[str, Any]) -> None:
     """New releases and the gate's verdict, under the tables."""
     from .report import summary
 
+    contained = summary.containment_text(doc)
+    if contained.startswith("NOT"):
+        console.print(f"[bold red]{contained}[/]", markup=True, highlight=False)
+    infra = summary.infra_text(doc)
+    if infra:
+        console.print(f"[bold blue]{infra}[/]")
     news = summary.new_release_text(doc)
     if news:
         console.print(f"[bold blue]{news}[/]")
     gate = doc.get("gate")
-    if gate and gate["fail_on"] != "none":
-        console.print(f"[{'red' if gate['failed'] else 'green'}]{summary.gate_text(doc)}[/]")
+    if gate and (gate["fail_on"] != "none" or gate.get("untested")):
+        console.print(f"[{'red' if gate['failed'] or gate.get('untested') else 'green'}]{summary.gate_text(doc)}[/]")
         if gate["fail_on"] == "regression":
             for r in gate["regressions"]:
                 console.print(
@@ -505,8 +539,18 @@ def cmd_crossload(args: argparse.Namespace, console: Console) -> int:
     from .runner import RunOptions
 
     matrix = load_matrix(args.matrix)
-    docker = {"base_image": args.base_image} if args.base_image else {}
-    options = RunOptions(outdir=args.outdir, backend=args.backend, jobs=args.jobs, only=tuple(args.only), docker=docker)
+    docker = {k: v for k, v in {"base_image": args.base_image, "memory": args.memory, "pids": args.pids}.items() if v}
+    options = RunOptions(
+        outdir=args.outdir,
+        backend=args.backend,
+        jobs=args.jobs,
+        only=tuple(args.only),
+        docker=docker,
+        sandbox=args.sandbox,
+        trust_models=args.trust_models,
+        memory=args.memory,
+        pids=args.pids,
+    )
     progress = RichProgress(console)
     try:
         doc = crossload(matrix, args.build, options, progress)
@@ -804,12 +848,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args, console)
     except HarnessError as exc:
         if args.traceback or os.environ.get("HARNESS_TRACEBACK"):
-            raise
-        print(f"harness: error: {exc}", file=sys.stderr)  # one line, never wrapped
+            print_traceback()
+        print(f"harness: error: {redact(str(exc))}", file=sys.stderr)  # one line, never wrapped
         return exc.exit_code
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)
         return 130
+    except sqlite3.Error as exc:  # a full disk or a locked file under the store: SQLite rolled the write back
+        print(f"harness: error: the result store: {exc}; nothing half-written (free space, or --store elsewhere / --no-store)", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a bug in harness: say so, with no secret in it
+        print_traceback()
+        print(f"harness: internal error: {redact(f'{type(exc).__name__}: {exc}')} (a bug: please report it with the traceback above)", file=sys.stderr)
+        return 70
+
+
+def print_traceback() -> None:
+    """The current exception's traceback, with credentials in URLs hidden."""
+    import traceback
+
+    print(redact(traceback.format_exc()), file=sys.stderr, end="")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from .plan import EnvSpec
 from .report import summary
 from .report.markdown import ICONS
 from .runner import Progress, QuietProgress, Recorder, RunOptions, cell_task, check_outdir, create_outdir, new_document, plan_run
+from .sandbox import Limits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +59,9 @@ def crossload(matrix: Matrix, script: Path, options: RunOptions, progress: Progr
     if not script.is_file():
         raise UsageError(f"{script}: no such build script (a Python file run as `python BUILD.py OUTDIR` in every cell)")
     check_outdir(options.outdir)
-    backend = get_backend(options.backend, {**matrix.docker, **options.docker}, matrix.path)
+    backend = get_backend(
+        options.backend, {**matrix.docker, **options.docker}, matrix.path, options.sandbox, Limits.parse(options.memory, options.pids)
+    )
     planned = plan_run(matrix, options, backend, progress)
     jobs = [(cell, job.env) for job in planned.jobs for cell in job.cells]
     if not jobs:

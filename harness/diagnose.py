@@ -92,6 +92,8 @@ class CellResult:
     stderr_tail: str = ""
     cached: bool = False
     worker: str | None = None  # host/pid of the cluster worker that ran it (--executor ray)
+    sandbox: str | None = None  # what contained the probe: bwrap, docker, none
+    carries_code: bool = False  # the file carries code that runs when it loads: its outcome is what that code allowed
 
     @property
     def failed(self) -> bool:
@@ -123,6 +125,9 @@ def diagnose(cell: Cell, info: ModelInfo, model_key: str, outcome: ProbeOutcome)
     base: dict[str, Any] = {"model": info.name, "cell": cell.id, "stderr_tail": _tail(outcome.stderr), "seconds": round(outcome.seconds, 3)}
     result = outcome.result
     printed = _printed_attribute_errors(outcome.stderr)
+    if result is not None and "import" not in result:  # it started, and died importing the framework
+        base.update(versions=dict(result.get("versions") or {}))
+        result = None
     if result is None:
         if outcome.timed_out:
             return CellResult(
@@ -146,15 +151,14 @@ def diagnose(cell: Cell, info: ModelInfo, model_key: str, outcome: ProbeOutcome)
                 fix="raise load.timeout in the matrix; loading did not finish",
                 detail="the framework imported, the load did not finish",
             )
-        return CellResult(**base, status="crash", cause="environment", detail=_crash_detail(outcome))
+        return CellResult(**base, status="crash", cause=_crash_cause(info), detail=_crash_detail(outcome))
     if "crash" in model:
-        sig = model["crash"].get("signal")
-        return CellResult(
-            **base,
-            status="crash",
-            cause="environment",
-            detail=f"the load was killed by signal {sig}" if sig else "the load exited without a result",
-        )
+        sig = (model.get("crash") or {}).get("signal")
+        if sig == 9 and _out_of_memory(outcome):
+            detail = "the load was killed: out of memory (the memory limit was reached)"
+        else:
+            detail = f"the load was killed by signal {sig}" if sig else "the load exited without a result"
+        return CellResult(**base, status="crash", cause=_crash_cause(info), detail=detail)
     return _load_outcome(base, cell, info, model, versions, printed)
 
 
@@ -409,11 +413,22 @@ def _env_keras_major(cell: Cell, versions: Mapping[str, str]) -> int | None:
     return int(keras.split(".")[0]) if keras and keras[0].isdigit() else None
 
 
+def _out_of_memory(outcome: ProbeOutcome) -> bool:
+    """The sandbox (cgroup or Docker) said its memory limit killed something."""
+    return "killed for exceeding its memory limit (out of memory)" in (outcome.stderr or "")
+
+
+def _crash_cause(info: ModelInfo) -> str:
+    """A crash is the environment's (a broken build, a segfault) unless the file's own code ran:
+    then nothing tells the two apart."""
+    return "unknown" if info.carries_code else "environment"
+
+
 def _crash_detail(outcome: ProbeOutcome) -> str:
-    if "out of memory" in (outcome.stderr or "") and outcome.returncode == -9:
+    if _out_of_memory(outcome) and outcome.returncode == -9:
         return "killed: out of memory (the memory limit was reached) before writing a result"
     if outcome.returncode == -9:
-        return "killed by SIGKILL (out of memory?) before writing a result"
+        return "killed by SIGKILL before writing a result"
     if outcome.returncode < 0:
         return f"killed by signal {-outcome.returncode} before writing a result"
     return f"exited with code {outcome.returncode} without a result"

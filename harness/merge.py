@@ -63,6 +63,11 @@ def merge_runs(
         **{k: first[k] for k in ("schema", "schema_version", "harness_version", "probe_version", "matrix", "models")},
         "run": {
             **{k: first["run"].get(k) for k in ("backend", "docker", "jobs", "try_fixes")},  # try_fixes: part of the cache key
+            # the weakest containment of any shard is the merged report's
+            **min(
+                ({"sandbox": r.get("sandbox"), "sandbox_note": r.get("sandbox_note")} for r in (d["run"] for _, d in docs)),
+                key=lambda box: box["sandbox"] != "none",
+            ),
             "started": min(r["started"] for r in runs),
             "finished": None,
             "complete": all(r.get("complete") for r in runs) and not shards["missing"],

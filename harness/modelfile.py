@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import struct
 import zipfile
 from collections.abc import Iterator
@@ -69,6 +71,12 @@ class ModelInfo:
     optimizer: str | None = None
     problems: tuple[str, ...] = ()  # integrity: anything here makes the file corrupt
     risks: tuple[str, ...] = ()
+    code: int = 0  # places where the file stores Python code that runs when it loads
+
+    @property
+    def carries_code(self) -> bool:
+        """Loading it runs code of the file's author (a Lambda, a function saved by value)."""
+        return self.code > 0 or any(c.kind == "lambda" for c in self.classes)
 
     @property
     def corrupt(self) -> bool:
@@ -86,7 +94,41 @@ class ModelInfo:
         data["custom"] = self.names("custom")
         data["addons"] = self.names("addons")
         data["lambdas"] = len([c for c in self.classes if c.kind == "lambda"])
+        data["carries_code"] = self.carries_code
         return data
+
+
+MAX_MODEL_BYTES = int(os.environ.get("HARNESS_MAX_MODEL_BYTES", 64 << 30))  # larger than any Keras model file
+MAX_JSON_BYTES = 256 << 20  # a config.json or metadata.json inside a .keras archive
+HEAD_BYTES = (1 << 20) + 4096  # where HDF5 signatures and superblocks can be
+
+
+def regular_file(path: Path, what: str, limit: int) -> int:
+    """The size of `path` if it is a regular file no larger than `limit`; else a one-line error.
+
+    Checked with stat before anything opens it: a FIFO would block the open, a device
+    such as /dev/zero never ends.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file"
+        raise UsageError(f"{path}: is {kind}, not a {what}; pass a file")
+    if st.st_size > limit:
+        raise UsageError(f"{path}: {st.st_size} bytes, larger than any {what} the harness accepts ({limit} bytes)")
+    return st.st_size
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def inspect_model(path: str | Path) -> ModelInfo:
@@ -97,11 +139,14 @@ def inspect_model(path: str | Path) -> ModelInfo:
         if (path / "saved_model.pb").is_file():
             return _inspect_savedmodel(path)
         raise UsageError(f"{path}: is a folder but not a SavedModel (no saved_model.pb); pass a .h5/.keras file or a SavedModel folder")
+    size = regular_file(path, "model file", MAX_MODEL_BYTES)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read(HEAD_BYTES)
+        sha256 = _file_sha256(path)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the model file ({exc.strerror})") from None
-    base = {"path": str(path.resolve()), "name": path.name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    base = {"path": str(path.resolve()), "name": path.name, "sha256": sha256, "size": size}
     if _hdf5_offset(data) is not None:
         return _inspect_hdf5(path, data, base)
     if data.startswith(ZIP_SIGNATURE):
@@ -152,8 +197,8 @@ def _inspect_hdf5(path: Path, data: bytes, base: dict[str, Any]) -> ModelInfo:
     problems = []
     offset = _hdf5_offset(data) or 0
     stored = _hdf5_stored_eof(data, offset)
-    if stored is not None and stored > len(data):
-        problems.append(f"truncated HDF5 file: {len(data)} bytes on disk, the superblock records {stored}")
+    if stored is not None and stored > base["size"]:
+        problems.append(f"truncated HDF5 file: {base['size']} bytes on disk, the superblock records {stored}")
     attrs: dict[str, Any] = {}
     weights: dict[str, list[str]] | None = None
     try:
@@ -183,6 +228,12 @@ def _inspect_zip(path: Path, base: dict[str, Any]) -> ModelInfo:
     try:
         with zipfile.ZipFile(path) as z:
             names = set(z.namelist())
+            declared = sum(i.file_size for i in z.infolist())
+            if declared > MAX_MODEL_BYTES:
+                raise UsageError(f"{path}: the archive declares {declared} bytes uncompressed, more than any model ({MAX_MODEL_BYTES})")
+            too_big = [i.filename for i in z.infolist() if i.filename in ("metadata.json", "config.json") and i.file_size > MAX_JSON_BYTES]
+            if too_big:
+                raise UsageError(f"{path}: {too_big[0]} declares more than {MAX_JSON_BYTES} bytes; no Keras config is that large")
             bad = z.testzip()
             if bad:
                 problems.append(f"bad CRC in zip member {bad}")
@@ -266,8 +317,7 @@ def content_hash(path: Path) -> tuple[str, int]:
     """(sha256, size) of a model: of a file's bytes, or of a folder's relative paths and contents in order."""
     digest = hashlib.sha256()
     if not path.is_dir():
-        data = path.read_bytes()
-        return hashlib.sha256(data).hexdigest(), len(data)
+        return _file_sha256(path), path.stat().st_size
     size = 0
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         digest.update(str(file.relative_to(path)).encode())
@@ -392,9 +442,33 @@ def _with_config(info: dict[str, Any], config: Any, training: Any, problems: lis
         for where, value in (("loss", loss), ("metrics", metrics)):
             for name in _function_names(value):
                 classes.append(ClassRef(name, _classify(name, None), where))
+    code = count_code(config) + count_code(training)
     return ModelInfo(
-        **info, classes=tuple(classes), loss=loss, metrics=metrics, optimizer=optimizer, problems=tuple(problems), risks=_risks(classes)
+        **info,
+        classes=tuple(classes),
+        loss=loss,
+        metrics=metrics,
+        optimizer=optimizer,
+        problems=tuple(problems),
+        risks=_risks(classes, code),
+        code=code,
     )
+
+
+def count_code(node: Any, depth: int = 0) -> int:
+    """Functions stored by value in a config: Keras 2 marshals a lambda's bytecode
+    (`function_type: lambda`, also for `output_shape`), Keras 3 writes `__lambda__`."""
+    if depth > 200:
+        return 0
+    found = 0
+    if isinstance(node, dict):
+        if node.get("class_name") == "__lambda__":
+            found += 1
+        found += sum(1 for key in ("function_type", "output_shape_type") if node.get(key) == "lambda")
+        found += sum(count_code(v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
+    elif isinstance(node, list):
+        found += sum(count_code(v, depth + 1) for v in node if isinstance(v, (dict, list)))
+    return found
 
 
 def walk_classes(node: Any, where: str = "model") -> Iterator[ClassRef]:
@@ -441,13 +515,15 @@ def _classify(name: str, module: str | None) -> str:
     return "builtin" if short in keras_builtins() and package in ("", "Custom", "keras") else "custom"
 
 
-def _risks(classes: list[ClassRef]) -> tuple[str, ...]:
+def _risks(classes: list[ClassRef], code: int = 0) -> tuple[str, ...]:
     lambdas = [c.where for c in classes if c.kind == "lambda"]
-    if not lambdas:
-        return ()
-    return (
-        f"{len(lambdas)} Lambda layer(s) ({', '.join(lambdas[:3])}): Python code stored in the file runs when it is loaded; load it only in a sandbox",
-    )
+    if lambdas:
+        return (
+            f"{len(lambdas)} Lambda layer(s) ({', '.join(lambdas[:3])}): Python code stored in the file runs when it is loaded; load it only in a sandbox",
+        )
+    if code:
+        return (f"{code} function(s) stored as Python code: it runs when the file is loaded; load it only in a sandbox",)
+    return ()
 
 
 def describe(info: ModelInfo) -> dict[str, Any]:

@@ -7,6 +7,7 @@ one that saved the file. Arrays are read with allow_pickle=False: data, never co
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,16 @@ from .matrix import LoadOptions
 MISMATCH = "loaded-output-mismatch"
 
 
+MAX_OUTPUT_BYTES = 512 << 20  # a cell's saved outputs, uncompressed: they came from the cell, so they are bounded
+
+
 def read_arrays(path: str | Path) -> list[np.ndarray]:
+    """The arrays of a .npy/.npz; a cell wrote them, so sizes are checked before numpy reads them."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(i.file_size for i in archive.infolist())
+        if declared > MAX_OUTPUT_BYTES:
+            raise ValueError(f"{Path(path).name}: outputs declare {declared} bytes, more than {MAX_OUTPUT_BYTES}")
     data = np.load(path, allow_pickle=False)
     if isinstance(data, np.ndarray):  # a .npy: one output
         return [data]
@@ -64,7 +74,11 @@ def compare_outputs(doc: dict[str, Any], load: LoadOptions) -> int:
             if r.get("outputs") == label:
                 r["output_diff"] = {"reference": "this cell", "max_abs": 0.0, "max_rel": 0.0}
                 continue
-            outputs = read_arrays(r["outputs"])
+            try:
+                outputs = read_arrays(r["outputs"])
+            except (OSError, ValueError, zipfile.BadZipFile) as exc:
+                r["output_diff"] = {"error": f"the outputs the cell sent cannot be read: {exc}"}
+                continue
             diff = {
                 "reference": Path(label).stem if label != str(load.reference) else str(load.reference),
                 **differences(reference, outputs),
@@ -93,5 +107,8 @@ def _reference(model: Mapping[str, Any], results: Sequence[dict[str, Any]], load
     for r in results:
         versions = r.get("versions") or {}
         if r["status"] == "loaded" and saved_by and saved_by in (versions.get("keras"), versions.get("tf-keras")):
-            return read_arrays(r["outputs"]), r["outputs"]
+            try:
+                return read_arrays(r["outputs"]), r["outputs"]
+            except (OSError, ValueError, zipfile.BadZipFile):
+                continue
     return None, ""

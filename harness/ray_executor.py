@@ -89,6 +89,8 @@ class Shipment:
     models: tuple[tuple[ModelInfo, Parcel], ...]
     load: Any
     files: Mapping[str, Parcel] = field(default_factory=dict)  # custom_objects, input
+    sandbox: str = "auto"  # the driver's uv sandbox: a worker uses the same one, or fails the cell
+    limits: Any = None
     harness_version: str = __version__
     probe_version: int = PROBE_VERSION
 
@@ -108,6 +110,8 @@ class RayExecutor:
         self.memory = parse_size(memory)
         self.backend = "uv"
         self.docker: dict[str, Any] = {}
+        self.sandbox = "auto"
+        self.limits: Any = None
         self.max_retries = max_retries
         self._connecting: threading.Thread | None = None
         self._shutdown: threading.Thread | None = None
@@ -121,6 +125,8 @@ class RayExecutor:
 
         self.backend = backend.name
         self.docker = asdict(backend.settings) if isinstance(backend, DockerBackend) else {}
+        self.sandbox = backend.sandbox if backend.name == "uv" else "auto"
+        self.limits = getattr(backend, "limits", None)
         if Path(self.docker.get("template", "")).suffix:  # the user's own .j2 file: its text travels, not its path
             self.docker["template_text"] = Path(self.docker["template"]).read_text()
 
@@ -242,7 +248,7 @@ class RayExecutor:
                 if (value := getattr(task.load, key)) is not None
             }
             models = tuple((info, parcel(Path(info.path), info.name, info.sha256)) for info in task.infos)
-            shipment = Shipment(task.cell, task.env, self.backend, self.docker, models, task.load, files)
+            shipment = Shipment(task.cell, task.env, self.backend, self.docker, models, task.load, files, self.sandbox, self.limits)
             pending[remote.options(name=f"harness cell {task.cell.id}").remote(shipment)] = task
         return pending
 
@@ -286,7 +292,9 @@ def run_shipment(shipment: Shipment) -> dict[str, Any]:
     from .backends import get_backend
 
     store = cache_dir() / "models"
-    backend = get_backend(shipment.backend, local_docker_settings(shipment.docker, cache_dir() / "templates"))
+    backend = get_backend(
+        shipment.backend, local_docker_settings(shipment.docker, cache_dir() / "templates"), None, shipment.sandbox, shipment.limits
+    )
     infos = tuple(replace(info, path=str(materialize(p, store, ray.get))) for info, p in shipment.models)
     local = {key: materialize(p, store, ray.get) for key, p in shipment.files.items()}
     load = replace(shipment.load, **local)

@@ -14,7 +14,6 @@ import fnmatch
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -22,8 +21,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import __version__, proc
-from .backends import Backend, EnvBuildFailed, get_backend
+from .backends import Backend, EnvBuildFailed, Prepared, get_backend
 from .backends.docker import DockerBackend
+from .channel import read_channel
 from .diagnose import CellResult, ProbeOutcome, diagnose, diagnose_corrupt
 from .errors import Interrupted, NothingToDo, UsageError
 from .executor import Executor, LocalExecutor, default_jobs
@@ -33,10 +33,12 @@ from .history import follow_up
 from .matrix import Cell, LoadOptions, Matrix, combinations, expand_versions
 from .modelfile import ModelInfo, inspect_model
 from .outputs import compare_outputs
+from .paths import write_atomic
 from .plan import EnvJob, EnvSpec, plan
 from .probe import PROBE_VERSION
 from .report import write_reports
 from .resolve import INDEX_TTL, LOCK_TTL, Lock, PackageIndex, Resolution, ResolveFailed, Resolver, Unresolvable
+from .sandbox import Limits, unsandboxed_reason
 from .store import Store, options_key
 
 
@@ -59,6 +61,10 @@ class RunOptions:
     ray_address: str | None = None  # None: $RAY_ADDRESS, else a cluster started on this machine
     ray_cpus: float = 1.0  # what each cell asks Ray for
     ray_memory: str = "1.5g"
+    sandbox: str = "auto"  # what contains a uv cell: bwrap, none, or auto (bwrap where it works)
+    trust_models: bool = False  # run files that carry code even where no sandbox exists
+    memory: str | None = None  # per cell (uv sandbox and Docker); None: 4g
+    pids: int | None = None  # per cell; None: 512
 
     @property
     def gate(self) -> str:
@@ -108,6 +114,22 @@ def inspect_models(paths: Iterable[str | Path]) -> list[ModelInfo]:
 
 def expand_cells(matrix: Matrix, index: PackageIndex) -> list[Cell]:
     return expand_versions(matrix, combinations(matrix), index.versions)
+
+
+def check_trust(backend: Backend, infos: Sequence[ModelInfo], options: RunOptions) -> None:
+    """Refuse to run files that carry code where nothing contains it, unless the user trusts them."""
+    if backend.sandbox != "none" or options.trust_models:
+        return
+    coded = [i.name for i in infos if i.carries_code]
+    if coded:
+        raise UsageError(
+            f"{', '.join(coded)}: carries Python code that runs when it loads, and cells are not sandboxed here "
+            f"({why_unsandboxed(options)}); install bubblewrap or use --backend docker, or pass --trust-models if you trust the file"
+        )
+
+
+def why_unsandboxed(options: RunOptions) -> str:
+    return "--sandbox none was given" if options.sandbox == "none" else unsandboxed_reason()
 
 
 def select_cells(cells: Sequence[Cell], only: Sequence[str]) -> list[Cell]:
@@ -177,7 +199,12 @@ def unrun_results(planned: Planned, infos: Sequence[ModelInfo]) -> list[CellResu
 def run_cell(
     cell: Cell, env: EnvSpec, backend: Backend, infos: Sequence[ModelInfo], load: LoadOptions, logs: Path | None = None
 ) -> list[CellResult]:
-    """Prepare the cell's environment, probe every model in it, diagnose each."""
+    """Prepare the cell's environment, probe every model in it, diagnose each.
+
+    A file that carries code (a Lambda, a function serialised by value) is probed in a
+    sandbox of its own, so its code can change nothing but its own result; the others
+    share one probe (one framework import).
+    """
     results = [diagnose_corrupt(cell, i) for i in infos if i.corrupt]
     runnable = [i for i in infos if not i.corrupt]
     if not runnable:
@@ -187,33 +214,48 @@ def run_cell(
     except EnvBuildFailed as exc:
         status, cause = ("infra-error", None) if exc.infra else ("unresolvable", "version-mismatch")
         return results + [CellResult(model=i.name, cell=cell.id, status=status, cause=cause, detail=str(exc)) for i in runnable]
-    with tempfile.TemporaryDirectory(prefix="harness-cell-") as work:
-        request = probe_request(runnable, load, cell.api)
-        done = backend.run_probe(prepared, request, Path(work), dict(cell.env), timeout=load.timeout * len(runnable) + 5)
-        try:
-            result = json.loads((Path(work) / "result.json").read_text())
-        except (OSError, ValueError):
-            result = None
-        saved = keep_outputs(Path(work), runnable, cell, logs.parent / "outputs" if logs is not None else None)
+    plain = [i for i in runnable if not i.carries_code]
+    groups = ([plain] if plain else []) + [[i] for i in runnable if i.carries_code]
+    stderr: list[str] = []
+    for group in groups:
+        results += probe_group(cell, prepared, backend, group, load, logs, stderr)
     if logs is not None:
         logs.mkdir(parents=True, exist_ok=True)
-        (logs / f"{cell.id}.log").write_text(done.stderr)
+        (logs / f"{cell.id}.log").write_text("\n".join(stderr))
         if prepared.log and Path(prepared.log).exists():
             shutil.copy(prepared.log, logs / f"{cell.id}.build.log")
-    outcome = ProbeOutcome(result, done.returncode, done.stderr, done.timed_out, done.seconds)
-    diagnosed = [diagnose(cell, info, f"m{i}", outcome) for i, info in enumerate(runnable)]
-    return results + [replace(r, outputs=saved.get(r.model)) for r in diagnosed]
+    order = {i.name: n for n, i in enumerate(infos)}
+    return sorted(results, key=lambda r: order.get(r.model, 0))
 
 
-def keep_outputs(work: Path, infos: Sequence[ModelInfo], cell: Cell, outputs: Path | None) -> dict[str, str]:
-    """Move the probe's saved outputs to OUTDIR/outputs/<model>/<cell>.npz (for comparing)."""
+def probe_group(
+    cell: Cell, prepared: Prepared, backend: Backend, infos: Sequence[ModelInfo], load: LoadOptions, logs: Path | None, stderr: list[str]
+) -> list[CellResult]:
+    """One probe run for `infos`: its channel read bounded and validated, then diagnosed."""
+    request = probe_request(infos, load, cell.api)
+    done = backend.run_probe(prepared, request, dict(cell.env), timeout=load.timeout * len(infos) + 15)
+    report = read_channel(done.stdout, [m["key"] for m in request["models"]])
+    if len(infos) == 1 or stderr:
+        stderr.append(f"--- {', '.join(i.name for i in infos)}")
+    stderr.append(done.stderr)
+    if report.problems:
+        stderr.append("harness: the result channel had problems: " + "; ".join(report.problems))
+    saved = keep_outputs(report.outputs, infos, cell, logs.parent / "outputs" if logs is not None else None)
+    outcome = ProbeOutcome(report.result, done.returncode, done.stderr, done.timed_out, done.seconds)
+    diagnosed = [diagnose(cell, info, f"m{i}", outcome) for i, info in enumerate(infos)]
+    return [replace(r, outputs=saved.get(r.model), sandbox=backend.sandbox, carries_code=info.carries_code) for r, info in zip(diagnosed, infos, strict=True)]
+
+
+def keep_outputs(outputs: Mapping[str, bytes], infos: Sequence[ModelInfo], cell: Cell, folder: Path | None) -> dict[str, str]:
+    """Write the outputs the probe sent to OUTDIR/outputs/<model>/<cell>.npz (for comparing)."""
     kept = {}
     for i, info in enumerate(infos):
-        source = work / f"outputs-m{i}.npz"
-        if outputs is not None and source.exists():
-            target = outputs / info.name / f"{cell.id}.npz"
+        data = outputs.get(f"m{i}")
+        if folder is not None and data is not None:
+            target = folder / info.name / f"{cell.id}.npz"
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, target)
+            target.unlink(missing_ok=True)  # never write through what is there
+            target.write_bytes(data)
             kept[info.name] = str(target)
     return kept
 
@@ -281,7 +323,7 @@ class Recorder:
         return [replace(CellResult.from_dict(r), cached=True) for r in found if r]
 
     def flush(self) -> None:
-        _write_atomic(self.outdir / "results.json", json.dumps(self.document, indent=1, default=str))
+        write_atomic(self.outdir / "results.json", json.dumps(self.document, indent=1, default=str))
 
     def finish(
         self,
@@ -335,7 +377,12 @@ def run(
     baseline = load_baseline(options.baseline) if options.baseline else None
     if not options.dry_run:
         check_outdir(options.outdir)
-    backend = get_backend(options.backend, {**matrix.docker, **options.docker}, matrix.path)
+    backend = get_backend(
+        options.backend, {**matrix.docker, **options.docker}, matrix.path, options.sandbox, Limits.parse(options.memory, options.pids)
+    )
+    check_trust(backend, infos, options)
+    if backend.sandbox == "none" and not options.dry_run:
+        progress.stage(f"NOT SANDBOXED: models run with your user's access to this machine ({why_unsandboxed(options)})")
     planned = plan_run(matrix, options, backend, progress)
     document = new_document(matrix, infos, planned, backend, options)
     if options.dry_run:
@@ -451,6 +498,8 @@ def new_document(matrix: Matrix, infos: Sequence[ModelInfo], planned: Planned, b
             "complete": False,
             "interrupted": False,
             "backend": backend.name,
+            "sandbox": backend.sandbox,
+            "sandbox_note": None if backend.sandbox != "none" else f"not sandboxed: {why_unsandboxed(options)}",
             "docker": asdict(backend.settings) if isinstance(backend, DockerBackend) else None,
             "jobs": options.jobs or default_jobs(),
             "shard": {"index": options.shard[0], "count": options.shard[1]} if options.shard else None,
@@ -482,9 +531,3 @@ def new_document(matrix: Matrix, infos: Sequence[ModelInfo], planned: Planned, b
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

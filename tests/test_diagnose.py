@@ -144,8 +144,17 @@ def test_legacy_mode_without_tf_keras_is_a_missing_dependency():
 
 def test_no_result_is_a_crash_or_a_timeout():
     assert diagnose(CELL, CUSTOM, "m0", ProbeOutcome(None, returncode=-11, stderr="Segmentation fault")).status == "crash"
-    oom = diagnose(CELL, CUSTOM, "m0", ProbeOutcome(None, returncode=-9))
+    # SIGKILL alone says nothing of memory; the sandbox's word (cgroup or Docker) does
+    killed = diagnose(CELL, CUSTOM, "m0", ProbeOutcome(None, returncode=-9))
+    assert killed.status == "crash" and "out of memory" not in killed.detail and "SIGKILL" in killed.detail
+    marker = "harness: the sandbox was killed for exceeding its memory limit (out of memory) (4096 MiB)"
+    oom = diagnose(CELL, CUSTOM, "m0", ProbeOutcome(None, returncode=-9, stderr=marker))
     assert oom.status == "crash" and "out of memory" in oom.detail
+    # the probe started (its versions came) but died importing the framework: a crash, not an import error
+    started = {"versions": {"tensorflow-cpu": "2.15.1"}, "models": {}}
+    during_import = diagnose(CELL, CUSTOM, "m0", ProbeOutcome(started, returncode=-9, stderr=marker))
+    assert (during_import.status, during_import.versions) == ("crash", {"tensorflow-cpu": "2.15.1"})
+    assert "out of memory" in during_import.detail
     assert diagnose(CELL, CUSTOM, "m0", ProbeOutcome(None, returncode=-9, timed_out=True)).status == "timeout"
     # imported, then killed while loading
     assert diagnose(CELL, CUSTOM, "m0", ProbeOutcome(probe(), returncode=-9, timed_out=True)).status == "timeout"

@@ -180,3 +180,36 @@ def test_no_false_alarm_on_models_saved_by_real_tensorflow(saved_models):
     for name, path in saved_models.items():
         if name != "truncated.h5":
             assert inspect_model(path).problems == (), name
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_model_paths_that_are_no_files(tmp_path, kind):
+    import os
+
+    if kind == "fifo":
+        path = tmp_path / "m.h5"
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/zero")
+    with pytest.raises(UsageError, match="is a FIFO" if kind == "fifo" else "is a device"):
+        inspect_model(path)
+
+
+def test_a_model_larger_than_any_is_refused(tmp_path, monkeypatch):
+    from harness import modelfile
+
+    path = tmp_path / "m.h5"
+    path.write_bytes(modelfile.HDF5_SIGNATURE + b"\0" * 100)
+    monkeypatch.setattr(modelfile, "MAX_MODEL_BYTES", 50)
+    with pytest.raises(UsageError, match="larger than any model file"):
+        inspect_model(path)
+
+
+def test_functions_stored_as_code_are_found():
+    from harness.modelfile import count_code
+
+    keras2_lambda = {"class_name": "Lambda", "config": {"function": ["4wEAAA==", None, None], "function_type": "lambda"}}
+    keras2_shape = {"class_name": "Dense", "config": {"output_shape_type": "lambda"}}
+    keras3 = {"class_name": "Activation", "config": {"activation": {"class_name": "__lambda__", "config": {"code": "..."}}}}
+    assert count_code({"layers": [keras2_lambda, keras2_shape, keras3, {"class_name": "Dense", "config": {}}]}) == 3
+    assert count_code({"layers": [{"class_name": "Dense", "config": {"function_type": "raw"}}]}) == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..paths import read_json
+from ..paths import read_json, write_atomic
 from .html import render_html
 from .junit import render_junit
 from .markdown import render_markdown
@@ -21,9 +21,7 @@ def write_reports(doc: Mapping[str, Any], outdir: Path) -> list[Path]:
     written = []
     for name, render in RENDERERS.items():
         path = outdir / name
-        tmp = path.with_name(f".{name}.tmp")
-        tmp.write_text(render(doc))
-        tmp.replace(path)
+        write_atomic(path, render(doc))
         written.append(path)
     return written
 

@@ -11,6 +11,10 @@ from . import summary
 
 def render_junit(doc: Mapping[str, Any]) -> str:
     suites = ET.Element("testsuites", name=f"harness {doc['matrix']['name']}")
+    contained = summary.containment_text(doc)
+    if contained:
+        properties = ET.SubElement(suites, "properties")
+        ET.SubElement(properties, "property", name="containment", value=contained)
     for model in doc.get("models", []):
         results = summary.results_for(doc, model["name"])
         counts = summary.counts(results)
@@ -26,7 +30,10 @@ def render_junit(doc: Mapping[str, Any]) -> str:
         for r in results:
             case = ET.SubElement(suite, "testcase", classname=model["name"], name=r["cell"], time=f"{r.get('seconds') or 0:.3f}")
             message = " · ".join(x for x in (r["status"], summary.exception_label(r), r.get("cause") or "", r.get("fix") or "") if x)
-            body = "\n".join(x for x in ((r.get("exception") or {}).get("message", ""), r.get("detail", ""), r.get("stderr_tail", "")) if x)
+            note = summary.CODE_RAN if r.get("carries_code") else ""
+            body = "\n".join(
+                x for x in ((r.get("exception") or {}).get("message", ""), r.get("detail", ""), note, r.get("stderr_tail", "")) if x
+            )
             if r["status"] in summary.FAILED:
                 ET.SubElement(case, "failure", message=message, type=r["status"]).text = body
             elif r["status"] == "infra-error":

@@ -27,11 +27,18 @@ def _cell(text: Any) -> str:
 def render_markdown(doc: Mapping[str, Any]) -> str:
     run = doc.get("run", {})
     lines = [f"# Keras load compatibility: {doc['matrix']['name']}", ""]
+    contained = summary.containment_text(doc)
+    if contained:
+        lines += [f"> {'⚠️ **' + contained + '**' if contained.startswith('NOT') else '🔒 ' + contained}", ""]
+    infra = summary.infra_text(doc)
+    if infra:
+        lines += [f"> 🌐 **{infra}**", ""]
     if not run.get("complete"):
         lines += ["> **Partial report**: the run was interrupted; finished cells are shown.", ""]
     gate = doc.get("gate")
     if gate and gate.get("fail_on") != "none":
-        lines += [f"{'❌' if gate['failed'] else '✅'} **{summary.gate_text(doc)}**", ""]
+        mark = "⚠️" if gate.get("untested") else "❌" if gate["failed"] else "✅"
+        lines += [f"{mark} **{summary.gate_text(doc)}**", ""]
         if gate.get("regressions") and gate["fail_on"] in ("regression", "any"):
             lines += ["### Regressions", ""]
             lines += [
@@ -54,6 +61,8 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         lines += ["; ".join([saved, *[e for e in extras if e]]), ""]
         for risk in model.get("risks", []):
             lines += [f"> ⚠️ {risk}", ""]
+        if model.get("carries_code"):
+            lines += [f"> ⚠️ {summary.CODE_RAN[0].upper()}{summary.CODE_RAN[1:]}.", ""]
         attr = [r for r in results if r.get("attribute_error")]
         if attr:
             lines += [

@@ -15,6 +15,23 @@ Doc = Mapping[str, Any]
 Result = Mapping[str, Any]
 
 
+CODE_RAN = "code in this file ran during load; its outcome is what that code allowed"
+
+
+def containment_text(doc: Doc) -> str:
+    """How the cells were contained, in words: every report says it first."""
+    run = doc.get("run") or {}
+    box = run.get("sandbox")
+    if box == "none":
+        why = str(run.get("sandbox_note") or "not sandboxed").removeprefix("not sandboxed: ")
+        return f"NOT SANDBOXED: model files ran with this user's access to the machine ({why})"
+    if box == "bwrap":
+        return "cells ran sandboxed (bubblewrap: no network, read-only file system but a capped scratch, own PIDs, limits)"
+    if box == "docker":
+        return "cells ran sandboxed (Docker: no network, read-only root, no capabilities, tmpfs scratch, limits)"
+    return ""
+
+
 def cells_by_id(doc: Doc) -> dict[str, Mapping[str, Any]]:
     return {c["id"]: c for c in doc.get("cells", [])}
 
@@ -131,8 +148,23 @@ def exit_code(doc: Doc) -> int:
     """1 when the gate (--fail-on against the baseline or the previous run) says so; older documents: any failure."""
     gate = doc.get("gate")
     if gate:
+        if gate.get("untested"):
+            return UNTESTED_EXIT
         return 1 if gate.get("failed") else 0
     return 1 if failed(doc) else 0
+
+
+UNTESTED_EXIT = 5  # no cell loaded a model (all skipped, unresolvable or infra-error): never a pass
+
+
+def infra_text(doc: Doc) -> str | None:
+    """Results the infrastructure decided (index, network, disk, images), never the model: said first."""
+    infra = [r for r in doc.get("results", []) if r["status"] == "infra-error"]
+    if not infra:
+        return None
+    first = next((str(r.get("detail") or "").strip().splitlines() for r in infra if r.get("detail")), [""])
+    reason = first[0][:300] if first else ""
+    return f"{len(infra)} result(s) not tested because of the infrastructure, not the model" + (f": {reason}" if reason else "")
 
 
 def new_cells(doc: Doc) -> list[Mapping[str, Any]]:
@@ -161,7 +193,7 @@ def gate_text(doc: Doc) -> str | None:
     if not gate:
         return None
     against = f" against {gate['reference']}" if gate.get("reference") and gate.get("fail_on") == "regression" else ""
-    verdict = "fails" if gate.get("failed") else "passes"
+    verdict = "nothing tested" if gate.get("untested") else "fails" if gate.get("failed") else "passes"
     return f"--fail-on {gate['fail_on']}: {verdict} ({gate['reason']}{against})"
 
 
