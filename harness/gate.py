@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .diagnose import FAILED, exception_type
+from .diagnose import FAILED, NOT_TRIED, exception_type
 from .errors import UsageError
 from .paths import read_json
 
@@ -117,7 +118,11 @@ def evaluate(
     regressed = regressions(results, accepted)
     counted = {"any": failures, "regression": regressed, "attribute-error": attribute, "none": []}[fail_on]
     what = {"any": "failed cell", "regression": "regression", "attribute-error": "AttributeError cell", "none": ""}[fail_on]
-    if fail_on == "none":
+    untested = all(r["status"] in NOT_TRIED for r in results)
+    if untested:
+        kinds = Counter(r["status"] for r in results)
+        reason = "no cell was tested" + (f" ({', '.join(f'{n} {s}' for s, n in sorted(kinds.items()))})" if kinds else "")
+    elif fail_on == "none":
         reason = "--fail-on none: the exit code ignores load failures"
     elif counted:
         reason = f"{len(counted)} {what}{'s' if len(counted) != 1 else ''}"
@@ -130,5 +135,6 @@ def evaluate(
         "failures": len(failures),
         "attribute_errors": len(attribute),
         "failed": bool(counted),
+        "untested": untested,  # nothing ran a model: never "passes" (exit code 5)
         "reason": reason,
     }

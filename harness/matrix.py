@@ -62,9 +62,32 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> _LineDict:
     result.key_lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if key in result.key_lines:  # YAML says keys are unique; PyYAML would keep the last silently
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}' (first at line {result.key_lines[key]}): keep one", key_node.start_mark
+            )
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = key_node.start_mark.line + 1
     return result
+
+
+MAX_MATRIX_BYTES = 1 << 20  # a matrix file is a page of YAML
+MAX_NODES = 100_000  # YAML nodes after aliases are expanded: far above any real matrix
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int:
+    """How many nodes `node` stands for once every alias is expanded (an alias bomb's size)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    if depth > 200:
+        raise yaml.composer.ComposerError(None, None, "nested deeper than 200 levels", node.start_mark)
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, memo, depth + 1) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1) for k, v in node.value)
+    memo[id(node)] = min(size, MAX_NODES + 1)
+    return memo[id(node)]
 
 
 def _sequence(loader: _Loader, node: yaml.SequenceNode) -> _LineList:
@@ -172,12 +195,17 @@ class Matrix:
 
 
 def load_matrix(path: str | Path) -> Matrix:
+    from .modelfile import regular_file
+
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder, not a matrix file")
+    regular_file(path, "matrix file", MAX_MATRIX_BYTES)
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise UsageError(f"{path}: no such matrix file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read the matrix file ({exc})") from None
     return parse_matrix(text, path)
 
@@ -185,7 +213,14 @@ def load_matrix(path: str | Path) -> Matrix:
 def parse_matrix(text: str, path: str | Path = "<matrix>") -> Matrix:
     path = Path(path)
     try:
-        doc = yaml.load(text, Loader=_Loader)
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None and _expanded_size(node, {}) > MAX_NODES:
+                raise UsageError(located(path, None, f"more than {MAX_NODES} YAML nodes once aliases are expanded: not a matrix"))
+            doc = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import HarnessError, UsageError
 
 
 def cache_dir() -> Path:
@@ -27,3 +28,15 @@ def read_json(path: Path, what: str, how_to_make: str) -> Any:
         raise UsageError(f"{path}: no such {what} ({how_to_make})") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: not a readable {what} ({exc}); {how_to_make}") from None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `path` whole or not at all: a full disk leaves the previous version and a one-line error."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise HarnessError(f"{path}: cannot write it ({exc.strerror}); the previous version is kept: free space or pick another folder with -o") from None

@@ -9,9 +9,11 @@ works offline once it has run online.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import html.parser
+import http.client
 import json
 import os
 import platform
@@ -30,7 +32,7 @@ from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, canonica
 from packaging.version import Version
 
 from . import proc
-from .errors import HarnessError
+from .errors import InfraUnavailable, redact
 from .matrix import Cell
 from .paths import cache_dir
 
@@ -38,6 +40,9 @@ DEFAULT_INDEX = "https://pypi.org/simple"
 INDEX_TTL = float(os.environ.get("HARNESS_INDEX_TTL", 3600))
 LOCK_TTL = float(os.environ.get("HARNESS_LOCK_TTL", 24 * 3600))
 _NETWORK_HINTS = (
+    "network was disabled",  # UV_OFFLINE / --offline and the cache lacks it
+    "not found in the cache",
+    "No space left",
     "Failed to fetch",
     "error sending request",
     "dns error",
@@ -182,11 +187,14 @@ class PackageIndex:
                 return cached
         try:
             files = [f for url in self.config.urls for f in _fetch(url, name)]
-        except OSError as exc:
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             if cached is not None:
                 return cached  # offline: a stale list beats no list
-            raise HarnessError(
-                f"cannot list releases of {name} from {self.config.index_url}: {exc}; check the network or the index URL"
+            raise InfraUnavailable(
+                redact(
+                    f"cannot list releases of {name} from {self.config.index_url}: {exc}; nothing was tested: "
+                    "check the network or the index URL (a run that reached it once works offline from its cache)"
+                )
             ) from None
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -205,7 +213,9 @@ def _fetch(index_url: str, name: str) -> list[ReleaseFile]:
         if page.exists():
             return _parse_html(page.read_text())
         return [ReleaseFile(p.name) for p in folder.iterdir()]
-    request = urllib.request.Request(url, headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"})
+    url, headers = _without_credentials(url)
+    headers["Accept"] = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
+    request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             body = response.read()
@@ -218,6 +228,21 @@ def _fetch(index_url: str, name: str) -> list[ReleaseFile]:
         data = json.loads(body)
         return [ReleaseFile(f["filename"], f.get("requires-python"), bool(f.get("yanked"))) for f in data.get("files", [])]
     return _parse_html(body.decode("utf-8", "replace"))
+
+
+def _without_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """The URL without its userinfo, and the Basic auth header that carries it (as pip and uv do)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, {}
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), {"Authorization": f"Basic {token}"}
 
 
 def _parse_html(text: str) -> list[ReleaseFile]:
@@ -320,11 +345,12 @@ class Resolver:
         done = proc.run(argv, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"}, timeout=600)
         if done.ok:
             return Lock(done.stdout)
-        explanation = _clean_uv_message(done.stderr)
-        if "No solution found" in done.stderr or "unsatisfiable" in done.stderr:
-            return Unresolvable(explanation)
+        explanation = redact(_clean_uv_message(done.stderr))
+        # Infrastructure first: offline uv also says "No solution found" (the cache lacks the package).
         if done.timed_out or any(h in done.stderr for h in _NETWORK_HINTS):
             return ResolveFailed(explanation or "uv pip compile timed out")
+        if "No solution found" in done.stderr or "unsatisfiable" in done.stderr:
+            return Unresolvable(explanation)
         return Unresolvable(explanation)
 
 

@@ -201,3 +201,18 @@ def test_the_default_install_is_where_this_harness_came_from(monkeypatch):
     assert default_install() == "harness @ git+https://github.com/o/harness@abc123"
     monkeypatch.setattr(importlib.metadata, "distribution", lambda name: Origin(json.dumps({"url": "file:///src", "dir_info": {}})))
     assert default_install() is None
+
+
+def test_a_run_that_tested_nothing_never_passes():
+    from harness.report import summary
+
+    doc = document([result("tf2.15", "infra-error"), result("tf2.16", "skipped")])
+    doc["gate"] = evaluate(doc, "any", None, None)
+    assert doc["gate"]["untested"] and not doc["gate"]["failed"]
+    assert summary.exit_code(doc) == summary.UNTESTED_EXIT == 5
+    assert summary.gate_text(doc) == "--fail-on any: nothing tested (no cell was tested (1 infra-error, 1 skipped))"
+    doc["gate"] = evaluate(doc, "none", None, None)
+    assert summary.exit_code(doc) == 5  # --fail-on none ignores failures, not the absence of any test
+    tested = document([result("tf2.15", "infra-error"), result("tf2.16", "loaded")])
+    tested["gate"] = evaluate(tested, "any", None, None)
+    assert not tested["gate"]["untested"] and summary.exit_code(tested) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 from packaging.version import Version
@@ -255,3 +256,48 @@ def test_override_is_per_matrix_or_per_include():
 def test_cell_id_is_stable_and_distinct():
     a = Cell(python="3.11", pins=(("tensorflow", "2.16.2"), ("tensorflow-addons", None)), api="keras")
     assert a.id == "py3.11-tensorflow2.16.2-api-keras"
+
+
+def test_duplicate_keys_are_an_error_with_both_lines():
+    text = 'name: a\nmatrix:\n  tensorflow: ["2.15"]\n  tensorflow: ["2.16"]\n'
+    with pytest.raises(UsageError, match=r"m\.yaml:4: .*duplicate key 'tensorflow' \(first at line 3\)"):
+        parse_matrix(text, "m.yaml")
+
+
+def test_an_alias_bomb_is_refused_before_it_expands():
+    lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for name in "bcdefghi":
+        prev = chr(ord(name) - 1)
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    lines += ["name: bomb", "matrix: {tensorflow: *i}"]
+    with pytest.raises(UsageError, match="YAML nodes once aliases are expanded"):
+        parse_matrix("\n".join(lines), "bomb.yaml")
+
+
+def test_a_few_aliases_are_fine():
+    text = "name: a\nbase: &pins {tensorflow: '2.15'}\nmatrix:\n  python: ['3.11']\n  include:\n    - *pins\n"
+    with pytest.raises(UsageError, match="top-level key"):  # 'base' is not a key of ours; the alias itself is fine
+        parse_matrix(text, "m.yaml")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "large", "folder"])
+def test_matrix_files_that_are_no_files_or_too_large(tmp_path, kind):
+    import os
+
+    from harness.matrix import load_matrix
+
+    if kind == "fifo":
+        path = tmp_path / "m.yaml"
+        os.mkfifo(path)
+        expected = "is a FIFO"
+    elif kind == "device":
+        path, expected = Path("/dev/zero"), "is a device"
+    elif kind == "large":
+        path = tmp_path / "m.yaml"
+        with open(path, "wb") as handle:
+            handle.truncate(2 << 20)
+        expected = "larger than any matrix file"
+    else:
+        path, expected = tmp_path, "is a folder"
+    with pytest.raises(UsageError, match=expected):
+        load_matrix(path)

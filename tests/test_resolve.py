@@ -81,3 +81,28 @@ def test_index_from_a_local_folder_and_stale_cache_when_offline(tmp_path):
     target.mkdir(parents=True)
     (target / "tf-keras.json").write_text((key_dir / "tf-keras.json").read_text())
     assert [str(v) for v in fresh.versions("tf-keras", "3.11")] == ["2.15.0", "2.16.0"]
+
+
+def test_uv_offline_is_infrastructure_not_an_incompatibility(tmp_path, monkeypatch):
+    """UV_OFFLINE with a cache that lacks the package: uv says "No solution found", but the cause
+    is the network switched off, so the cell is infra-error, never unresolvable."""
+    from harness.resolve import ResolveFailed
+
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
+    result = Resolver({}, cache=tmp_path).resolve(Cell(python="3.11", pins=(("tf-keras", "2.15.0"),)))
+    assert isinstance(result, ResolveFailed), result
+    assert "network was disabled" in result.explanation
+
+
+def test_index_credentials_go_in_a_header_and_never_in_messages():
+    from harness.errors import redact
+    from harness.resolve import _without_credentials
+
+    url, headers = _without_credentials("https://user:s%40cret@example.org:8443/simple/x/")
+    assert url == "https://example.org:8443/simple/x/"
+    assert headers == {"Authorization": "Basic dXNlcjpzQGNyZXQ="}  # user:s@cret
+    assert _without_credentials("https://pypi.org/simple/x/") == ("https://pypi.org/simple/x/", {})
+    assert redact("from https://user:s3cret@host/simple: refused") == "from https://user:***@host/simple: refused"
+    assert redact("https://ghp_token@host/simple and ssh://git@github.com/x") == "https://***@host/simple and ssh://***@github.com/x"
+    assert redact("https://pypi.org/simple, user@example.com") == "https://pypi.org/simple, user@example.com"
