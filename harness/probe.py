@@ -301,16 +301,23 @@ def die_with_parent():
 
 
 def load_in_child(keras, model, request, workdir):
-    """Fork after the framework import: isolated loads that share the import's cost."""
-    out = os.path.join(workdir, "model-%s.json" % model["key"])
+    """Fork after the framework import: isolated loads that share the import's cost.
+
+    The child sends its result through a pipe, not a file: a model that fills the scratch
+    folder cannot keep its own outcome from being reported.
+    """
+    read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
+        os.close(read_fd)
         die_with_parent()
         if Channel.fd_in_use is not None:  # a model loaded here reports through its parent only
             os.close(Channel.fd_in_use)
         code = 0
         try:
-            write_json(out, load_one(keras, model, request))
+            data = memoryview(json.dumps(load_one(keras, model, request), default=str).encode())
+            while data:
+                data = data[os.write(write_fd, data) :]
         except BaseException:  # noqa: BLE001
             traceback.print_exc()
             code = 1
@@ -318,23 +325,62 @@ def load_in_child(keras, model, request, workdir):
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
-    deadline = time.time() + float(request.get("timeout", 300))
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.time() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return {"timeout": True}
-        time.sleep(0.02)
+    os.close(write_fd)
+    try:
+        received, status = _collect(pid, read_fd, time.time() + float(request.get("timeout", 300)))
+    finally:
+        os.close(read_fd)
+    if status is None:
+        return {"timeout": True}
     if os.WIFSIGNALED(status):
         return {"crash": {"signal": os.WTERMSIG(status)}}
     try:
-        with open(out) as f:
-            return json.load(f)
-    except (OSError, ValueError):
+        return json.loads(b"".join(received).decode("utf-8", "replace"))
+    except ValueError:
         return {"crash": {"exit_code": os.WEXITSTATUS(status)}}
+
+
+def _collect(pid, read_fd, deadline, limit=64 << 20):
+    """(what the child sent, its wait status), or (.., None) when the deadline passed and it was killed.
+
+    Reads as it comes (a large result must not block the child on a full pipe); once the
+    child has exited, what is left in the pipe is drained without waiting for an EOF that
+    a process the model started (holding the pipe) might never give.
+    """
+    import fcntl
+    import select
+
+    chunks, size, status, eof = [], 0, None, False
+    while True:
+        ready = select.select([read_fd], [], [], 0.05)[0] if not eof else []
+        if ready:
+            chunk = os.read(read_fd, 1 << 16)
+            if chunk:
+                size += len(chunk)
+                if size <= limit:
+                    chunks.append(chunk)
+                continue
+            eof = True
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if eof:
+            time.sleep(0.02)
+        if time.time() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return chunks, None
+    fcntl.fcntl(read_fd, fcntl.F_SETFL, fcntl.fcntl(read_fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+    while size <= limit:
+        try:
+            chunk = os.read(read_fd, 1 << 16)
+        except OSError:  # EAGAIN: nothing more, though a stray process may hold the pipe open
+            break
+        if not chunk:
+            break
+        size += len(chunk)
+        chunks.append(chunk)
+    return chunks, status
 
 
 def read_outputs(workdir, key):
