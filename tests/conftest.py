@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -92,3 +93,65 @@ def default_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture(scope="session")
+def docker_ready() -> None:
+    """A Docker daemon with the local base images (no registry here: debootstrap makes them)."""
+    from harness import cli
+    from harness.backends.docker import daemon_answers
+
+    if not daemon_answers():
+        if os.environ.get("HARNESS_REQUIRE_DOCKER"):
+            pytest.fail("a Docker daemon is required (see .ci/run)")
+        pytest.skip("no Docker daemon answers")
+    for python in ("3.11", "3.9", "3.13"):
+        assert cli.main(["images", "base", "--python", python]) == 0
+
+
+def become_subreaper() -> None:
+    """Orphans of our descendants are reparented to this process, not to init: a process
+    that escaped a sandbox would show up among our own children."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+
+
+def own_children() -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def describe_process(pid: int) -> str:
+    """'STATE cmdline' of one of our own children, or 'gone'."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state + " " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:200]
+    except (OSError, IndexError):
+        return "gone"
+
+
+def reap_children(pids: list[int]) -> None:
+    import signal
+
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def live_children() -> dict[int, str]:
+    """Our children that still run, after reaping them all. Zombies are dead: bubblewrap's
+    exiting monitor leaves its namespace's PID 1 for a subreaper to reap."""
+    import time
+
+    time.sleep(0.5)  # the kernel tears a namespace down asynchronously
+    children = {pid: describe_process(pid) for pid in own_children()}
+    reap_children(list(children))
+    return {pid: what for pid, what in children.items() if not what.startswith(("Z ", "gone"))}

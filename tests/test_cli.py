@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import default_sigint
+from conftest import become_subreaper, default_sigint, live_children
 
 from harness import cli
 
@@ -76,18 +76,6 @@ def test_cells_and_dry_run_resolve_without_building(tmp_path, monkeypatch, capsy
     )
 
 
-def _probe_pids() -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if b"probe.py" in (entry / "cmdline").read_bytes():
-                    found.add(int(entry.name))
-            except OSError:
-                pass
-    return found
-
-
 @pytest.mark.e2e
 def test_ctrl_c_keeps_finished_results_and_leaves_no_process(tmp_path, saved_models, harness_cache):
     matrix = tmp_path / "m.yaml"
@@ -95,7 +83,7 @@ def test_ctrl_c_keeps_finished_results_and_leaves_no_process(tmp_path, saved_mod
         'matrix:\n  tensorflow: ["2.15.1"]\n  env: [{HARNESS_TEST_SLEEP: "0"}, {HARNESS_TEST_SLEEP: "600"}]\n'
         "packages: {tensorflow: tensorflow-cpu}\nload: {timeout: 900}\n"
     )
-    before = _probe_pids()
+    become_subreaper()  # whatever the run leaves behind becomes our child
     out = tmp_path / "out"
     env = {**os.environ, "HARNESS_CACHE_DIR": str(harness_cache)}
     child = subprocess.Popen(
@@ -121,8 +109,7 @@ def test_ctrl_c_keeps_finished_results_and_leaves_no_process(tmp_path, saved_mod
     assert (doc["run"]["complete"], doc["run"]["interrupted"]) == (False, True)
     assert [r["status"] for r in doc["results"]] == ["loaded"]
     assert (out / "report.html").exists() and "Partial report" in (out / "report.md").read_text()
-    time.sleep(0.5)
-    assert _probe_pids() - before == set()
+    assert live_children() == {}
 
 
 def test_gc_removes_environments_unused_for_days(tmp_path, monkeypatch, capsys):
@@ -140,3 +127,51 @@ def test_gc_removes_environments_unused_for_days(tmp_path, monkeypatch, capsys):
     assert cli.main(["gc", "--all"]) == 0
     assert sorted(p.name for p in envs.iterdir()) == [".building-x"]
     assert "removed 1 environment(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("traceback", [False, True])
+def test_index_credentials_are_never_printed(tmp_path, monkeypatch, capsys, traceback):
+    """An index URL with a password that cannot be reached (nothing listens on port 9 of loopback)."""
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  tf-keras: ["2.15"]\n')
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("UV_INDEX_URL", "https://user:s3cret-token@127.0.0.1:9/simple")
+    code = cli.main(["--traceback", "cells", str(matrix)] if traceback else ["cells", str(matrix)])
+    out, err = capsys.readouterr()
+    assert code == 5  # the index could not be reached: nothing was tested
+    assert "https://user:***@127.0.0.1:9/simple" in err
+    assert "s3cret-token" not in out + err
+
+
+def test_a_model_with_code_is_refused_where_nothing_contains_it(tmp_path, monkeypatch, capsys):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  tf-keras: ["2.15"]\n')
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    code = cli.main(["run", str(matrix), str(MODELS / "lambda_layer.h5"), "-o", str(tmp_path / "out"), "--sandbox", "none"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "lambda_layer.h5: carries Python code that runs when it loads, and cells are not sandboxed here" in err
+    assert "--trust-models" in err and not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 KiB tmpfs of our own (root only), unmounted after the test."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], check=True)
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_is_one_line_and_nothing_half_written(tiny_disk, capsys):
+    (tiny_disk / "report.md").write_text("the previous report")
+    code = cli.main(["report", str(REPO / "tests" / "data" / "seed-article-results.json"), "-o", str(tiny_disk)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1 and "cannot write it (No space left on device); the previous version is kept" in err
+    assert sorted(p.name for p in tiny_disk.iterdir() if p.name.startswith(".")) == []  # no half-written temporary file
+    html = tiny_disk / "report.html"
+    assert not html.exists() or html.read_text().rstrip().endswith("</html>")

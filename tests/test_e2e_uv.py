@@ -313,7 +313,8 @@ def test_python_not_on_the_host_is_skipped_with_a_hint(tmp_path, monkeypatch, sa
     matrix.write_text('matrix:\n  python: ["3.99"]\n  tensorflow-addons: [null]\n')
     code = run_harness(monkeypatch, harness_cache, str(matrix), str(saved_models["dense.h5"]), "-o", str(tmp_path / "out"))
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert code == 0
+    assert code == 5  # nothing could be tested: never a pass
+    assert doc["gate"]["untested"] and "no cell was tested (1 skipped)" in (tmp_path / "out" / "report.md").read_text()
     [r] = doc["results"]
     assert (r["cell"], r["status"]) == ("py3.99", "skipped")
     assert "Python 3.99 is not available on this host" in r["detail"] and "--backend docker" in r["detail"]

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import default_sigint
+from conftest import become_subreaper, default_sigint
 
 REPO = Path(__file__).resolve().parent.parent
 RAY = Path(sys.executable).with_name("ray")
@@ -54,6 +54,7 @@ def cluster(harness_cache, tmp_path_factory):
         if os.environ.get("HARNESS_REQUIRE_RAY"):
             pytest.fail("the Ray tests need root and iproute2 (ip netns)")
         pytest.skip("needs root and iproute2 for a loopback-only network namespace")
+    become_subreaper()  # Ray's daemons detach: as a subreaper, this process stays their ancestor
     ns = f"harness-ray-{os.getpid()}"
     subprocess.run(["ip", "netns", "add", ns], check=True)
     subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
@@ -101,16 +102,36 @@ def markdown_body(out: Path) -> str:
     return "\n".join(line for line in (out / "report.md").read_text().splitlines() if not line.startswith("<sub>"))
 
 
-def processes(word: str) -> dict[int, str]:
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
+def descendants(root: int) -> list[int]:
+    """Every process below `root`. This test process is a subreaper (see `cluster`), so Ray's
+    daemons, their workers and whatever those start stay below it: no other process is looked at."""
+    found, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
             try:
-                text = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                children = [int(c) for c in (task / "children").read_text().split()]
             except OSError:
                 continue
-            if word in text:
-                found[int(entry.name)] = text
+            found += children
+            queue += children
+    return found
+
+
+def processes(word: str, root: int | None = None) -> dict[int, str]:
+    """Our descendants (below `root`, default this process) whose command line holds `word`."""
+    found = {}
+    for pid in descendants(root or os.getpid()):
+        try:
+            text = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if word in text:
+            found[pid] = text
     return found
 
 
@@ -130,7 +151,7 @@ def test_a_matrix_through_the_cluster_matches_a_local_run_even_when_a_worker_die
     while time.monotonic() < deadline and victim is None:
         assert driver.poll() is None, driver.communicate()
         for pid in processes("harness cell py3.11-tensorflow2.15.1-HARNESS_TEST_SLEEP=8"):
-            orphans = [p for p in processes("/probe.py") if _parent(p) == pid]
+            orphans = list(processes("/probe.py", root=pid))  # the probe, and the sandbox around it
             if orphans:
                 victim = pid
         time.sleep(0.2)
@@ -154,14 +175,6 @@ def test_a_matrix_through_the_cluster_matches_a_local_run_even_when_a_worker_die
     assert not set(orphans) & set(processes("/probe.py"))  # the killed worker's probe died with it
 
 
-def _parent(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
 def test_ctrl_c_on_the_driver_cancels_the_cells_on_the_cluster(cluster, tmp_path, saved_models):
     matrix = tmp_path / "m.yaml"
     matrix.write_text(MATRIX % ("600", "600"))
@@ -181,7 +194,7 @@ def test_ctrl_c_on_the_driver_cancels_the_cells_on_the_cluster(cluster, tmp_path
     while time.monotonic() < deadline and not probes:
         assert driver.poll() is None, driver.communicate()
         workers = processes("harness cell py3.11-tensorflow2.15.1-HARNESS_TEST_SLEEP=600")
-        probes = [p for p in processes("/probe.py") if _parent(p) in workers]
+        probes = [p for worker in workers for p in processes("/probe.py", root=worker)]
         time.sleep(0.2)
     assert probes, "the slow cell never started on the cluster"
     time.sleep(3)
