@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -157,3 +158,63 @@ def test_sizes():
     assert parse_size("4g") == 4 << 30 and parse_size("512m") == 512 << 20 and parse_size("1.5G") == 3 << 29
     with pytest.raises(UsageError):
         parse_size("lots")
+
+
+NON_ROOT = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from harness.sandbox import Jail, Limits, cgroup_parents, get_sandbox
+
+box = get_sandbox("auto")
+limits = Limits(pids=24, memory=200 << 20)
+payload = '''
+import os, sys, time
+sys.path.insert(0, "/harness")
+import probe
+probe.apply_limits(%r)  # what the probe does first, before any model loads
+started = 0
+for _ in range(100):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(20)
+        os._exit(0)
+    started += 1
+try:
+    block = b"x" * (2500 << 20)
+    memory = "allocated"
+except MemoryError:
+    memory = "MemoryError"
+print(started, memory)
+''' % box.probe_limits(limits)
+jail = Jail(("/usr/bin/python3", "-I", "-c", payload), {"/harness/probe.py": sys.argv[2]}, {"PATH": "/usr/bin"}, "/tmp/work")
+done = box.run(jail, limits, 60)
+print(json.dumps({"sandbox": box.name, "cgroup": cgroup_parents() is not None, "stdout": done.stdout, "code": done.returncode}))
+"""
+
+
+def test_without_a_cgroup_the_probes_own_limits_hold():
+    """A normal user, whose cgroup is not delegated: bubblewrap works unprivileged and the
+    probe's rlimits (processes counted per user namespace, address space) do the limiting."""
+    repo = Path(__file__).resolve().parent.parent
+    if os.geteuid() != 0 or not Path("/usr/bin/python3").exists() or not shutil.which("setpriv"):
+        pytest.skip("needs root (to become nobody), setpriv and the system's python3")
+    readable = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "test", "-r", str(repo / "harness" / "probe.py")])
+    if readable.returncode != 0:
+        pytest.skip("the checkout is not readable by nobody")
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", NON_ROOT, str(repo), str(repo / "harness" / "probe.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    facts = json.loads(done.stdout.strip().splitlines()[-1])
+    if facts["sandbox"] != "bwrap":
+        pytest.skip("unprivileged user namespaces are off here")
+    assert facts["cgroup"] is False  # nobody may not make cgroups: the rlimit path is the one tested
+    started, memory = facts["stdout"].split()
+    assert 0 < int(started) < 24 and memory == "MemoryError"
