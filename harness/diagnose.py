@@ -80,6 +80,7 @@ class CellResult:
     fix: str | None = None  # one line a user can act on
     fix_worked: str | None = None  # the fix the harness tried and that loaded the model
     fixes_tried: tuple[str, ...] = ()
+    attempts: tuple[Mapping[str, Any], ...] = ()  # every load attempt: fix, ok, exception type and first line
     detail: str = ""
     versions: Mapping[str, str] = field(default_factory=dict)
     plugins: tuple[Mapping[str, Any], ...] = ()
@@ -105,7 +106,7 @@ class CellResult:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CellResult:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("fixes_tried", "plugins"):
+        for key in ("fixes_tried", "plugins", "attempts"):
             known[key] = tuple(known.get(key) or ())
         return cls(**known)
 
@@ -220,29 +221,81 @@ def _load_outcome(
         base,
         plugins=plugins,
         inference=model.get("inference"),
-        fixes_tried=tuple(a["fix"] for a in attempts[1:]),
+        fixes_tried=tuple(a.get("fix") for a in attempts[1:] if a.get("fix")),
+        attempts=tuple(_attempt_summary(a) for a in attempts),
         peak_rss_mb=model.get("peak_rss_mb"),
     )
     if not attempts:
         return CellResult(**extra, status="crash", detail="the probe recorded no load attempt")
+    every_error = [e for a in attempts for e in _errors(a.get("error") or {})]
+    attribute_error = bool(printed) or any(e.get("type") == "AttributeError" for e in every_error)
     if attempts[0].get("ok"):
         return CellResult(**extra, status="loaded", attribute_error=bool(printed))
     error = attempts[0].get("error") or {}
     worked = next((a["fix"] for a in attempts[1:] if a.get("ok")), None)
     cause, missing, fix = _load_cause(cell, info, error, plugins, worked, versions)
-    errors = _errors(error)
+    shown = _failed_fix(attempts, info, versions, cell) if not worked else None
+    if shown is not None:
+        cause, fix = shown
     return CellResult(
         **extra,
         status="loaded-after-fix" if worked else "load-error",
         cause=cause,
         exception=error,
-        attribute_error=bool(printed) or any(e.get("type") == "AttributeError" for e in errors),
-        attribute=_attribute(error),
+        attribute_error=attribute_error,
+        attribute=_attribute(error) or next((_attribute(a.get("error") or {}) for a in attempts[1:] if _attribute(a.get("error") or {})), None),
         missing_name=missing,
         fix=fix,
         fix_worked=worked,
         detail=f"loaded with {worked}" if worked else ("no fix the harness could try loaded it" if len(attempts) > 1 else ""),
     )
+
+
+def _attempt_summary(attempt: Mapping[str, Any]) -> dict[str, Any]:
+    """One attempt as the reports show it: what was tried and what it raised."""
+    error = attempt.get("error") or {}
+    errors = _errors(error)
+    return {
+        "fix": attempt.get("fix") or "as is",
+        "ok": bool(attempt.get("ok")),
+        "exception": error.get("type") or ("timeout" if attempt.get("timeout") else "crash" if attempt.get("crash") else None),
+        "message": _first_line(error.get("message", "")) or attempt.get("skipped") or "",
+        "attribute_error": any(e.get("type") == "AttributeError" for e in errors),
+    }
+
+
+def _failed_fix(attempts: list[Mapping[str, Any]], info: ModelInfo, versions: Mapping[str, str], cell: Cell) -> tuple[str, str] | None:
+    """(cause, fix) when the user's custom objects were passed and the load still failed in
+    another way: proposing them again would repeat what was just shown not to work."""
+    tried = [a for a in attempts[1:] if str(a.get("fix") or "").startswith("custom_objects") and a.get("error")]
+    if not tried:
+        return None
+    error = tried[0]["error"]
+    plain = attempts[0].get("error") or {}
+    if (error.get("type"), error.get("message")) == (plain.get("type"), plain.get("message")):
+        return None  # the objects changed nothing: the plain failure's diagnosis stands
+    if _unknown_name(error) is not None and _unknown_name(error) == _unknown_name(plain):
+        return None  # the objects did not cover the missing name: the usual advice (pass it) stands
+    shown = f"{error.get('type', 'error')}: {_first_line(error.get('message', ''))}"
+    in_their_code = any(f.get("custom") for f in error.get("frames") or [])
+    env_major = _env_keras_major(cell, versions)
+    written_for = info.keras_major
+    attribute = any(e.get("type") == "AttributeError" for e in _errors(error))
+    if in_their_code and attribute and env_major and written_for and env_major != written_for:
+        return (
+            "version-mismatch",
+            f"with your custom objects the load still fails ({shown}): their code was written for Keras {written_for} "
+            f"and this is keras {versions.get('keras', env_major)}; "
+            + (
+                "load with tf-keras and TF_USE_LEGACY_KERAS=1 (--try-fixes tries it), or port the layer to Keras 3"
+                if env_major >= 3
+                else "port the layer back to Keras 2, or load with tensorflow>=2.16"
+            ),
+        )
+    if in_their_code:
+        return "custom-object", f"with your custom objects the load fails inside their code ({shown}): fix it for this keras"
+    cause, _, fix = _load_cause(cell, info, error, (), None, versions)
+    return cause, f"with your custom objects the load gets further and fails with {shown}: {fix}"
 
 
 def _load_cause(
@@ -291,11 +344,15 @@ def _load_cause(
         return "missing-dependency", addons[0], _addons_fix(tf)
     name = _unknown_name(error)
     if name is not None:
-        short = name.rpartition(">")[2]
+        package, _, short = name.rpartition(">")
         if name in info.names("custom") or short not in keras_builtins():
-            fix = (
-                f"pass custom_objects={{'{name}': {short}}} to load_model (or decorate it with @keras.saving.register_keras_serializable())"
-            )
+            if package and package != "Addons":  # saved registered: importing the package that registers it is the fix
+                fix = (
+                    f"import the module that registers '{name}' (@register_keras_serializable(package='{package}')) before "
+                    f"load_model, or pass custom_objects={{'{name}': {short}}}"
+                )
+            else:
+                fix = f"pass custom_objects={{'{name}': {short}}} to load_model (or decorate it with @keras.saving.register_keras_serializable())"
             return "custom-object", name, fix
         return (
             "version-mismatch",
@@ -312,6 +369,16 @@ def _load_cause(
         )
     if worked and worked.startswith("custom_objects"):
         return "custom-object", next(iter(info.names("custom")), None), "pass the custom objects to load_model (custom_objects=...)"
+    compiled = sorted({c.name for c in info.classes if c.kind == "custom" and c.where in ("loss", "metrics")})
+    if worked == "compile=False" and compiled:
+        # The training config names a function no Keras knows (its message may say anything:
+        # Keras 3 reading a Keras 2 file raises "string indices must be integers").
+        return (
+            "custom-object",
+            compiled[0],
+            f"the training config names {', '.join(compiled)}, which this environment does not know: pass "
+            f"custom_objects={{'{compiled[0]}': {compiled[0]}}}, or load_model(..., compile=False) (proven) and compile again",
+        )
     if worked == "compile=False":
         return (
             "version-mismatch",

@@ -74,9 +74,10 @@ def describe_exception(exc, custom_file=None):
     info["chain"] = chain
     frames = []
     for frame in traceback.extract_tb(exc.__traceback__):
-        if FRAMEWORK_PATH.search(frame.filename) or (custom_file and frame.filename == custom_file):
+        users = bool(custom_file) and frame.filename == custom_file
+        if FRAMEWORK_PATH.search(frame.filename) or users:
             short = re.sub(r"^.*[/\\]site-packages[/\\]", "", frame.filename)
-            frames.append({"file": short, "line": frame.lineno, "function": frame.name, "code": frame.line})
+            frames.append({"file": short, "line": frame.lineno, "function": frame.name, "code": frame.line, "custom": users})
     info["frames"] = frames[-15:]
     return info
 
@@ -187,44 +188,93 @@ def run_inference(model, input_file=None, save_to=None):
     return summary
 
 
-def load_one(keras, model, request):
-    """Everything about one model in this process: plugins, the plain load, then fixes."""
+def attempt_plan(request):
+    """(fix, compile flag, with the user's custom objects) for the plain load, then the fixes."""
+    compile_flag = bool(request.get("compile", True))
+    custom = bool(request.get("custom_objects"))
+    plan = [(None, compile_flag, False)]
+    if request.get("fixes", True):
+        if custom:
+            plan.append(("custom_objects", compile_flag, True))
+        if compile_flag:
+            plan.append(("compile=False", False, False))
+            if custom:
+                plan.append(("custom_objects+compile=False", False, True))
+    return plan
+
+
+def one_attempt(keras, model, request, fix, compile_flag, with_objects):
+    """One attempt, in a process that has imported the framework and nothing of the user's:
+    the environment's plugins (as a careful user would import them), the user's custom
+    objects only when this attempt is about them, the load, and inference when it loads."""
     custom_file = request.get("custom_objects")
     result = {"plugins": import_plugins(model.get("plugins", []))}
     objects = None
-    if custom_file:
+    if with_objects:
         try:
             objects = load_custom_objects(custom_file)
             result["custom_objects"] = {"ok": True, "names": sorted(objects)}
         except BaseException as exc:  # noqa: BLE001
             result["custom_objects"] = {"ok": False, "error": describe_exception(exc, custom_file)}
-    compile_flag = bool(request.get("compile", True))
-    attempts = [attempt(keras, model["path"], compile_flag, None, None, custom_file)]
-    if not attempts[0]["ok"] and request.get("fixes", True):
-        tries = []
-        if objects:
-            tries.append(("custom_objects", compile_flag, objects))
-        if compile_flag:
-            tries.append(("compile=False", False, None))
-            if objects:
-                tries.append(("custom_objects+compile=False", False, objects))
-        for fix, flag, objs in tries:
-            attempts.append(attempt(keras, model["path"], flag, objs, fix, custom_file))
-            if attempts[-1]["ok"]:
-                break
-    loaded = [a for a in attempts if a.get("ok")]
-    if loaded and request.get("inference"):
+            result["attempt"] = {"fix": fix, "compile": compile_flag, "ok": False, "skipped": "the custom objects module did not import"}
+            result["peak_rss_mb"] = peak_rss_mb()
+            return result
+    record = attempt(keras, model["path"], compile_flag, objects, fix, custom_file)
+    if record["ok"] and request.get("inference"):
         try:
             save_to = os.path.join(request["workdir"], "outputs-%s.npz" % model["key"])
-            summary = run_inference(loaded[0]["model"], request.get("input"), save_to)
-            result["inference"] = {"ok": True, "outputs": summary, "saved": os.path.basename(save_to) if save_to else None}
+            summary = run_inference(record["model"], request.get("input"), save_to)
+            result["inference"] = {"ok": True, "outputs": summary, "saved": os.path.basename(save_to)}
         except BaseException as exc:  # noqa: BLE001
             result["inference"] = {"ok": False, "error": describe_exception(exc, custom_file)}
-    for a in attempts:
-        a.pop("model", None)
-    result["attempts"] = attempts
+    record.pop("model", None)
+    result["attempt"] = record
     result["peak_rss_mb"] = peak_rss_mb()
     return result
+
+
+def load_model_attempts(keras, model, request, run_attempt):
+    """The plain load, then each fix until one loads; every attempt recorded.
+
+    `run_attempt(fix, compile_flag, with_objects, deadline)` runs one attempt (in a fresh
+    fork where the platform has fork) and returns its result, or {"timeout": True} /
+    {"crash": ...}. The model's timeout covers all its attempts.
+    """
+    deadline = time.time() + float(request.get("timeout", 300))
+    merged = {"attempts": []}
+    for fix, compile_flag, with_objects in attempt_plan(request):
+        if with_objects and (merged.get("custom_objects") or {}).get("ok") is False:
+            continue  # the module did not import once; it will not now
+        if time.time() >= deadline:
+            break
+        out = run_attempt(fix, compile_flag, with_objects, deadline)
+        if "timeout" in out or "crash" in out:
+            if not merged["attempts"]:
+                return out  # the plain load itself hung or died: that is the outcome
+            merged["attempts"].append(dict(out, fix=fix, compile=compile_flag, ok=False))
+            if "timeout" in out:
+                break
+            continue
+        merged.setdefault("plugins", out.get("plugins", []))
+        if "custom_objects" in out:
+            merged["custom_objects"] = out["custom_objects"]
+        if "inference" in out:
+            merged["inference"] = out["inference"]
+        merged["peak_rss_mb"] = max(merged.get("peak_rss_mb") or 0, out.get("peak_rss_mb") or 0) or None
+        merged["attempts"].append(out["attempt"])
+        if out["attempt"].get("ok"):
+            break
+    return merged
+
+
+def load_one(keras, model, request):
+    """Every attempt in this process, one after another (where there is no fork: the user's
+    custom objects, once imported for a fix, stay imported; with fork each starts clean)."""
+
+    def here(fix, compile_flag, with_objects, deadline):
+        return one_attempt(keras, model, request, fix, compile_flag, with_objects)
+
+    return load_model_attempts(keras, model, request, here)
 
 
 def peak_rss_mb():
@@ -300,8 +350,19 @@ def die_with_parent():
         os._exit(1)
 
 
-def load_in_child(keras, model, request, workdir):
-    """Fork after the framework import: isolated loads that share the import's cost.
+def load_in_children(keras, model, request):
+    """Each attempt in its own fork of the process that imported the framework: every attempt
+    starts from the same clean state (nothing of the user's imported, no class registered by
+    an earlier attempt), and the import is still paid once."""
+
+    def forked(fix, compile_flag, with_objects, deadline):
+        return in_child(lambda: one_attempt(keras, model, request, fix, compile_flag, with_objects), deadline)
+
+    return load_model_attempts(keras, model, request, forked)
+
+
+def in_child(work, deadline):
+    """Run `work()` in a forked child; its JSON-able result, or {"timeout"} / {"crash"}.
 
     The child sends its result through a pipe, not a file: a model that fills the scratch
     folder cannot keep its own outcome from being reported.
@@ -315,7 +376,7 @@ def load_in_child(keras, model, request, workdir):
             os.close(Channel.fd_in_use)
         code = 0
         try:
-            data = memoryview(json.dumps(load_one(keras, model, request), default=str).encode())
+            data = memoryview(json.dumps(work(), default=str).encode())
             while data:
                 data = data[os.write(write_fd, data) :]
         except BaseException:  # noqa: BLE001
@@ -327,7 +388,7 @@ def load_in_child(keras, model, request, workdir):
             os._exit(code)
     os.close(write_fd)
     try:
-        received, status = _collect(pid, read_fd, time.time() + float(request.get("timeout", 300)))
+        received, status = _collect(pid, read_fd, deadline)
     finally:
         os.close(read_fd)
     if status is None:
@@ -457,7 +518,7 @@ def main(argv):
     shared = hasattr(os, "fork") and request.get("fork", True)
     for model in models:
         if shared:
-            data = load_in_child(keras, model, request, workdir)
+            data = load_in_children(keras, model, request)
         else:
             data = load_one(keras, model, request)
         result["models"][model["key"]] = data

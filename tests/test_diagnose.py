@@ -193,3 +193,77 @@ def test_a_sound_keras_zip_that_an_old_keras_reads_as_hdf5_is_not_corrupt():
         diagnose(CELL, damaged, "m0", ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": error}]}))).cause
         == "corrupt-file"
     )
+
+
+KERAS3_VERSIONS = {"tensorflow-cpu": "2.21.0", "keras": "3.15.1", "numpy": "2.1.3"}
+CELL_K3 = Cell(python="3.11", pins=(("tensorflow", "2.21.0"),))
+
+
+def test_a_failed_fix_attempt_counts_and_is_never_proposed_again():
+    """A Keras 2 layer, passed as a custom object under Keras 3, fails inside its own code."""
+    plain = failed("TypeError", "Could not locate class 'ResidualBlock'. Make sure custom classes are decorated with ...")
+    frames = [{"file": "/harness/custom_objects.py", "line": 14, "function": "build", "code": "...", "custom": True}]
+    inner = failed("AttributeError", "'ResidualBlock' object has no attribute '_trainable_weights'", attribute="_trainable_weights")
+    inner["frames"] = frames
+    model = {
+        "attempts": [
+            {"fix": None, "ok": False, "error": plain},
+            {"fix": "custom_objects", "ok": False, "error": inner},
+            {"fix": "compile=False", "ok": False, "error": plain},
+            {"fix": "custom_objects+compile=False", "ok": False, "error": inner},
+        ]
+    }
+    r = diagnose(CELL_K3, CUSTOM, "m0", ProbeOutcome(probe(model, versions=KERAS3_VERSIONS)))
+    assert (r.status, r.attribute_error, r.attribute) == ("load-error", True, "_trainable_weights")
+    assert r.cause == "version-mismatch"
+    assert "with your custom objects the load still fails (AttributeError:" in r.fix and "written for Keras 2" in r.fix
+    assert "pass custom_objects" not in r.fix
+    assert [(a["fix"], a["ok"], a["exception"], a["attribute_error"]) for a in r.attempts] == [
+        ("as is", False, "TypeError", False),
+        ("custom_objects", False, "AttributeError", True),
+        ("compile=False", False, "TypeError", False),
+        ("custom_objects+compile=False", False, "AttributeError", True),
+    ]
+
+
+def test_objects_that_change_nothing_keep_the_plain_diagnosis():
+    plain = failed("ValueError", "Unknown layer: 'ResidualBlock'. Please ensure ...")
+    model = {"attempts": [{"fix": None, "ok": False, "error": plain}, {"fix": "custom_objects", "ok": False, "error": plain}]}
+    r = diagnose(CELL, CUSTOM, "m0", ProbeOutcome(probe(model)))
+    assert (r.cause, r.missing_name) == ("custom-object", "ResidualBlock") and "custom_objects={'ResidualBlock'" in r.fix
+    # a format the Keras cannot read: objects or not, the same error, the same diagnosis
+    unsupported = failed("ValueError", "File format not supported: filepath=/models/m0. Keras 3 only supports V3 `.keras` files")
+    model = {"attempts": [{"fix": None, "ok": False, "error": unsupported}, {"fix": "custom_objects", "ok": False, "error": unsupported}]}
+    r = diagnose(CELL_K3, CUSTOM, "m0", ProbeOutcome(probe(model, versions=KERAS3_VERSIONS)))
+    assert r.cause == "version-mismatch" and "custom objects" not in r.fix
+
+
+def test_a_custom_loss_is_a_custom_object_whatever_keras_3_says():
+    """Keras 3 reading a Keras 2 file with an unregistered loss raises a TypeError that names
+    nothing; compile=False loads it, and the file's training config names the loss."""
+    info = ModelInfo(
+        path="/l.h5",
+        name="l.h5",
+        sha256="0" * 64,
+        size=1,
+        format="h5",
+        keras_version="2.15.0",
+        classes=(ClassRef("my_custom_loss", "custom", "loss"),),
+        loss="my_custom_loss",
+    )
+    error = failed("TypeError", "string indices must be integers, not 'str'")
+    model = {"attempts": [{"fix": None, "ok": False, "error": error}, {"fix": "compile=False", "ok": True}]}
+    r = diagnose(CELL_K3, info, "m0", ProbeOutcome(probe(model, versions=KERAS3_VERSIONS)))
+    assert (r.status, r.cause, r.missing_name, r.fix_worked) == ("loaded-after-fix", "custom-object", "my_custom_loss", "compile=False")
+    assert "custom_objects={'my_custom_loss': my_custom_loss}" in r.fix and "compile=False" in r.fix
+
+
+def test_a_class_saved_registered_asks_for_the_module_that_registers_it():
+    info = ModelInfo(
+        path="/r.h5", name="r.h5", sha256="0" * 64, size=1, format="h5", keras_version="2.15.0",
+        classes=(ClassRef("MyPackage>ResidualBlock", "custom", "layers[1]"),),
+    )  # fmt: skip
+    error = failed("ValueError", "Unknown layer: 'MyPackage>ResidualBlock'. Please ensure ...")
+    r = diagnose(CELL, info, "m0", ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": error}]})))
+    assert (r.cause, r.missing_name) == ("custom-object", "MyPackage>ResidualBlock")
+    assert "import the module that registers 'MyPackage>ResidualBlock'" in r.fix

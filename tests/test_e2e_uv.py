@@ -98,6 +98,8 @@ def test_custom_loss_not_registered(e2e_run):
     r3 = result(e2e_run["doc"], "custom_loss.h5", TF221)
     assert r3["status"] == "loaded-after-fix" and r3["fix_worked"] == "compile=False"
     assert r3["exception"]["type"] == "TypeError"
+    # the TypeError names nothing, but the file's training config names the loss: a custom object
+    assert (r3["cause"], r3["missing_name"]) == ("custom-object", "my_custom_loss")
 
 
 def test_addons_layer_needs_tensorflow_addons(e2e_run):
@@ -499,3 +501,76 @@ def test_kill_9_then_resume_gives_the_uninterrupted_results(
     assert essence(tmp_path / "out" / "results.json") == reference
     resumed = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
     assert sum(r["cached"] for r in resumed) >= kill_after_results  # what finished before the kill was not run again
+
+
+REGISTERED_LAYER = """
+import tensorflow as tf
+
+
+@tf.keras.utils.register_keras_serializable(package="MyPackage")
+class Scale(tf.keras.layers.Layer):
+    \"\"\"Written for Keras 2: it touches the private list Keras 2 layers keep their weights in.\"\"\"
+
+    def __init__(self, factor=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def build(self, input_shape):
+        self.w = self.add_weight(name="w", shape=(), initializer="ones")
+        self._trainable_weights = list(self._trainable_weights)
+
+    def call(self, x):
+        return x * self.factor * self.w
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+"""
+SAVE_REGISTERED = """
+import sys
+sys.path.insert(0, sys.argv[2])
+import tensorflow as tf
+from registered_layer import Scale
+inputs = tf.keras.Input(shape=(2,))
+tf.keras.Model(inputs, Scale()(inputs)).save(sys.argv[1])
+"""
+
+
+def test_each_attempt_starts_clean_and_every_attempt_counts(tmp_path, work_root, harness_cache, monkeypatch):
+    """A layer saved registered (MyPackage>Scale) and a custom-objects file that registers it on
+    import. The plain load must not see that registration (a user's load_model(path) fails
+    without the import), the custom-objects attempt proves the fix under Keras 2, and under
+    Keras 3 the same objects fail inside their own Keras 2 code: an AttributeError that counts."""
+    import os
+    import subprocess
+
+    from conftest import make_venv
+
+    (tmp_path / "registered_layer.py").write_text(REGISTERED_LAYER)
+    saver = make_venv(work_root / "saver-tf2.15", "tensorflow-cpu==2.15.1", "tensorflow-addons==0.23.0")
+    model = tmp_path / "registered.h5"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    subprocess.run([str(saver), "-c", SAVE_REGISTERED, str(model), str(tmp_path)], check=True, capture_output=True, env=env)
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(
+        'matrix:\n  tensorflow: ["2.15.1", "2.21.0"]\npackages: {tensorflow: tensorflow-cpu}\n'
+        "load: {custom_objects: registered_layer.py}\n"
+    )
+    code = run_harness(monkeypatch, harness_cache, str(matrix), str(model), "-o", str(tmp_path / "out"))
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert code == 1
+    k2 = result(doc, "registered.h5", TF215)
+    assert (k2["status"], k2["cause"], k2["missing_name"], k2["fix_worked"]) == (
+        "loaded-after-fix",
+        "custom-object",
+        "MyPackage>Scale",
+        "custom_objects",
+    )
+    assert "Unknown layer: 'MyPackage>Scale'" in k2["exception"]["message"]
+    assert "import the module that registers 'MyPackage>Scale'" in k2["fix"]
+    k3 = result(doc, "registered.h5", TF221)
+    assert (k3["status"], k3["attribute_error"], k3["attribute"]) == ("load-error", True, "_trainable_weights")
+    assert k3["cause"] == "version-mismatch" and "written for Keras 2" in k3["fix"] and "pass custom_objects" not in k3["fix"]
+    tried = [(a["fix"], a["exception"]) for a in k3["attempts"]]
+    assert tried[1] == ("custom_objects", "AttributeError"), tried
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "custom_objects: AttributeError: &#39;Scale&#39; object has no attribute &#39;_trainable_weights&#39;" in html

@@ -31,6 +31,9 @@ def render_junit(doc: Mapping[str, Any]) -> str:
             case = ET.SubElement(suite, "testcase", classname=model["name"], name=r["cell"], time=f"{r.get('seconds') or 0:.3f}")
             message = " · ".join(x for x in (r["status"], summary.exception_label(r), r.get("cause") or "", r.get("fix") or "") if x)
             note = summary.CODE_RAN if r.get("carries_code") else ""
+            tried = r.get("attempts") or []
+            if len(tried) > 1:
+                note = "\n".join([note] * bool(note) + [f"attempt {a['fix']}: " + ("loaded" if a["ok"] else f"{a['exception']}: {a['message']}") for a in tried])
             body = "\n".join(
                 x for x in ((r.get("exception") or {}).get("message", ""), r.get("detail", ""), note, r.get("stderr_tail", "")) if x
             )
