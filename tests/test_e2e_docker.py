@@ -88,9 +88,10 @@ def test_the_container_is_a_sandbox(tmp_path, monkeypatch, docker_ready, saved_m
     matrix.write_text(
         f'matrix:\n  tensorflow: ["2.15.1"]\npackages: {{tensorflow: tensorflow-cpu}}\nload: {{custom_objects: "{objects}"}}\n'
     )
-    code, doc = docker_run(monkeypatch, harness_cache, matrix, [saved_models["dense.h5"]], tmp_path / "out")
+    # a file that needs the fix: only the custom-objects attempt imports the user's file (the plain one never does)
+    code, doc = docker_run(monkeypatch, harness_cache, matrix, [saved_models["residual_block.h5"]], tmp_path / "out")
     [r] = doc["results"]
-    assert (code, r["status"]) == (0, "loaded")
+    assert (code, r["status"], [a["fix"] for a in r["attempts"]][:2]) == (1, "load-error", ["as is", "custom_objects"])
     line = next(x for x in (tmp_path / "out" / "logs" / "py3.11-tensorflow2.15.1.log").read_text().splitlines() if x.startswith("SANDBOX "))
     facts = json.loads(line.removeprefix("SANDBOX "))
     assert facts["uid"] != 0
