@@ -787,7 +787,9 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
             console.print(f"  [dark_orange]risk[/]          {risk}")
         for problem in info.problems:
             console.print(f"  [red]corrupt[/]       {problem}")
-        if not info.problems:
+        for doubt in info.doubts:
+            console.print(f"  [dark_orange]may be damaged[/] {doubt} (not certain: runs still load it)", markup=True)
+        if not info.problems and not info.doubts:
             console.print("  integrity     [green]no problem found[/]")
     return 1 if any(i.corrupt for i in infos) else 0
 

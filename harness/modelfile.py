@@ -69,8 +69,11 @@ class ModelInfo:
     loss: Any = None
     metrics: Any = None
     optimizer: str | None = None
-    problems: tuple[str, ...] = ()  # integrity: anything here makes the file corrupt
+    problems: tuple[str, ...] = ()  # integrity, certain (truncation, CRC, missing members): the file is corrupt
     risks: tuple[str, ...] = ()
+    # Layouts that look damaged by a rule that does not hold for every release (TF 2.13's
+    # .keras keeps weights under _layer_checkpoint_dependencies/): said, and the cells still run.
+    doubts: tuple[str, ...] = ()
     code: int = 0  # places where the file stores Python code that runs when it loads
 
     @property
@@ -216,14 +219,14 @@ def _inspect_hdf5(path: Path, data: bytes, base: dict[str, Any]) -> ModelInfo:
     if not attrs and not problems:
         problems.append("HDF5 file without Keras attributes (no model_config): not a saved Keras model")
     config = _json(attrs.get("model_config"), "model_config", problems)
-    if weights is not None and isinstance(config, dict):
-        problems += _weights_match_config(list(weights), top_level_layers(config))
+    doubts = _weights_match_config(list(weights), top_level_layers(config)) if weights is not None and isinstance(config, dict) else []
     training = _json(attrs.get("training_config"), "training_config", problems)
-    return _with_config(info, config, training, problems)
+    return _with_config(info, config, training, problems, doubts=doubts)
 
 
 def _inspect_zip(path: Path, base: dict[str, Any]) -> ModelInfo:
     problems: list[str] = []
+    doubts: list[str] = []
     config = training = metadata = None
     try:
         with zipfile.ZipFile(path) as z:
@@ -247,7 +250,7 @@ def _inspect_zip(path: Path, base: dict[str, Any]) -> ModelInfo:
             if "config.json" in names and not bad:
                 config = _json(z.read("config.json").decode("utf-8", "replace"), "config.json", problems)
             if "model.weights.h5" in names and not bad and isinstance(config, dict):
-                problems += _keras3_weights_match_config(
+                doubts += _keras3_weights_match_config(
                     z.read("model.weights.h5"), top_level_layers(config), config.get("class_name") == "Sequential"
                 )
     except zipfile.BadZipFile as exc:
@@ -255,7 +258,7 @@ def _inspect_zip(path: Path, base: dict[str, Any]) -> ModelInfo:
     if isinstance(config, dict):
         training = config.get("compile_config")
     info = dict(base, format="keras", keras_version=(metadata or {}).get("keras_version"), backend=(metadata or {}).get("backend"))
-    return _with_config(info, config, training, problems)
+    return _with_config(info, config, training, problems, doubts=doubts)
 
 
 def top_level_layers(config: dict[str, Any]) -> list[tuple[str, str]]:
@@ -303,7 +306,9 @@ def _keras3_weights_match_config(blob: bytes, config_layers: list[tuple[str, str
 
     try:
         with h5py.File(io.BytesIO(blob), "r") as f:
-            held = len(f["layers"]) if "layers" in f else 0
+            # Keras 3 writes layers/; Keras 2.13-2.15's .keras writes _layer_checkpoint_dependencies/ (seen: TF 2.13.1)
+            group = next((f[g] for g in ("layers", "_layer_checkpoint_dependencies") if g in f), None)
+            held = len(group) if group is not None else 0
     except OSError as exc:
         return [f"model.weights.h5 cannot be opened: {exc}"]
     # Functional models keep a group for each InputLayer, Sequential ones do not (seen: Keras 3.15).
@@ -432,7 +437,14 @@ def _json(text: Any, what: str, problems: list[str]) -> Any:
         return None
 
 
-def _with_config(info: dict[str, Any], config: Any, training: Any, problems: list[str], classes: list[ClassRef] | None = None) -> ModelInfo:
+def _with_config(
+    info: dict[str, Any],
+    config: Any,
+    training: Any,
+    problems: list[str],
+    classes: list[ClassRef] | None = None,
+    doubts: list[str] | None = None,
+) -> ModelInfo:
     classes = list(classes or []) + (list(walk_classes(config)) if config is not None else [])
     loss = metrics = optimizer = None
     if isinstance(training, dict):
@@ -452,6 +464,7 @@ def _with_config(info: dict[str, Any], config: Any, training: Any, problems: lis
         problems=tuple(problems),
         risks=_risks(classes, code),
         code=code,
+        doubts=tuple(doubts or ()),
     )
 
 

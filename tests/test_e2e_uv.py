@@ -574,3 +574,31 @@ def test_each_attempt_starts_clean_and_every_attempt_counts(tmp_path, work_root,
     assert tried[1] == ("custom_objects", "AttributeError"), tried
     html = (tmp_path / "out" / "report.html").read_text()
     assert "custom_objects: AttributeError: &#39;Scale&#39; object has no attribute &#39;_trainable_weights&#39;" in html
+
+
+SAVE_KERAS_FORMAT = """
+import sys, tensorflow as tf
+inputs = tf.keras.Input(shape=(4,))
+hidden = tf.keras.layers.Dense(8, activation="relu")(inputs)
+tf.keras.Model(inputs, tf.keras.layers.Dense(2)(hidden)).save(sys.argv[1])
+"""
+
+
+def test_a_keras_file_saved_by_tf_2_13_is_sound_and_loads_there(tmp_path, work_root, harness_cache, monkeypatch):
+    """TF 2.13's .keras keeps its weights under _layer_checkpoint_dependencies/, not layers/:
+    a static rule that expected layers/ called such files corrupt and built no environment."""
+    import os
+    import subprocess
+
+    from conftest import make_venv
+
+    saver = make_venv(work_root / "saver-tf2.13", "tensorflow-cpu==2.13.1")
+    model = tmp_path / "tf213.keras"
+    subprocess.run([str(saver), "-c", SAVE_KERAS_FORMAT, str(model)], check=True, capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    info = inspect_model(model)
+    assert (info.format, info.keras_version, info.problems, info.doubts) == ("keras", "2.13.1", (), ())
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  tensorflow: ["2.13.1"]\npackages: {tensorflow: tensorflow-cpu}\n')
+    code = run_harness(monkeypatch, harness_cache, str(matrix), str(model), "-o", str(tmp_path / "out"))
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert code == 0 and [r["status"] for r in doc["results"]] == ["loaded"]

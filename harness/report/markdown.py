@@ -61,6 +61,8 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         lines += ["; ".join([saved, *[e for e in extras if e]]), ""]
         for risk in model.get("risks", []):
             lines += [f"> ⚠️ {risk}", ""]
+        for doubt in model.get("doubts", []):
+            lines += [f"> ❔ may be damaged (not certain; every cell still ran): {doubt}", ""]
         if model.get("carries_code"):
             lines += [f"> ⚠️ {summary.CODE_RAN[0].upper()}{summary.CODE_RAN[1:]}.", ""]
         attr = [r for r in results if r.get("attribute_error")]
