@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import re
 import shutil
@@ -327,9 +328,8 @@ def unsandboxed_reason() -> str:
 class Cgroup:
     """A cgroup (v2, or v1 memory + pids) made for one probe and removed after it."""
 
-    def __init__(self, folders: Sequence[Path], v2: bool):
+    def __init__(self, folders: Sequence[Path]):
         self.folders = list(folders)
-        self.v2 = v2
 
     def enter_argv(self) -> list[str]:
         """A shell prefix that moves itself into the cgroup and then execs the command."""
@@ -381,6 +381,7 @@ def _own_cgroups() -> dict[str, str]:
     return found
 
 
+@functools.cache  # a process's own cgroup does not change while it runs: read once, not per probe
 def cgroup_parents() -> tuple[list[Path], bool] | None:
     """Folders under which this process may make cgroups with memory and pids limits."""
     own = _own_cgroups()
@@ -439,7 +440,7 @@ def cell_cgroup(limits: Limits) -> Iterator[Cgroup | None]:
             _empty_and_remove(folder)
         yield None
         return
-    cgroup = Cgroup(folders, v2)
+    cgroup = Cgroup(folders)
     try:
         yield cgroup
     finally:

@@ -155,7 +155,7 @@ class DockerBackend:
         self.settings = settings or DockerSettings()
         self.index = index or IndexConfig.from_env()
         self._client = client
-        self._live: dict[str, None] = {}
+        self._live: set[str] = set()
         self._counter = itertools.count()
         self.limits = limits or Limits.parse(self.settings.memory, self.settings.pids)
         self._lock = threading.Lock()
@@ -345,7 +345,7 @@ class DockerBackend:
             argv += ["--mount", _mount_spec(host, inside, readonly=False)]
         argv += [image, *command]
         with self._lock:
-            self._live[name] = None
+            self._live.add(name)
         try:
             done = proc.run(argv, env=os.environ, timeout=timeout, stdout_keep=CHANNEL_KEEP, on_timeout=lambda: self._remove(name))
             state = self._state(name)
@@ -401,7 +401,7 @@ class DockerBackend:
 
     def _remove(self, name: str) -> None:
         with self._lock:
-            self._live.pop(name, None)
+            self._live.discard(name)
         with contextlib.suppress(Exception):  # already gone
             self.client.api.remove_container(name, force=True)
 
