@@ -7,6 +7,7 @@ lists that the caller supplies (see `resolve.py`), so this module stays pure.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import re
 import sys
@@ -117,6 +118,7 @@ class LoadOptions:
     reference: Path | None = None  # expected outputs (.npy/.npz); default: the cell that matches the saved-by Keras
     atol: float = 1e-5
     rtol: float = 1e-4
+    trusted: bool = False  # --trust-models: never from the matrix file, a command-line decision
 
 
 @dataclass
@@ -394,7 +396,8 @@ def _load_options(path: Path, doc: Any, fail: Callable[..., UsageError]) -> Load
         custom_objects=paths["custom_objects"],
         input=paths["input"],
         reference=paths["reference"],
-        **tolerances,
+        atol=tolerances["atol"],
+        rtol=tolerances["rtol"],
         compile=doc.get("compile", True),
         inference=doc.get("inference", False),
         timeout=timeout,
@@ -416,7 +419,9 @@ def combinations(matrix: Matrix) -> list[Combination]:
     """
     keys = [k for k, _ in matrix.axes]
     product = []
-    for choice in itertools.product(*(range(len(vs)) for _, vs in matrix.axes)):
+    # No axes: no base combination for the includes to extend, so each include entry is a
+    # combination of its own (GitHub Actions: "a matrix of only include" runs each entry).
+    for choice in itertools.product(*(range(len(vs)) for _, vs in matrix.axes)) if keys else ():
         values = {k: matrix.axes[i][1][j] for i, (k, j) in enumerate(zip(keys, choice, strict=True))}
         lines = {k: matrix.axis_lines[k][j] for k, j in zip(keys, choice, strict=True)}
         product.append(Combination(values, lines))
@@ -506,8 +511,19 @@ def expand_versions(matrix: Matrix, combos: Iterable[Combination], list_versions
     return list(cells)
 
 
+# The axes users write; a name the index does not know that is close to one of these is a typo.
+KNOWN_AXES = (
+    "tensorflow", "tensorflow-cpu", "keras", "tf-keras", "tensorflow-addons", "tensorflow-hub",
+    "tensorflow-probability", "h5py", "numpy", "protobuf", "ml-dtypes", "python", "env", "api",
+)  # fmt: skip
+
+
 def _no_match(install_name: str, python: str, available: Sequence[Version]) -> str:
     finals = [v for v in available if not v.is_prerelease]
+    if not available:
+        close = [c for c in difflib.get_close_matches(install_name.lower(), KNOWN_AXES, n=2, cutoff=0.75) if c != install_name.lower()]
+        if close:
+            return f"matches no release: this index has no '{install_name}' for Python {python}; did you mean '{close[0]}'?"
     if not finals:
         return f"matches no release: {install_name} has no release for Python {python} on this index"
     return f"matches no release of {install_name} for Python {python} (newest is {max(finals)})"

@@ -95,9 +95,33 @@ def diff_results(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> d
     return changes
 
 
+# Load options that name a file: the file's content decides the outcome, not its path.
+CONTENT_OPTIONS = ("custom_objects", "input", "reference")
+
+
 def options_key(load: Mapping[str, Any], backend: str) -> str:
-    """What besides the model and the environment decides an outcome."""
-    return hashlib.sha256(json.dumps([dict(load), backend], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """What besides the model and the environment decides an outcome: the options, and the
+    content of each file they name (an edited custom_objects.py loads again)."""
+    keyed = dict(load)
+    for name in CONTENT_OPTIONS:
+        if keyed.get(name):
+            keyed[name] = [str(keyed[name]), _content_digest(Path(str(keyed[name])))]
+    return hashlib.sha256(json.dumps([keyed, backend], sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _content_digest(path: Path) -> str:
+    """sha256 of a file, or of a folder's files (relative names and contents); 'missing' if absent."""
+    try:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        digest = hashlib.sha256()
+        for file in files:
+            digest.update(str(file.relative_to(path) if file != path else "").encode())
+            with open(file, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        return digest.hexdigest()
+    except OSError:
+        return "missing"
 
 
 class Store:

@@ -301,3 +301,35 @@ def test_matrix_files_that_are_no_files_or_too_large(tmp_path, kind):
         path, expected = tmp_path, "is a folder"
     with pytest.raises(UsageError, match=expected):
         load_matrix(path)
+
+
+def test_a_matrix_of_only_include_entries_runs_each_entry():
+    # GitHub Actions: with no axes, every include entry is a job of its own (they do not merge).
+    got = combos(
+        """
+        matrix:
+          include:
+            - tensorflow: "2.15"
+            - tensorflow: "2.16"
+              tf-keras: "2.16"
+            - tensorflow: "2.17"
+            - tensorflow: "2.18"
+        """
+    )
+    assert got == [{"tensorflow": "2.15"}, {"tensorflow": "2.16", "tf-keras": "2.16"}, {"tensorflow": "2.17"}, {"tensorflow": "2.18"}]
+
+
+def test_a_typo_in_an_axis_name_gets_a_did_you_mean():
+    m = parse(
+        """
+        matrix:
+          tensorflwo: ["2.15"]
+        """
+    )
+    with pytest.raises(UsageError) as err:
+        expand_versions(m, combinations(m), lambda n, p: [])  # the index knows no such package
+    assert "m.yaml:3" in str(err.value)
+    assert "did you mean 'tensorflow'?" in str(err.value)
+    with pytest.raises(UsageError) as err:  # a real name without releases for this Python: no guess
+        expand_versions(parse("matrix:\n  tensorflow-addons: ['0.23']\n"), combinations(parse("matrix:\n  tensorflow-addons: ['0.23']\n")), lambda n, p: [])
+    assert "did you mean" not in str(err.value)

@@ -87,3 +87,19 @@ def test_diff_and_the_commands(tmp_path, capsys):
     assert cli.main(["diff", str(first), str(second), "--store", str(path)]) == 1
     assert "new failures: 1" in capsys.readouterr().out
     assert cli.main(["history", "--store", str(tmp_path / "none.sqlite")]) == 2
+
+
+def test_the_cache_key_follows_file_contents_not_paths(tmp_path):
+    # An edited custom_objects.py (or input, or reference) must make the next run load again.
+    from harness.store import options_key
+
+    objects = tmp_path / "custom_objects.py"
+    objects.write_text("X = 1\n")
+    load = {"custom_objects": str(objects), "compile": True}
+    first = options_key(load, "uv")
+    assert options_key(load, "uv") == first
+    objects.write_text("X = 2\n")
+    assert options_key(load, "uv") != first
+    objects.write_text("X = 1\n")
+    assert options_key(load, "uv") == first
+    assert options_key(dict(load, custom_objects=str(tmp_path / "gone.py")), "uv") != first
