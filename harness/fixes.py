@@ -73,9 +73,8 @@ def try_legacy_fixes(
                     fix_worked=LEGACY_FIX,
                     detail=f"loads with tf-keras {releases[0]} and TF_USE_LEGACY_KERAS=1 (cell {got.cell})",
                 )
-                r["fix"] = (
-                    f"install tf-keras=={releases[0]} and set TF_USE_LEGACY_KERAS=1 (or re-save the model in the .keras format with Keras 3)"
-                )
+                # only what was tried: re-saving with Keras 3 was not, so it is not claimed
+                r["fix"] = f"install tf-keras=={releases[0]} and set TF_USE_LEGACY_KERAS=1 (tried: it loads)"
                 fixed += 1
             else:
                 why = (
@@ -84,6 +83,8 @@ def try_legacy_fixes(
                     else f"tf-keras legacy mode did not load it either ({got.status if got else 'not run'})"
                 )
                 r["detail"] = "; ".join(x for x in (r.get("detail"), why) if x)
+                if r.get("fix") and "(--try-fixes tries it)" in r["fix"]:  # it was tried: say how it went
+                    r["fix"] = r["fix"].replace("(--try-fixes tries it)", f"(tried: {why})")
     return fixed
 
 

@@ -117,7 +117,8 @@ def evaluate(
     attribute = [r for r in results if r.get("attribute_error")]
     regressed = regressions(results, accepted)
     counted = {"any": failures, "regression": regressed, "attribute-error": attribute, "none": []}[fail_on]
-    what = {"any": "failed cell", "regression": "regression", "attribute-error": "AttributeError cell", "none": ""}[fail_on]
+    # one result per (model, cell): say both, so 28 failures over 8 cells never read as 28 cells
+    what = {"any": "failed result", "regression": "regression", "attribute-error": "result with an AttributeError", "none": ""}[fail_on]
     untested = all(r["status"] in NOT_TRIED for r in results)
     if untested:
         kinds = Counter(r["status"] for r in results)
@@ -125,9 +126,11 @@ def evaluate(
     elif fail_on == "none":
         reason = "--fail-on none: the exit code ignores load failures"
     elif counted:
-        reason = f"{len(counted)} {what}{'s' if len(counted) != 1 else ''}"
+        cells = len({r["cell"] for r in counted})
+        plural = what.replace("result", "results", 1) if "result" in what else what + "s"
+        reason = f"{len(counted)} {what if len(counted) == 1 else plural} in {cells} cell{'s' if cells != 1 else ''}"
     else:
-        reason = f"no {what}"
+        reason = f"no {what}".replace("no result with an AttributeError", "no AttributeError")
     return {
         "fail_on": fail_on,
         "reference": reference,

@@ -65,6 +65,7 @@ def follow_up(
         previous = next((r for r in earlier if r["complete"]), earlier[0])
         accepted, reference = outcomes_in(previous), f"run {previous['id']} ({previous['started']})"
     doc["gate"] = evaluate(doc, fail_on, accepted, reference)
+    doc["gate"]["given"] = bool((doc.get("run") or {}).get("fail_on_given", True))  # the user chose it (else: the default)
 
 
 def mark_new(doc: dict[str, Any], seen: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:

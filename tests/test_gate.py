@@ -68,9 +68,9 @@ def test_regressions_against_accepted_outcomes():
 @pytest.mark.parametrize(
     ("fail_on", "failed", "reason"),
     [
-        ("any", True, "2 failed cells"),
+        ("any", True, "2 failed results in 2 cells"),
         ("regression", False, "no regression"),
-        ("attribute-error", True, "1 AttributeError cell"),
+        ("attribute-error", True, "1 result with an AttributeError in 1 cell"),
         ("none", False, None),
     ],
 )

@@ -37,7 +37,8 @@ def doc_with(statuses: dict[str, str]) -> dict:
         ),
         ({"2.21.0": "loaded", "2.15.1": "load-error"}, "fails up to tensorflow 2.15.1; loads from 2.21.0 on (ValueError)"),
         ({"2.15.1": "loaded", "2.16.2": "loaded"}, "loads with every tensorflow release tried (2.15.1 to 2.16.2)"),
-        ({"2.15.1": "load-error"}, "fails with every tensorflow release tried (2.15.1) (ValueError)"),
+        ({"2.15.1": "load-error"}, "fails with tensorflow 2.15.1 (ValueError)"),
+        ({"2.15.1": "load-error", "2.16.2": "load-error"}, "fails with every tensorflow release tried (2.15.1 to 2.16.2) (ValueError)"),
         (
             {"2.13.1": "loaded", "2.14.1": "load-error", "2.15.1": "loaded"},
             "loads with tensorflow 2.13.1, 2.15.1; fails with 2.14.1 (ValueError)",
@@ -103,3 +104,38 @@ def test_report_command_rerenders(tmp_path, capsys):
     assert code == 1
     assert {p.name for p in tmp_path.iterdir()} == {"report.md", "report.html", "junit.xml"}
     assert "dense_keras3.keras" in capsys.readouterr().out
+
+
+def test_the_headline_never_merges_a_variant_into_the_plain_cells():
+    doc = doc_with({"2.15.1": "loaded", "2.16.2": "load-error"})
+    legacy = "py3.11-tensorflow2.16.2-tf-keras2.16.0-legacy"
+    doc["cells"].append({"id": legacy, "pins": {"tensorflow": "2.16.2", "tf-keras": "2.16.0"}, "env": {"TF_USE_LEGACY_KERAS": "1"}})
+    doc["results"].append({"model": "m.h5", "cell": legacy, "status": "loaded"})
+    assert boundary(doc, "m.h5") == (
+        "loads up to tensorflow 2.15.1; fails from 2.16.2 on (ValueError); with tf-keras, TF_USE_LEGACY_KERAS=1: loads with tensorflow 2.16.2"
+    )
+
+
+def test_first_run_gate_names_no_option_and_counts_results_and_cells(tmp_path):
+    from harness.gate import evaluate
+    from harness.report.markdown import render_markdown
+    from harness.report.summary import gate_text
+
+    doc = load_results(SAMPLE)
+    failures = [r for r in doc["results"] if r["status"] in ("load-error", "import-error", "crash", "timeout", "loaded-output-mismatch")]
+    doc["gate"] = dict(evaluate(doc, "any", None, None), given=False)
+    cells = len({r["cell"] for r in failures})
+    assert gate_text(doc) == f"fails: {len(failures)} failed results in {cells} cells"
+    text = render_markdown(doc)
+    assert "--fail-on" not in text and "Regressions" not in text
+    # each failure's message, first line, beside its type
+    assert "ValueError: Unknown layer: 'ResidualBlock'" in text
+    doc["gate"] = dict(evaluate(doc, "regression", None, None), given=True)  # no reference: nothing to regress from
+    assert "Regressions" not in render_markdown(doc)
+
+
+def test_rows_come_in_version_order_whatever_the_matrix_order():
+    from harness.report.summary import results_for
+
+    doc = doc_with({"2.15.1": "loaded", "2.21.0": "load-error", "2.14.0": "import-error"})  # 2.14 added by an include, last
+    assert [r["cell"] for r in results_for(doc, "m.h5")] == ["py3.11-tensorflow2.14.0", "py3.11-tensorflow2.15.1", "py3.11-tensorflow2.21.0"]

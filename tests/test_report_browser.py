@@ -55,6 +55,13 @@ def test_grid_renders_and_a_click_shows_the_cell(browser, tmp_path):
     colours = {c.get_attribute("data-status"): c.value_of_css_property("background-color") for c in cells}
     assert colours["loaded"] != colours["load-error"] != colours["import-error"]
 
+    # without a click: the hint, and each failure's status, message, cause and fix on the page
+    assert browser.find_element(By.CSS_SELECTOR, "p.hint").is_displayed()
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.failures tr")
+    assert rows and all(r.is_displayed() for r in rows[:5])
+    page = browser.find_element(By.TAG_NAME, "body").text
+    assert "ValueError: Unknown layer: 'ResidualBlock'" in page and "custom_objects={'ResidualBlock'" in page
+
     panel = browser.find_element(By.ID, "details")
     assert not panel.is_displayed()
     marked = browser.find_elements(By.CSS_SELECTOR, "td.cell.attr")

@@ -51,6 +51,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
         cells=summary.cells_by_id(doc),
         statuses=summary.STATUS_ORDER,
         label=summary.exception_label,
+        failure=summary.failure_text,
         dom_id=_dom_id,
         gate_text=summary.gate_text(doc),
         containment=summary.containment_text(doc),

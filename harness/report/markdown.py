@@ -39,7 +39,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     if gate and gate.get("fail_on") != "none":
         mark = "⚠️" if gate.get("untested") else "❌" if gate["failed"] else "✅"
         lines += [f"{mark} **{summary.gate_text(doc)}**", ""]
-        if gate.get("regressions") and gate["fail_on"] in ("regression", "any"):
+        if summary.shows_regressions(doc):
             lines += ["### Regressions", ""]
             lines += [
                 f"- `{r['model']}` @ `{r['cell']}`: {r['status']} {r.get('exception') or ''} ({r['why']})".replace("  ", " ")
@@ -84,7 +84,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                     " " + "".join(ICONS.get(t["status"], "?") if t else "·" for t in summary.trend(doc, model["name"], r["cell"])) + " |"
                 )
             lines.append(
-                f"| `{r['cell']}`{new} | {status} | {_cell(summary.exception_label(r))} | {_cell(r.get('cause'))} | {_cell(r.get('fix'))} |{earlier}"
+                f"| `{r['cell']}`{new} | {status} | {_cell(summary.failure_text(r))} | {_cell(r.get('cause'))} | {_cell(r.get('fix'))} |{earlier}"
             )
         lines.append("")
     lines += [f"<sub>harness {doc.get('harness_version')} · backend {run.get('backend')} · started {run.get('started')}</sub>", ""]

@@ -37,8 +37,16 @@ def cells_by_id(doc: Doc) -> dict[str, Mapping[str, Any]]:
 
 
 def results_for(doc: Doc, model: str) -> list[Result]:
-    order = {c["id"]: i for i, c in enumerate(doc.get("cells", []))}
-    return sorted((r for r in doc.get("results", []) if r["model"] == model), key=lambda r: order.get(r["cell"], 1 << 30))
+    """A model's results in version order of the primary axis (an include added at the end of
+    the matrix still sorts in its place), then in the matrix's order."""
+    cells = doc.get("cells", [])
+    order = {c["id"]: i for i, c in enumerate(cells)}
+    axis = primary_axis(doc)
+    version = {c["id"]: _version(str((c.get("pins") or {}).get(axis) or "0")) for c in cells} if axis else {}
+    return sorted(
+        (r for r in doc.get("results", []) if r["model"] == model),
+        key=lambda r: (version.get(r["cell"], Version("0")), order.get(r["cell"], 1 << 30)),
+    )
 
 
 def counts(results: Sequence[Result]) -> Counter[str]:
@@ -52,6 +60,16 @@ def exception_label(result: Result) -> str:
     if result.get("attribute_error") and kind != "AttributeError":
         return f"AttributeError → {kind}" if kind else "AttributeError"
     return kind or ""
+
+
+def failure_text(result: Result, limit: int = 160) -> str:
+    """The exception label and the first line of its message: what a user reads first."""
+    label = exception_label(result)
+    message = str((result.get("exception") or {}).get("message") or "").strip().splitlines()
+    first = message[0] if message else ""
+    if len(first) > limit:
+        first = first[: limit - 1] + "…"
+    return f"{label}: {first}" if label and first else label or first
 
 
 def primary_axis(doc: Doc) -> str | None:
@@ -75,13 +93,48 @@ def _version(text: str) -> Any:
 
 
 def boundary(doc: Doc, model: str) -> str:
-    """Where the model loads, in words: "loads up to tensorflow 2.15.1; fails from 2.16.1 on (...)"."""
+    """Where the model loads, in words: "loads up to tensorflow 2.15.1; fails from 2.16.1 on (...)".
+
+    The headline is about the plain cells only (no extra package, no env, the default API):
+    a tf-keras legacy variant that loads never makes "loads with tensorflow 2.16.2" true.
+    Each variant gets its own sentence after it.
+    """
     results = results_for(doc, model)
     axis = primary_axis(doc)
     cells = cells_by_id(doc)
     tried = [r for r in results if r["status"] not in NOT_TRIED]
     if not tried:
         return f"no cell could be tried ({_count_text(counts(results))})"
+    groups: dict[tuple[Any, ...], list[Result]] = {}
+    for r in tried:
+        groups.setdefault(_variant(cells.get(r["cell"], {}), axis), []).append(r)
+    order = sorted(groups)
+    head = _sentence(groups[order[0]], axis, cells)
+    others = [f"{_variant_label(key)}: {_sentence(groups[key], axis, cells)}" for key in order[1:]]
+    return "; ".join([head, *others])
+
+
+def _variant(cell: Mapping[str, Any], axis: str | None) -> tuple[Any, ...]:
+    """What sets a cell apart from a plain one besides the primary axis; plain sorts first."""
+    pins = cell.get("pins") or {}
+    extra = tuple(sorted(k for k, v in pins.items() if v is not None and k not in (axis, "python")))
+    env = tuple(sorted((cell.get("env") or {}).items()))
+    api = cell.get("api") or "tf.keras"
+    override = bool(cell.get("overridden"))
+    return (len(extra) + len(env) + (api != "tf.keras") + override, extra, env, api, override)
+
+
+def _variant_label(key: tuple[Any, ...]) -> str:
+    _, extra, env, api, override = key
+    parts = [*extra, *(f"{k}={v}" for k, v in env)]
+    if api != "tf.keras":
+        parts.append(f"api {api}")
+    if override:
+        parts.append("override")
+    return "with " + ", ".join(parts)
+
+
+def _sentence(tried: Sequence[Result], axis: str | None, cells: Mapping[str, Mapping[str, Any]]) -> str:
     if axis is None:
         loaded = [r for r in tried if r["status"] in LOADS]
         return f"loads in {len(loaded)} of {len(tried)} cells tried" + _why([r for r in tried if r["status"] not in LOADS])
@@ -98,6 +151,8 @@ def boundary(doc: Doc, model: str) -> str:
     fixes = sorted({r["fix_worked"] for r in tried if r["status"] == "loaded-after-fix"})
     with_fix = f", with {' or '.join(fixes)}" if fixes else ""
     why = _why(failing)
+    if len(versions) == 1:
+        return f"loads with {axis} {versions[0]}{with_fix}" if loads[0] else f"fails with {axis} {versions[0]}{why}"
     if all(loads):
         partly = " (not in every cell: " + why.strip(" ()") + ")" if failing else ""
         return f"loads with every {axis} release tried ({_span(versions)}){with_fix}{partly}"
@@ -194,7 +249,15 @@ def gate_text(doc: Doc) -> str | None:
         return None
     against = f" against {gate['reference']}" if gate.get("reference") and gate.get("fail_on") == "regression" else ""
     verdict = "nothing tested" if gate.get("untested") else "fails" if gate.get("failed") else "passes"
+    if not gate.get("given", True):  # the default gate: do not name an option the user never passed
+        return f"{verdict}: {gate['reason']}{against}"
     return f"--fail-on {gate['fail_on']}: {verdict} ({gate['reason']}{against})"
+
+
+def shows_regressions(doc: Doc) -> bool:
+    """A Regressions list only means something against a reference (a baseline or an earlier run)."""
+    gate = doc.get("gate") or {}
+    return bool(gate.get("regressions") and gate.get("reference") and gate.get("fail_on") in ("regression", "any"))
 
 
 def column_key(cell_id: str, axis: str | None, version: str | None) -> str:
