@@ -470,7 +470,7 @@ def print_follow_up(console: Console, doc: dict[str, Any]) -> None:
     gate = doc.get("gate")
     if gate and (gate["fail_on"] != "none" or gate.get("untested")):
         console.print(f"[{'red' if gate['failed'] or gate.get('untested') else 'green'}]{summary.gate_text(doc)}[/]")
-        if gate["fail_on"] == "regression":
+        if gate["fail_on"] == "regression" and summary.shows_regressions(doc):
             for r in gate["regressions"]:
                 console.print(
                     f"  regression: {r['model']} @ {r['cell']}: {r['status']} {r.get('exception') or ''} ({r['why']})", markup=False
@@ -766,7 +766,7 @@ def cmd_cells(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
-    from .modelfile import describe, inspect_model
+    from .modelfile import describe, inspect_model, partial_note, readable
 
     infos = [inspect_model(p) for p in args.models]
     if args.json:
@@ -776,13 +776,15 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[bold]{info.path}[/]")
         console.print(f"  format        {info.format}   size {info.size} bytes   sha256 {info.sha256[:16]}")
         console.print(f"  saved by      Keras {info.keras_version or '?'}" + (f", backend {info.backend}" if info.backend else ""))
+        if info.partial:
+            console.print(f"  [dark_orange]not a model[/]   {partial_note(info)}")
         console.print(f"  classes       {', '.join(sorted({c.name for c in info.classes})) or '—'}")
         for kind, label in (("custom", "custom"), ("addons", "Addons"), ("lambda", "Lambda")):
             names = info.names(kind)
             if names:
                 console.print(f"  {label:<13} [bold]{', '.join(names)}[/]")
         if info.loss or info.metrics or info.optimizer:
-            console.print(f"  compiled      loss={info.loss} metrics={info.metrics} optimizer={info.optimizer}")
+            console.print(f"  compiled      loss {readable(info.loss)}; metrics {readable(info.metrics)}; optimizer {info.optimizer or '—'}")
         for risk in info.risks:
             console.print(f"  [dark_orange]risk[/]          {risk}")
         for problem in info.problems:

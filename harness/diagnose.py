@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .matrix import Cell
-from .modelfile import ModelInfo, keras_builtins
+from .modelfile import ModelInfo, keras_builtins, partial_note
+from .probe import AS_H5, UNSAFE
 
 STATUSES = (
     "loaded",
@@ -33,7 +34,16 @@ STATUSES = (
 FAILED = ("loaded-output-mismatch", "load-error", "import-error", "timeout", "crash")
 LOADS = ("loaded", "loaded-after-fix")
 NOT_TRIED = ("unresolvable", "skipped", "infra-error")
-CAUSES = ("custom-object", "missing-dependency", "version-mismatch", "corrupt-file", "environment", "unknown")
+CAUSES = (
+    "custom-object",
+    "missing-dependency",
+    "version-mismatch",
+    "corrupt-file",
+    "not-a-model",  # weights or a checkpoint, no architecture: no release's load_model reads it
+    "safe-mode",  # Keras refused to run the file's code or open what it points to, by design
+    "environment",
+    "unknown",
+)
 
 
 def exception_type(record: Mapping[str, Any] | None) -> str | None:
@@ -45,6 +55,15 @@ _UNKNOWN_OBJECT = re.compile(
     r"Unknown (?:layer|loss function|metric function|metric|optimizer|activation function|initializer|regularizer|constraint|object)[^:]*: '?([\w>.]+)'?"
 )
 _NOT_LOCATED = re.compile(r"Could not locate (?:class|function) '([\w>.]+)'")
+_CANNOT_DESERIALIZE = re.compile(r"Cannot deserialize object of type `([\w>.]+)`")  # Keras 2.13-2.15 .keras
+_LAMBDA_NAME = re.compile(r"Unknown (?:loss function|metric function|metric)[^:]*: '<lambda>'")
+_EXPECTED_VARIABLES = re.compile(r"Layer '([^']+)' expected (\d+) variables, but received (\d+)")
+_UNRECOGNIZED = re.compile(r"Unrecognized keyword arguments(?: passed to (\w+))?: (\{.*?\}|\[.*?\])")
+_DESERIALIZING = re.compile(r"Error when deserializing class '(\w+)'")
+_NOT_RECOGNIZED = re.compile(r"Argument\(s\) not recognized: \{'(\w+)'")
+_NUMPY_GONE = re.compile(r"module 'numpy' has no attribute '(\w+)'")
+# numpy aliases removed in 1.24 (deprecated in 1.20); other names were removed in 2.0.
+_NUMPY_124 = ("object", "bool", "int", "float", "complex", "str", "long", "unicode")
 _NO_ATTRIBUTE = re.compile(r"has no attribute '(\w+)'")
 _NOT_FOUND = re.compile(r"^(\w+) not found")
 _STDERR_ATTRIBUTE = re.compile(r"^AttributeError: (.+)$", re.M)
@@ -55,6 +74,23 @@ _NUMPY_ABI = (
     "numpy.core.multiarray failed to import",
     "module 'numpy' has no attribute",
 )
+
+
+def _numpy_fix(texts: str, tf: str, numpy: str) -> tuple[str, str] | None:
+    """(fix, detail) for code that uses a numpy name a newer numpy removed."""
+    gone = _NUMPY_GONE.search(texts)
+    if not gone:
+        return None
+    name = gone.group(1)
+    if name in _NUMPY_124:
+        return (
+            f"pin numpy<1.24 (np.{name} was removed in numpy 1.24; numpy {numpy} is installed), or change the code that uses np.{name}",
+            f"code here uses np.{name}, which numpy 1.24 removed",
+        )
+    return (
+        f"pin numpy<2 (np.{name} is gone in numpy {numpy}; numpy 1.26 still has it)",
+        f"code here uses np.{name}, which numpy 2.0 removed",
+    )
 _PROTOBUF = ("GetPrototype", "Descriptors cannot be created directly", "google.protobuf")
 _CORRUPT = (
     "truncated file",
@@ -173,6 +209,9 @@ def _import_failure(
     common: dict[str, Any] = dict(
         base, status="import-error", exception=error or None, attribute_error=attribute_error, attribute=attribute
     )
+    removed = _numpy_fix(texts, tf, versions.get("numpy", "?"))
+    if removed is not None:
+        return CellResult(**common, cause="environment", missing_name="numpy", fix=removed[0], detail=removed[1])
     if any(h in texts for h in _NUMPY_ABI):
         numpy = versions.get("numpy", "?")
         fix = (
@@ -306,11 +345,14 @@ def _load_cause(
     worked: str | None,
     versions: Mapping[str, str],
 ) -> tuple[str, str | None, str]:
-    """(cause, missing name, fix) for a load that failed."""
+    """(cause, missing name, fix) for a load that failed. Each rule reads a message a real
+    release raises (tests/test_diagnose.py quotes them); the first that matches decides."""
     text = " ".join(_messages(error))
     tf = _tf_version(versions)
-    keras = versions.get("keras") or ""
+    keras = versions.get("keras") or versions.get("tf-keras") or ""
     env_major = _env_keras_major(cell, versions)
+    saved = f"Keras {info.keras_version}" if info.keras_version else "another Keras"
+    proven = " (proven: it loaded)"
     addons = info.names("addons")
     plugin = {p.get("name"): p for p in plugins}.get("tensorflow_addons")
     if any(h in text for h in _CORRUPT):
@@ -326,6 +368,18 @@ def _load_cause(
             "version-mismatch",
             None,
             f"the file is sound here (static check) but this environment's HDF5 stack cannot open it (h5py {versions.get('h5py', '?')})",
+        )
+    if "No model config found" in text:
+        return "not-a-model", None, partial_note(info) if info.partial else "the file holds weights only (save_weights): build the model in code, then load_weights"
+    removed = _numpy_fix(text, tf, versions.get("numpy", "?"))
+    if removed is not None:
+        return "environment", "numpy", removed[0]
+    if "experimental_enable_variable_lifting" in text:
+        line = ".".join(tf.split(".")[:2])
+        return (
+            "environment",
+            "keras",
+            f"keras {keras} does not match tensorflow {tf}: keras must match tensorflow's minor, install keras=={line}.*",
         )
     if addons and any(a in text for a in addons):
         if plugin and plugin.get("installed") and not plugin.get("ok"):
@@ -343,6 +397,51 @@ def _load_cause(
             )
         return "missing-dependency", addons[0], _addons_fix(tf)
     name = _unknown_name(error)
+    if name == "KerasLayer":
+        return (
+            "missing-dependency",
+            "tensorflow_hub",
+            "KerasLayer comes from tensorflow-hub: install it and pass custom_objects={'KerasLayer': hub.KerasLayer}"
+            + ("; tensorflow-hub's layer is Keras 2 only: load with tf-keras and TF_USE_LEGACY_KERAS=1" if (env_major or 0) >= 3 else ""),
+        )
+    if info.format == "h5" and info.name.endswith(".keras") and (".keras` zip" in text or worked == AS_H5):
+        return (
+            "version-mismatch",
+            None,
+            f"the file is HDF5 under a .keras name, and keras {keras} picks the loader by the name: copy it to a .h5 name"
+            + (proven if worked == AS_H5 else ""),
+        )
+    if "TFSMLayer" in text and "safe_mode" in text:
+        return (
+            "safe-mode",
+            "TFSMLayer",
+            "the model wraps an external SavedModel (TFSMLayer), which Keras refuses by default: only for a file you trust, "
+            "pass safe_mode=False, with that SavedModel at the path the file names" + (proven if worked == UNSAFE else ""),
+        )
+    if "safe_mode" in text:
+        return (
+            "safe-mode",
+            "Lambda",
+            "Keras 3 refuses Python code stored in a file (a Lambda) by default: only for a file you trust, pass safe_mode=False (it runs the file's code)"
+            + (proven if worked == UNSAFE else ""),
+        )
+    compiled = sorted({c.name for c in info.classes if c.kind == "custom" and c.where in ("loss", "metrics")})
+    if name == "<lambda>" or (worked == "compile=False" and "<lambda>" in compiled):
+        return (
+            "custom-object",
+            "<lambda>",
+            "the training config names a lambda as loss or metric, which no Keras can rebuild from a file: "
+            f"load_model(..., compile=False){proven if worked == 'compile=False' else ''} and compile again with the function in code",
+        )
+    if name in ("Policy", "DTypePolicy") or (
+        "Policy" in {c.name for c in info.classes} and (env_major or 0) >= 3 and any(e.get("type") == "AttributeError" for e in _errors(error))
+    ):
+        return (
+            "version-mismatch",
+            name or "Policy",
+            f"the file stores a mixed-precision policy of {saved} (a Keras class, not a custom object), which keras {keras} cannot read: "
+            + _format_fix(info, env_major),
+        )
     if name is not None:
         package, _, short = name.rpartition(">")
         if name in info.names("custom") or short not in keras_builtins():
@@ -359,17 +458,38 @@ def _load_cause(
             name,
             f"'{name}' is not known to keras {keras}: load with the Keras that saved the file ({info.keras_version})",
         )
-    if ("parent module" in text and "cannot be imported" in text) or "File format not supported" in text:
-        return "version-mismatch", None, _format_fix(info, env_major)
-    if "safe_mode" in text:
+    variables = _EXPECTED_VARIABLES.search(text)
+    if variables:
         return (
             "version-mismatch",
-            "Lambda",
-            "Keras 3 refuses Python lambdas from a file by default: only for a file you trust, pass safe_mode=False (it runs the file's code)",
+            None,
+            f"layer '{variables.group(1)}' finds {variables.group(3)} of its {variables.group(2)} weights: Keras 2.13-2.15 .keras files "
+            f"keep weights where only the minor that wrote them looks; this one was written by {saved}: load it with that minor "
+            "(or re-save it there as .h5)",
         )
+    unrecognized = _UNRECOGNIZED.search(text)
+    if unrecognized:
+        layer = unrecognized.group(1) or next((m.group(1) for e in _errors(error) if (m := _DESERIALIZING.search(e.get("message", "")))), "a layer")
+        keys = ", ".join(re.findall(r"'(\w+)'", unrecognized.group(2))) or unrecognized.group(2)
+        return "version-mismatch", None, f"{layer}'s config has {keys}, which keras {keras} does not accept; " + _direction_fix(info, env_major, keras)
+    if "cannot contain character `/`" in text:
+        return (
+            "version-mismatch",
+            None,
+            f"a layer name of {saved} contains '/', which Keras 3 refuses: load with tf-keras and TF_USE_LEGACY_KERAS=1 (--try-fixes tries it)",
+        )
+    argument = _NOT_RECOGNIZED.search(text)
+    if argument:
+        return (
+            "version-mismatch",
+            argument.group(1),
+            f"the saved training config passes '{argument.group(1)}', which keras {keras} no longer accepts (written by {saved}): "
+            f"load_model(..., compile=False){proven if worked == 'compile=False' else ''} and compile again",
+        )
+    if ("parent module" in text and "cannot be imported" in text) or "File format not supported" in text:
+        return "version-mismatch", None, _format_fix(info, env_major)
     if worked and worked.startswith("custom_objects"):
         return "custom-object", next(iter(info.names("custom")), None), "pass the custom objects to load_model (custom_objects=...)"
-    compiled = sorted({c.name for c in info.classes if c.kind == "custom" and c.where in ("loss", "metrics")})
     if worked == "compile=False" and compiled:
         # The training config names a function no Keras knows (its message may say anything:
         # Keras 3 reading a Keras 2 file raises "string indices must be integers").
@@ -388,6 +508,24 @@ def _load_cause(
     if info.keras_major and env_major and info.keras_major != env_major:
         return "version-mismatch", None, _format_fix(info, env_major)
     return "unknown", None, f"{error.get('type', 'error')}: {_first_line(error.get('message', ''))}"
+
+
+def _direction_fix(info: ModelInfo, env_major: int | None, keras: str) -> str:
+    """Which Keras to load a file with, from who wrote it and what is here."""
+    saved = info.keras_major
+    if saved and env_major and saved != env_major:
+        return _format_fix(info, env_major)
+    if info.keras_version and keras and _release(info.keras_version) > _release(keras):
+        return f"the file was written by Keras {info.keras_version}: load with keras>={info.keras_version}, or re-save the model with keras {keras}"
+    return f"load with the Keras that wrote it ({info.keras_version or 'see harness inspect'})"
+
+
+def _release(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = re.match(r"\d+", piece)
+        parts.append(int(digits.group()) if digits else 0)
+    return tuple(parts)
 
 
 # tensorflow-addons releases and the TensorFlow minor lines each was built for (its README);
@@ -415,6 +553,19 @@ def _minor(version: str) -> tuple[int, ...]:
 
 def _format_fix(info: ModelInfo, env_major: int | None) -> str:
     saved = info.keras_major
+    if info.format == "keras-dir":
+        if (env_major or 0) >= 3:
+            return (
+                "an unzipped .keras folder, which this keras reads only zipped (zipped=False came with a later Keras 3; "
+                "seen: 3.3.3 cannot, 3.15.1 can): zip the folder's files into a .keras archive, or load with a newer keras"
+            )
+        return f"an unzipped .keras folder of Keras {info.keras_version or '3'}, which Keras 2 cannot read: load it with a newer Keras 3"
+    if info.format == "savedmodel" and (env_major or 0) >= 3:
+        return (
+            f"a SavedModel{' of Keras ' + info.keras_version if info.keras_version else ''}, which Keras 3's load_model does not read: "
+            "load with tf-keras and TF_USE_LEGACY_KERAS=1 (--try-fixes tries it), or for inference only wrap it with "
+            "keras.layers.TFSMLayer(path, call_endpoint='serving_default')"
+        )
     if saved and saved >= 3 and (env_major or 0) < 3:
         # Keras 2 reads neither Keras 3's .keras nor its H5 layer configs (seen: InputLayer batch_shape)
         return f"this file was saved by Keras {info.keras_version}, which Keras 2 cannot read: load it with tensorflow>=2.16 (Keras 3)"
@@ -424,8 +575,18 @@ def _format_fix(info: ModelInfo, env_major: int | None) -> str:
     )
 
 
-def diagnose_corrupt(cell: Cell, info: ModelInfo) -> CellResult:
-    """A damaged file fails everywhere; found statically, so no environment is built for it."""
+def diagnose_static(cell: Cell, info: ModelInfo) -> CellResult:
+    """A damaged file, or one that holds weights but no model, fails everywhere; found
+    statically, so no environment is built for it."""
+    if info.partial and not info.corrupt:
+        return CellResult(
+            model=info.name,
+            cell=cell.id,
+            status="load-error",
+            cause="not-a-model",
+            fix=partial_note(info),
+            detail=f"found by static inspection (no environment built): {info.format} file of {info.kind}, no model config",
+        )
     return CellResult(
         model=info.name,
         cell=cell.id,
@@ -446,7 +607,9 @@ def _messages(error: Mapping[str, Any]) -> list[str]:
 
 def _unknown_name(error: Mapping[str, Any]) -> str | None:
     for e in _errors(error):
-        for pattern in (_UNKNOWN_OBJECT, _NOT_LOCATED):
+        if _LAMBDA_NAME.search(e.get("message", "")):
+            return "<lambda>"
+        for pattern in (_UNKNOWN_OBJECT, _NOT_LOCATED, _CANNOT_DESERIALIZE):
             found = pattern.search(e.get("message", ""))
             if found:
                 return found.group(1)

@@ -62,7 +62,7 @@ class ModelInfo:
     name: str
     sha256: str
     size: int
-    format: str  # h5 | keras | savedmodel
+    format: str  # h5 | keras | keras-dir | savedmodel | weights-json | tf-checkpoint | orbax
     keras_version: str | None = None
     backend: str | None = None
     classes: tuple[ClassRef, ...] = ()
@@ -75,6 +75,18 @@ class ModelInfo:
     # .keras keeps weights under _layer_checkpoint_dependencies/): said, and the cells still run.
     doubts: tuple[str, ...] = ()
     code: int = 0  # places where the file stores Python code that runs when it loads
+    # model: load_model can read it. weights: save_weights output (no architecture); checkpoint:
+    # training state (Orbax). Neither is a model in any release: said statically, no cell built.
+    kind: str = "model"
+
+    @property
+    def partial(self) -> bool:
+        return self.kind != "model"
+
+    @property
+    def settled(self) -> bool:
+        """Its outcome is the same in every environment and known without one."""
+        return self.corrupt or self.partial
 
     @property
     def carries_code(self) -> bool:
@@ -141,7 +153,15 @@ def inspect_model(path: str | Path) -> ModelInfo:
     if path.is_dir():
         if (path / "saved_model.pb").is_file():
             return _inspect_savedmodel(path)
-        raise UsageError(f"{path}: is a folder but not a SavedModel (no saved_model.pb); pass a .h5/.keras file or a SavedModel folder")
+        if (path / "config.json").is_file():  # Keras >= 3.4, model.save(folder, zipped=False)
+            return _inspect_keras_dir(path)
+        partial = _partial_folder(path)
+        if partial is not None:
+            return partial
+        raise UsageError(
+            f"{path}: is a folder but no model (no saved_model.pb, no config.json of an unzipped .keras); "
+            "pass a .h5/.keras file, a SavedModel folder or an unzipped .keras folder"
+        )
     size = regular_file(path, "model file", MAX_MODEL_BYTES)
     try:
         with open(path, "rb") as handle:
@@ -149,11 +169,15 @@ def inspect_model(path: str | Path) -> ModelInfo:
         sha256 = _file_sha256(path)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the model file ({exc.strerror})") from None
-    base = {"path": str(path.resolve()), "name": path.name, "sha256": sha256, "size": size}
+    base: dict[str, Any] = {"path": str(path.resolve()), "name": path.name, "sha256": sha256, "size": size}
     if _hdf5_offset(data) is not None:
         return _inspect_hdf5(path, data, base)
     if data.startswith(ZIP_SIGNATURE):
         return _inspect_zip(path, base)
+    if path.name.endswith(".json") and _looks_like_text(data[:4096]):
+        manifest = _weights_manifest(data)
+        if manifest is not None:
+            return ModelInfo(**base, format="weights-json", kind="weights", keras_version=None, classes=())
     what = "an empty file" if not data else "text" if _looks_like_text(data[:4096]) else "unrecognised bytes"
     raise UsageError(f"{path}: not a model file ({what}: no HDF5 signature, not a .keras zip, not a SavedModel folder)")
 
@@ -204,9 +228,12 @@ def _inspect_hdf5(path: Path, data: bytes, base: dict[str, Any]) -> ModelInfo:
         problems.append(f"truncated HDF5 file: {base['size']} bytes on disk, the superblock records {stored}")
     attrs: dict[str, Any] = {}
     weights: dict[str, list[str]] | None = None
+    weights_only = False
     try:
         with h5py.File(path, "r") as f:
             attrs = {k: _text(v) for k, v in f.attrs.items()}
+            # save_weights: Keras 2 writes layer_names at the root, Keras 3 (.weights.h5) a layers/ or vars/ group
+            weights_only = "layer_names" in f.attrs or (not attrs and any(g in f for g in ("layers", "vars", "_layer_checkpoint_dependencies")))
             if "model_weights" not in f and "model_config" in attrs:
                 problems.append("no model_weights group: the file holds a config but no weights")
             elif "model_weights" in f:
@@ -216,6 +243,8 @@ def _inspect_hdf5(path: Path, data: bytes, base: dict[str, Any]) -> ModelInfo:
         if not problems:
             problems.append(f"HDF5 library cannot open the file: {exc}")
     info = dict(base, format="h5", keras_version=attrs.get("keras_version"), backend=attrs.get("backend"))
+    if not problems and "model_config" not in attrs and weights_only:
+        return ModelInfo(**info, kind="weights")
     if not attrs and not problems:
         problems.append("HDF5 file without Keras attributes (no model_config): not a saved Keras model")
     config = _json(attrs.get("model_config"), "model_config", problems)
@@ -261,6 +290,67 @@ def _inspect_zip(path: Path, base: dict[str, Any]) -> ModelInfo:
     return _with_config(info, config, training, problems, doubts=doubts)
 
 
+def _read_json_file(path: Path, problems: list[str]) -> Any:
+    size = regular_file(path, "JSON file", MAX_JSON_BYTES)
+    del size
+    return _json(path.read_text("utf-8", "replace"), path.name, problems)
+
+
+def _inspect_keras_dir(path: Path) -> ModelInfo:
+    """An unzipped .keras folder (Keras >= 3.4, save(folder, zipped=False)): the archive's members as files."""
+    problems: list[str] = []
+    sha256, size = content_hash(path)
+    config = _read_json_file(path / "config.json", problems)
+    metadata = _read_json_file(path / "metadata.json", problems) if (path / "metadata.json").is_file() else None
+    if metadata is None:
+        problems.append("unzipped .keras folder has no metadata.json")
+    doubts: list[str] = []
+    weights = path / "model.weights.h5"
+    if not weights.is_file() and not (path / "model.weights.npz").is_file():
+        problems.append("unzipped .keras folder has no model.weights.h5")
+    elif weights.is_file() and isinstance(config, dict):
+        doubts += _keras3_weights_match_config(str(weights), top_level_layers(config), config.get("class_name") == "Sequential")
+    info = dict(
+        path=str(path.resolve()),
+        name=path.name,
+        sha256=sha256,
+        size=size,
+        format="keras-dir",
+        keras_version=(metadata or {}).get("keras_version") if isinstance(metadata, dict) else None,
+        backend=(metadata or {}).get("backend") if isinstance(metadata, dict) else None,
+    )
+    training = config.get("compile_config") if isinstance(config, dict) else None
+    return _with_config(info, config, training, problems, doubts=doubts)
+
+
+def _weights_manifest(head: bytes) -> dict[str, Any] | None:
+    """A sharded-weights manifest (Keras 3 save_weights(..., max_shard_size=...) writes *.weights.json)."""
+    try:
+        data = json.loads(head.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("weight_map"), dict) else None
+
+
+ORBAX_MARKERS = ("_CHECKPOINT_METADATA", "manifest.ocdbt", "_METADATA", "_sharding")
+
+
+def _partial_folder(path: Path) -> ModelInfo | None:
+    """A folder of weights or training state, not a model: a TF checkpoint or an Orbax checkpoint."""
+    entries = {p.name for p in path.iterdir()}
+    kind = fmt = None
+    if any(n.endswith(".index") for n in entries) and ("checkpoint" in entries or any(".data-" in n for n in entries)):
+        kind, fmt = "weights", "tf-checkpoint"
+    else:
+        children = [path, *(p for p in path.iterdir() if p.is_dir())]
+        if any((child / marker).exists() for child in children[:64] for marker in ORBAX_MARKERS):
+            kind, fmt = "checkpoint", "orbax"
+    if kind is None:
+        return None
+    sha256, size = content_hash(path)
+    return ModelInfo(path=str(path.resolve()), name=path.name, sha256=sha256, size=size, format=fmt, kind=kind)  # type: ignore[arg-type]
+
+
 def top_level_layers(config: dict[str, Any]) -> list[tuple[str, str]]:
     """(name, class) of a Functional/Sequential model's own layers, as its config lists them."""
     layers = (config.get("config") or {}).get("layers") if isinstance(config.get("config"), dict) else None
@@ -298,14 +388,14 @@ def _weights_match_config(weight_layers: list[str], config_layers: list[tuple[st
     return problems
 
 
-def _keras3_weights_match_config(blob: bytes, config_layers: list[tuple[str, str]], sequential: bool) -> list[str]:
+def _keras3_weights_match_config(source: bytes | str, config_layers: list[tuple[str, str]], sequential: bool) -> list[str]:
     """Keras 3 names weight groups by object path, not layer name: compare the counts."""
     import io
 
     import h5py
 
     try:
-        with h5py.File(io.BytesIO(blob), "r") as f:
+        with h5py.File(io.BytesIO(source) if isinstance(source, bytes) else source, "r") as f:
             # Keras 3 writes layers/; Keras 2.13-2.15's .keras writes _layer_checkpoint_dependencies/ (seen: TF 2.13.1)
             group = next((f[g] for g in ("layers", "_layer_checkpoint_dependencies") if g in f), None)
             held = len(group) if group is not None else 0
@@ -340,15 +430,20 @@ def _inspect_savedmodel(path: Path) -> ModelInfo:
         problems.append("SavedModel has no variables/ folder")
     info: dict[str, Any] = dict(path=str(path.resolve()), name=path.name, sha256=sha256, size=size, format="savedmodel")
     meta = path / "keras_metadata.pb"
-    if not meta.is_file():  # a plain TF SavedModel (tf.saved_model.save): no Keras objects to list
-        return ModelInfo(**info, problems=tuple(problems))
     classes: list[ClassRef] = []
     training = None
     keras_version = None
-    try:
-        nodes = saved_metadata_nodes(meta.read_bytes())
-    except ValueError as exc:
-        return ModelInfo(**info, problems=(*problems, f"keras_metadata.pb cannot be read: {exc}"))
+    if meta.is_file():
+        try:
+            nodes = saved_metadata_nodes(meta.read_bytes())
+        except ValueError as exc:
+            return ModelInfo(**info, problems=(*problems, f"keras_metadata.pb cannot be read: {exc}"))
+    else:
+        # Before TF 2.5 the Keras metadata lived only inside saved_model.pb (one JSON string per
+        # object); a plain tf.saved_model.save has none: then there are no Keras objects to list.
+        nodes = pb_metadata_nodes(pb)
+        if not nodes:
+            return ModelInfo(**info, problems=tuple(problems))
     for node_path, metadata in nodes:
         # One node per object: each layer, nested ones included, is its own node with its config.
         kind = _classify(str(metadata.get("class_name")), None) if metadata.get("class_name") else None
@@ -386,6 +481,46 @@ def saved_metadata_nodes(blob: bytes) -> list[tuple[str, dict[str, Any]]]:
         if node_path is not None and isinstance(metadata, dict):
             nodes.append((node_path, metadata))
     return nodes
+
+
+MAX_PB_SCAN = 512 << 20  # saved_model.pb read for Keras metadata; graphs with huge constants are cut here
+_METADATA_START = b'{"class_name": "'
+
+
+def pb_metadata_nodes(pb: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(node path, metadata) of the Keras objects in a saved_model.pb written before TF 2.5.
+
+    Each object's metadata is a protobuf string field holding JSON. Rather than decode the
+    whole graph, find each JSON start and check that the bytes before it are the varint
+    length of a string that parses: a match that is not a whole field is skipped. The node
+    holding keras_version and model_config (or the first with keras_version) is the root.
+    """
+    with open(pb, "rb") as handle:
+        blob = handle.read(MAX_PB_SCAN)
+    found: list[dict[str, Any]] = []
+    start = blob.find(_METADATA_START)
+    while start != -1 and len(found) < 100_000:
+        for width in range(1, 6):
+            if start - width < 0:
+                break
+            try:
+                length, end = _varint(blob, start - width)
+            except ValueError:
+                continue
+            if end != start or start + length > len(blob):
+                continue
+            try:
+                data = json.loads(blob[start : start + length].decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            if isinstance(data, dict):
+                found.append(data)
+            break
+        start = blob.find(_METADATA_START, start + 1)
+    root = next((d for d in found if "keras_version" in d and "model_config" in d), None) or next(
+        (d for d in found if "keras_version" in d), None
+    )
+    return [("root" if d is root else f"root.object-{i}", d) for i, d in enumerate(found)]
 
 
 def _fields(blob: bytes) -> Iterator[tuple[int, int | bytes]]:
@@ -537,6 +672,36 @@ def _risks(classes: list[ClassRef], code: int = 0) -> tuple[str, ...]:
     if code:
         return (f"{code} function(s) stored as Python code: it runs when the file is loaded; load it only in a sandbox",)
     return ()
+
+
+def partial_note(info: ModelInfo) -> str:
+    """What a file that is not a whole model holds, and how to load it instead: one line."""
+    if info.format == "weights-json":
+        what = "a sharded-weights manifest (Keras 3 save_weights with max_shard_size)"
+    elif info.format == "tf-checkpoint":
+        what = "a TensorFlow checkpoint (save_weights in the TF format)"
+    elif info.format == "orbax":
+        return "an Orbax checkpoint (training state, no architecture): build the model in code and restore it with orbax-checkpoint; load_model cannot read it"
+    else:
+        what = "weights only (save_weights)"
+    return f"{what}, no architecture: build the model in code, then model.load_weights() on this file; load_model cannot read it"
+
+
+def readable(value: Any) -> str:
+    """A compiled loss or metrics setting as a person reads it: names, per output where named."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if "class_name" in value:  # a serialized object (Keras 3): its name, else its class
+            config = value.get("config")
+            name = config.get("name") if isinstance(config, dict) else config if isinstance(config, str) else None
+            return str(name or value["class_name"])
+        return ", ".join(f"{k}: {readable(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(readable(v) for v in value) or "—"
+    return str(value)
 
 
 def describe(info: ModelInfo) -> dict[str, Any]:

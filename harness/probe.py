@@ -29,7 +29,7 @@ import sys
 import time
 import traceback
 
-PROBE_VERSION = 2
+PROBE_VERSION = 3  # 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
 OUTPUTS_MAX = 48 << 20  # bytes of saved outputs sent back per model (base64 on the channel)
 DISTRIBUTIONS = (
     "tensorflow",
@@ -136,15 +136,18 @@ def import_plugins(names):
     return done
 
 
-def attempt(keras, path, compile_flag, objects, fix, custom_file):
+def attempt(keras, path, compile_flag, objects, fix, custom_file, unsafe=False):
     start = time.time()
     record = {"fix": fix, "compile": compile_flag, "ok": False}
+    kwargs = {"compile": compile_flag}
+    if unsafe:
+        kwargs["safe_mode"] = False
     try:
         if objects is not None:
             with keras.utils.custom_object_scope(objects):
-                model = keras.models.load_model(path, compile=compile_flag)
+                model = keras.models.load_model(path, **kwargs)
         else:
-            model = keras.models.load_model(path, compile=compile_flag)
+            model = keras.models.load_model(path, **kwargs)
         record["ok"] = True
         record["model"] = model
     except BaseException as exc:  # noqa: BLE001 - every failure is data
@@ -188,19 +191,41 @@ def run_inference(model, input_file=None, save_to=None):
     return summary
 
 
-def attempt_plan(request):
-    """(fix, compile flag, with the user's custom objects) for the plain load, then the fixes."""
+AS_H5 = "copied to .h5"
+UNSAFE = "safe_mode=False"
+
+
+def attempt_plan(request, model=None):
+    """(fix, compile flag, with the user's custom objects) for the plain load, then the fixes.
+
+    Two fixes depend on the file: an HDF5 file under a .keras name is tried under an .h5
+    name (Keras 3 picks the format by the extension), and safe_mode=False (it runs the
+    file's code) only for a file the user said they trust.
+    """
+    model = model or {}
     compile_flag = bool(request.get("compile", True))
     custom = bool(request.get("custom_objects"))
     plan = [(None, compile_flag, False)]
     if request.get("fixes", True):
+        if model.get("format") == "h5" and str(model.get("path", "")).endswith(".keras"):
+            plan.append((AS_H5, compile_flag, False))
         if custom:
             plan.append(("custom_objects", compile_flag, True))
         if compile_flag:
             plan.append(("compile=False", False, False))
             if custom:
                 plan.append(("custom_objects+compile=False", False, True))
+        if request.get("trusted"):
+            plan.append((UNSAFE, compile_flag, custom))
     return plan
+
+
+def h5_alias(model, workdir):
+    """The model under an .h5 name in the cell's scratch (a symlink: nothing is copied)."""
+    alias = os.path.join(workdir, "%s.h5" % model["key"])
+    if not os.path.lexists(alias):
+        os.symlink(model["path"], alias)
+    return alias
 
 
 def one_attempt(keras, model, request, fix, compile_flag, with_objects):
@@ -219,7 +244,8 @@ def one_attempt(keras, model, request, fix, compile_flag, with_objects):
             result["attempt"] = {"fix": fix, "compile": compile_flag, "ok": False, "skipped": "the custom objects module did not import"}
             result["peak_rss_mb"] = peak_rss_mb()
             return result
-    record = attempt(keras, model["path"], compile_flag, objects, fix, custom_file)
+    path = h5_alias(model, request["workdir"]) if fix == AS_H5 else model["path"]
+    record = attempt(keras, path, compile_flag, objects, fix, custom_file, unsafe=fix == UNSAFE)
     if record["ok"] and request.get("inference"):
         try:
             save_to = os.path.join(request["workdir"], "outputs-%s.npz" % model["key"])
@@ -242,9 +268,11 @@ def load_model_attempts(keras, model, request, run_attempt):
     """
     deadline = time.time() + float(request.get("timeout", 300))
     merged = {"attempts": []}
-    for fix, compile_flag, with_objects in attempt_plan(request):
+    for fix, compile_flag, with_objects in attempt_plan(request, model):
         if with_objects and (merged.get("custom_objects") or {}).get("ok") is False:
             continue  # the module did not import once; it will not now
+        if fix == UNSAFE and not any("safe_mode" in json.dumps(a.get("error") or {}) for a in merged["attempts"]):
+            continue  # nothing was refused for safety: running the file's code would prove nothing
         if time.time() >= deadline:
             break
         out = run_attempt(fix, compile_flag, with_objects, deadline)

@@ -10,6 +10,7 @@ and then the finished cells are written before the run stops.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import fnmatch
 import json
 import os
@@ -24,7 +25,7 @@ from . import __version__, proc
 from .backends import Backend, EnvBuildFailed, Prepared, get_backend
 from .backends.docker import DockerBackend
 from .channel import read_channel
-from .diagnose import CellResult, ProbeOutcome, diagnose, diagnose_corrupt
+from .diagnose import CellResult, ProbeOutcome, diagnose, diagnose_static
 from .errors import Interrupted, NothingToDo, UsageError
 from .executor import Executor, LocalExecutor, default_jobs
 from .fixes import try_legacy_fixes
@@ -205,8 +206,8 @@ def run_cell(
     sandbox of its own, so its code can change nothing but its own result; the others
     share one probe (one framework import).
     """
-    results = [diagnose_corrupt(cell, i) for i in infos if i.corrupt]
-    runnable = [i for i in infos if not i.corrupt]
+    results = [diagnose_static(cell, i) for i in infos if i.settled]
+    runnable = [i for i in infos if not i.settled]
     if not runnable:
         return results
     try:
@@ -266,7 +267,7 @@ def probe_request(infos: Sequence[ModelInfo], load: LoadOptions, api: str) -> di
         "probe_version": PROBE_VERSION,
         "api": api,
         "models": [
-            {"key": f"m{i}", "path": info.path, "plugins": ["tensorflow_addons"] if info.names("addons") else []}
+            {"key": f"m{i}", "path": info.path, "format": info.format, "plugins": ["tensorflow_addons"] if info.names("addons") else []}
             for i, info in enumerate(infos)
         ],
         "compile": load.compile,
@@ -274,6 +275,7 @@ def probe_request(infos: Sequence[ModelInfo], load: LoadOptions, api: str) -> di
         "custom_objects": str(load.custom_objects) if load.custom_objects else None,
         "input": str(load.input) if load.input else None,
         "fixes": load.fixes,
+        "trusted": load.trusted,
         "timeout": load.timeout,
     }
 
@@ -371,6 +373,8 @@ def run(
     executor: Executor | None = None,
 ) -> dict[str, Any]:
     progress = progress or QuietProgress()
+    if options.trust_models:  # the user vouches for the files: a load refused by safe_mode is retried without it
+        matrix = dataclasses.replace(matrix, load=dataclasses.replace(matrix.load, trusted=True))
     if executor is None and not options.dry_run and options.executor != "local":
         executor = make_executor(options)  # first: a cluster connects while the models are read and the cells planned
     infos = inspect_models(model_paths)
@@ -394,7 +398,7 @@ def run(
     reused: list[CellResult] = []
     for job in planned.jobs:
         for cell in job.cells:
-            hits = [] if options.fresh else recorder.cached(cell, job.env.key, [i for i in infos if not i.corrupt])
+            hits = [] if options.fresh else recorder.cached(cell, job.env.key, [i for i in infos if not i.settled])
             reused += hits
             missing = [i for i in infos if i.name not in {r.model for r in hits}]
             if missing:
@@ -504,6 +508,7 @@ def new_document(matrix: Matrix, infos: Sequence[ModelInfo], planned: Planned, b
             "jobs": options.jobs or default_jobs(),
             "shard": {"index": options.shard[0], "count": options.shard[1]} if options.shard else None,
             "fail_on": options.gate,
+            "fail_on_given": options.fail_on is not None,
             "try_fixes": options.try_fixes,
             "baseline": str(options.baseline) if options.baseline else None,
         },

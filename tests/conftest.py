@@ -20,6 +20,45 @@ outputs = tf.keras.layers.Lambda(lambda t: (__import__("time").sleep(float(__imp
 tf.keras.models.Model(inputs, outputs).save(sys.argv[1])
 """
 
+# Files that are not a whole model, and layouts some releases cannot read, written by the
+# real savers: Keras 2 (TF 2.15.1) and Keras 3 (TF 2.21.0) branches.
+SAVE_MORE = """
+import os, shutil, sys, tensorflow as tf
+keras = tf.keras
+out = sys.argv[1]
+def dense():
+    inputs = keras.Input((4,))
+    return keras.Model(inputs, keras.layers.Dense(3)(inputs))
+if keras.__name__.startswith("keras") and int(__import__("keras").__version__.split(".")[0]) >= 3:
+    model = dense()
+    model.save_weights(os.path.join(out, "dense_keras3.weights.h5"))
+    model.save_weights(os.path.join(out, "sharded_keras3.weights.json"), max_shard_size=0.000001)
+    model.save(os.path.join(out, "unzipped_keras3"), zipped=False)
+else:
+    model = dense()
+    model.save_weights(os.path.join(out, "weights_only.h5"))
+    os.makedirs(os.path.join(out, "tf_checkpoint"), exist_ok=True)
+    model.save_weights(os.path.join(out, "tf_checkpoint", "ckpt"))  # no .h5: Keras 2 writes a TF checkpoint
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    dense().save(os.path.join(out, "mixed_precision.h5"))
+    keras.mixed_precision.set_global_policy("float32")
+    inputs = keras.Input((5, 4))
+    keras.Model(inputs, keras.layers.LSTM(3)(inputs)).save(os.path.join(out, "lstm.h5"))
+    inputs = keras.Input((4,))
+    lambda_loss = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    lambda_loss.compile(loss=lambda y, p: tf.reduce_mean(p), optimizer="adam")
+    lambda_loss.save(os.path.join(out, "lambda_loss.h5"))
+    shutil.copy(os.path.join(out, "dense.h5"), os.path.join(out, "hdf5_named.keras"))
+"""
+
+# A real Orbax checkpoint (what JAX and Keras-on-JAX training loops write): weights, no model.
+SAVE_ORBAX = """
+import sys, jax.numpy as jnp, orbax.checkpoint as ocp
+checkpointer = ocp.StandardCheckpointer()
+checkpointer.save(sys.argv[1], {"dense": {"kernel": jnp.ones((4, 3)), "bias": jnp.zeros(3)}})
+checkpointer.wait_until_finished()
+"""
+
 
 def uv() -> str:
     from harness.resolve import uv_bin
@@ -64,6 +103,13 @@ def saved_models(work_root: Path) -> dict[str, Path]:
         subprocess.run([str(keras2), "-c", SLOW_MODEL, str(out / "slow_lambda.h5")], check=True, env=env, capture_output=True)
     if not (out / "nested_keras3.keras").exists():
         subprocess.run([str(keras3), str(REPO / "examples" / "make_models.py"), str(out)], check=True, env=env, capture_output=True)
+    if not (out / "orbax_checkpoint").exists():
+        orbax = make_venv(work_root / "saver-orbax", "orbax-checkpoint==0.12.8")
+        subprocess.run([str(orbax), "-c", SAVE_ORBAX, str(out / "orbax_checkpoint")], check=True, env=env, capture_output=True)
+    if not (out / "tf_checkpoint").exists():
+        subprocess.run([str(keras2), "-c", SAVE_MORE, str(out)], check=True, env=env, capture_output=True)
+    if not (out / "unzipped_keras3").exists():
+        subprocess.run([str(keras3), "-c", SAVE_MORE, str(out)], check=True, env=env, capture_output=True)
     data = (out / "dense.h5").read_bytes()
     (out / "truncated.h5").write_bytes(data[: len(data) // 2])
     return {p.name: p for p in out.iterdir()}

@@ -173,7 +173,7 @@ def test_lambda_refused_by_keras3_safe_mode():
         "Requested the deserialization of a `Lambda` layer whose `function` is a Python lambda. ... passing `safe_mode=False` to the loading function",
     )
     r = diagnose(CELL, CUSTOM, "m0", ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": error}]})))
-    assert (r.cause, r.missing_name) == ("version-mismatch", "Lambda")
+    assert (r.cause, r.missing_name) == ("safe-mode", "Lambda")
 
 
 def test_a_sound_keras_zip_that_an_old_keras_reads_as_hdf5_is_not_corrupt():
@@ -267,3 +267,189 @@ def test_a_class_saved_registered_asks_for_the_module_that_registers_it():
     r = diagnose(CELL, info, "m0", ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": error}]})))
     assert (r.cause, r.missing_name) == ("custom-object", "MyPackage>ResidualBlock")
     assert "import the module that registers 'MyPackage>ResidualBlock'" in r.fix
+
+
+# --- messages captured from real releases on 2026-11-25 ---------------------------------
+# Files saved by tensorflow-cpu 2.15.1 (Keras 2.15.0) and 2.21.0 (Keras 3.15.1), loaded in
+# fresh venvs with tensorflow-cpu 2.12.1 + keras 2.13.1, 2.13.1, 2.15.1, 2.16.2 + keras 3.3.3,
+# 2.21.0 and tf-keras 2.21.0; each message below is the first line (and chain) printed there.
+
+K2_15 = {"tensorflow-cpu": "2.15.1", "keras": "2.15.0", "numpy": "1.26.4"}
+K2_13 = {"tensorflow-cpu": "2.13.1", "keras": "2.13.1", "numpy": "1.24.3"}
+K3_3 = {"tensorflow-cpu": "2.16.2", "keras": "3.3.3", "numpy": "1.26.4"}
+K3_15 = KERAS3_VERSIONS
+TF212_K213 = {"tensorflow-cpu": "2.12.1", "keras": "2.13.1", "numpy": "1.24.3"}
+
+
+def info_of(name: str, fmt: str, keras: str | None, *classes: ClassRef, **extra) -> ModelInfo:
+    return ModelInfo(path="/" + name, name=name, sha256="0" * 64, size=1, format=fmt, keras_version=keras, classes=classes, **extra)
+
+
+def first_attempt(info: ModelInfo, versions: dict, error: dict, *more: dict, cell: Cell = CELL):
+    model = {"attempts": [{"fix": None, "ok": False, "error": error}, *more]}
+    return diagnose(cell, info, "m0", ProbeOutcome(probe(model, versions=versions)))
+
+
+def test_keras_2_15_keras_file_with_an_unregistered_class():
+    error = failed(
+        "TypeError",
+        "Cannot deserialize object of type `Scale`. If `Scale` is a custom class, please register it using the "
+        "`@keras.saving.register_keras_serializable()` decorator.",
+    )
+    r = first_attempt(info_of("c.keras", "keras", "2.15.0", ClassRef("demo>Scale", "custom", "layers[2]")), K2_15, error)
+    assert (r.cause, r.missing_name) == ("custom-object", "Scale") and "custom_objects={'Scale': Scale}" in r.fix
+
+
+def test_keras_file_of_another_keras_2_minor():
+    error = failed(
+        "ValueError",
+        "Layer 'dense_2' expected 2 variables, but received 0 variables during loading. Expected: ['dense_2/kernel:0', 'dense_2/bias:0']",
+    )
+    r = first_attempt(info_of("d.keras", "keras", "2.15.0"), K2_13, error)
+    assert r.cause == "version-mismatch" and "Keras 2.15.0" in r.fix and "dense_2" in r.fix
+
+
+def test_keras_newer_than_tensorflow():
+    error = failed("TypeError", "VariableMetaclass._variable_v1_call() got an unexpected keyword argument 'experimental_enable_variable_lifting'")
+    r = first_attempt(info_of("d.h5", "h5", "2.15.0"), TF212_K213, error)
+    assert (r.cause, r.missing_name) == ("environment", "keras")
+    assert "keras 2.13.1 does not match tensorflow 2.12.1" in r.fix and "keras==2.12.*" in r.fix
+
+
+def test_a_keras_2_mixed_precision_policy_under_keras_3_is_no_custom_object():
+    # Keras 3.15.1 and 3.3.3 both fail with an AttributeError on the stored Policy
+    info = info_of("mixed.h5", "h5", "2.15.0", ClassRef("Policy", "builtin", "layers[1].config.dtype"))
+    for versions, message in ((K3_15, "'str' object has no attribute 'quantization_mode'"), (K3_3, "'str' object has no attribute 'convert_input'")):
+        r = first_attempt(info, versions, failed("AttributeError", message), cell=CELL_K3)
+        assert (r.cause, r.missing_name, r.attribute_error) == ("version-mismatch", "Policy", True)
+        assert "mixed-precision policy" in r.fix and "TF_USE_LEGACY_KERAS=1" in r.fix
+    r = first_attempt(info, K3_15, failed("TypeError", "Could not locate class 'Policy'. Make sure custom classes ..."), cell=CELL_K3)
+    assert (r.cause, r.missing_name) == ("version-mismatch", "Policy")
+
+
+def test_unrecognized_keyword_arguments_name_the_key_the_layer_and_the_writer():
+    lstm = failed("ValueError", "Unrecognized keyword arguments passed to LSTM: {'time_major': False}")
+    r = first_attempt(info_of("lstm.h5", "h5", "2.15.0"), K3_15, lstm, cell=CELL_K3)
+    assert r.cause == "version-mismatch"
+    assert r.fix.startswith("LSTM's config has time_major, which keras 3.15.1 does not accept; this file was saved by Keras 2.15.0")
+    assert "TF_USE_LEGACY_KERAS=1" in r.fix
+    k3_in_k2 = failed(
+        "TypeError",
+        "Error when deserializing class 'InputLayer' using config={'batch_shape': [None, 4], 'dtype': 'float32', 'optional': False}.\n\n"
+        "Exception encountered: Unrecognized keyword arguments: ['batch_shape', 'optional']",
+        chain=[failed("ValueError", "Unrecognized keyword arguments: ['batch_shape', 'optional']")],
+    )
+    r = first_attempt(info_of("k3.h5", "h5", "3.15.1"), K2_15, k3_in_k2)
+    assert r.fix.startswith("InputLayer's config has batch_shape, optional, which keras 2.15.0 does not accept; this file was saved by Keras 3.15.1")
+    assert "tensorflow>=2.16" in r.fix
+    newer = failed(
+        "TypeError",
+        "Error when deserializing class 'Dense' using config={'name': 'dense_2', 'units': 3}.",
+        chain=[failed("ValueError", "Unrecognized keyword arguments passed to Dense: {'quantization_config': None}")],
+    )
+    r = first_attempt(info_of("n.keras", "keras", "3.15.1"), K3_3, newer, cell=CELL_K3)
+    assert "Dense's config has quantization_config" in r.fix and "written by Keras 3.15.1: load with keras>=3.15.1" in r.fix
+
+
+def test_functional_could_not_be_deserialized_names_the_inner_class():
+    error = failed(
+        "TypeError",
+        "<class 'keras.src.models.functional.Functional'> could not be deserialized properly. Please ensure that components that are "
+        "Python object instances (layers, models, etc.) returned by `get_config()` are explicitly deserialized in the model's "
+        "`from_config()` method.\n\nconfig={'module': 'keras.src.models.functional', 'class_name': 'Functional', 'config': {}}.\n\n"
+        "Exception encountered: Could not locate class 'Scale'. Make sure custom classes and functions are decorated with "
+        "`@keras.saving.register_keras_serializable()`.",
+        chain=[failed("TypeError", "Could not locate class 'Scale'. Make sure custom classes and functions are decorated ...")],
+    )
+    r = first_attempt(info_of("k3c.keras", "keras", "3.15.1", ClassRef("demo>Scale", "custom", "layers[2]")), K3_15, error, cell=CELL_K3)
+    assert (r.cause, r.missing_name) == ("custom-object", "Scale")
+
+
+def test_a_lambda_loss_is_loaded_with_compile_false_never_a_version_question():
+    info = info_of("ll.h5", "h5", "2.15.0", ClassRef("<lambda>", "custom", "loss"), loss="<lambda>")
+    keras2 = failed(
+        "ValueError",
+        "Unknown loss function: '<lambda>'. Please ensure you are using a `keras.utils.custom_object_scope` and that this object is "
+        "included in the scope.",
+    )
+    keras3 = failed("TypeError", "string indices must be integers, not 'str'")
+    for versions, error, cell in ((K2_15, keras2, CELL), (K3_15, keras3, CELL_K3)):
+        r = first_attempt(info, versions, error, {"fix": "compile=False", "ok": True}, cell=cell)
+        assert (r.status, r.cause, r.missing_name) == ("loaded-after-fix", "custom-object", "<lambda>")
+        assert "compile=False" in r.fix and "custom_objects={" not in r.fix
+
+
+def test_tfsmlayer_refused_by_safe_mode_is_named_as_such():
+    error = failed(
+        "ValueError",
+        "Requested the deserialization of a `TFSMLayer`, which loads an external SavedModel. This carries a potential risk of "
+        "arbitrary code execution and thus it is disallowed by default. If you trust the source of the artifact, you can override "
+        "this error by passing `safe_mode=False` to the loading function, or calling `keras.config.enable_unsafe_deserialization().",
+    )
+    r = first_attempt(info_of("t.keras", "keras", "3.15.1"), K3_15, error, cell=CELL_K3)
+    assert (r.cause, r.missing_name) == ("safe-mode", "TFSMLayer") and "Lambda" not in r.fix
+
+
+def test_keras_layer_needs_tensorflow_hub():
+    error = failed("ValueError", "Unknown layer: 'KerasLayer'. Please ensure you are using a `keras.utils.custom_object_scope` ...")
+    r = first_attempt(info_of("hub.h5", "h5", "2.15.0", ClassRef("KerasLayer", "custom", "layers[1]")), K2_15, error)
+    assert (r.cause, r.missing_name) == ("missing-dependency", "tensorflow_hub") and "install it" in r.fix
+    r = first_attempt(info_of("hub.h5", "h5", "2.15.0", ClassRef("KerasLayer", "custom", "layers[1]")), K3_15, error, cell=CELL_K3)
+    assert "TF_USE_LEGACY_KERAS=1" in r.fix
+
+
+def test_hdf5_under_a_keras_name_is_copied_to_h5():
+    error = failed("ValueError", "File not found: filepath=/models/m0.keras. Please ensure the file is an accessible `.keras` zip file.")
+    info = info_of("named.keras", "h5", "2.15.0")
+    r = first_attempt(info, K3_15, error, {"fix": "copied to .h5", "ok": True}, cell=CELL_K3)
+    assert (r.status, r.cause, r.fix_worked) == ("loaded-after-fix", "version-mismatch", "copied to .h5")
+    assert "HDF5 under a .keras name" in r.fix and "proven" in r.fix
+
+
+def test_numpy_names_removed_by_a_release_name_the_numpy_that_has_them():
+    # the message numpy 1.26.4 raises for np.object (captured: python -c "import numpy; numpy.object")
+    error = failed(
+        "AttributeError",
+        "module 'numpy' has no attribute 'object'.\n`np.object` was a deprecated alias for the builtin `object`. To avoid this error "
+        "in existing code, use `object` by itself.",
+    )
+    r = first_attempt(info_of("o.h5", "h5", "2.15.0"), K2_15, error)
+    assert (r.cause, r.attribute_error) == ("environment", True) and "numpy<1.24" in r.fix
+    r = diagnose(CELL, CUSTOM, "m0", ProbeOutcome(probe(imported={"ok": False, "error": error})))
+    assert (r.status, r.cause) == ("import-error", "environment") and "numpy<1.24" in r.fix
+
+
+def test_weights_only_and_keras_3_savedmodel_messages():
+    error = failed("ValueError", "No model config found in the file at /models/m0.h5.")
+    r = first_attempt(info_of("w.h5", "h5", "2.15.0"), K3_15, error, cell=CELL_K3)
+    assert r.cause == "not-a-model" and "load_weights" in r.fix
+    unsupported = failed(
+        "ValueError",
+        "File format not supported: filepath=/models/m0. Keras 3 only supports V3 `.keras` files, legacy H5 format files (`.h5` "
+        "extension). Note that the legacy SavedModel format is not supported by `load_model()` in Keras 3.",
+    )
+    r = first_attempt(info_of("nmp", "savedmodel", "2.4.0"), K3_15, unsupported, cell=CELL_K3)
+    assert r.cause == "version-mismatch" and "TFSMLayer" in r.fix and "TF_USE_LEGACY_KERAS=1" in r.fix
+    r = first_attempt(info_of("kdir", "keras-dir", "3.15.1"), K3_3, unsupported, cell=CELL_K3)
+    assert "unzipped .keras folder" in r.fix
+
+
+def test_a_slash_in_a_layer_name_and_an_old_optimizer_argument():
+    slash = failed(
+        "TypeError",
+        "Error when deserializing class 'InputLayer' using config={'name': 'cqt/mag', 'dtype': 'float32'}.",
+        chain=[failed("ValueError", "Argument `name` must be a string and cannot contain character `/`. Received: name=cqt/mag")],
+    )
+    r = first_attempt(info_of("crema.h5", "h5", "2.2.2"), K3_15, slash, cell=CELL_K3)
+    assert r.cause == "version-mismatch" and "contains '/'" in r.fix
+    lr = failed("ValueError", "Argument(s) not recognized: {'lr': 0.00010000000474974513}")
+    r = first_attempt(info_of("fer.hdf5", "h5", "2.0.5"), K3_15, lr, {"fix": "compile=False", "ok": True}, cell=CELL_K3)
+    assert (r.status, r.cause, r.missing_name) == ("loaded-after-fix", "version-mismatch", "lr") and "compile=False" in r.fix
+
+
+def test_weights_only_files_are_settled_without_an_environment():
+    from harness.diagnose import diagnose_static
+
+    info = info_of("w.h5", "h5", "2.15.0", kind="weights")
+    r = diagnose_static(CELL, info)
+    assert (r.status, r.cause) == ("load-error", "not-a-model") and "load_weights" in r.fix

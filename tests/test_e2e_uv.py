@@ -293,7 +293,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, monkeypatch, capsys, saved_mo
         ([str(broken), dense], "broken.yaml:3: not valid YAML"),
         ([str(api), dense], "api.yaml:3: 'api': unknown loading API 'pytorch' (use one of: tf.keras, keras, tf_keras)"),
         ([str(good), str(tmp_path / "missing.h5")], "no such model file"),
-        ([str(good), str(tmp_path)], "is a folder but not a SavedModel"),
+        ([str(good), str(tmp_path)], "is a folder but no model (no saved_model.pb"),
         ([str(good), str(text_file)], "not a model file (text"),
         ([str(good), str(noise)], "not a model file (unrecognised bytes"),
         ([str(tmp_path / "nope.yaml"), dense], "no such matrix file"),
@@ -602,3 +602,93 @@ def test_a_keras_file_saved_by_tf_2_13_is_sound_and_loads_there(tmp_path, work_r
     code = run_harness(monkeypatch, harness_cache, str(matrix), str(model), "-o", str(tmp_path / "out"))
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
     assert code == 0 and [r["status"] for r in doc["results"]] == ["loaded"]
+
+
+PAIR = """
+name: pair
+matrix:
+  python: ["3.11"]
+  tensorflow: ["2.15.1", "2.21.0"]
+packages: {tensorflow: tensorflow-cpu}
+load: {timeout: 240}
+"""
+
+
+def test_files_that_are_no_whole_model_and_layouts_one_keras_cannot_read(tmp_path, monkeypatch, saved_models, harness_cache):
+    """Saved by real TF 2.15.1 / 2.21.0 (tests/conftest.py SAVE_MORE); the outcomes were checked
+    by hand loads in plain venvs of both releases (tests/test_diagnose.py quotes the messages)."""
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(textwrap.dedent(PAIR))
+    names = [
+        "weights_only.h5", "dense_keras3.weights.h5", "sharded_keras3.weights.json", "unzipped_keras3",
+        "mixed_precision.h5", "lstm.h5", "lambda_loss.h5", "hdf5_named.keras",
+    ]  # fmt: skip
+    code = run_harness(monkeypatch, harness_cache, str(matrix), *(str(saved_models[n]) for n in names), "-o", str(tmp_path / "out"))
+    assert code == 1
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    for name in ("weights_only.h5", "dense_keras3.weights.h5", "sharded_keras3.weights.json"):
+        for cell in (TF215, TF221):
+            r = result(doc, name, cell)
+            assert (r["status"], r["cause"]) == ("load-error", "not-a-model") and "load_weights" in r["fix"], name
+    k2 = {n: result(doc, n, TF215) for n in names}
+    k3 = {n: result(doc, n, TF221) for n in names}
+    # an unzipped .keras folder: Keras 3.15 loads it, Keras 2 cannot read Keras 3's layout
+    assert k3["unzipped_keras3"]["status"] == "loaded"
+    assert (k2["unzipped_keras3"]["status"], k2["unzipped_keras3"]["cause"]) == ("load-error", "version-mismatch")
+    # Keras 2 files Keras 3 misreads, each named for what it is
+    for name in ("mixed_precision.h5", "lstm.h5", "hdf5_named.keras"):
+        assert k2[name]["status"] == "loaded", name
+    assert (k3["mixed_precision.h5"]["cause"], k3["mixed_precision.h5"]["missing_name"], k3["mixed_precision.h5"]["attribute_error"]) == (
+        "version-mismatch",
+        "Policy",
+        True,
+    )
+    assert "time_major" in k3["lstm.h5"]["fix"] and "LSTM" in k3["lstm.h5"]["fix"]
+    assert (k3["lambda_loss.h5"]["status"], k3["lambda_loss.h5"]["cause"], k3["lambda_loss.h5"]["fix_worked"]) == (
+        "loaded-after-fix",
+        "custom-object",
+        "compile=False",
+    )
+    assert (k2["lambda_loss.h5"]["status"], k2["lambda_loss.h5"]["missing_name"]) == ("loaded-after-fix", "<lambda>")
+    # HDF5 under a .keras name: Keras 3 picks the loader by the name; the harness tries an .h5 name
+    named = k3["hdf5_named.keras"]
+    assert (named["status"], named["cause"], named["fix_worked"]) == ("loaded-after-fix", "version-mismatch", "copied to .h5")
+    assert "accessible `.keras` zip" in named["exception"]["message"]
+
+
+def test_trusted_files_refused_by_safe_mode_are_tried_without_it(tmp_path, monkeypatch, saved_models, harness_cache):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(textwrap.dedent(PAIR).replace('["2.15.1", "2.21.0"]', '["2.21.0"]'))
+    lam = str(saved_models["lambda_layer.h5"])
+    code = run_harness(monkeypatch, harness_cache, str(matrix), lam, "-o", str(tmp_path / "plain"))
+    plain = result(json.loads((tmp_path / "plain" / "results.json").read_text()), "lambda_layer.h5", TF221)
+    assert (plain["status"], plain["cause"], plain["missing_name"]) == ("load-error", "safe-mode", "Lambda")
+    assert "safe_mode=False" not in [a["fix"] for a in plain["attempts"]]  # not trusted: the file's code is never run on purpose
+    code = run_harness(monkeypatch, harness_cache, str(matrix), lam, "-o", str(tmp_path / "trusted"), "--trust-models")
+    assert code == 0
+    trusted = result(json.loads((tmp_path / "trusted" / "results.json").read_text()), "lambda_layer.h5", TF221)
+    assert (trusted["status"], trusted["cause"], trusted["fix_worked"]) == ("loaded-after-fix", "safe-mode", "safe_mode=False")
+    assert "proven" in trusted["fix"]
+
+
+def test_checkpoint_folders_are_recognised_and_settled_without_a_cell(tmp_path, monkeypatch, capsys, saved_models, harness_cache):
+    """A TF checkpoint (Keras 2 save_weights without .h5) and an Orbax checkpoint, both written
+    by the real libraries: inspect says what they are; run reports them without building."""
+    from harness.modelfile import inspect_model
+
+    tf_ckpt, orbax = inspect_model(saved_models["tf_checkpoint"]), inspect_model(saved_models["orbax_checkpoint"])
+    assert (tf_ckpt.format, tf_ckpt.kind) == ("tf-checkpoint", "weights")
+    assert (orbax.format, orbax.kind) == ("orbax", "checkpoint")
+    assert cli.main(["inspect", str(saved_models["orbax_checkpoint"])]) == 0
+    assert "Orbax checkpoint" in capsys.readouterr().out
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(textwrap.dedent(PAIR))
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "empty-cache"))  # nothing may be built
+    code = cli.main(["run", str(matrix), str(saved_models["tf_checkpoint"]), str(saved_models["orbax_checkpoint"]), "-o", str(tmp_path / "out")])
+    assert code == 1
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert {(r["model"], r["status"], r["cause"]) for r in doc["results"]} == {
+        ("tf_checkpoint", "load-error", "not-a-model"),
+        ("orbax_checkpoint", "load-error", "not-a-model"),
+    }
+    assert not list((tmp_path / "empty-cache").glob("**/bin/python"))
