@@ -488,6 +488,9 @@ def _load_cause(
         )
     if ("parent module" in text and "cannot be imported" in text) or "File format not supported" in text:
         return "version-mismatch", None, _format_fix(info, env_major)
+    if "could not be deserialized properly" in text and info.keras_version and keras and _release(info.keras_version) > _release(keras):
+        # Keras 3 wraps what went wrong inside; nothing above named it, but the file is newer than this Keras
+        return "version-mismatch", None, f"the model's config does not deserialize in keras {keras}; " + _direction_fix(info, env_major, keras)
     if worked and worked.startswith("custom_objects"):
         return "custom-object", next(iter(info.names("custom")), None), "pass the custom objects to load_model (custom_objects=...)"
     if worked == "compile=False" and compiled:

@@ -453,3 +453,16 @@ def test_weights_only_files_are_settled_without_an_environment():
     info = info_of("w.h5", "h5", "2.15.0", kind="weights")
     r = diagnose_static(CELL, info)
     assert (r.status, r.cause) == ("load-error", "not-a-model") and "load_weights" in r.fix
+
+
+def test_a_newer_keras_3_file_that_does_not_deserialize_is_a_version_question():
+    error = failed(
+        "TypeError",
+        "<class 'keras.src.models.functional.Functional'> could not be deserialized properly. Please ensure that components that are "
+        "Python object instances (layers, models, etc.) returned by `get_config()` are explicitly deserialized in the model's "
+        "`from_config()` method.",
+    )
+    r = first_attempt(info_of("n.keras", "keras", "3.15.1"), K3_3, error, cell=CELL_K3)
+    assert r.cause == "version-mismatch" and "keras>=3.15.1" in r.fix
+    r = first_attempt(info_of("o.keras", "keras", "3.3.3"), K3_15, error, cell=CELL_K3)  # older file: nothing says why
+    assert r.cause == "unknown"

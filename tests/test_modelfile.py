@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UsageError
-from harness.modelfile import inspect_model
+from harness.modelfile import inspect_model, keras_builtins
 
 MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
 
@@ -216,3 +216,19 @@ def test_functions_stored_as_code_are_found():
     keras3 = {"class_name": "Activation", "config": {"activation": {"class_name": "__lambda__", "config": {"code": "..."}}}}
     assert count_code({"layers": [keras2_lambda, keras2_shape, keras3, {"class_name": "Dense", "config": {}}]}) == 3
     assert count_code({"layers": [{"class_name": "Dense", "config": {"function_type": "raw"}}]}) == 0
+
+
+@pytest.mark.e2e
+def test_the_builtin_names_file_holds_what_real_releases_export(saved_models, work_root):
+    """harness/keras_builtins.txt is generated (tools/gen_keras_builtins.py): regenerating it
+    from the test savers' releases (TF 2.15.1's tf.keras, TF 2.21.0's Keras 3) adds nothing."""
+    import subprocess
+    import sys
+
+    tool = Path(__file__).resolve().parent.parent / "tools" / "gen_keras_builtins.py"
+    pythons = [str(work_root / v / "bin" / "python") for v in ("saver-tf2.15", "saver-tf2.21")]
+    done = subprocess.run([sys.executable, str(tool), *pythons], capture_output=True, text=True, timeout=900, check=True)
+    generated = {line for line in done.stdout.splitlines() if line and not line.startswith("#")}
+    assert "keras 2.15.0" in done.stdout.splitlines()[0] and "keras 3." in done.stdout.splitlines()[0]
+    assert {"Dense", "accuracy", "acc", "Functional", "TFOpLambda", "Policy", "DTypePolicy", "mse"} <= generated
+    assert generated <= keras_builtins()
