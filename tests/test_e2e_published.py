@@ -189,3 +189,9 @@ def test_published_files_across_keras_2_and_3(published_run):
     assert "Unknown loss function: '<lambda>'" in outcome(doc, "nmp", K2)["exception"]["message"]
     # a weights file is decided statically: no cell was built for it
     assert "no environment built" in outcome(doc, "cnn_without_ne_ab.h5", K2)["detail"]
+
+
+def test_published_reports_match_the_golden_files(published_run):
+    from golden import compare_run
+
+    compare_run("published", published_run["out"])

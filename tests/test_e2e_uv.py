@@ -692,3 +692,11 @@ def test_checkpoint_folders_are_recognised_and_settled_without_a_cell(tmp_path, 
         ("orbax_checkpoint", "load-error", "not-a-model"),
     }
     assert not list((tmp_path / "empty-cache").glob("**/bin/python"))
+
+
+def test_reports_match_the_golden_files(e2e_run):
+    """What the e2e matrix reports (results.json's substance and report.md), masked where it
+    varies between runs (tests/golden.py): a refactor that changes a word of it fails here."""
+    from golden import compare_run
+
+    compare_run("e2e", e2e_run["out"])
