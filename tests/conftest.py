@@ -59,6 +59,27 @@ checkpointer.save(sys.argv[1], {"dense": {"kernel": jnp.ones((4, 3)), "bias": jn
 checkpointer.wait_until_finished()
 """
 
+# Tests that build real environments, start a daemon's containers, a cluster or a browser.
+SLOW_MARKERS = {"e2e", "docker", "ray", "browser"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--all",
+        action="store_true",
+        help="also run the slow tests (real TensorFlow environments, Docker, Ray, the browser); .ci/run and the README pass it",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A bare `pytest` runs the fast suite; `--all` everything; `-m e2e` (any -m) what it selects."""
+    if config.getoption("--all") or config.getoption("markexpr"):
+        return
+    slow = [item for item in items if SLOW_MARKERS & {m.name for m in item.iter_markers()}]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item not in slow]
+
 
 def uv() -> str:
     from harness.resolve import uv_bin
