@@ -7,11 +7,10 @@ and models. Environment variables are not part of it: they change a run, not a b
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .keys import env_key
 from .matrix import Cell
 
 
@@ -24,8 +23,7 @@ class EnvSpec:
 
     @property
     def key(self) -> str:
-        blob = json.dumps([self.python, self.lock.strip(), self.backend, self.template])
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return env_key(self.python, self.lock, self.backend, self.template)
 
 
 @dataclass(frozen=True)

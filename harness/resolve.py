@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import html.parser
 import http.client
 import json
@@ -33,6 +32,7 @@ from packaging.version import Version
 
 from . import proc
 from .errors import InfraUnavailable, redact
+from .keys import index_key, lock_key
 from .matrix import Cell
 from .paths import cache_dir
 
@@ -178,7 +178,7 @@ class PackageIndex:
         return self._memory[name]
 
     def _cached_or_fetch(self, name: str) -> list[ReleaseFile]:
-        key = hashlib.sha256(" ".join(self.config.urls).encode()).hexdigest()[:16]
+        key = index_key(self.config.urls)
         path = self.cache / key / f"{name}.json"
         cached = None
         if path.exists():
@@ -308,7 +308,7 @@ class Resolver:
     def resolve(self, cell: Cell) -> Resolution:
         requirements = "\n".join(cell.requirements(self.packages)) + "\n"
         overrides = requirements if cell.override else ""
-        key = hashlib.sha256(json.dumps([requirements, overrides, cell.python, self.index.urls]).encode()).hexdigest()[:24]
+        key = lock_key(requirements, overrides, cell.python, self.index.urls)
         path = self.cache / f"{key}.txt"
         stale = path.read_text() if path.exists() else None
         if stale is not None and time.time() - path.stat().st_mtime < self.ttl:

@@ -31,6 +31,7 @@ from .executor import Executor, LocalExecutor, default_jobs
 from .fixes import try_legacy_fixes
 from .gate import default_fail_on, load_baseline
 from .history import follow_up
+from .keys import options_key, result_key
 from .matrix import Cell, LoadOptions, Matrix, combinations, expand_versions
 from .modelfile import ModelInfo, inspect_model
 from .outputs import compare_outputs
@@ -40,7 +41,7 @@ from .probe import PROBE_VERSION
 from .report import write_reports
 from .resolve import INDEX_TTL, LOCK_TTL, Lock, PackageIndex, Resolution, ResolveFailed, Resolver, Unresolvable
 from .sandbox import Limits, unsandboxed_reason
-from .store import Store, options_key
+from .store import Store, StoredResult
 
 
 @dataclass(frozen=True)
@@ -302,7 +303,11 @@ class Recorder:
         load["try_fixes"] = bool(load.get("try_fixes") or document["run"].get("try_fixes"))  # --try-fixes counts too
         self.options = options_key(load, document["run"]["backend"])
         self.env_keys = {c["id"]: c.get("env_key") for c in document["cells"]}
-        self.models = {m["name"]: (m["sha256"], m["name"]) for m in document["models"]}
+        self.models = {m["name"]: m["sha256"] for m in document["models"]}
+
+    def _stored(self, record: Mapping[str, Any], env_key: str) -> StoredResult:
+        sha256 = self.models[record["model"]]
+        return StoredResult(record, sha256, env_key, self.options, PROBE_VERSION, result_key(sha256, record["cell"], env_key, self.options, PROBE_VERSION))
 
     def add(self, results: Sequence[CellResult]) -> None:
         self.add_records([r.to_dict() for r in results])
@@ -313,15 +318,14 @@ class Recorder:
             for cell in dict.fromkeys(r["cell"] for r in records):
                 env_key = self.env_keys.get(cell)
                 if env_key:  # only cells that ran in an environment are worth caching
-                    mine = [r for r in records if r["cell"] == cell]
-                    self.store.add(self.run_id, mine, self.models, env_key, self.options, PROBE_VERSION)
+                    self.store.add(self.run_id, [self._stored(r, env_key) for r in records if r["cell"] == cell and r["model"] in self.models])
         self.flush()
 
     def cached(self, cell: Cell, env_key: str, infos: Sequence[ModelInfo]) -> list[CellResult]:
         """Results the store holds for these models in this cell, unchanged since."""
         if not self.store:
             return []
-        found = [self.store.cached(i.sha256, cell.id, env_key, self.options, PROBE_VERSION) for i in infos]
+        found = [self.store.cached(result_key(i.sha256, cell.id, env_key, self.options, PROBE_VERSION)) for i in infos]
         return [replace(CellResult.from_dict(r), cached=True) for r in found if r]
 
     def flush(self) -> None:

@@ -11,13 +11,13 @@ env vars and API), the load options and the probe version are unchanged.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +49,9 @@ CREATE TABLE IF NOT EXISTS results (
     probe_version INTEGER NOT NULL,
     status TEXT NOT NULL,
     data TEXT NOT NULL,
-    recorded REAL NOT NULL
+    recorded REAL NOT NULL,
+    result_key TEXT
 );
-CREATE INDEX IF NOT EXISTS results_cache ON results (model_sha256, cell, env_key, options_key, probe_version);
 CREATE INDEX IF NOT EXISTS results_run ON results (run_id, model, cell);
 CREATE TABLE IF NOT EXISTS run_cells (
     run_id INTEGER NOT NULL REFERENCES runs(id),
@@ -60,7 +60,13 @@ CREATE TABLE IF NOT EXISTS run_cells (
 );
 CREATE INDEX IF NOT EXISTS run_cells_run ON run_cells (run_id);
 """
-MIGRATIONS = {"shard": "ALTER TABLE runs ADD COLUMN shard TEXT"}  # columns added after the first release
+# Columns added after the first release: (table, column) -> statement. Rows written before
+# result_key existed have none, so they are never reused (their probe was older anyway).
+MIGRATIONS = {
+    ("runs", "shard"): "ALTER TABLE runs ADD COLUMN shard TEXT",
+    ("results", "result_key"): "ALTER TABLE results ADD COLUMN result_key TEXT",
+}
+INDEXES = "CREATE INDEX IF NOT EXISTS results_by_key ON results (result_key);"
 
 
 def diff_results(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -95,33 +101,16 @@ def diff_results(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> d
     return changes
 
 
-# Load options that name a file: the file's content decides the outcome, not its path.
-CONTENT_OPTIONS = ("custom_objects", "input", "reference")
+@dataclass(frozen=True)
+class StoredResult:
+    """A result record and the identities it is stored under (keys.py computes them)."""
 
-
-def options_key(load: Mapping[str, Any], backend: str) -> str:
-    """What besides the model and the environment decides an outcome: the options, and the
-    content of each file they name (an edited custom_objects.py loads again)."""
-    keyed = dict(load)
-    for name in CONTENT_OPTIONS:
-        if keyed.get(name):
-            keyed[name] = [str(keyed[name]), _content_digest(Path(str(keyed[name])))]
-    return hashlib.sha256(json.dumps([keyed, backend], sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _content_digest(path: Path) -> str:
-    """sha256 of a file, or of a folder's files (relative names and contents); 'missing' if absent."""
-    try:
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        digest = hashlib.sha256()
-        for file in files:
-            digest.update(str(file.relative_to(path) if file != path else "").encode())
-            with open(file, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-        return digest.hexdigest()
-    except OSError:
-        return "missing"
+    record: Mapping[str, Any]
+    model_sha256: str
+    env_key: str
+    options_key: str
+    probe_version: int
+    result_key: str
 
 
 class Store:
@@ -134,10 +123,10 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA busy_timeout=60000")
             self._db.executescript(SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
-            for column, statement in MIGRATIONS.items():
-                if column not in columns:
+            for (table, column), statement in MIGRATIONS.items():
+                if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
                     self._db.execute(statement)
+            self._db.executescript(INDEXES)
 
     def start_run(self, matrix: str, backend: str, shard: str | None = None) -> int:
         """`shard` ("2/4"): a slice of a run, kept for the cache and resuming, left out of history comparisons."""
@@ -155,29 +144,31 @@ class Store:
                 (time.strftime("%Y-%m-%dT%H:%M:%S%z"), int(complete), int(interrupted), run_id),
             )
 
-    def add(
-        self, run_id: int, results: Iterable[Mapping[str, Any]], keys: Mapping[str, tuple[str, str]], env_key: str, options: str, probe: int
-    ) -> None:
-        """One transaction per cell. `keys`: model name -> (sha256, name)."""
-        rows = [
+    def add(self, run_id: int, rows: Iterable[StoredResult]) -> None:
+        """One transaction per cell; each result under its key (keys.result_key)."""
+        values = [
             (
                 run_id,
-                keys[r["model"]][0],
-                r["model"],
-                r["cell"],
-                env_key,
-                options,
-                probe,
-                r["status"],
-                json.dumps(r, default=str),
+                row.model_sha256,
+                row.record["model"],
+                row.record["cell"],
+                row.env_key,
+                row.options_key,
+                row.probe_version,
+                row.record["status"],
+                json.dumps(row.record, default=str),
                 time.time(),
+                row.result_key,
             )
-            for r in results
-            if r["model"] in keys
+            for row in rows
         ]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.executemany(
+                "INSERT INTO results (run_id, model_sha256, model, cell, env_key, options_key, probe_version, status, data, recorded, "
+                "result_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
             self._db.execute("COMMIT")
 
     def update(self, run_id: int, results: Iterable[Mapping[str, Any]]) -> None:
@@ -190,12 +181,12 @@ class Store:
             self._db.executemany("UPDATE results SET status = ?, data = ? WHERE run_id = ? AND model = ? AND cell = ?", rows)
             self._db.execute("COMMIT")
 
-    def cached(self, model_sha256: str, cell: str, env_key: str, options: str, probe: int) -> dict[str, Any] | None:
+    def cached(self, result_key: str) -> dict[str, Any] | None:
+        """The newest result stored under this key that is worth reusing (not an infra error or crash)."""
         with self._lock:
             row = self._db.execute(
-                "SELECT data FROM results WHERE model_sha256 = ? AND cell = ? AND env_key = ? AND options_key = ? AND probe_version = ? "
-                "AND status NOT IN ('infra-error', 'crash') ORDER BY recorded DESC LIMIT 1",
-                (model_sha256, cell, env_key, options, probe),
+                "SELECT data FROM results WHERE result_key = ? AND status NOT IN ('infra-error', 'crash') ORDER BY recorded DESC LIMIT 1",
+                (result_key,),
             ).fetchone()
         return json.loads(row[0]) if row else None
 

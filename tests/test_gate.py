@@ -21,7 +21,12 @@ from harness.report import write_reports
 from harness.runner import shard_cells
 from harness.store import Store
 
-MODELS = {"m.h5": ("a" * 64, "m.h5")}
+
+def stored(results: list) -> list:
+    from harness.keys import result_key
+    from harness.store import StoredResult
+
+    return [StoredResult(r, "a" * 64, "e", "o", 1, result_key("a" * 64, r["cell"], "e", "o", 1)) for r in results]
 
 
 def result(cell: str, status: str, exception: str | None = None, attribute_error: bool = False) -> dict:
@@ -103,9 +108,9 @@ def test_follow_up_marks_new_releases_and_keeps_a_trend(tmp_path):
         run = store.start_run("mx", "uv")
         doc = document([result("tf2.15", statuses[0]), result("tf2.16", statuses[1], "ValueError" if statuses[1] != "loaded" else None)])
         store.record_cells(run, doc["cells"])
-        store.add(run, doc["results"], MODELS, "e", "o", 1)
+        store.add(run, stored(doc["results"]))
     shard = store.start_run("mx", "uv", "1/2")  # a shard is part of a run, not an earlier run
-    store.add(shard, [result("tf2.17", "loaded")], MODELS, "e", "o", 1)
+    store.add(shard, stored([result("tf2.17", "loaded")]))
     now = store.start_run("mx", "uv")
     doc = document([result("tf2.15", "loaded"), result("tf2.16", "load-error", "ValueError"), result("tf2.17", "load-error", "ValueError")])
     follow_up(doc, store, now, "regression")

@@ -6,9 +6,14 @@ import json
 import threading
 
 from harness import cli
-from harness.store import Store, diff_results
+from harness.keys import result_key
+from harness.store import Store, StoredResult, diff_results
 
-MODELS = {"m.h5": ("a" * 64, "m.h5")}
+SHA = "a" * 64
+
+
+def stored(results: list[dict], env: str = "e", options: str = "o", probe: int = 1, sha: str = SHA) -> list[StoredResult]:
+    return [StoredResult(r, sha, env, options, probe, result_key(sha, r["cell"], env, options, probe)) for r in results]
 
 
 def result(cell: str, status: str, exception: str | None = None) -> dict:
@@ -18,17 +23,41 @@ def result(cell: str, status: str, exception: str | None = None) -> dict:
 def test_cache_lookup_follows_model_env_options_and_probe(tmp_path):
     store = Store(tmp_path / "s.sqlite")
     run = store.start_run("mx", "uv")
-    store.add(run, [result("c1", "load-error", "ValueError")], MODELS, "env1", "opt1", 1)
-    assert store.cached("a" * 64, "c1", "env1", "opt1", 1)["status"] == "load-error"
+    store.add(run, stored([result("c1", "load-error", "ValueError")], "env1", "opt1", 1))
+    assert store.cached(result_key(SHA, "c1", "env1", "opt1", 1))["status"] == "load-error"
     for changed in (
         ("b" * 64, "c1", "env1", "opt1", 1),
-        ("a" * 64, "c1", "env2", "opt1", 1),
-        ("a" * 64, "c1", "env1", "opt2", 1),
-        ("a" * 64, "c1", "env1", "opt1", 2),
+        (SHA, "c2", "env1", "opt1", 1),
+        (SHA, "c1", "env2", "opt1", 1),
+        (SHA, "c1", "env1", "opt2", 1),
+        (SHA, "c1", "env1", "opt1", 2),
     ):
-        assert store.cached(*changed) is None
-    store.add(run, [result("c2", "crash")], MODELS, "env1", "opt1", 1)
-    assert store.cached("a" * 64, "c2", "env1", "opt1", 1) is None  # a crash is run again
+        assert store.cached(result_key(*changed)) is None
+    store.add(run, stored([result("c2", "crash")], "env1", "opt1", 1))
+    assert store.cached(result_key(SHA, "c2", "env1", "opt1", 1)) is None  # a crash is run again
+
+
+def test_a_store_written_before_result_keys_opens_and_reuses_nothing_of_it(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY, started TEXT, finished TEXT, matrix TEXT NOT NULL, backend TEXT NOT NULL, "
+        "complete INTEGER NOT NULL DEFAULT 0, interrupted INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE results (run_id INTEGER NOT NULL, model_sha256 TEXT NOT NULL, model TEXT NOT NULL, cell TEXT NOT NULL, "
+        "env_key TEXT NOT NULL, options_key TEXT NOT NULL, probe_version INTEGER NOT NULL, status TEXT NOT NULL, data TEXT NOT NULL, "
+        "recorded REAL NOT NULL);"
+        "INSERT INTO runs (started, matrix, backend, complete) VALUES ('2026-01-01', 'mx', 'uv', 1);"
+        f"INSERT INTO results VALUES (1, '{SHA}', 'm.h5', 'c1', 'e', 'o', 1, 'loaded', '{{}}', 0);"
+    )
+    db.commit()
+    db.close()
+    store = Store(path)
+    assert store.cached(result_key(SHA, "c1", "e", "o", 1)) is None
+    run = store.start_run("mx", "uv")
+    store.add(run, stored([result("c1", "loaded")]))
+    assert store.cached(result_key(SHA, "c1", "e", "o", 1))["status"] == "loaded"
 
 
 def test_two_writers_at_once_lose_nothing(tmp_path):
@@ -37,7 +66,7 @@ def test_two_writers_at_once_lose_nothing(tmp_path):
 
     def write(i: int) -> None:
         for n in range(50):
-            stores[i].add(runs[i], [result(f"w{i}-c{n}", "loaded")], MODELS, "e", "o", 1)
+            stores[i].add(runs[i], stored([result(f"w{i}-c{n}", "loaded")]))
 
     threads = [threading.Thread(target=write, args=(i,)) for i in range(2)]
     for t in threads:
@@ -51,28 +80,19 @@ def test_diff_and_the_commands(tmp_path, capsys):
     path = tmp_path / "s.sqlite"
     store = Store(path)
     first = store.start_run("mx", "uv")
-    store.add(
-        first,
-        [result("tf2.15", "loaded"), result("tf2.16", "load-error", "ValueError"), result("tf2.17", "load-error", "ValueError")],
-        MODELS,
-        "e",
-        "o",
-        1,
-    )
+    store.add(first, stored([result("tf2.15", "loaded"), result("tf2.16", "load-error", "ValueError"), result("tf2.17", "load-error", "ValueError")]))
     store.finish_run(first, True, False)
     second = store.start_run("mx", "uv")
     store.add(
         second,
-        [
-            result("tf2.15", "load-error", "TypeError"),
-            result("tf2.16", "loaded"),
-            result("tf2.17", "load-error", "AttributeError"),
-            result("tf2.18", "loaded"),
-        ],
-        MODELS,
-        "e",
-        "o",
-        1,
+        stored(
+            [
+                result("tf2.15", "load-error", "TypeError"),
+                result("tf2.16", "loaded"),
+                result("tf2.17", "load-error", "AttributeError"),
+                result("tf2.18", "loaded"),
+            ]
+        ),
     )
     changes = diff_results(store.results(first), store.results(second))
     assert [c["cell"] for c in changes["new_failures"]] == ["tf2.15"]
@@ -91,7 +111,7 @@ def test_diff_and_the_commands(tmp_path, capsys):
 
 def test_the_cache_key_follows_file_contents_not_paths(tmp_path):
     # An edited custom_objects.py (or input, or reference) must make the next run load again.
-    from harness.store import options_key
+    from harness.keys import options_key
 
     objects = tmp_path / "custom_objects.py"
     objects.write_text("X = 1\n")
