@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__
+from .backends import backend_names
 from .diagnose import CellResult
 from .errors import HarnessError, UsageError, redact
 from .gate import FAIL_ON
@@ -59,6 +60,9 @@ error (a bug), 130 interrupted
 """
 
 
+# The --backend values: the registry's names (harness.backends.BACKENDS) and auto.
+BACKEND_CHOICES = backend_names()
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness",
@@ -80,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--outdir", type=Path, default=Path("harness-report"), help="where the report goes (default: ./harness-report)")
     run.add_argument(
         "--backend",
-        choices=("uv", "docker", "auto"),
+        choices=BACKEND_CHOICES,
         default="uv",
         help="uv virtualenvs (default) or Docker containers; auto: Docker when a daemon answers",
     )
@@ -180,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     cross.add_argument("matrix", type=Path)
     cross.add_argument("--build", type=Path, required=True, metavar="BUILD.py", help="e.g. examples/build_dense.py")
     cross.add_argument("-o", "--outdir", type=Path, default=Path("harness-crossload"))
-    cross.add_argument("--backend", choices=("uv", "docker", "auto"), default="uv")
+    cross.add_argument("--backend", choices=BACKEND_CHOICES, default="uv")
     cross.add_argument("-j", "--jobs", type=int, default=None)
     cross.add_argument("--only", action="append", default=[], metavar="GLOB")
     cross.add_argument("--base-image", metavar="IMAGE")
@@ -201,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     bisect.add_argument("--python", default=None, help="the Python of every candidate (default: this one)")
     bisect.add_argument("--patches", action="store_true", help="every release, not only the newest patch per minor line")
     bisect.add_argument("--by", choices=("status", "exception"), default="status", help="what counts as a change (default status)")
-    bisect.add_argument("--backend", choices=("uv", "docker", "auto"), default="uv")
+    bisect.add_argument("--backend", choices=BACKEND_CHOICES, default="uv")
 
     repro = commands.add_parser(
         "repro",
@@ -276,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: where this harness was installed from, when that is a git or https URL)",
     )
     schedule.add_argument("--python", default="3.11", help="the runner's Python for the harness itself (cells bring their own)")
-    schedule.add_argument("--backend", choices=("uv", "docker", "auto"), default="uv")
+    schedule.add_argument("--backend", choices=BACKEND_CHOICES, default="uv")
     schedule.add_argument("-o", "--output", type=Path, help="default: .github/workflows/harness.yml or .gitlab-ci.yml; '-' prints it")
 
     history = commands.add_parser("history", help="list the runs in the result store")
@@ -296,10 +300,14 @@ def build_parser() -> argparse.ArgumentParser:
     gc = commands.add_parser(
         "gc",
         help="remove cached environments",
-        description="Remove cached environments not used for --older-than days (default 30), or all with --all.",
+        description="Remove cached environments (uv venvs, or with --backend docker the harness-env images) not used for "
+        "--older-than days (default 30), or all with --all.",
     )
     gc.add_argument("--all", action="store_true", help="remove every cached environment")
     gc.add_argument("--older-than", type=float, default=30.0, metavar="DAYS")
+    gc.add_argument(
+        "--backend", choices=BACKEND_CHOICES[1:], default="uv", help="whose cache: uv's environments (default) or Docker's harness-env images"
+    )
     return parser
 
 
@@ -810,15 +818,10 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_gc(args: argparse.Namespace, console: Console) -> int:
-    from .backends.uv import MARKER, UvBackend
+    from .backends import create_backend
 
-    backend = UvBackend()
-    cutoff = time.time() - args.older_than * 86400
-    keep: set[str] = set()
-    if not args.all and backend.root.exists():
-        keep = {p.name for p in backend.root.iterdir() if (p / MARKER).exists() and (p / MARKER).stat().st_mtime >= cutoff}
-    removed = backend.remove(keep)
-    console.print(f"removed {len(removed)} environment(s) from {backend.root}")
+    backend = create_backend(args.backend)
+    console.print(backend.collect_garbage(None if args.all else args.older_than))
     return 0
 
 
@@ -881,16 +884,19 @@ def entry() -> None:
     teardown (after the disconnect) makes Ray's core worker end the process with 1, seen
     once in a few Ctrl-C runs: the gate's code or 130 would be lost. The harness has
     written everything by then, so once the disconnect has finished it leaves without
-    the teardown.
+    the teardown. After Ctrl-C it does not wait for the disconnect either: with warm
+    environments the shutdown thread itself ended the process with 1 (seen 2 of 2 runs);
+    the cells are cancelled by then, and Ray ends a departed driver's tasks.
     """
     code = main()
     if "ray" not in sys.modules:
         sys.exit(code)
     import threading
 
-    for thread in threading.enumerate():
-        if thread.name == "ray-shutdown":
-            thread.join(30)
+    if code != 130:  # interrupted: the cells were cancelled, and a driver that leaves ends its tasks anyway
+        for thread in threading.enumerate():
+            if thread.name == "ray-shutdown":
+                thread.join(30)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -15,6 +15,10 @@ T = TypeVar("T")
 
 
 class Executor(Protocol):
+    def use_backend(self, backend: Any) -> None:
+        """The backend the cells run with (a cluster's workers rebuild it from its name and
+        settings_record(); a local executor uses the object itself)."""
+
     def run_all(self, tasks: Sequence[Any]) -> Iterator[Any]:
         """Yield each task's value as it finishes. Closing the iterator cancels the rest.
 
@@ -27,6 +31,9 @@ class Executor(Protocol):
 class LocalExecutor:
     def __init__(self, jobs: int):
         self.jobs = max(1, jobs)
+
+    def use_backend(self, backend: Any) -> None:
+        pass  # the tasks carry it
 
     def run_all(self, tasks: Sequence[Callable[[], T]]) -> Iterator[T]:
         pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="cell")

@@ -119,14 +119,10 @@ class RayExecutor:
 
     def use_backend(self, backend: Any) -> None:
         """Workers build environments with the driver's backend (and its Docker settings)."""
-        from dataclasses import asdict
-
-        from .backends.docker import DockerBackend
-
         self.backend = backend.name
-        self.docker = asdict(backend.settings) if isinstance(backend, DockerBackend) else {}
+        self.docker = backend.settings_record() if backend.name == "docker" else {}
         self.sandbox = backend.sandbox if backend.name == "uv" else "auto"
-        self.limits = getattr(backend, "limits", None)
+        self.limits = backend.limits
         if Path(self.docker.get("template", "")).suffix:  # the user's own .j2 file: its text travels, not its path
             self.docker["template_text"] = Path(self.docker["template"]).read_text()
 

@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 from . import __version__, proc
 from .backends import Backend, EnvBuildFailed, Prepared, get_backend
-from .backends.docker import DockerBackend
 from .channel import read_channel
 from .diagnose import CellResult, ProbeOutcome, diagnose, diagnose_static
 from .errors import Interrupted, NothingToDo, UsageError
@@ -411,8 +410,7 @@ def run(
         progress.stage(f"{len(reused)} results from the store (model, environment, options and probe unchanged; --fresh runs them again)")
         recorder.add(reused)  # recorded under this run too: history and diff see every cell
     executor = executor or make_executor(options)
-    if hasattr(executor, "use_backend"):
-        executor.use_backend(backend)  # a cluster's workers build the same kind of environment
+    executor.use_backend(backend)  # a cluster's workers build the same kind of environment
     progress.start(len(tasks))
     stream = executor.run_all(tasks)
     try:
@@ -508,7 +506,7 @@ def new_document(matrix: Matrix, infos: Sequence[ModelInfo], planned: Planned, b
             "backend": backend.name,
             "sandbox": backend.sandbox,
             "sandbox_note": None if backend.sandbox != "none" else f"not sandboxed: {why_unsandboxed(options)}",
-            "docker": asdict(backend.settings) if isinstance(backend, DockerBackend) else None,
+            "docker": backend.settings_record() if backend.name == "docker" else None,  # repro and merge read it
             "jobs": options.jobs or default_jobs(),
             "shard": {"index": options.shard[0], "count": options.shard[1]} if options.shard else None,
             "fail_on": options.gate,

@@ -6,6 +6,7 @@ here, so `harness images base` makes them); `.ci/run` installs and starts both.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -362,3 +363,20 @@ def test_a_base_image_that_cannot_be_had_skips_with_a_hint(tmp_path, monkeypatch
     assert code == 5 and set(details) == {"py3.9", "py3.12"}  # nothing could be tested: never a pass
     assert "harness images base --python 3.9" in details["py3.9"]
     assert "an image that has Python 3.12" in details["py3.12"]
+
+
+def test_docker_backend_answers_the_protocol_without_touching_other_images(docker_ready, harness_cache, monkeypatch):
+    """settings_record() is what workers rebuild the backend from; garbage collection dates images
+    by what the daemon says (a cutoff in the far past removes nothing: every image is younger)."""
+    from harness.backends import BackendConfig, create_backend
+
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(harness_cache))
+    backend = create_backend("docker", BackendConfig(docker={"memory": "3g"}))
+    record = backend.settings_record()
+    assert record["memory"] == "3g" and json.loads(json.dumps(record)) == record
+    listing = subprocess.run(["docker", "image", "ls", "--format", "{{.ID}} {{.CreatedAt}}"], capture_output=True, text=True, check=True)
+    image, created = listing.stdout.splitlines()[0].split(" ", 1)
+    stamp = backend._created(image)
+    shown = datetime.datetime.strptime(created[:25], "%Y-%m-%d %H:%M:%S %z").timestamp()  # "2026-11-25 23:50:44 +0000 UTC"
+    assert stamp is not None and abs(stamp - shown) < 120
+    assert backend.collect_garbage(365 * 1000).startswith("removed 0 image(s)")

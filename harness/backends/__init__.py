@@ -1,12 +1,15 @@
 """Backends build an environment for an EnvSpec and run the probe in it.
 
-One Protocol, one class per backend, chosen by name (as nox chooses venv/uv/conda).
+One Protocol, one class per backend, found by name in a registry (as nox chooses
+venv/uv/conda). Nothing outside this package imports a concrete backend: a new one
+(Podman, say) is a module here with a `create(config)` and a line in BACKENDS.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +37,7 @@ class Prepared:
 
 class Backend(Protocol):
     name: str
+    limits: Any  # sandbox.Limits: memory, processes, file size, scratch per cell
 
     @property
     def fingerprint(self) -> str:
@@ -65,6 +69,56 @@ class Backend(Protocol):
     def run_script(self, prepared: Prepared, script: Path, outdir: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
         """Run a user's (trusted) build script as `python SCRIPT OUTDIR` in the environment."""
         ...
+
+    def settings_record(self) -> dict[str, Any]:
+        """What a run document records of this backend, and what a cluster worker needs to
+        build the same environments (JSON-serialisable)."""
+        ...
+
+    def collect_garbage(self, older_than_days: float | None) -> str:
+        """Remove cached environments unused for `older_than_days` (None: all); say what went."""
+        ...
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """What a command knows when it asks for a backend."""
+
+    docker: Mapping[str, Any] = field(default_factory=dict)  # the matrix's docker section with the command line's values
+    matrix_path: Path | None = None
+    sandbox: str = "auto"  # auto | bwrap | none (the uv backend's)
+    limits: Any = None  # sandbox.Limits
+
+
+# name -> "module:factory"; each factory takes a BackendConfig and returns an unchecked backend.
+BACKENDS: dict[str, str | Callable[[BackendConfig], Backend]] = {
+    "uv": "harness.backends.uv:create",
+    "docker": "harness.backends.docker:create",
+}
+
+
+def register(name: str, factory: str | Callable[[BackendConfig], Backend]) -> None:
+    """Add a backend (tests register a fake one at this seam)."""
+    BACKENDS[name] = factory
+
+
+def backend_names() -> tuple[str, ...]:
+    return ("auto", *BACKENDS)
+
+
+def create_backend(name: str, config: BackendConfig | None = None) -> Backend:
+    """The backend called `name`, not yet checked (for commands that only read its cache)."""
+    if name == "auto":
+        from .docker import daemon_answers
+
+        name = "docker" if daemon_answers() else "uv"
+    factory = BACKENDS.get(name)
+    if factory is None:
+        raise BackendUnavailable(f"unknown backend '{name}' (use {', '.join(backend_names())})")
+    if isinstance(factory, str):
+        module, _, attribute = factory.partition(":")
+        factory = getattr(importlib.import_module(module), attribute)
+    return factory(config or BackendConfig())
 
 
 PROBE_DIR = "/harness"  # inside a cell: the probe, its request, the user's custom objects and input
@@ -98,20 +152,7 @@ def cell_request(request: Mapping[str, Any], place: Callable[[str, str], str], w
 def get_backend(
     name: str, docker: Mapping[str, Any] | None = None, matrix_path: Path | None = None, sandbox: str = "auto", limits: Any = None
 ) -> Backend:
-    """The backend called `name` (uv, docker, auto), checked; `docker` is the matrix's docker section."""
-    from .docker import DockerBackend, DockerSettings, daemon_answers
-    from .uv import UvBackend
-
-    if name == "auto":
-        name = "docker" if daemon_answers() else "uv"
-    if name == "uv":
-        from ..sandbox import get_sandbox
-
-        uv = UvBackend(sandbox=get_sandbox(sandbox), limits=limits)
-        uv.check()
-        return uv
-    if name == "docker":
-        backend = DockerBackend(DockerSettings.from_matrix(docker or {}, matrix_path))
-        backend.check()
-        return backend
-    raise BackendUnavailable(f"unknown backend '{name}' (use uv, docker or auto)")
+    """The backend called `name` (see BACKENDS, or auto), checked; `docker` is the matrix's docker section."""
+    backend = create_backend(name, BackendConfig(dict(docker or {}), matrix_path, sandbox, limits))
+    backend.check()
+    return backend

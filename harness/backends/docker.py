@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime
 import functools
 import hashlib
 import io
@@ -26,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from ..paths import cache_dir
 from ..plan import EnvSpec
 from ..resolve import IndexConfig
 from ..sandbox import CHANNEL_KEEP, Limits, sweep_scratch
-from . import PROBE_DIR, EnvBuildFailed, Prepared, cell_request
+from . import PROBE_DIR, BackendConfig, EnvBuildFailed, Prepared, cell_request
 
 PROBE = Path(__file__).resolve().parent.parent / "probe.py"
 REPO_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "dockerfiles"
@@ -177,6 +178,34 @@ class DockerBackend:
         if self._client is None:
             self._client = connect()
         return self._client
+
+    def settings_record(self) -> dict[str, Any]:
+        return asdict(self.settings)
+
+    def collect_garbage(self, older_than_days: float | None) -> str:
+        """Remove the harness's environment images not used (created) for that long; base images stay."""
+        cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
+        listing = proc.run(
+            [docker_cli(), "image", "ls", "--filter", f"reference={IMAGE_REPOSITORY}", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"],
+            timeout=120,
+        )
+        removed = 0
+        for line in listing.stdout.splitlines():
+            image, _, tag = line.partition(" ")
+            if cutoff is not None:
+                created = self._created(image)
+                if created is None or created >= cutoff:
+                    continue
+            if proc.run([docker_cli(), "image", "rm", tag], timeout=120).returncode == 0:
+                removed += 1
+        return f"removed {removed} image(s) of {IMAGE_REPOSITORY}"
+
+    def _created(self, image: str) -> float | None:
+        try:
+            stamp = self.client.images.get(image).attrs.get("Created", "")
+            return datetime.datetime.fromisoformat(stamp[:19]).replace(tzinfo=datetime.timezone.utc).timestamp()
+        except Exception:  # noqa: BLE001 - an image we cannot date is kept
+            return None
 
     def check(self) -> None:
         self.client  # noqa: B018 - connecting is the check
@@ -508,3 +537,7 @@ def daemon_answers() -> bool:
         return True
     except BackendUnavailable:
         return False
+
+
+def create(config: BackendConfig) -> DockerBackend:
+    return DockerBackend(DockerSettings.from_matrix(config.docker, config.matrix_path))

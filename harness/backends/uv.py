@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from ..paths import cache_dir
 from ..plan import EnvSpec
 from ..resolve import IndexConfig, uv_bin
 from ..sandbox import Jail, Limits, Sandbox, get_sandbox, interpreter_home, sweep_scratch
-from . import PROBE_DIR, EnvBuildFailed, Prepared, cell_request
+from . import PROBE_DIR, BackendConfig, EnvBuildFailed, Prepared, cell_request
 
 PROBE = Path(__file__).resolve().parent.parent / "probe.py"
 MARKER = "harness-env.json"
@@ -186,6 +187,17 @@ class UvBackend:
             env = {**self._run_env(prepared, home), **env_vars}
             return proc.run([str(python), str(script), str(outdir)], env=env, cwd=outdir, timeout=timeout)
 
+    def settings_record(self) -> dict[str, Any]:
+        return {"sandbox": self.sandbox, "limits": asdict(self.limits)}
+
+    def collect_garbage(self, older_than_days: float | None) -> str:
+        keep: set[str] = set()
+        if older_than_days is not None and self.root.exists():
+            cutoff = time.time() - older_than_days * 86400
+            keep = {p.name for p in self.root.iterdir() if (p / MARKER).exists() and (p / MARKER).stat().st_mtime >= cutoff}
+        removed = self.remove(keep)
+        return f"removed {len(removed)} environment(s) from {self.root}"
+
     def remove(self, keep: set[str]) -> list[Path]:
         """Delete every env whose key is not in `keep` (for `harness gc`)."""
         removed: list[Path] = []
@@ -211,3 +223,7 @@ def _file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def create(config: BackendConfig) -> UvBackend:
+    return UvBackend(sandbox=get_sandbox(config.sandbox), limits=config.limits)

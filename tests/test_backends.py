@@ -1,0 +1,51 @@
+"""The backend registry and the parts of the Protocol every backend answers (no TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from harness import backends, cli
+from harness.backends import BackendConfig, backend_names, create_backend, register
+from harness.errors import BackendUnavailable
+
+
+def test_backends_are_found_by_name_and_a_new_one_is_one_registration(monkeypatch):
+    assert backend_names()[:3] == ("auto", "uv", "docker")
+    made = []
+
+    class Fake:
+        name = "fake"
+
+    def factory(config: BackendConfig) -> Fake:
+        made.append(config)
+        return Fake()
+
+    monkeypatch.setattr(backends, "BACKENDS", dict(backends.BACKENDS))
+    register("fake", factory)
+    assert isinstance(create_backend("fake", BackendConfig(sandbox="none")), Fake)
+    assert made[0].sandbox == "none" and "fake" in backend_names()
+    with pytest.raises(BackendUnavailable, match="unknown backend 'podman' \\(use auto, uv, docker, fake\\)"):
+        create_backend("podman")
+
+
+def test_uv_settings_and_garbage_collection(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path))
+    uv = create_backend("uv", BackendConfig(sandbox="none"))
+    record = uv.settings_record()
+    assert record["sandbox"] == "none" and record["limits"] == json.loads(json.dumps(record["limits"]))  # serialisable, as workers get it
+    assert record["limits"]["memory"] == uv.limits.memory
+    envs = tmp_path / "envs"
+    for name, age_days in (("old", 40), ("new", 1)):
+        (envs / name).mkdir(parents=True)
+        marker = envs / name / "harness-env.json"
+        marker.write_text("{}")
+        stamp = time.time() - age_days * 86400
+        os.utime(marker, (stamp, stamp))
+    (envs / "half-built").mkdir()  # no marker: never finished, removed
+    assert uv.collect_garbage(30) == f"removed 2 environment(s) from {envs}"
+    assert sorted(p.name for p in envs.iterdir()) == ["new"]
+    assert cli.main(["gc", "--all"]) == 0 and not list(envs.iterdir())
