@@ -229,6 +229,11 @@ def add_stop_hook(hook: Callable[[], None]) -> None:
         _stop_hooks.append(hook)
 
 
+def resume() -> None:
+    """A new run (in the same process, after an interrupted one) may start processes again."""
+    _stopping.clear()
+
+
 def kill_all() -> None:
     """Kill every child still running and start no more (Ctrl-C): finished results stay."""
     _stopping.set()

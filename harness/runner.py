@@ -376,6 +376,7 @@ def run(
     executor: Executor | None = None,
 ) -> dict[str, Any]:
     progress = progress or QuietProgress()
+    proc.resume()  # an earlier run in this process may have been interrupted
     if options.trust_models:  # the user vouches for the files: a load refused by safe_mode is retried without it
         matrix = dataclasses.replace(matrix, load=dataclasses.replace(matrix.load, trusted=True))
     if executor is None and not options.dry_run and options.executor != "local":

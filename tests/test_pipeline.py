@@ -1,0 +1,118 @@
+"""The whole run pipeline (plan, cells, cache, store, gate, reports, interruption) on the
+fake backend, index and resolver of tests/fakes.py: no environment, no process, by equality."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from fakes import FakeBackend, FakeIndex, FakeResolver, fails, loads
+
+from harness import backends, proc, runner
+from harness.errors import Interrupted
+from harness.matrix import parse_matrix
+from harness.runner import RunOptions, run
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS = REPO / "examples" / "models"
+MATRIX = """
+name: fake
+matrix:
+  tensorflow: ["2.15", "2.16", "2.21"]
+packages: {tensorflow: tensorflow-cpu}
+load: {custom_objects: custom_objects.py}
+"""
+UNKNOWN = "Unknown layer: 'ResidualBlock'. Please ensure you are using a `keras.utils.custom_object_scope` ..."
+TABLE = {
+    ("residual_block.h5", "2.15.1"): fails("ValueError", UNKNOWN, {"fix": "custom_objects", "compile": True, "ok": True}),
+    ("residual_block.h5", "2.16.2"): fails("ValueError", UNKNOWN),
+    ("residual_block.h5", "2.21.0"): fails("ValueError", UNKNOWN),
+    ("dense.h5", "2.21.0"): loads(),
+}
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    def no_process(*args, **kwargs):
+        raise AssertionError(f"a pipeline test started a real process: {args[:1]}")
+
+    import platform
+
+    import h5py  # noqa: F401 - its import asks `uname -p` once (platform caches it): before the guard
+
+    platform.uname().processor  # noqa: B018
+    for name in ("Popen", "run", "call", "check_output"):  # the guard: these tests run no program at all
+        monkeypatch.setattr(subprocess, name, no_process)
+    monkeypatch.setattr(os, "fork", no_process)
+    backend = FakeBackend(TABLE)
+    monkeypatch.setattr(backends, "BACKENDS", {**backends.BACKENDS, "fake": lambda config: backend})
+    monkeypatch.setattr(runner, "PackageIndex", lambda **kw: FakeIndex({"tensorflow-cpu": ["2.15.1", "2.16.2", "2.21.0"]}))
+    monkeypatch.setattr(runner, "Resolver", FakeResolver)
+    (tmp_path / "custom_objects.py").write_text("class ResidualBlock: pass\n")
+    (tmp_path / "m.yaml").write_text(textwrap.dedent(MATRIX))
+    yield backend
+    proc.resume()  # an interrupted run stops this process starting processes (as it should); later tests start some
+
+
+def go(tmp_path: Path, out: str, **options) -> dict:
+    matrix = parse_matrix((tmp_path / "m.yaml").read_text(), tmp_path / "m.yaml")
+    models = [MODELS / "residual_block.h5", MODELS / "dense.h5"]
+    return run(matrix, models, RunOptions(outdir=tmp_path / out, backend="fake", store=tmp_path / "store.sqlite", **options))
+
+
+def essence(doc: dict) -> list[tuple]:
+    return sorted((r["model"], r["cell"], r["status"], r["cause"], r.get("fix_worked"), r.get("cached")) for r in doc["results"])
+
+
+def test_a_run_on_the_fake_backend_reports_what_the_probes_said(fake, tmp_path):
+    doc = go(tmp_path, "one")
+    assert essence(doc) == [
+        ("dense.h5", "py3.11-tensorflow2.15.1", "loaded", None, None, False),
+        ("dense.h5", "py3.11-tensorflow2.16.2", "loaded", None, None, False),
+        ("dense.h5", "py3.11-tensorflow2.21.0", "loaded", None, None, False),
+        ("residual_block.h5", "py3.11-tensorflow2.15.1", "loaded-after-fix", "custom-object", "custom_objects", False),
+        ("residual_block.h5", "py3.11-tensorflow2.16.2", "load-error", "custom-object", None, False),
+        ("residual_block.h5", "py3.11-tensorflow2.21.0", "load-error", "custom-object", None, False),
+    ]
+    assert doc["gate"]["reason"] == "2 failed results in 2 cells" and doc["gate"]["given"] is False
+    written = json.loads((tmp_path / "one" / "results.json").read_text())
+    assert written["results"] == json.loads(json.dumps(doc["results"], default=str))  # the file is the document
+    report = (tmp_path / "one" / "report.md").read_text()
+    assert "fails: 2 failed results in 2 cells" in report and "--fail-on" not in report and "Regressions" not in report
+    assert len(fake.probes) == 3  # one probe per cell: the two models share it
+
+
+def test_the_store_answers_a_second_run_until_an_input_file_changes(fake, tmp_path):
+    go(tmp_path, "one")
+    second = go(tmp_path, "two")
+    assert len(fake.probes) == 3 and all(r["cached"] for r in second["results"])
+    assert [(r["status"], r["cause"]) for r in second["results"]] == [(r["status"], r["cause"]) for r in go(tmp_path, "three")["results"]]
+    (tmp_path / "custom_objects.py").write_text("class ResidualBlock: x = 1\n")  # same path, new content
+    fourth = go(tmp_path, "four")
+    assert len(fake.probes) == 6 and not any(r["cached"] for r in fourth["results"])
+    assert go(tmp_path, "five", fresh=True)["results"] and len(fake.probes) == 9  # --fresh asks again
+
+
+def test_against_the_previous_run_only_new_failures_are_regressions(fake, tmp_path):
+    go(tmp_path, "one")
+    fake.table = {**TABLE, ("dense.h5", "2.21.0"): fails("TypeError", "Could not locate class 'Dense'")}
+    doc = go(tmp_path, "two", fail_on="regression", fresh=True)
+    assert [(r["model"], r["cell"], r["why"]) for r in doc["gate"]["regressions"]] == [("dense.h5", "py3.11-tensorflow2.21.0", "was loaded")]
+    assert doc["gate"]["failed"] and "Regressions" in (tmp_path / "two" / "report.md").read_text()
+
+
+def test_an_interrupted_run_keeps_what_finished(fake, tmp_path):
+    def interrupt(tensorflow: str) -> None:
+        if tensorflow == "2.21.0":
+            raise KeyboardInterrupt
+
+    fake.before_probe = interrupt
+    with pytest.raises(Interrupted):
+        go(tmp_path, "cut", jobs=1)
+    kept = json.loads((tmp_path / "cut" / "results.json").read_text())
+    assert kept["run"]["complete"] is False and kept["run"]["interrupted"] is True
+    assert {r["cell"] for r in kept["results"]} == {"py3.11-tensorflow2.15.1", "py3.11-tensorflow2.16.2"}
