@@ -12,6 +12,7 @@ from typing import Any
 
 import jinja2
 
+from ..diagnose import STATUSES
 from . import summary
 
 _env = jinja2.Environment(
@@ -49,7 +50,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
         doc=doc,
         models=models,
         cells=summary.cells_by_id(doc),
-        statuses=summary.STATUS_ORDER,
+        statuses=STATUSES,
         label=summary.exception_label,
         failure=summary.failure_text,
         dom_id=_dom_id,

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
+from ..diagnose import FAILED
 from . import summary
 
 
@@ -23,7 +24,7 @@ def render_junit(doc: Mapping[str, Any]) -> str:
             "testsuite",
             name=model["name"],
             tests=str(len(results)),
-            failures=str(sum(counts[s] for s in summary.FAILED)),
+            failures=str(sum(counts[s] for s in FAILED)),
             errors=str(counts["infra-error"]),
             skipped=str(counts["skipped"] + counts["unresolvable"]),
         )
@@ -37,7 +38,7 @@ def render_junit(doc: Mapping[str, Any]) -> str:
             body = "\n".join(
                 x for x in ((r.get("exception") or {}).get("message", ""), r.get("detail", ""), note, r.get("stderr_tail", "")) if x
             )
-            if r["status"] in summary.FAILED:
+            if r["status"] in FAILED:
                 ET.SubElement(case, "failure", message=message, type=r["status"]).text = body
             elif r["status"] == "infra-error":
                 ET.SubElement(case, "error", message=message, type=r["status"]).text = body
