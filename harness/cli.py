@@ -572,10 +572,10 @@ def cmd_crossload(args: argparse.Namespace, console: Console) -> int:
 def cmd_bisect(args: argparse.Namespace, console: Console) -> int:
     from .backends import get_backend
     from .bisect import Step, bisect_model, max_steps
+    from .cell import run_cell
     from .matrix import HOST_PYTHON, LoadOptions, load_matrix
     from .modelfile import inspect_model
     from .report import summary
-    from .runner import run_cell
 
     info = inspect_model(args.model)
     matrix = load_matrix(args.matrix) if args.matrix else None

@@ -39,12 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cell import CellTask
 from .diagnose import CellResult
 from .errors import BackendUnavailable, UsageError
 from .modelfile import ModelInfo, content_hash
 from .paths import cache_dir
 from .probe import PROBE_VERSION
-from .runner import CellTask
 
 EXTRA = "pip install 'harness[ray]'"
 DEFAULT_MEMORY = "1.5g"  # per cell, as default_jobs assumes for a TensorFlow process
@@ -273,7 +273,9 @@ def receive(answer: Mapping[str, Any], task: CellTask) -> list[CellResult]:
 
 def warm_worker() -> None:
     """A no-op task whose only effect is a started worker with the harness imported."""
-    from .backends import docker, uv  # noqa: F401 - the imports are the point
+    from .backends import preload
+
+    preload()
 
 
 def run_shipment(shipment: Shipment) -> dict[str, Any]:

@@ -17,11 +17,11 @@ import pytest
 
 from harness import cli
 from harness.backends.uv import UvBackend
+from harness.cell import run_cell
 from harness.matrix import parse_matrix
 from harness.modelfile import inspect_model
 from harness.plan import EnvSpec
 from harness.resolve import Lock, Resolver
-from harness.runner import run_cell
 from harness.store import Store
 
 pytestmark = pytest.mark.e2e
