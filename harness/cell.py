@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from . import proc
 from .backends import Backend, EnvBuildFailed, Prepared
-from .channel import read_channel
+from .channel import ProbeReport, read_channel
 from .diagnose import CellResult, ProbeOutcome, diagnose, diagnose_static
 from .matrix import Cell, LoadOptions
 from .modelfile import ModelInfo
@@ -61,16 +62,24 @@ def probe_group(
     """One probe run for `infos`: its channel read bounded and validated, then diagnosed."""
     request = probe_request(infos, load, cell.api)
     done = backend.run_probe(prepared, request, dict(cell.env), timeout=load.timeout * len(infos) + 15)
-    report = read_channel(done.stdout, [m["key"] for m in request["models"]])
     if len(infos) == 1 or stderr:
         stderr.append(f"--- {', '.join(i.name for i in infos)}")
     stderr.append(done.stderr)
+    diagnosed, report = read_probe(cell, infos, done)
     if report.problems:
         stderr.append("harness: the result channel had problems: " + "; ".join(report.problems))
     saved = keep_outputs(report.outputs, infos, cell, logs.parent / "outputs" if logs is not None else None)
-    outcome = ProbeOutcome(report.result, done.returncode, done.stderr, done.timed_out, done.seconds)
-    diagnosed = [diagnose(cell, info, f"m{i}", outcome) for i, info in enumerate(infos)]
     return [replace(r, outputs=saved.get(r.model), sandbox=backend.sandbox, carries_code=info.carries_code) for r, info in zip(diagnosed, infos, strict=True)]
+
+
+def read_probe(cell: Cell, infos: Sequence[ModelInfo], done: proc.Completed) -> tuple[list[CellResult], ProbeReport]:
+    """A finished probe run -> one diagnosed result per model (models m0, m1, ... in order).
+
+    The one place a probe's output becomes results: the runner and `harness repro --verify` both call it.
+    """
+    report = read_channel(done.stdout, [f"m{i}" for i in range(len(infos))])
+    outcome = ProbeOutcome(report.result, done.returncode, done.stderr, done.timed_out, done.seconds)
+    return [diagnose(cell, info, f"m{i}", outcome) for i, info in enumerate(infos)], report
 
 
 def keep_outputs(outputs: Mapping[str, bytes], infos: Sequence[ModelInfo], cell: Cell, folder: Path | None) -> dict[str, str]:

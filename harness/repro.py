@@ -21,8 +21,8 @@ from typing import Any
 
 from .backends import PROBE_DIR, cell_request
 from .backends.docker import PROBE, DockerBackend, DockerSettings, render_dockerfile
-from .channel import read_channel
-from .diagnose import ProbeOutcome, diagnose, exception_type
+from .cell import read_probe
+from .diagnose import exception_type
 from .errors import UsageError
 from .matrix import Cell
 from .modelfile import inspect_model
@@ -202,7 +202,5 @@ def verify_repro(
         record.get("env", {}),
         timeout=float(request.get("timeout", 300)) * len(infos) + 15,
     )
-    result = read_channel(done.stdout, [m["key"] for m in request["models"]]).result
-    outcome = ProbeOutcome(result, done.returncode, done.stderr, done.timed_out, done.seconds)
-    cell = cell_from_record(record)
-    return {info.name: outcome_of(diagnose(cell, info, f"m{i}", outcome).to_dict()) for i, info in enumerate(infos)}
+    diagnosed, _ = read_probe(cell_from_record(record), infos, done)
+    return {r.model: outcome_of(r.to_dict()) for r in diagnosed}
