@@ -16,15 +16,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import proc
 from .backends import Backend, EnvBuildFailed, get_backend
-from .errors import NothingToDo, UsageError
+from .errors import Interrupted, NothingToDo, UsageError
 from .executor import LocalExecutor, default_jobs
 from .matrix import Cell, Matrix
 from .modelfile import ModelInfo, inspect_model
 from .plan import EnvSpec
 from .report import summary
 from .report.markdown import ICONS
-from .runner import Progress, QuietProgress, Recorder, RunOptions, cell_task, check_outdir, create_outdir, new_document, plan_run
+from .runner import (
+    Progress,
+    QuietProgress,
+    Recorder,
+    RunOptions,
+    cell_task,
+    check_outdir,
+    create_outdir,
+    new_document,
+    plan_run,
+    run_cells,
+)
 from .sandbox import Limits
 
 
@@ -69,7 +81,11 @@ def crossload(matrix: Matrix, script: Path, options: RunOptions, progress: Progr
     create_outdir(options.outdir)
     executor = LocalExecutor(options.jobs or default_jobs())
     progress.stage(f"saving with {script.name} in {len(jobs)} cells")
-    saved = list(executor.run_all([_save_task(c, e, backend, script.resolve(), options.outdir, matrix.load.timeout) for c, e in jobs]))
+    try:
+        saved = list(executor.run_all([_save_task(c, e, backend, script.resolve(), options.outdir, matrix.load.timeout) for c, e in jobs]))
+    except KeyboardInterrupt:
+        proc.kill_all()
+        raise Interrupted(f"interrupted while saving: nothing loaded yet; the saved files so far are in {options.outdir / 'saved'}") from None
     infos = _saved_models(options.outdir, saved)
     if not infos:
         raise NothingToDo("the build script saved no model in any cell: " + "; ".join(f"{s.cell}: {s.detail}" for s in saved))
@@ -82,9 +98,8 @@ def crossload(matrix: Matrix, script: Path, options: RunOptions, progress: Progr
     }
     recorder = Recorder(options.outdir, document)
     progress.start(len(jobs))
-    for results in executor.run_all([cell_task(c, e, backend, infos, matrix, options.outdir / "logs") for c, e in jobs]):
-        recorder.add(results)
-        progress.cell_done(results)
+    tasks = [cell_task(c, e, backend, infos, matrix, options.outdir / "logs") for c, e in jobs]
+    run_cells(executor, tasks, recorder, progress, lambda: recorder.finish(complete=False, interrupted=True))
     document = recorder.finish(complete=True, interrupted=False)
     (options.outdir / "crossload.md").write_text(render_grid(document))
     return document

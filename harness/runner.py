@@ -15,7 +15,7 @@ import fnmatch
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -326,18 +326,7 @@ def run(
     executor = executor or make_executor(options)
     executor.use_backend(backend)  # a cluster's workers build the same kind of environment
     progress.start(len(tasks))
-    stream = executor.run_all(tasks)
-    try:
-        for results in stream:
-            recorder.add(results)
-            progress.cell_done(results)
-    except KeyboardInterrupt:
-        proc.kill_all()
-        close = getattr(stream, "close", None)
-        if close:
-            close()
-        recorder.finish(False, True, options.gate, baseline, str(options.baseline))
-        raise Interrupted(f"interrupted: {len(document['results'])} finished results kept in {options.outdir}") from None
+    run_cells(executor, tasks, recorder, progress, lambda: recorder.finish(False, True, options.gate, baseline, str(options.baseline)))
     if options.try_fixes or matrix.load.try_fixes:
         progress.stage("trying tf-keras legacy mode where a Keras 2 file failed under Keras 3")
         index = PackageIndex()
@@ -348,6 +337,29 @@ def run(
     elif matrix.load.inference and compare_outputs(document, matrix.load):
         progress.stage("some cells load but answer differently (loaded-output-mismatch)")
     return recorder.finish(True, False, options.gate, baseline, str(options.baseline))
+
+
+def run_cells(
+    executor: Executor, tasks: Sequence[CellTask], recorder: Recorder, progress: Progress, finish_interrupted: Callable[[], Any]
+) -> None:
+    """The one loop over cell tasks (run, crossload): each cell's results recorded as they come.
+
+    Ctrl-C kills every child process and starts no more, closes the executor's stream (a
+    cluster cancels its tasks), lets the caller stamp the partial document, and raises
+    Interrupted: what finished is kept.
+    """
+    stream = executor.run_all(tasks)
+    try:
+        for results in stream:
+            recorder.add(results)
+            progress.cell_done(results)
+    except KeyboardInterrupt:
+        proc.kill_all()
+        close = getattr(stream, "close", None)
+        if close:
+            close()
+        finish_interrupted()
+        raise Interrupted(f"interrupted: {len(recorder.document['results'])} finished results kept in {recorder.outdir}") from None
 
 
 def make_executor(options: RunOptions) -> Executor:
