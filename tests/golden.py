@@ -21,6 +21,7 @@ from typing import Any
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
 _ADDRESS = re.compile(r"0x[0-9a-f]{6,}")
+_OBJECT_ID = re.compile(r"\b\d{12,}\b")  # id() of an object, e.g. Keras 3's shared_object_id
 _SECONDS = re.compile(r"\b\d+(\.\d+)? ?s\b")
 
 
@@ -28,14 +29,17 @@ def _first_line(text: Any) -> str:
     return (str(text or "").strip().splitlines() or [""])[0]
 
 
-def _masker(versions: Mapping[str, str], pins: Mapping[str, Any]) -> Any:
-    """Replace each resolved (not pinned) version in a text by '<package>'."""
-    swaps = sorted(((v, f"<{k}>") for k, v in versions.items() if v and pins.get(k) != v and len(v) >= 3), key=lambda s: -len(s[0]))
+def _masker(versions: Mapping[str, Any], pins: Mapping[str, Any]) -> Any:
+    """Replace each resolved (not pinned) version in a text by '<package>'; a package may
+    map to one version or to several (a report spans cells)."""
+    pairs = [(v, k) for k, vs in versions.items() for v in ([vs] if isinstance(vs, str) else sorted(vs))]
+    pinned = {str(v) for v in pins.values() if v}
+    swaps = sorted(((v, f"<{k}>") for v, k in pairs if v and v not in pinned and len(v) >= 3), key=lambda s: (-len(s[0]), s))
 
     def mask(text: Any) -> Any:
         if not isinstance(text, str):
             return text
-        text = _ADDRESS.sub("0x…", text)
+        text = _OBJECT_ID.sub("<id>", _ADDRESS.sub("0x…", text))
         for version, name in swaps:
             text = re.sub(rf"(?<![\d.]){re.escape(version)}(?![\d])", name, text)
         return text
@@ -84,14 +88,14 @@ def results_projection(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def markdown_projection(text: str, doc: Mapping[str, Any]) -> str:
-    versions: dict[str, str] = {}
+    versions: dict[str, set[str]] = {}
     pinned: set[str] = set()
     for c in doc.get("cells", []):
         pinned.update(v for v in (c.get("pins") or {}).values() if v)
     for r in doc.get("results", []):
         for k, v in (r.get("versions") or {}).items():
             if v and v not in pinned:
-                versions[k] = v
+                versions.setdefault(k, set()).add(v)
     mask = _masker(versions, {})
     lines = [mask(line) for line in text.splitlines() if not line.startswith("<sub>harness ")]
     return "\n".join(lines) + "\n"

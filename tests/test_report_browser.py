@@ -86,11 +86,12 @@ def test_trend_squares_and_new_marks_show_in_the_browser(browser, tmp_path):
     from selenium.webdriver.common.by import By
 
     from harness.history import follow_up
-    from harness.store import Store
+    from harness.keys import result_key
+    from harness.store import Store, StoredResult
 
     doc = load_results(SAMPLE)
     store = Store(tmp_path / "s.sqlite")
-    keys = {m["name"]: (m["sha256"], m["name"]) for m in doc["models"]}
+    sha = {m["name"]: m["sha256"] for m in doc["models"]}
     for flip in (False, True):  # two earlier runs without the last cell; the second fails where now it loads
         run = store.start_run(doc["matrix"]["name"], "uv")
         cells = doc["cells"][:-1]
@@ -99,7 +100,7 @@ def test_trend_squares_and_new_marks_show_in_the_browser(browser, tmp_path):
         earlier = [
             dict(r, status="load-error" if flip and r["status"] == "loaded" else r["status"]) for r in doc["results"] if r["cell"] in ids
         ]
-        store.add(run, earlier, keys, "e", "o", 1)
+        store.add(run, [StoredResult(r, sha[r["model"]], "e", "o", 1, result_key(sha[r["model"]], r["cell"], "e", "o", 1)) for r in earlier])
     follow_up(doc, store, None, "regression")
     write_reports(doc, tmp_path)
     browser.get((tmp_path / "report.html").as_uri())
