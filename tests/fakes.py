@@ -45,6 +45,7 @@ class FakeBackend:
     limits: Limits = field(default_factory=Limits)
     probes: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (tensorflow, model names) per probe run
     before_probe: Callable[[str], None] | None = None  # called with the tensorflow version (to interrupt, say)
+    saves: Path | None = None  # what a build script "saves" in every cell (crossload): a copy of this file
 
     fingerprint = ""
     sandbox = "fake"  # neither a real sandbox nor "none": reports say nothing about containment
@@ -84,7 +85,10 @@ class FakeBackend:
         return proc.Completed(("probe",), 0, stdout, "", 1.0)
 
     def run_script(self, prepared: Prepared, script: Path, outdir: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
-        raise NotImplementedError("the fake backend runs no build scripts")
+        if self.saves is None:
+            raise NotImplementedError("this fake backend saves nothing: set `saves`")
+        (outdir / self.saves.name).write_bytes(self.saves.read_bytes())
+        return proc.Completed(("build",), 0, "", "", 0.1)
 
     def settings_record(self) -> dict[str, Any]:
         return {}

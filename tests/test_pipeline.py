@@ -116,3 +116,26 @@ def test_an_interrupted_run_keeps_what_finished(fake, tmp_path):
     kept = json.loads((tmp_path / "cut" / "results.json").read_text())
     assert kept["run"]["complete"] is False and kept["run"]["interrupted"] is True
     assert {r["cell"] for r in kept["results"]} == {"py3.11-tensorflow2.15.1", "py3.11-tensorflow2.16.2"}
+
+
+def test_crossload_on_the_fake_backend_keeps_what_finished_on_ctrl_c(fake, tmp_path):
+    from harness.crossload import crossload
+
+    fake.saves = MODELS / "dense.h5"
+    matrix = parse_matrix((tmp_path / "m.yaml").read_text(), tmp_path / "m.yaml")
+    build = tmp_path / "build.py"
+    build.write_text("# the fake backend copies a model instead of running this\n")
+    doc = crossload(matrix, build, RunOptions(outdir=tmp_path / "grid", backend="fake", jobs=1))
+    assert len(doc["results"]) == 9 and {r["status"] for r in doc["results"]} == {"loaded"}  # 3 saved files x 3 cells
+    assert (tmp_path / "grid" / "crossload.md").exists()
+
+    def interrupt(tensorflow: str) -> None:
+        if tensorflow == "2.21.0":
+            raise KeyboardInterrupt
+
+    fake.before_probe = interrupt
+    with pytest.raises(Interrupted):
+        crossload(matrix, build, RunOptions(outdir=tmp_path / "cut", backend="fake", jobs=1))
+    kept = json.loads((tmp_path / "cut" / "results.json").read_text())
+    assert kept["run"]["interrupted"] is True and kept["run"]["complete"] is False
+    assert {r["cell"] for r in kept["results"]} == {"py3.11-tensorflow2.15.1", "py3.11-tensorflow2.16.2"}
