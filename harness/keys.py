@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .modelfile import content_hash
+
 # Load options that name a file: the file's content decides the outcome, not its path.
 CONTENT_OPTIONS = ("custom_objects", "input", "reference")
 
@@ -39,16 +41,9 @@ def index_key(urls: Sequence[str]) -> str:
 
 
 def content_digest(path: Path) -> str:
-    """sha256 of a file, or of a folder's files (relative names and contents); 'missing' if absent."""
+    """sha256 of a file, or of a folder's files (modelfile.content_hash, as for models); 'missing' if absent."""
     try:
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        digest = hashlib.sha256()
-        for file in files:
-            digest.update(str(file.relative_to(path) if file != path else "").encode())
-            with open(file, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-        return digest.hexdigest()
+        return content_hash(path)[0]
     except OSError:
         return "missing"
 

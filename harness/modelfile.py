@@ -13,7 +13,7 @@ import os
 import stat
 import struct
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import resources
@@ -255,11 +255,8 @@ def _inspect_hdf5(path: Path, data: bytes, base: dict[str, Any]) -> ModelInfo:
 
 def _inspect_zip(path: Path, base: dict[str, Any]) -> ModelInfo:
     problems: list[str] = []
-    doubts: list[str] = []
-    config = training = metadata = None
     try:
         with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
             declared = sum(i.file_size for i in z.infolist())
             if declared > MAX_MODEL_BYTES:
                 raise UsageError(f"{path}: the archive declares {declared} bytes uncompressed, more than any model ({MAX_MODEL_BYTES})")
@@ -269,56 +266,56 @@ def _inspect_zip(path: Path, base: dict[str, Any]) -> ModelInfo:
             bad = z.testzip()
             if bad:
                 problems.append(f"bad CRC in zip member {bad}")
-            for needed in ("metadata.json", "config.json"):
-                if needed not in names:
-                    problems.append(f".keras archive has no {needed}")
-            if not names & {"model.weights.h5", "model.weights.npz"}:
-                problems.append(".keras archive has no model.weights.h5")
-            if "metadata.json" in names and not bad:
-                metadata = _json(z.read("metadata.json").decode("utf-8", "replace"), "metadata.json", problems)
-            if "config.json" in names and not bad:
-                config = _json(z.read("config.json").decode("utf-8", "replace"), "config.json", problems)
-            if "model.weights.h5" in names and not bad and isinstance(config, dict):
-                doubts += _keras3_weights_match_config(
-                    z.read("model.weights.h5"), top_level_layers(config), config.get("class_name") == "Sequential"
-                )
+            return _inspect_keras_v3(
+                dict(base, format="keras"),
+                ".keras archive",
+                set(z.namelist()),
+                lambda name: _json(z.read(name).decode("utf-8", "replace"), name, problems),
+                lambda: z.read("model.weights.h5"),
+                problems,
+                readable=not bad,
+            )
     except zipfile.BadZipFile as exc:
         problems.append(f"damaged zip archive: {exc}")
-    if isinstance(config, dict):
-        training = config.get("compile_config")
-    info = dict(base, format="keras", keras_version=(metadata or {}).get("keras_version"), backend=(metadata or {}).get("backend"))
-    return _with_config(info, config, training, problems, doubts=doubts)
-
-
-def _read_json_file(path: Path, problems: list[str]) -> Any:
-    size = regular_file(path, "JSON file", MAX_JSON_BYTES)
-    del size
-    return _json(path.read_text("utf-8", "replace"), path.name, problems)
+    return _with_config(dict(base, format="keras", keras_version=None, backend=None), None, None, problems)
 
 
 def _inspect_keras_dir(path: Path) -> ModelInfo:
     """An unzipped .keras folder (Keras >= 3.4, save(folder, zipped=False)): the archive's members as files."""
     problems: list[str] = []
     sha256, size = content_hash(path)
-    config = _read_json_file(path / "config.json", problems)
-    metadata = _read_json_file(path / "metadata.json", problems) if (path / "metadata.json").is_file() else None
-    if metadata is None:
-        problems.append("unzipped .keras folder has no metadata.json")
+
+    def read(name: str) -> Any:
+        regular_file(path / name, "JSON file", MAX_JSON_BYTES)
+        return _json((path / name).read_text("utf-8", "replace"), name, problems)
+
+    base = dict(path=str(path.resolve()), name=path.name, sha256=sha256, size=size, format="keras-dir")
+    names = {p.name for p in path.iterdir() if p.is_file()}
+    return _inspect_keras_v3(base, "unzipped .keras folder", names, read, lambda: str(path / "model.weights.h5"), problems)
+
+
+def _inspect_keras_v3(
+    base: dict[str, Any],
+    holder: str,
+    names: set[str],
+    read: Callable[[str], Any],
+    weights: Callable[[], bytes | str],
+    problems: list[str],
+    readable: bool = True,
+) -> ModelInfo:
+    """A Keras v3 layout, zipped or not: its members checked, its metadata and config read."""
+    for needed in ("metadata.json", "config.json"):
+        if needed not in names:
+            problems.append(f"{holder} has no {needed}")
+    if not names & {"model.weights.h5", "model.weights.npz"}:
+        problems.append(f"{holder} has no model.weights.h5")
+    metadata = read("metadata.json") if "metadata.json" in names and readable else None
+    config = read("config.json") if "config.json" in names and readable else None
     doubts: list[str] = []
-    weights = path / "model.weights.h5"
-    if not weights.is_file() and not (path / "model.weights.npz").is_file():
-        problems.append("unzipped .keras folder has no model.weights.h5")
-    elif weights.is_file() and isinstance(config, dict):
-        doubts += _keras3_weights_match_config(str(weights), top_level_layers(config), config.get("class_name") == "Sequential")
-    info = dict(
-        path=str(path.resolve()),
-        name=path.name,
-        sha256=sha256,
-        size=size,
-        format="keras-dir",
-        keras_version=(metadata or {}).get("keras_version") if isinstance(metadata, dict) else None,
-        backend=(metadata or {}).get("backend") if isinstance(metadata, dict) else None,
-    )
+    if "model.weights.h5" in names and readable and isinstance(config, dict):
+        doubts = _keras3_weights_match_config(weights(), top_level_layers(config), config.get("class_name") == "Sequential")
+    about = metadata if isinstance(metadata, dict) else {}
+    info = dict(base, keras_version=about.get("keras_version"), backend=about.get("backend"))
     training = config.get("compile_config") if isinstance(config, dict) else None
     return _with_config(info, config, training, problems, doubts=doubts)
 
@@ -416,9 +413,10 @@ def content_hash(path: Path) -> tuple[str, int]:
     size = 0
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         digest.update(str(file.relative_to(path)).encode())
-        content = file.read_bytes()
-        digest.update(content)
-        size += len(content)
+        with open(file, "rb") as handle:  # streamed: a SavedModel's variables can be large
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
     return digest.hexdigest(), size
 
 
