@@ -118,7 +118,12 @@ def evaluate(
     regressed = regressions(results, accepted)
     counted = {"any": failures, "regression": regressed, "attribute-error": attribute, "none": []}[fail_on]
     # one result per (model, cell): say both, so 28 failures over 8 cells never read as 28 cells
-    what = {"any": "failed result", "regression": "regression", "attribute-error": "result with an AttributeError", "none": ""}[fail_on]
+    one, many, none = {
+        "any": ("failed result", "failed results", "no failed result"),
+        "regression": ("regression", "regressions", "no regression"),
+        "attribute-error": ("result with an AttributeError", "results with an AttributeError", "no AttributeError"),
+        "none": ("", "", ""),
+    }[fail_on]
     untested = all(r["status"] in NOT_TRIED for r in results)
     if untested:
         kinds = Counter(r["status"] for r in results)
@@ -127,10 +132,9 @@ def evaluate(
         reason = "--fail-on none: the exit code ignores load failures"
     elif counted:
         cells = len({r["cell"] for r in counted})
-        plural = what.replace("result", "results", 1) if "result" in what else what + "s"
-        reason = f"{len(counted)} {what if len(counted) == 1 else plural} in {cells} cell{'s' if cells != 1 else ''}"
+        reason = f"{len(counted)} {one if len(counted) == 1 else many} in {cells} cell{'s' if cells != 1 else ''}"
     else:
-        reason = f"no {what}".replace("no result with an AttributeError", "no AttributeError")
+        reason = none
     return {
         "fail_on": fail_on,
         "reference": reference,
