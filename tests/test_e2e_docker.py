@@ -374,9 +374,10 @@ def test_docker_backend_answers_the_protocol_without_touching_other_images(docke
     backend = create_backend("docker", BackendConfig(docker={"memory": "3g"}))
     record = backend.settings_record()
     assert record["memory"] == "3g" and json.loads(json.dumps(record)) == record
-    listing = subprocess.run(["docker", "image", "ls", "--format", "{{.ID}} {{.CreatedAt}}"], capture_output=True, text=True, check=True)
-    image, created = listing.stdout.splitlines()[0].split(" ", 1)
+    # the base image the docker_ready fixture built: one this test run made, not any image of the host
+    image = "harness-base:py3.11"
+    created = subprocess.run(["docker", "image", "inspect", "--format", "{{.Created}}", image], capture_output=True, text=True, check=True)
     stamp = backend._created(image)
-    shown = datetime.datetime.strptime(created[:25], "%Y-%m-%d %H:%M:%S %z").timestamp()  # "2026-11-25 23:50:44 +0000 UTC"
+    shown = datetime.datetime.fromisoformat(created.stdout.strip()[:19]).replace(tzinfo=datetime.timezone.utc).timestamp()
     assert stamp is not None and abs(stamp - shown) < 120
     assert backend.collect_garbage(365 * 1000).startswith("removed 0 image(s)")
