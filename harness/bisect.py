@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from packaging.version import Version
 
 from .backends import Backend
+from .cell import run_cell
 from .diagnose import CellResult
 from .errors import NothingToDo, UsageError
 from .matrix import HOST_PYTHON, Cell, LoadOptions, version_kind
@@ -99,7 +100,6 @@ def bisect_model(
     install: str,
     backend: Backend,
     load: LoadOptions,
-    run: Callable[[Cell, EnvSpec, Backend, Sequence[ModelInfo], LoadOptions], list[CellResult]],
     start: str | None = None,
     stop: str | None = "latest",
     python: str = HOST_PYTHON,
@@ -124,7 +124,7 @@ def bisect_model(
         if not isinstance(lock, Lock):
             step = Step(version, CellResult(model=info.name, cell=cell.id, status="unresolvable", detail=getattr(lock, "explanation", "")))
         else:
-            [found] = run(cell, EnvSpec(python, lock.text, backend.name, backend.fingerprint), backend, [info], load)
+            [found] = run_cell(cell, EnvSpec(python, lock.text, backend.name, backend.fingerprint), backend, [info], load)
             step = Step(version, found)
         if on_step:
             on_step(step)

@@ -17,7 +17,7 @@ from typing import Any
 from . import proc
 from .backends import Backend, EnvBuildFailed, Prepared
 from .channel import ProbeReport, read_channel
-from .diagnose import CellResult, ProbeOutcome, diagnose, diagnose_static
+from .diagnose import Cause, CellResult, ProbeOutcome, Status, diagnose, diagnose_static
 from .matrix import Cell, LoadOptions
 from .modelfile import ModelInfo
 from .plan import EnvSpec
@@ -40,7 +40,8 @@ def run_cell(
     try:
         prepared = backend.prepare(env)
     except EnvBuildFailed as exc:
-        status, cause = ("infra-error", None) if exc.infra else ("unresolvable", "version-mismatch")
+        status: Status = "infra-error" if exc.infra else "unresolvable"
+        cause: Cause | None = None if exc.infra else "version-mismatch"
         return results + [CellResult(model=i.name, cell=cell.id, status=status, cause=cause, detail=str(exc)) for i in runnable]
     plain = [i for i in runnable if not i.carries_code]
     groups = ([plain] if plain else []) + [[i] for i in runnable if i.carries_code]
@@ -69,7 +70,10 @@ def probe_group(
     if report.problems:
         stderr.append("harness: the result channel had problems: " + "; ".join(report.problems))
     saved = keep_outputs(report.outputs, infos, cell, logs.parent / "outputs" if logs is not None else None)
-    return [replace(r, outputs=saved.get(r.model), sandbox=backend.sandbox, carries_code=info.carries_code) for r, info in zip(diagnosed, infos, strict=True)]
+    return [
+        replace(r, outputs=saved.get(r.model), sandbox=backend.sandbox, carries_code=info.carries_code)
+        for r, info in zip(diagnosed, infos, strict=True)
+    ]
 
 
 def read_probe(cell: Cell, infos: Sequence[ModelInfo], done: proc.Completed) -> tuple[list[CellResult], ProbeReport]:

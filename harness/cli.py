@@ -63,6 +63,7 @@ error (a bug), 130 interrupted
 # The --backend values: the registry's names (harness.backends.BACKENDS) and auto.
 BACKEND_CHOICES = backend_names()
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness",
@@ -306,7 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--all", action="store_true", help="remove every cached environment")
     gc.add_argument("--older-than", type=float, default=30.0, metavar="DAYS")
     gc.add_argument(
-        "--backend", choices=BACKEND_CHOICES[1:], default="uv", help="whose cache: uv's environments (default) or Docker's harness-env images"
+        "--backend",
+        choices=BACKEND_CHOICES[1:],
+        default="uv",
+        help="whose cache: uv's environments (default) or Docker's harness-env images",
     )
     return parser
 
@@ -411,8 +415,9 @@ def summary_tables(console: Console, doc: dict[str, Any]) -> None:
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from .matrix import load_matrix
+    from .pipeline import make_executor
     from .report import summary
-    from .runner import RunOptions, make_executor, run
+    from .runner import RunOptions, run
     from .store import default_store
 
     if args.jobs is not None and args.jobs < 1:
@@ -572,7 +577,6 @@ def cmd_crossload(args: argparse.Namespace, console: Console) -> int:
 def cmd_bisect(args: argparse.Namespace, console: Console) -> int:
     from .backends import get_backend
     from .bisect import Step, bisect_model, max_steps
-    from .cell import run_cell
     from .matrix import HOST_PYTHON, LoadOptions, load_matrix
     from .modelfile import inspect_model
     from .report import summary
@@ -594,7 +598,6 @@ def cmd_bisect(args: argparse.Namespace, console: Console) -> int:
         install,
         backend,
         matrix.load if matrix else LoadOptions(),
-        run_cell,
         args.start,
         args.stop,
         args.python or HOST_PYTHON,
@@ -727,8 +730,8 @@ def print_plan(console: Console, doc: dict[str, Any]) -> None:
 
 def cmd_cells(args: argparse.Namespace, console: Console) -> int:
     from .matrix import load_matrix
+    from .pipeline import expand_cells, resolve_cells
     from .resolve import Lock, PackageIndex, Resolver
-    from .runner import expand_cells, resolve_cells
 
     matrix = load_matrix(args.matrix)
     index = PackageIndex()
@@ -792,7 +795,9 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
             if names:
                 console.print(f"  {label:<13} [bold]{', '.join(names)}[/]")
         if info.loss or info.metrics or info.optimizer:
-            console.print(f"  compiled      loss {readable(info.loss)}; metrics {readable(info.metrics)}; optimizer {info.optimizer or '—'}")
+            console.print(
+                f"  compiled      loss {readable(info.loss)}; metrics {readable(info.metrics)}; optimizer {info.optimizer or '—'}"
+            )
         for risk in info.risks:
             console.print(f"  [dark_orange]risk[/]          {risk}")
         for problem in info.problems:
@@ -862,11 +867,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("harness: interrupted", file=sys.stderr)
         return 130
     except sqlite3.Error as exc:  # a full disk or a locked file under the store: SQLite rolled the write back
-        print(f"harness: error: the result store: {exc}; nothing half-written (free space, or --store elsewhere / --no-store)", file=sys.stderr)
+        print(
+            f"harness: error: the result store: {exc}; nothing half-written (free space, or --store elsewhere / --no-store)",
+            file=sys.stderr,
+        )
         return 1
     except Exception as exc:  # noqa: BLE001 - a bug in harness: say so, with no secret in it
         print_traceback()
-        print(f"harness: internal error: {redact(f'{type(exc).__name__}: {exc}')} (a bug: please report it with the traceback above)", file=sys.stderr)
+        print(
+            f"harness: internal error: {redact(f'{type(exc).__name__}: {exc}')} (a bug: please report it with the traceback above)",
+            file=sys.stderr,
+        )
         return 70
 
 

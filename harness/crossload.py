@@ -18,17 +18,14 @@ from typing import Any
 
 from . import proc
 from .backends import Backend, EnvBuildFailed, get_backend
+from .diagnose import CellResult
 from .errors import Interrupted, NothingToDo, UsageError
 from .executor import LocalExecutor, default_jobs
 from .matrix import Cell, Matrix
 from .modelfile import ModelInfo, inspect_model
-from .plan import EnvSpec
-from .report import summary
-from .report.markdown import ICONS
-from .runner import (
+from .pipeline import (
     Progress,
     QuietProgress,
-    Recorder,
     RunOptions,
     cell_task,
     check_outdir,
@@ -37,6 +34,10 @@ from .runner import (
     plan_run,
     run_cells,
 )
+from .plan import EnvSpec
+from .recorder import Recorder
+from .report import summary
+from .report.markdown import ICONS
 from .sandbox import Limits
 
 
@@ -85,7 +86,9 @@ def crossload(matrix: Matrix, script: Path, options: RunOptions, progress: Progr
         saved = list(executor.run_all([_save_task(c, e, backend, script.resolve(), options.outdir, matrix.load.timeout) for c, e in jobs]))
     except KeyboardInterrupt:
         proc.kill_all()
-        raise Interrupted(f"interrupted while saving: nothing loaded yet; the saved files so far are in {options.outdir / 'saved'}") from None
+        raise Interrupted(
+            f"interrupted while saving: nothing loaded yet; the saved files so far are in {options.outdir / 'saved'}"
+        ) from None
     infos = _saved_models(options.outdir, saved)
     if not infos:
         raise NothingToDo("the build script saved no model in any cell: " + "; ".join(f"{s.cell}: {s.detail}" for s in saved))
@@ -99,8 +102,17 @@ def crossload(matrix: Matrix, script: Path, options: RunOptions, progress: Progr
     recorder = Recorder(options.outdir, document)
     progress.start(len(jobs))
     tasks = [cell_task(c, e, backend, infos, matrix, options.outdir / "logs") for c, e in jobs]
-    run_cells(executor, tasks, recorder, progress, lambda: recorder.finish(complete=False, interrupted=True))
-    document = recorder.finish(complete=True, interrupted=False)
+
+    def on_cell(results: Sequence[CellResult]) -> None:
+        recorder.add(results)
+        progress.cell_done(results)
+
+    def on_interrupt() -> str:
+        recorder.finish(None, complete=False, interrupted=True)
+        return f"interrupted: {len(recorder.results)} finished results kept in {options.outdir}"
+
+    run_cells(executor, tasks, on_cell, on_interrupt)
+    document = recorder.finish(None, complete=True, interrupted=False)
     (options.outdir / "crossload.md").write_text(render_grid(document))
     return document
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from .matrix import Cell
 from .modelfile import ModelInfo, keras_builtins, partial_note
 from .probe import AS_H5, UNSAFE
 
-STATUSES = (
+Status = Literal[
     "loaded",
     "loaded-after-fix",
     "loaded-output-mismatch",
@@ -30,11 +30,8 @@ STATUSES = (
     "timeout",
     "crash",
     "infra-error",
-)
-FAILED = ("loaded-output-mismatch", "load-error", "import-error", "timeout", "crash")
-LOADS = ("loaded", "loaded-after-fix")
-NOT_TRIED = ("unresolvable", "skipped", "infra-error")
-CAUSES = (
+]
+Cause = Literal[
     "custom-object",
     "missing-dependency",
     "version-mismatch",
@@ -43,7 +40,12 @@ CAUSES = (
     "safe-mode",  # Keras refused to run the file's code or open what it points to, by design
     "environment",
     "unknown",
-)
+]
+STATUSES: tuple[Status, ...] = get_args(Status)  # in report order
+CAUSES: tuple[Cause, ...] = get_args(Cause)
+FAILED: tuple[Status, ...] = ("loaded-output-mismatch", "load-error", "import-error", "timeout", "crash")
+LOADS: tuple[Status, ...] = ("loaded", "loaded-after-fix")
+NOT_TRIED: tuple[Status, ...] = ("unresolvable", "skipped", "infra-error")
 
 
 def exception_type(record: Mapping[str, Any] | None) -> str | None:
@@ -91,6 +93,8 @@ def _numpy_fix(texts: str, tf: str, numpy: str) -> tuple[str, str] | None:
         f"pin numpy<2 (np.{name} is gone in numpy {numpy}; numpy 1.26 still has it)",
         f"code here uses np.{name}, which numpy 2.0 removed",
     )
+
+
 _PROTOBUF = ("GetPrototype", "Descriptors cannot be created directly", "google.protobuf")
 _CORRUPT = (
     "truncated file",
@@ -107,8 +111,8 @@ _CORRUPT = (
 class CellResult:
     model: str
     cell: str
-    status: str
-    cause: str | None = None
+    status: Status
+    cause: Cause | None = None
     exception: Mapping[str, Any] | None = None  # type, module, message, attribute, chain, frames
     attribute_error: bool = False  # an AttributeError was raised or printed on the way
     attribute: str | None = None  # the missing attribute's name
@@ -141,7 +145,13 @@ class CellResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CellResult:
+        """A result read back (the store, a cluster worker, a shard's results.json): its
+        status and cause must be ones this harness knows, or the reports would misfile it."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if known.get("status") not in STATUSES:
+            raise ValueError(f"unknown status {known.get('status')!r} (known: {', '.join(STATUSES)})")
+        if known.get("cause") is not None and known["cause"] not in CAUSES:
+            raise ValueError(f"unknown cause {known['cause']!r} (known: {', '.join(CAUSES)})")
         for key in ("fixes_tried", "plugins", "attempts"):
             known[key] = tuple(known.get(key) or ())
         return cls(**known)
@@ -282,7 +292,8 @@ def _load_outcome(
         cause=cause,
         exception=error,
         attribute_error=attribute_error,
-        attribute=_attribute(error) or next((_attribute(a.get("error") or {}) for a in attempts[1:] if _attribute(a.get("error") or {})), None),
+        attribute=_attribute(error)
+        or next((_attribute(a.get("error") or {}) for a in attempts[1:] if _attribute(a.get("error") or {})), None),
         missing_name=missing,
         fix=fix,
         fix_worked=worked,
@@ -303,7 +314,7 @@ def _attempt_summary(attempt: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _failed_fix(attempts: list[Mapping[str, Any]], info: ModelInfo, versions: Mapping[str, str], cell: Cell) -> tuple[str, str] | None:
+def _failed_fix(attempts: list[Mapping[str, Any]], info: ModelInfo, versions: Mapping[str, str], cell: Cell) -> tuple[Cause, str] | None:
     """(cause, fix) when the user's custom objects were passed and the load still failed in
     another way: proposing them again would repeat what was just shown not to work."""
     tried = [a for a in attempts[1:] if str(a.get("fix") or "").startswith("custom_objects") and a.get("error")]
@@ -344,7 +355,7 @@ def _load_cause(
     plugins: Iterable[Mapping[str, Any]],
     worked: str | None,
     versions: Mapping[str, str],
-) -> tuple[str, str | None, str]:
+) -> tuple[Cause, str | None, str]:
     """(cause, missing name, fix) for a load that failed. Each rule reads a message a real
     release raises (tests/test_diagnose.py quotes them); the first that matches decides."""
     text = " ".join(_messages(error))
@@ -370,7 +381,13 @@ def _load_cause(
             f"the file is sound here (static check) but this environment's HDF5 stack cannot open it (h5py {versions.get('h5py', '?')})",
         )
     if "No model config found" in text:
-        return "not-a-model", None, partial_note(info) if info.partial else "the file holds weights only (save_weights): build the model in code, then load_weights"
+        return (
+            "not-a-model",
+            None,
+            partial_note(info)
+            if info.partial
+            else "the file holds weights only (save_weights): build the model in code, then load_weights",
+        )
     removed = _numpy_fix(text, tf, versions.get("numpy", "?"))
     if removed is not None:
         return "environment", "numpy", removed[0]
@@ -434,7 +451,9 @@ def _load_cause(
             f"load_model(..., compile=False){proven if worked == 'compile=False' else ''} and compile again with the function in code",
         )
     if name in ("Policy", "DTypePolicy") or (
-        "Policy" in {c.name for c in info.classes} and (env_major or 0) >= 3 and any(e.get("type") == "AttributeError" for e in _errors(error))
+        "Policy" in {c.name for c in info.classes}
+        and (env_major or 0) >= 3
+        and any(e.get("type") == "AttributeError" for e in _errors(error))
     ):
         return (
             "version-mismatch",
@@ -469,9 +488,15 @@ def _load_cause(
         )
     unrecognized = _UNRECOGNIZED.search(text)
     if unrecognized:
-        layer = unrecognized.group(1) or next((m.group(1) for e in _errors(error) if (m := _DESERIALIZING.search(e.get("message", "")))), "a layer")
+        layer = unrecognized.group(1) or next(
+            (m.group(1) for e in _errors(error) if (m := _DESERIALIZING.search(e.get("message", "")))), "a layer"
+        )
         keys = ", ".join(re.findall(r"'(\w+)'", unrecognized.group(2))) or unrecognized.group(2)
-        return "version-mismatch", None, f"{layer}'s config has {keys}, which keras {keras} does not accept; " + _direction_fix(info, env_major, keras)
+        return (
+            "version-mismatch",
+            None,
+            f"{layer}'s config has {keys}, which keras {keras} does not accept; " + _direction_fix(info, env_major, keras),
+        )
     if "cannot contain character `/`" in text:
         return (
             "version-mismatch",
@@ -490,7 +515,11 @@ def _load_cause(
         return "version-mismatch", None, _format_fix(info, env_major)
     if "could not be deserialized properly" in text and info.keras_version and keras and _release(info.keras_version) > _release(keras):
         # Keras 3 wraps what went wrong inside; nothing above named it, but the file is newer than this Keras
-        return "version-mismatch", None, f"the model's config does not deserialize in keras {keras}; " + _direction_fix(info, env_major, keras)
+        return (
+            "version-mismatch",
+            None,
+            f"the model's config does not deserialize in keras {keras}; " + _direction_fix(info, env_major, keras),
+        )
     if worked and worked.startswith("custom_objects"):
         return "custom-object", next(iter(info.names("custom")), None), "pass the custom objects to load_model (custom_objects=...)"
     if worked == "compile=False" and compiled:
@@ -651,7 +680,7 @@ def _out_of_memory(outcome: ProbeOutcome) -> bool:
     return "killed for exceeding its memory limit (out of memory)" in (outcome.stderr or "")
 
 
-def _crash_cause(info: ModelInfo) -> str:
+def _crash_cause(info: ModelInfo) -> Cause:
     """A crash is the environment's (a broken build, a segfault) unless the file's own code ran:
     then nothing tells the two apart."""
     return "unknown" if info.carries_code else "environment"

@@ -1,7 +1,8 @@
 """What a run means next to the runs before it: new releases, trends, the gate.
 
 Called when a run (or a merge of shards) finishes, before the reports are written, so
-results.json carries everything the reports show and `harness report` can re-render it:
+results.json carries everything the reports show and `harness report` can re-render it.
+A pure function of the document and the store: it returns a new document with
 
 - `cells[].new` / `new_versions`: cells no earlier run of the same matrix had (a release
   that appeared since: the matrix's lines, specifiers and `latest` are expanded afresh
@@ -12,7 +13,7 @@ results.json carries everything the reports show and `harness report` can re-ren
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .gate import evaluate, outcomes_of
@@ -28,7 +29,7 @@ def follow_up(
     fail_on: str,
     baseline: Mapping[str, Any] | None = None,
     baseline_name: str | None = None,
-) -> None:
+) -> dict[str, Any]:
     matrix = doc["matrix"]["name"]
     earlier = store.earlier_runs(matrix, before=run_id) if store else []
     history: dict[str, Any] = {"runs": [], "trend": {}, "new_releases": {}, "compared_with": None}
@@ -39,8 +40,9 @@ def follow_up(
     elif baseline is not None:
         seen = dict(baseline.get("cells") or {})
         history["compared_with"] = f"the baseline {baseline_name}"
-    if seen is not None:
-        history["new_releases"] = mark_new(doc, seen)
+    cells = list(doc.get("cells", []))
+    if seen is not None:  # marks a shard (or an earlier rendering) made are measured again
+        cells, history["new_releases"] = mark_new([_unmarked(c) for c in cells], seen)
     outcomes: dict[int, dict[str, dict[str, Any]]] = {}  # run id -> model -> cell -> outcome; each run read once
 
     def outcomes_in(run: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -55,8 +57,6 @@ def follow_up(
         by_run = [outcomes_in(r) for r in shown]
         for r in doc.get("results", []):
             history["trend"].setdefault(r["model"], {})[r["cell"]] = [old.get(r["model"], {}).get(r["cell"]) for old in by_run]
-    doc["history"] = history
-
     accepted: Mapping[str, Mapping[str, Any]] | None = None
     reference = None
     if baseline is not None:
@@ -64,27 +64,35 @@ def follow_up(
     elif store and earlier:
         previous = next((r for r in earlier if r["complete"]), earlier[0])
         accepted, reference = outcomes_in(previous), f"run {previous['id']} ({previous['started']})"
-    doc["gate"] = evaluate(doc, fail_on, accepted, reference)
-    doc["gate"]["given"] = bool((doc.get("run") or {}).get("fail_on_given", True))  # the user chose it (else: the default)
+    gate = {
+        **evaluate(doc, fail_on, accepted, reference),
+        "given": bool((doc.get("run") or {}).get("fail_on_given", True)),  # the user chose it (else: the default)
+    }
+    return {**doc, "cells": cells, "history": history, "gate": gate}
 
 
-def mark_new(doc: dict[str, Any], seen: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
-    """Flag cells not seen before; return the versions per axis no earlier cell had."""
+def _unmarked(cell: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in cell.items() if k not in ("new", "new_versions")}
+
+
+def mark_new(
+    cells: Sequence[Mapping[str, Any]], seen: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """The cells with those not seen before flagged (`new`, `new_versions`), and the versions
+    per axis no earlier cell had."""
     known: dict[str, set[str]] = {}
     for pins in seen.values():
         for axis, version in pins.items():
             known.setdefault(axis, set()).add(version)
     releases: dict[str, list[str]] = {}
-    for cell in doc.get("cells", []):
-        cell.pop("new", None)  # marks a shard (or an earlier rendering) made are measured again here
-        cell.pop("new_versions", None)
+    marked = []
+    for cell in cells:
         if cell["id"] in seen:
+            marked.append(dict(cell))
             continue
-        cell["new"] = True
         fresh = {a: v for a, v in cell.get("pins", {}).items() if v is not None and a in known and v not in known[a]}
-        if fresh:
-            cell["new_versions"] = fresh
-            for axis, version in fresh.items():
-                if version not in releases.setdefault(axis, []):
-                    releases[axis].append(version)
-    return releases
+        marked.append({**cell, "new": True, **({"new_versions": fresh} if fresh else {})})
+        for axis, version in fresh.items():
+            if version not in releases.setdefault(axis, []):
+                releases[axis].append(version)
+    return marked, releases

@@ -16,10 +16,12 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from .diagnose import CellResult
 from .errors import UsageError
 from .gate import load_baseline
 from .matrix import LoadOptions
 from .outputs import compare_outputs
+from .recorder import Recorder
 from .report import load_results
 from .store import Store
 
@@ -51,6 +53,12 @@ def merge_runs(
         for env in doc.get("environments", []):
             environments.setdefault(env["key"], env)
         for r in doc["results"]:
+            try:
+                CellResult.from_dict(r)
+            except (ValueError, TypeError) as exc:
+                raise UsageError(
+                    f"{path}: a result of {r.get('model')} in {r.get('cell')} cannot be read ({exc}); is it a harness results.json?"
+                ) from None
             results[(r["model"], r["cell"])] = carry_files(dict(r), path.parent, outdir)
         copy_logs(path.parent / "logs", outdir / "logs")
     order = sorted(cells.values(), key=lambda c: (c.get("position") is None, c.get("position") or 0))
@@ -86,14 +94,13 @@ def merge_runs(
         "results": [],
     }
     load = load_options(first["matrix"].get("load") or {})
+    final = [CellResult.from_dict(r) for r in merged_results]
     if load.inference:
-        compare_outputs({"models": document["models"], "results": merged_results}, load)
-
-    from .runner import Recorder  # the runner's recorder writes results.json, the store and the reports
-
+        final = compare_outputs(document["models"], final, load)
     recorder = Recorder(outdir, document, store)
-    recorder.add_records(merged_results)
+    recorder.add(final)
     return recorder.finish(
+        None,
         document["run"]["complete"],
         document["run"]["interrupted"],
         fail_on,

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .diagnose import CellResult, Status
 from .matrix import LoadOptions
 
-MISMATCH = "loaded-output-mismatch"
+MISMATCH: Status = "loaded-output-mismatch"
 
 
 MAX_OUTPUT_BYTES = 512 << 20  # a cell's saved outputs, uncompressed: they came from the cell, so they are bounded
@@ -60,55 +62,52 @@ def _close(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray], load:
     return all(a.shape == b.shape and np.allclose(b, a, atol=load.atol, rtol=load.rtol) for a, b in zip(reference, outputs, strict=True))
 
 
-def compare_outputs(doc: dict[str, Any], load: LoadOptions) -> int:
-    """Mark results whose outputs differ from the reference; returns how many were marked."""
-    marked = 0
-    for model in doc.get("models", []):
-        results = [r for r in doc["results"] if r["model"] == model["name"] and r.get("outputs") and Path(r["outputs"]).exists()]
-        if not results:
+def compare_outputs(models: Sequence[Mapping[str, Any]], results: Sequence[CellResult], load: LoadOptions) -> list[CellResult]:
+    """The results with `output_diff` set where outputs were saved, and those whose outputs
+    differ from the reference turned into loaded-output-mismatch (new values, same order)."""
+    compared: dict[int, CellResult] = {}
+    for model in models:
+        saved = [(n, r) for n, r in enumerate(results) if r.model == model["name"] and r.outputs and Path(r.outputs).exists()]
+        if not saved:
             continue
-        reference, label = _reference(model, results, load)
+        reference, label = _reference(model, [r for _, r in saved], load)
         if reference is None:
             continue
-        for r in results:
-            if r.get("outputs") == label:
-                r["output_diff"] = {"reference": "this cell", "max_abs": 0.0, "max_rel": 0.0}
-                continue
-            try:
-                outputs = read_arrays(r["outputs"])
-            except (OSError, ValueError, zipfile.BadZipFile) as exc:
-                r["output_diff"] = {"error": f"the outputs the cell sent cannot be read: {exc}"}
-                continue
-            diff = {
-                "reference": Path(label).stem if label != str(load.reference) else str(load.reference),
-                **differences(reference, outputs),
-            }
-            r["output_diff"] = diff
-            if not _close(reference, outputs, load):
-                r["status"] = MISMATCH
-                r["cause"] = "version-mismatch"
-                where = (
-                    "shapes differ"
-                    if diff["max_abs"] is None
-                    else f"max abs diff {diff['max_abs']:.3g}, max rel diff {diff['max_rel']:.3g}"
-                )
-                r["detail"] = f"loads, but its outputs differ from {diff['reference']} ({where}; atol {load.atol}, rtol {load.rtol})"
-                r["fix"] = (
-                    "compare the layer configs between the two versions; pin the version that matches, or re-save the model with this one"
-                )
-                marked += 1
-    return marked
+        for n, r in saved:
+            compared[n] = _compared(r, reference, label, load)
+    return [compared.get(n, r) for n, r in enumerate(results)]
 
 
-def _reference(model: Mapping[str, Any], results: Sequence[dict[str, Any]], load: LoadOptions) -> tuple[list[np.ndarray] | None, str]:
+def _compared(r: CellResult, reference: Sequence[np.ndarray], label: str, load: LoadOptions) -> CellResult:
+    if r.outputs == label:
+        return replace(r, output_diff={"reference": "this cell", "max_abs": 0.0, "max_rel": 0.0})
+    assert r.outputs is not None
+    try:
+        outputs = read_arrays(r.outputs)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        return replace(r, output_diff={"error": f"the outputs the cell sent cannot be read: {exc}"})
+    diff = {"reference": Path(label).stem if label != str(load.reference) else str(load.reference), **differences(reference, outputs)}
+    if _close(reference, outputs, load):
+        return replace(r, output_diff=diff)
+    where = "shapes differ" if diff["max_abs"] is None else f"max abs diff {diff['max_abs']:.3g}, max rel diff {diff['max_rel']:.3g}"
+    return replace(
+        r,
+        output_diff=diff,
+        status=MISMATCH,
+        cause="version-mismatch",
+        detail=f"loads, but its outputs differ from {diff['reference']} ({where}; atol {load.atol}, rtol {load.rtol})",
+        fix="compare the layer configs between the two versions; pin the version that matches, or re-save the model with this one",
+    )
+
+
+def _reference(model: Mapping[str, Any], results: Sequence[CellResult], load: LoadOptions) -> tuple[list[np.ndarray] | None, str]:
     if load.reference:
         return read_arrays(load.reference), str(load.reference)
     saved_by = model.get("keras_version")
     for r in results:
-        versions = r.get("versions") or {}
-        if r["status"] == "loaded" and saved_by and saved_by in (versions.get("keras"), versions.get("tf-keras")):
+        if r.status == "loaded" and r.outputs and saved_by and saved_by in (r.versions.get("keras"), r.versions.get("tf-keras")):
             try:
-                return read_arrays(r["outputs"]), r["outputs"]
+                return read_arrays(r.outputs), r.outputs
             except (OSError, ValueError, zipfile.BadZipFile):
                 continue
     return None, ""

@@ -66,6 +66,10 @@ MIGRATIONS = {
     ("runs", "shard"): "ALTER TABLE runs ADD COLUMN shard TEXT",
     ("results", "result_key"): "ALTER TABLE results ADD COLUMN result_key TEXT",
 }
+INSERT_RESULT = (
+    "INSERT INTO results (run_id, model_sha256, model, cell, env_key, options_key, probe_version, status, data, recorded, result_key) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 INDEXES = "CREATE INDEX IF NOT EXISTS results_by_key ON results (result_key);"
 
 
@@ -137,16 +141,34 @@ class Store:
             )
             return int(cursor.lastrowid or 0)
 
-    def finish_run(self, run_id: int, complete: bool, interrupted: bool) -> None:
+    def finish_run(self, run_id: int, complete: bool, interrupted: bool, final: Iterable[StoredResult] | None = None) -> None:
+        """Close a run; `final`: its results as the reports show them (after outputs were compared
+        and fixes tried in other environments), written in place of the per-cell rows in the
+        same transaction, so history, trends, gates and the cache see what the report shows."""
+        values = None if final is None else self._values(run_id, final)
         with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            if values is not None:
+                self._db.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
+                self._db.executemany(INSERT_RESULT, values)
             self._db.execute(
                 "UPDATE runs SET finished = ?, complete = ?, interrupted = ? WHERE id = ?",
                 (time.strftime("%Y-%m-%dT%H:%M:%S%z"), int(complete), int(interrupted), run_id),
             )
+            self._db.execute("COMMIT")
 
     def add(self, run_id: int, rows: Iterable[StoredResult]) -> None:
         """One transaction per cell; each result under its key (keys.result_key)."""
-        values = [
+        values = self._values(run_id, rows)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(INSERT_RESULT, values)
+            self._db.execute("COMMIT")
+
+    @staticmethod
+    def _values(run_id: int, rows: Iterable[StoredResult]) -> list[tuple[Any, ...]]:
+        recorded = time.time()
+        return [
             (
                 run_id,
                 row.model_sha256,
@@ -157,29 +179,11 @@ class Store:
                 row.probe_version,
                 row.record["status"],
                 json.dumps(row.record, default=str),
-                time.time(),
+                recorded,
                 row.result_key,
             )
             for row in rows
         ]
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(
-                "INSERT INTO results (run_id, model_sha256, model, cell, env_key, options_key, probe_version, status, data, recorded, "
-                "result_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-            self._db.execute("COMMIT")
-
-    def update(self, run_id: int, results: Iterable[Mapping[str, Any]]) -> None:
-        """Rewrite a run's stored results with their final form (after output comparison or fixes
-        tried in another environment changed a status), so history, trends and gates see what the
-        report shows."""
-        rows = [(r["status"], json.dumps(r, default=str), run_id, r["model"], r["cell"]) for r in results]
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("UPDATE results SET status = ?, data = ? WHERE run_id = ? AND model = ? AND cell = ?", rows)
-            self._db.execute("COMMIT")
 
     def cached(self, result_key: str) -> dict[str, Any] | None:
         """The newest result stored under this key that is worth reusing (not an infra error or crash)."""

@@ -38,7 +38,8 @@ def fails(kind: str, message: str, *then: dict[str, Any]) -> Attempts:
 
 @dataclass
 class FakeBackend:
-    """Answers per (model file name, tensorflow version) from `table`; counts what it was asked."""
+    """Answers per (model file name, tensorflow version) from `table` (in a tf-keras legacy cell
+    per (name, "<version>+legacy")); counts what it was asked."""
 
     table: Mapping[tuple[str, str], Attempts]
     name: str = "fake"
@@ -71,14 +72,15 @@ class FakeBackend:
             self.before_probe(tensorflow)
         names = tuple(Path(m["path"]).name for m in request["models"])
         self.probes.append((tensorflow, names))
-        keras = "2.15.0" if Version(tensorflow) < Version("2.16") else "3.15.1"
+        legacy = env_vars.get("TF_USE_LEGACY_KERAS") == "1"  # tf-keras: Keras 2, looked up as "<tensorflow>+legacy"
+        keras = "2.15.0" if Version(tensorflow) < Version("2.16") or legacy else "3.15.1"
         lines = [
             {"kind": "start", "probe_version": request["probe_version"], "python": "3.11", "api": request["api"],
              "versions": {"tensorflow": tensorflow, "keras": keras, "numpy": "1.26.4"}},
             {"kind": "import", "import": {"ok": True, "seconds": 0.5}},
         ]  # fmt: skip
         for model, name in zip(request["models"], names, strict=True):
-            attempts = self.table.get((name, tensorflow), loads())
+            attempts = self.table.get((name, tensorflow + ("+legacy" if legacy else "")), loads())
             lines.append({"kind": "model", "key": model["key"], "result": {"attempts": attempts, "plugins": []}})
         lines.append({"kind": "done", "seconds": 1.0})
         stdout = "".join(json.dumps(line) + "\n" for line in lines)

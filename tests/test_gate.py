@@ -6,6 +6,7 @@ and compared with an unsharded run) is in test_schedule.py; these cover the rule
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -17,8 +18,8 @@ from harness.gate import evaluate, load_baseline, regressions, write_baseline
 from harness.history import follow_up
 from harness.matrix import Cell
 from harness.merge import merge_runs
+from harness.pipeline import shard_cells
 from harness.report import write_reports
-from harness.runner import shard_cells
 from harness.store import Store
 
 
@@ -112,8 +113,10 @@ def test_follow_up_marks_new_releases_and_keeps_a_trend(tmp_path):
     shard = store.start_run("mx", "uv", "1/2")  # a shard is part of a run, not an earlier run
     store.add(shard, stored([result("tf2.17", "loaded")]))
     now = store.start_run("mx", "uv")
-    doc = document([result("tf2.15", "loaded"), result("tf2.16", "load-error", "ValueError"), result("tf2.17", "load-error", "ValueError")])
-    follow_up(doc, store, now, "regression")
+    given = document([result("tf2.15", "loaded"), result("tf2.16", "load-error", "ValueError"), result("tf2.17", "load-error", "ValueError")])
+    untouched = copy.deepcopy(given)
+    doc = follow_up(given, store, now, "regression")
+    assert given == untouched  # a pure function: a new document, the given one unchanged
     cells = {c["id"]: c for c in doc["cells"]}
     assert [c for c in cells if cells[c].get("new")] == ["tf2.17"]
     assert cells["tf2.17"]["new_versions"] == {"tensorflow": "2.17"}

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.diagnose import CellResult
 from harness.matrix import LoadOptions
 from harness.outputs import MISMATCH, compare_outputs, differences
 
@@ -19,16 +20,18 @@ def test_compare_uses_the_saved_by_cell_and_marks_the_others(tmp_path):
         np.savez(path, np.full((1, 2), value))
         return str(path)
 
-    doc = {
-        "models": [{"name": "m.h5", "keras_version": "2.15.0"}],
-        "results": [
-            {"model": "m.h5", "cell": "a", "status": "loaded", "versions": {"keras": "3.5.0"}, "outputs": save("a", 1.2)},
-            {"model": "m.h5", "cell": "b", "status": "loaded", "versions": {"keras": "2.15.0"}, "outputs": save("b", 1.0)},
-            {"model": "m.h5", "cell": "c", "status": "loaded-after-fix", "versions": {"keras": "2.15.0"}, "outputs": save("c", 1.0 + 1e-7)},
-        ],
-    }
-    assert compare_outputs(doc, LoadOptions()) == 1
-    a, b, c = doc["results"]
-    assert a["status"] == MISMATCH and a["output_diff"]["reference"] == "b" and abs(a["output_diff"]["max_abs"] - 0.2) < 1e-9
-    assert b["output_diff"]["reference"] == "this cell" and b["status"] == "loaded"
-    assert c["status"] == "loaded-after-fix"
+    models = [{"name": "m.h5", "keras_version": "2.15.0"}]
+    results = [
+        CellResult("m.h5", "a", "loaded", versions={"keras": "3.5.0"}, outputs=save("a", 1.2)),
+        CellResult("m.h5", "b", "loaded", versions={"keras": "2.15.0"}, outputs=save("b", 1.0)),
+        CellResult("m.h5", "c", "loaded-after-fix", versions={"keras": "2.15.0"}, outputs=save("c", 1.0 + 1e-7)),
+        CellResult("m.h5", "d", "load-error", cause="custom-object"),
+    ]
+    before = list(results)
+    a, b, c, d = compare_outputs(models, results, LoadOptions())
+    assert results == before  # values: the inputs are unchanged
+    assert a.status == MISMATCH and a.cause == "version-mismatch" and a.output_diff is not None
+    assert a.output_diff["reference"] == "b" and abs(a.output_diff["max_abs"] - 0.2) < 1e-9
+    assert b.output_diff == {"reference": "this cell", "max_abs": 0.0, "max_rel": 0.0} and b.status == "loaded"
+    assert c.status == "loaded-after-fix" and c.output_diff is not None and c.output_diff["max_abs"] < 1e-6
+    assert d == results[3]  # no outputs: untouched

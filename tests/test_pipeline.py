@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import textwrap
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from fakes import FakeBackend, FakeIndex, FakeResolver, fails, loads
 
-from harness import backends, proc, runner
+from harness import backends, pipeline, proc, runner
 from harness.errors import Interrupted
 from harness.matrix import parse_matrix
 from harness.runner import RunOptions, run
@@ -48,10 +49,17 @@ def fake(tmp_path, monkeypatch):
     for name in ("Popen", "run", "call", "check_output"):  # the guard: these tests run no program at all
         monkeypatch.setattr(subprocess, name, no_process)
     monkeypatch.setattr(os, "fork", no_process)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"a pipeline test opened a connection: {args[1:2]}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)  # nor asks a package index
     backend = FakeBackend(TABLE)
     monkeypatch.setattr(backends, "BACKENDS", {**backends.BACKENDS, "fake": lambda config: backend})
-    monkeypatch.setattr(runner, "PackageIndex", lambda **kw: FakeIndex({"tensorflow-cpu": ["2.15.1", "2.16.2", "2.21.0"]}))
-    monkeypatch.setattr(runner, "Resolver", FakeResolver)
+    index = FakeIndex({"tensorflow-cpu": ["2.15.1", "2.16.2", "2.21.0"], "tf-keras": ["2.15.1", "2.16.0", "2.21.0"]})
+    for module in (pipeline, runner):  # the stages ask the index and the resolver; so do the legacy fixes
+        monkeypatch.setattr(module, "PackageIndex", lambda **kw: index)
+        monkeypatch.setattr(module, "Resolver", FakeResolver)
     (tmp_path / "custom_objects.py").write_text("class ResidualBlock: pass\n")
     (tmp_path / "m.yaml").write_text(textwrap.dedent(MATRIX))
     yield backend
@@ -139,3 +147,24 @@ def test_crossload_on_the_fake_backend_keeps_what_finished_on_ctrl_c(fake, tmp_p
     kept = json.loads((tmp_path / "cut" / "results.json").read_text())
     assert kept["run"]["interrupted"] is True and kept["run"]["complete"] is False
     assert {r["cell"] for r in kept["results"]} == {"py3.11-tensorflow2.15.1", "py3.11-tensorflow2.16.2"}
+
+
+def test_try_fixes_runs_legacy_cells_and_records_the_final_results_once(fake, tmp_path):
+    """A Keras 2 file failing under Keras 3: tf-keras legacy mode is tried in a cell of its own,
+    through the same loop; the report, results.json and the store hold the fixed results."""
+    from harness.fixes import LEGACY_FIX
+    from harness.store import Store
+
+    fake.table = {**TABLE, ("residual_block.h5", "2.16.2+legacy"): fails("ValueError", UNKNOWN)}
+    doc = go(tmp_path, "fixed", try_fixes=True)
+    got = {r["cell"]: r for r in doc["results"] if r["model"] == "residual_block.h5"}
+    fixed, still = got["py3.11-tensorflow2.21.0"], got["py3.11-tensorflow2.16.2"]
+    assert (fixed["status"], fixed["fix_worked"], fixed["fixes_tried"]) == ("loaded-after-fix", LEGACY_FIX, (LEGACY_FIX,))
+    assert fixed["fix"] == "install tf-keras==2.21.0 and set TF_USE_LEGACY_KERAS=1 (tried: it loads)"
+    assert still["status"] == "load-error" and still["detail"].endswith("tf-keras legacy mode did not load it either (load-error)")
+    assert LEGACY_FIX not in got["py3.11-tensorflow2.15.1"]["fixes_tried"]  # Keras 2 already: nothing to try
+    legacy = [p for p in fake.probes if p[1] == ("residual_block.h5",)]
+    assert sorted(t for t, _ in legacy) == ["2.16.2", "2.21.0"]  # one legacy cell each, only the failed model
+    assert json.loads((tmp_path / "fixed" / "results.json").read_text())["results"] == json.loads(json.dumps(doc["results"]))
+    stored = Store(tmp_path / "store.sqlite").results(doc["run"]["store_run"])
+    assert sorted((r["cell"], r["model"], r["status"]) for r in stored) == sorted((r["cell"], r["model"], r["status"]) for r in doc["results"])

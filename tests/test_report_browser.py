@@ -100,8 +100,10 @@ def test_trend_squares_and_new_marks_show_in_the_browser(browser, tmp_path):
         earlier = [
             dict(r, status="load-error" if flip and r["status"] == "loaded" else r["status"]) for r in doc["results"] if r["cell"] in ids
         ]
-        store.add(run, [StoredResult(r, sha[r["model"]], "e", "o", 1, result_key(sha[r["model"]], r["cell"], "e", "o", 1)) for r in earlier])
-    follow_up(doc, store, None, "regression")
+        store.add(
+            run, [StoredResult(r, sha[r["model"]], "e", "o", 1, result_key(sha[r["model"]], r["cell"], "e", "o", 1)) for r in earlier]
+        )
+    doc = follow_up(doc, store, None, "regression")
     write_reports(doc, tmp_path)
     browser.get((tmp_path / "report.html").as_uri())
     strips = browser.find_elements(By.CSS_SELECTOR, "td.cell .trend")

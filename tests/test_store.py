@@ -123,3 +123,18 @@ def test_the_cache_key_follows_file_contents_not_paths(tmp_path):
     objects.write_text("X = 1\n")
     assert options_key(load, "uv") == first
     assert options_key(dict(load, custom_objects=str(tmp_path / "gone.py")), "uv") != first
+
+
+def test_finishing_a_run_writes_its_final_results_in_place_of_the_per_cell_rows(tmp_path):
+    """The per-cell rows (what an interrupted run keeps) give way to the final results in one
+    transaction with the closing stamp; another run's rows are untouched."""
+    store = Store(tmp_path / "s.sqlite")
+    other = store.start_run("mx", "uv")
+    store.add(other, stored([result("tf2.16", "load-error", "ValueError")]))
+    run = store.start_run("mx", "uv")
+    store.add(run, stored([result("tf2.15", "loaded")]))
+    store.add(run, stored([result("tf2.16", "load-error", "ValueError")]))
+    store.finish_run(run, True, False, stored([result("tf2.15", "loaded"), result("tf2.16", "loaded-after-fix")]))
+    assert [(r["cell"], r["status"]) for r in store.results(run)] == [("tf2.15", "loaded"), ("tf2.16", "loaded-after-fix")]
+    assert [r["status"] for r in store.results(other)] == ["load-error"]
+    assert [(r["id"], r["complete"], r["results"]) for r in store.runs()] == [(other, 0, 1), (run, 1, 2)]

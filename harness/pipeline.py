@@ -1,0 +1,313 @@
+"""The stages every command that loads models is built from, as plain functions, and the
+one loop that runs cells (`run_cells`).
+
+load matrix -> inspect models -> expand -> select -> shard -> resolve -> plan -> (cache)
+-> run_cells -> outputs / fixes / history (pure) -> record -> report.
+
+`harness run` (runner.py), `harness crossload`, the cross-environment fixes, bisect and
+repro compose these; none of them writes its own loop over cells.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import fnmatch
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import __version__, proc
+from .backends import Backend
+from .cell import CellTask
+from .diagnose import CellResult
+from .errors import Interrupted, NothingToDo, UsageError
+from .executor import Executor, LocalExecutor, default_jobs
+from .gate import default_fail_on
+from .matrix import Cell, Matrix, combinations, expand_versions
+from .modelfile import ModelInfo, inspect_model
+from .plan import EnvJob, EnvSpec, plan
+from .probe import PROBE_VERSION
+from .recorder import now
+from .resolve import INDEX_TTL, LOCK_TTL, Lock, PackageIndex, Resolution, ResolveFailed, Resolver, Unresolvable
+from .sandbox import unsandboxed_reason
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    outdir: Path
+    backend: str = "uv"
+    jobs: int | None = None
+    only: tuple[str, ...] = ()
+    dry_run: bool = False
+    store: Path | None = None  # the SQLite store; None: no store, no cache
+    fresh: bool = False  # run every cell even when the store has its result
+    try_fixes: bool = False  # also try fixes that need another environment (tf-keras legacy mode)
+    docker: Mapping[str, Any] = field(default_factory=dict)  # flags over the matrix's docker section
+    shard: tuple[int, int] | None = None  # (K, N): run the K-th of N stable slices of the cells
+    refresh: bool = False  # ask the package index now, ignoring cached release lists and locks
+    fail_on: str | None = None  # what makes the exit code 1 (gate.FAIL_ON); None: per baseline
+    baseline: Path | None = None  # accepted outcomes (harness baseline)
+    executor: str = "local"  # local threads, or ray (cells as tasks on a Ray cluster)
+    ray_address: str | None = None  # None: $RAY_ADDRESS, else a cluster started on this machine
+    ray_cpus: float = 1.0  # what each cell asks Ray for
+    ray_memory: str = "1.5g"
+    sandbox: str = "auto"  # what contains a uv cell: bwrap, none, or auto (bwrap where it works)
+    trust_models: bool = False  # run files that carry code even where no sandbox exists
+    memory: str | None = None  # per cell (uv sandbox and Docker); None: 4g
+    pids: int | None = None  # per cell; None: 512
+
+    @property
+    def gate(self) -> str:
+        return self.fail_on or default_fail_on(self.baseline)
+
+
+class Progress(Protocol):
+    def stage(self, text: str) -> None: ...
+    def start(self, total: int) -> None: ...
+    def cell_done(self, results: Sequence[CellResult]) -> None: ...
+
+
+class QuietProgress:
+    def stage(self, text: str) -> None:
+        pass
+
+    def start(self, total: int) -> None:
+        pass
+
+    def cell_done(self, results: Sequence[CellResult]) -> None:
+        pass
+
+
+@dataclass
+class Planned:
+    """Everything decided before anything is built (what --dry-run shows)."""
+
+    cells: list[Cell]
+    resolutions: dict[Cell, Resolution]
+    jobs: list[EnvJob]
+    skipped: dict[Cell, str] = field(default_factory=dict)
+    positions: dict[Cell, int] = field(default_factory=dict)  # place in the full expansion (merge orders by it)
+
+
+def inspect_models(paths: Iterable[str | Path]) -> list[ModelInfo]:
+    infos = [inspect_model(p) for p in paths]
+    names = [i.name for i in infos]
+    if len(set(names)) != len(names):
+        raise UsageError(
+            f"two models share a file name ({', '.join(sorted({n for n in names if names.count(n) > 1}))}); rename one so the report can tell them apart"
+        )
+    return infos
+
+
+def expand_cells(matrix: Matrix, index: PackageIndex) -> list[Cell]:
+    return expand_versions(matrix, combinations(matrix), index.versions)
+
+
+def check_trust(backend: Backend, infos: Sequence[ModelInfo], options: RunOptions) -> None:
+    """Refuse to run files that carry code where nothing contains it, unless the user trusts them."""
+    if backend.sandbox != "none" or options.trust_models:
+        return
+    coded = [i.name for i in infos if i.carries_code]
+    if coded:
+        raise UsageError(
+            f"{', '.join(coded)}: carries Python code that runs when it loads, and cells are not sandboxed here "
+            f"({why_unsandboxed(options)}); install bubblewrap or use --backend docker, or pass --trust-models if you trust the file"
+        )
+
+
+def why_unsandboxed(options: RunOptions) -> str:
+    return "--sandbox none was given" if options.sandbox == "none" else unsandboxed_reason()
+
+
+def select_cells(cells: Sequence[Cell], only: Sequence[str]) -> list[Cell]:
+    if not only:
+        return list(cells)
+    return [c for c in cells if any(fnmatch.fnmatchcase(c.id, pattern) for pattern in only)]
+
+
+def resolve_cells(cells: Sequence[Cell], resolver: Resolver, workers: int = 4) -> dict[Cell, Resolution]:
+    with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(cells, pool.map(resolver.resolve, cells), strict=True))
+
+
+def shard_cells(cells: Sequence[Cell], shard: tuple[int, int] | None) -> list[Cell]:
+    """The K-th of N slices: every N-th cell of the expansion from the K-th on.
+
+    Round robin over the expansion order keeps shards within one cell of each other
+    and spreads each TensorFlow release over the shards; the same matrix and index
+    give the same slices, so a shard re-run (or resumed) runs the same cells.
+    """
+    if shard is None:
+        return list(cells)
+    k, n = shard
+    return list(cells[k - 1 :: n])
+
+
+def plan_run(matrix: Matrix, options: RunOptions, backend: Backend, progress: Progress) -> Planned:
+    index = PackageIndex(ttl=0.0 if options.refresh else INDEX_TTL)
+    progress.stage("expanding the matrix against the package index")
+    expanded = expand_cells(matrix, index)
+    positions = {c: i for i, c in enumerate(expanded)}
+    cells = select_cells(expanded, options.only)
+    if not cells:
+        raise NothingToDo(f"no cell matches --only {' '.join(options.only)}; `harness cells {matrix.path}` lists the ids")
+    cells = shard_cells(cells, options.shard)
+    progress.stage(f"resolving {len(cells)} cells with uv" + (f" (shard {options.shard[0]}/{options.shard[1]})" if options.shard else ""))
+    resolutions = resolve_cells(cells, Resolver(matrix.packages, index.config, ttl=0.0 if options.refresh else LOCK_TTL))
+    skipped = {c: backend.skip_reason(c.python) for c in cells if not backend.python_available(c.python)}
+    locked = [(c, r.text) for c, r in resolutions.items() if isinstance(r, Lock) and c not in skipped]
+    return Planned(cells, resolutions, plan(locked, backend.name, backend.fingerprint), skipped, positions)
+
+
+def unrun_results(planned: Planned, infos: Sequence[ModelInfo]) -> list[CellResult]:
+    """Cells that end before any environment: unresolvable, skipped, infra failures."""
+    results = []
+    for cell in planned.cells:
+        resolution = planned.resolutions[cell]
+        for info in infos:
+            if isinstance(resolution, Unresolvable):
+                results.append(
+                    CellResult(
+                        model=info.name,
+                        cell=cell.id,
+                        status="unresolvable",
+                        cause="version-mismatch",
+                        fix="these pins cannot be installed together; set `resolution: override` to force them",
+                        detail=resolution.explanation,
+                    )
+                )
+            elif isinstance(resolution, ResolveFailed):
+                results.append(CellResult(model=info.name, cell=cell.id, status="infra-error", detail=resolution.explanation))
+            elif cell in planned.skipped:
+                results.append(CellResult(model=info.name, cell=cell.id, status="skipped", detail=planned.skipped[cell]))
+    return results
+
+
+def check_outdir(outdir: Path) -> None:
+    """Fail early, and create nothing, when the report could not be written there."""
+    existing = outdir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        why = "is not a folder" if not existing.is_dir() else "is not writable"
+        raise UsageError(f"{outdir}: cannot write the report there ({existing} {why}); pick another folder with -o")
+
+
+def create_outdir(outdir: Path) -> None:
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{outdir}: cannot write the report there ({exc.strerror}); pick another folder with -o") from None
+
+
+def run_cells(
+    executor: Executor,
+    tasks: Sequence[CellTask],
+    on_cell: Callable[[Sequence[CellResult]], None],
+    on_interrupt: Callable[[], str],
+) -> None:
+    """The one loop over cell tasks (run, crossload, the legacy fixes, bisect): `on_cell` gets
+    each cell's results as they come (the recorder writes them).
+
+    Ctrl-C kills every child process and starts no more, closes the executor's stream (a
+    cluster cancels its tasks), lets the caller keep what finished (`on_interrupt` returns
+    what to tell the user), and raises Interrupted.
+    """
+    stream = executor.run_all(tasks)
+    try:
+        for results in stream:
+            on_cell(results)
+    except KeyboardInterrupt:
+        proc.kill_all()
+        close = getattr(stream, "close", None)
+        if close:
+            close()
+        raise Interrupted(on_interrupt()) from None
+
+
+def collect(executor: Executor, tasks: Sequence[CellTask], what: str) -> list[CellResult]:
+    """run_cells for stages that need every result before they go on (fixes, bisect steps)."""
+    results: list[CellResult] = []
+    run_cells(executor, tasks, results.extend, lambda: f"interrupted while {what}")
+    return results
+
+
+def make_executor(options: RunOptions) -> Executor:
+    if options.executor == "ray":
+        from .ray_executor import RayExecutor
+
+        ray = RayExecutor(options.ray_address, options.ray_cpus, options.ray_memory)
+        ray.connect()
+        return ray
+    if options.executor != "local":
+        raise UsageError(f"--executor {options.executor}: choose local or ray")
+    return LocalExecutor(options.jobs or default_jobs())
+
+
+def cell_task(cell: Cell, env: EnvSpec, backend: Backend, infos: Sequence[ModelInfo], matrix: Matrix, logs: Path) -> CellTask:
+    return CellTask(cell, env, backend, tuple(infos), matrix.load, logs)
+
+
+def new_document(matrix: Matrix, infos: Sequence[ModelInfo], planned: Planned, backend: Backend, options: RunOptions) -> dict[str, Any]:
+    env_keys = {cell: job.env.key for job in planned.jobs for cell in job.cells}
+    cells = []
+    for cell in planned.cells:
+        resolution = planned.resolutions[cell]
+        cells.append(
+            {
+                "id": cell.id,
+                "python": cell.python,
+                "pins": dict(cell.pins),
+                "requested": dict(cell.requested),
+                "install": {name: matrix.install_name(name) for name, _ in cell.pins},
+                "env": dict(cell.env),
+                "api": cell.api,
+                "overridden": cell.override,
+                "env_key": env_keys.get(cell),
+                "lock": resolution.text.split() if isinstance(resolution, Lock) else None,
+                "position": planned.positions.get(cell),
+            }
+        )
+    return {
+        "schema": "harness-results",
+        "schema_version": 1,
+        "harness_version": __version__,
+        "probe_version": PROBE_VERSION,
+        "run": {
+            "started": now(),
+            "finished": None,
+            "complete": False,
+            "interrupted": False,
+            "backend": backend.name,
+            "sandbox": backend.sandbox,
+            "sandbox_note": None if backend.sandbox != "none" else f"not sandboxed: {why_unsandboxed(options)}",
+            "docker": backend.settings_record() if backend.name == "docker" else None,  # repro and merge read it
+            "jobs": options.jobs or default_jobs(),
+            "shard": {"index": options.shard[0], "count": options.shard[1]} if options.shard else None,
+            "fail_on": options.gate,
+            "fail_on_given": options.fail_on is not None,
+            "try_fixes": options.try_fixes,
+            "baseline": str(options.baseline) if options.baseline else None,
+        },
+        "matrix": {
+            "name": matrix.name,
+            "path": str(matrix.path),
+            "axes": [k for k, _ in matrix.axes],
+            "packages": dict(matrix.packages),
+            "load": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(matrix.load).items()},
+        },
+        "models": [info.to_dict() for info in infos],
+        "cells": cells,
+        "environments": [
+            {
+                "key": job.env.key,
+                "python": job.env.python,
+                "cells": [c.id for c in job.cells],
+                **({"build": backend.describe(job.env)} if options.dry_run else {}),
+            }
+            for job in planned.jobs
+        ],
+        "results": [],
+    }
