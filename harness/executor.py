@@ -11,13 +11,15 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
+from .backends import Backend
+
 T = TypeVar("T")
 
 
 class Executor(Protocol):
-    def use_backend(self, backend: Any) -> None:
-        """The backend the cells run with (a cluster's workers rebuild it from its name and
-        settings_record(); a local executor uses the object itself)."""
+    def use_backend(self, backend: Backend) -> None:
+        """The backend the cells run with (a cluster's workers create it from its name and
+        portable_config(); a local executor uses the object itself)."""
 
     def run_all(self, tasks: Sequence[Any]) -> Iterator[Any]:
         """Yield each task's value as it finishes. Closing the iterator cancels the rest.
@@ -32,7 +34,7 @@ class LocalExecutor:
     def __init__(self, jobs: int):
         self.jobs = max(1, jobs)
 
-    def use_backend(self, backend: Any) -> None:
+    def use_backend(self, backend: Backend) -> None:
         pass  # the tasks carry it
 
     def run_all(self, tasks: Sequence[Callable[[], T]]) -> Iterator[T]:

@@ -283,7 +283,8 @@ def new_document(matrix: Matrix, infos: Sequence[ModelInfo], planned: Planned, b
             "backend": backend.name,
             "sandbox": backend.sandbox,
             "sandbox_note": None if backend.sandbox != "none" else f"not sandboxed: {why_unsandboxed(options)}",
-            "docker": backend.settings_record() if backend.name == "docker" else None,  # repro and merge read it
+            "docker": None,
+            **backend.settings_record(),  # Docker's settings under "docker": repro and merge read them
             "jobs": options.jobs or default_jobs(),
             "shard": {"index": options.shard[0], "count": options.shard[1]} if options.shard else None,
             "fail_on": options.gate,

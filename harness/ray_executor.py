@@ -24,7 +24,6 @@ the cluster's image); a mismatch is reported per cell as an infra error.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .backends import Backend, BackendConfig
 from .cell import CellTask
 from .diagnose import CellResult
 from .errors import BackendUnavailable, UsageError
@@ -85,12 +85,10 @@ class Shipment:
     cell: Any
     env: Any
     backend: str
-    docker: Mapping[str, Any]
+    config: BackendConfig  # the driver's backend, as a worker creates it (Backend.portable_config)
     models: tuple[tuple[ModelInfo, Parcel], ...]
     load: Any
     files: Mapping[str, Parcel] = field(default_factory=dict)  # custom_objects, input
-    sandbox: str = "auto"  # the driver's uv sandbox: a worker uses the same one, or fails the cell
-    limits: Any = None
     harness_version: str = __version__
     probe_version: int = PROBE_VERSION
 
@@ -109,22 +107,17 @@ class RayExecutor:
         self.cpus = cpus
         self.memory = parse_size(memory)
         self.backend = "uv"
-        self.docker: dict[str, Any] = {}
-        self.sandbox = "auto"
-        self.limits: Any = None
+        self.config = BackendConfig()
         self.max_retries = max_retries
         self._connecting: threading.Thread | None = None
         self._shutdown: threading.Thread | None = None
         self._error: BaseException | None = None
 
-    def use_backend(self, backend: Any) -> None:
-        """Workers build environments with the driver's backend (and its Docker settings)."""
+    def use_backend(self, backend: Backend) -> None:
+        """Workers create the driver's backend from its portable config (Docker settings, a
+        user's template by its text, the uv sandbox and limits)."""
         self.backend = backend.name
-        self.docker = backend.settings_record() if backend.name == "docker" else {}
-        self.sandbox = backend.sandbox if backend.name == "uv" else "auto"
-        self.limits = backend.limits
-        if Path(self.docker.get("template", "")).suffix:  # the user's own .j2 file: its text travels, not its path
-            self.docker["template_text"] = Path(self.docker["template"]).read_text()
+        self.config = backend.portable_config()
 
     def connect(self) -> None:
         """Start connecting in the background: the driver plans (index, locks) meanwhile."""
@@ -244,7 +237,7 @@ class RayExecutor:
                 if (value := getattr(task.load, key)) is not None
             }
             models = tuple((info, parcel(Path(info.path), info.name, info.sha256)) for info in task.infos)
-            shipment = Shipment(task.cell, task.env, self.backend, self.docker, models, task.load, files, self.sandbox, self.limits)
+            shipment = Shipment(task.cell, task.env, self.backend, self.config, models, task.load, files)
             pending[remote.options(name=f"harness cell {task.cell.id}").remote(shipment)] = task
         return pending
 
@@ -287,12 +280,11 @@ def run_shipment(shipment: Shipment) -> dict[str, Any]:
         }
     import ray
 
-    from .backends import get_backend
+    from .backends import create_backend
 
     store = cache_dir() / "models"
-    backend = get_backend(
-        shipment.backend, local_docker_settings(shipment.docker, cache_dir() / "templates"), None, shipment.sandbox, shipment.limits
-    )
+    backend = create_backend(shipment.backend, shipment.config)
+    backend.check()
     infos = tuple(replace(info, path=str(materialize(p, store, ray.get))) for info, p in shipment.models)
     local = {key: materialize(p, store, ray.get) for key, p in shipment.files.items()}
     load = replace(shipment.load, **local)
@@ -301,18 +293,6 @@ def run_shipment(shipment: Shipment) -> dict[str, Any]:
         results = CellTask(shipment.cell, shipment.env, backend, infos, load, work / "logs")()
         files = {str(p.relative_to(work)): p.read_bytes() for p in sorted(work.rglob("*")) if p.is_file()}
     return {"results": [r.to_dict() for r in results], "files": files, "host": socket.gethostname(), "pid": os.getpid()}
-
-
-def local_docker_settings(docker: Mapping[str, Any], folder: Path) -> dict[str, Any]:
-    """The driver's Docker settings, with a user's template written on this worker (named by its content)."""
-    settings = dict(docker)
-    text = settings.pop("template_text", None)
-    if text is not None:
-        path = _mkdir(folder) / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.Dockerfile.j2"
-        if not path.exists():
-            path.write_text(text)
-        settings["template"] = str(path)
-    return settings
 
 
 def materialize(parcel: Parcel, store: Path, get: Any) -> Path:

@@ -19,15 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .backends import PROBE_DIR, cell_request
-from .backends.docker import PROBE, DockerBackend, DockerSettings, render_dockerfile
+from . import probe
+from .backends import PROBE_DIR, Reproducer, cell_request, reproducer
 from .cell import read_probe
 from .diagnose import exception_type
 from .errors import UsageError
 from .matrix import Cell
 from .modelfile import inspect_model
 from .plan import EnvSpec
-from .resolve import IndexConfig
+
+PROBE = Path(probe.__file__).resolve()
+PROBE_COMMAND = ("python", "-I", f"{PROBE_DIR}/probe.py", f"{PROBE_DIR}/request.json")
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def write_repro(
     folder: Path,
     model_paths: Mapping[str, Path] | None = None,
     copy_model: bool = False,
-    settings: DockerSettings | None = None,
+    base_image: str | None = None,
 ) -> Repro:
     cells = {c["id"]: c for c in doc.get("cells", [])}
     if cell_id not in cells:
@@ -77,14 +79,11 @@ def write_repro(
     models = [m for m in doc["models"] if any(r["model"] == m["name"] for r in results) and not m.get("problems")]
     if not models:
         raise UsageError(f"cell '{cell_id}' has no result for a model that could be loaded")
-    settings = settings or DockerSettings.of_run(doc)
+    backend = reproduction_backend(doc, base_image)
     folder.mkdir(parents=True, exist_ok=True)
     lock = "\n".join(record["lock"]) + "\n"
     env = EnvSpec(record["python"], lock, "docker")
     (folder / "requirements.lock").write_text(lock)
-    ca = Path("/etc/ssl/certs/ca-certificates.crt")
-    if ca.exists():
-        shutil.copy(ca, folder / "ca-certificates.crt")
     load = dict(doc.get("matrix", {}).get("load") or {})
     request = {
         "probe_version": doc.get("probe_version"),
@@ -105,8 +104,7 @@ def write_repro(
         shutil.copy(load["custom_objects"], folder / "custom_objects.py")
         copies.append("custom_objects.py")
     (folder / "request.json").write_text(json.dumps(inner, indent=1))
-    dockerfile = render_dockerfile(env, settings, IndexConfig.from_env(), "ca-certificates.crt" if ca.exists() else None)
-    (folder / "Dockerfile").write_text(dockerfile + f"COPY {' '.join(copies)} {PROBE_DIR}/\n")
+    backend.write_build_files(env, folder, copies)
     references = []
     for i, model in enumerate(models):
         reference = {
@@ -124,8 +122,16 @@ def write_repro(
     (folder / "model.json").write_text(json.dumps(references, indent=1))
     expected = {r["model"]: outcome_of(r) for r in results if r["model"] in {m["name"] for m in models}}
     (folder / "expected.json").write_text(json.dumps({"cell": cell_id, "outcomes": expected, "results": results}, indent=1, default=str))
-    (folder / "README.md").write_text(_readme(cell_id, record, references, expected, settings))
+    (folder / "README.md").write_text(_readme(cell_id, record, references, expected, backend))
     return Repro(folder, cell_id, tuple(m["name"] for m in models), expected)
+
+
+def reproduction_backend(doc: Mapping[str, Any], base_image: str | None = None, check: bool = False) -> Reproducer:
+    """The backend that writes reproductions, with the settings the run recorded (defaults for a uv run)."""
+    settings = dict((doc.get("run") or {}).get("docker") or {})
+    if base_image:
+        settings["base_image"] = base_image
+    return reproducer(settings, check)
 
 
 def _model_source(model: Mapping[str, Any], model_paths: Mapping[str, Path] | None) -> Path:
@@ -139,10 +145,11 @@ def _model_source(model: Mapping[str, Any], model_paths: Mapping[str, Path] | No
 
 
 def _readme(
-    cell_id: str, record: Mapping[str, Any], references: list[dict[str, Any]], expected: Mapping[str, Any], settings: DockerSettings
+    cell_id: str, record: Mapping[str, Any], references: list[dict[str, Any]], expected: Mapping[str, Any], backend: Reproducer
 ) -> str:
-    mounts = " ".join(f'-v "$MODEL_DIR/{r["name"]}:{r["mount"]}:ro"' for r in references)
-    envs = " ".join(f"-e {k}={v}" for k, v in record.get("env", {}).items())
+    mounts = {r["mount"]: f"$MODEL_DIR/{r['name']}" for r in references}
+    commands = backend.reproduction_commands(record["python"], record.get("env", {}), mounts, PROBE_COMMAND)
+    commands[-1] += " > result.jsonl"  # the run line: the probe's channel kept
     lines = [
         f"# Reproduction: `{cell_id}`",
         "",
@@ -157,13 +164,8 @@ def _readme(
         ],
         "",
         "```bash",
-        "# 1. build (needs the base image " + settings.base_image.format(python=record["python"]) + " and PyPI)",
-        f"docker build --network host -t harness-repro:{record['python']} .",
-        "# 2. run: no network, read-only root, no capabilities, the model mounted read-only",
         "MODEL_DIR=$PWD   # the folder that holds the model file(s) listed above",
-        f"docker run --rm --network none --read-only --tmpfs /tmp --tmpfs /work:uid=10001,gid=10001 --cap-drop ALL "
-        f'--security-opt no-new-privileges --user {10001}:{10001} {envs} {mounts} harness-repro:{record["python"]} '
-        f"python -I {PROBE_DIR}/probe.py {PROBE_DIR}/request.json > result.jsonl",
+        *commands,
         "# 3. what happened: the probe's messages, one JSON object a line (status, exception type and message per model)",
         "cat result.jsonl",
         "```",
@@ -177,11 +179,10 @@ def _readme(
 
 
 def verify_repro(
-    repro: Repro, doc: Mapping[str, Any], model_paths: Mapping[str, Path] | None = None, settings: DockerSettings | None = None
+    repro: Repro, doc: Mapping[str, Any], model_paths: Mapping[str, Path] | None = None, base_image: str | None = None
 ) -> dict[str, dict[str, Any]]:
     """Build the folder's image, run it as the README says, diagnose, return {model: outcome}."""
-    backend = DockerBackend(settings or DockerSettings.of_run(doc))
-    backend.check()
+    backend = reproduction_backend(doc, base_image, check=True)
     tag = f"harness-repro:{hashlib.sha256(repro.cell.encode()).hexdigest()[:12]}"
     ok, output = backend.build_folder(repro.folder, tag)
     if not ok:
@@ -197,7 +198,7 @@ def verify_repro(
         infos.append(inspect_model(source))
     done = backend.run_container(
         tag,
-        ["python", "-I", f"{PROBE_DIR}/probe.py", f"{PROBE_DIR}/request.json"],
+        list(PROBE_COMMAND),
         mounts,
         record.get("env", {}),
         timeout=float(request.get("timeout", 300)) * len(infos) + 15,

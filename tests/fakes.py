@@ -18,7 +18,7 @@ from typing import Any
 from packaging.version import Version
 
 from harness import proc
-from harness.backends import Prepared
+from harness.backends import BackendConfig, Prepared
 from harness.plan import EnvSpec
 from harness.resolve import IndexConfig, Lock
 from harness.sandbox import Limits
@@ -94,6 +94,9 @@ class FakeBackend:
 
     def settings_record(self) -> dict[str, Any]:
         return {}
+
+    def portable_config(self) -> BackendConfig:
+        return BackendConfig()
 
     def collect_garbage(self, older_than_days: float | None) -> str:
         return "removed nothing"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
+import pickle
 import time
 
 import pytest
@@ -35,9 +35,9 @@ def test_backends_are_found_by_name_and_a_new_one_is_one_registration(monkeypatc
 def test_uv_settings_and_garbage_collection(tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path))
     uv = create_backend("uv", BackendConfig(sandbox="none"))
-    record = uv.settings_record()
-    assert record["sandbox"] == "none" and record["limits"] == json.loads(json.dumps(record["limits"]))  # serialisable, as workers get it
-    assert record["limits"]["memory"] == uv.limits.memory
+    assert uv.settings_record() == {}  # the run records the sandbox already
+    config = pickle.loads(pickle.dumps(uv.portable_config()))  # what a cluster worker gets
+    assert config.sandbox == "none" and config.limits == uv.limits
     envs = tmp_path / "envs"
     for name, age_days in (("old", 40), ("new", 1)):
         (envs / name).mkdir(parents=True)

@@ -27,6 +27,36 @@ def test_help_teaches(capsys):
     assert "examples:" in out and "exit codes:" in out and "harness run matrices/seed-article.yaml" in out
 
 
+def test_one_function_decides_every_exit_code():
+    """What a command returns or raises -> the process's code; the help lists the same table."""
+    import sqlite3
+
+    from harness import errors, exits
+
+    def doc(**gate) -> dict:
+        return {"run": {}, "gate": {"failed": False, "untested": False, **gate}, "results": []}
+
+    assert [exits.exit_code(d) for d in (doc(), doc(failed=True), doc(untested=True))] == [0, 1, 5]
+    assert exits.exit_code({"run": {"missing_shards": [2]}, "gate": {"failed": False}}) == 1  # a partial merge never passes
+    assert [exits.exit_code(v) for v in (exits.PASSED, exits.Verdict(failed=True))] == [0, 1]
+    raised = [errors.UsageError("x"), errors.NothingToDo("x"), errors.BackendUnavailable("x"), errors.InfraUnavailable("x")]
+    assert [exits.exit_code(e) for e in raised] == [2, 3, 4, 5]
+    assert [exits.exit_code(e) for e in (KeyboardInterrupt(), sqlite3.OperationalError("full"), RuntimeError("bug"))] == [130, 1, 70]
+    assert all(f"  {code:<4} " in exits.epilog() for code in exits.MEANINGS)
+
+
+def test_every_command_is_a_module_with_a_parser_and_a_main():
+    """cli.py only parses and dispatches: each command's parser sets its module's main."""
+    from harness.commands import COMMANDS
+
+    parser = cli.build_parser()
+    modules = {c.__name__.rpartition(".")[2]: c for c in COMMANDS}
+    listed = {a.dest for a in parser._subparsers._group_actions[0]._choices_actions}  # type: ignore[union-attr]
+    assert listed == set(modules)  # one parser per module, named after it
+    assert parser.parse_args(["history"]).main is modules["history"].main
+    assert parser.parse_args(["report", "r.json"]).main is modules["report"].main
+
+
 def test_no_command_prints_help_and_exits_2(capsys):
     assert cli.main([]) == 2
     assert "COMMAND" in capsys.readouterr().out

@@ -366,14 +366,15 @@ def test_a_base_image_that_cannot_be_had_skips_with_a_hint(tmp_path, monkeypatch
 
 
 def test_docker_backend_answers_the_protocol_without_touching_other_images(docker_ready, harness_cache, monkeypatch):
-    """settings_record() is what workers rebuild the backend from; garbage collection dates images
+    """settings_record() is what a run records, portable_config() what workers rebuild the backend from; garbage collection dates images
     by what the daemon says (a cutoff in the far past removes nothing: every image is younger)."""
     from harness.backends import BackendConfig, create_backend
 
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(harness_cache))
     backend = create_backend("docker", BackendConfig(docker={"memory": "3g"}))
     record = backend.settings_record()
-    assert record["memory"] == "3g" and json.loads(json.dumps(record)) == record
+    assert record["docker"]["memory"] == "3g" and json.loads(json.dumps(record)) == record
+    assert create_backend("docker", backend.portable_config()).settings_record() == record  # a worker's backend is the same
     # the base image the docker_ready fixture built: one this test run made, not any image of the host
     image = "harness-base:py3.11"
     created = subprocess.run(["docker", "image", "inspect", "--format", "{{.Created}}", image], capture_output=True, text=True, check=True)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli
+from harness import cli, exits
 from harness.errors import UsageError
+from harness.exits import exit_code
 from harness.gate import evaluate, load_baseline, regressions, write_baseline
 from harness.history import follow_up
 from harness.matrix import Cell
@@ -217,10 +218,10 @@ def test_a_run_that_tested_nothing_never_passes():
     doc = document([result("tf2.15", "infra-error"), result("tf2.16", "skipped")])
     doc["gate"] = evaluate(doc, "any", None, None)
     assert doc["gate"]["untested"] and not doc["gate"]["failed"]
-    assert summary.exit_code(doc) == summary.UNTESTED_EXIT == 5
+    assert exit_code(doc) == exits.UNTESTED == 5
     assert summary.gate_text(doc) == "--fail-on any: nothing tested (no cell was tested (1 infra-error, 1 skipped))"
     doc["gate"] = evaluate(doc, "none", None, None)
-    assert summary.exit_code(doc) == 5  # --fail-on none ignores failures, not the absence of any test
+    assert exit_code(doc) == 5  # --fail-on none ignores failures, not the absence of any test
     tested = document([result("tf2.15", "infra-error"), result("tf2.16", "loaded")])
     tested["gate"] = evaluate(tested, "any", None, None)
-    assert not tested["gate"]["untested"] and summary.exit_code(tested) == 0
+    assert not tested["gate"]["untested"] and exit_code(tested) == 0

@@ -8,8 +8,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 CONCRETE = {"harness.backends.uv", "harness.backends.docker"}
-# repro writes a Docker build folder by design; moving it behind the Protocol is issue 12's next step.
-CONCRETE_ALLOWED = {"harness.repro", "harness.cli"}
+CONCRETE_ALLOWED: set[str] = set()
 
 
 def modules() -> dict[str, Path]:

@@ -269,7 +269,7 @@ def test_workers_with_a_docker_daemon_run_cells_in_containers(cluster, tmp_path,
 
 
 def test_a_users_template_travels_by_its_text(tmp_path):
-    from harness.ray_executor import local_docker_settings
+    from harness.backends.docker import local_settings as local_docker_settings
 
     text = "FROM {{ base_image }}\nRUN echo mine\n"
     settings = local_docker_settings({"template": "/driver/only/mine.j2", "template_text": text, "memory": "2g"}, tmp_path / "t")

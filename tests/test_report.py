@@ -12,8 +12,9 @@ import pytest
 
 from harness import cli
 from harness.errors import UsageError
+from harness.exits import exit_code
 from harness.report import load_results, write_reports
-from harness.report.summary import boundary, exception_label, exit_code
+from harness.report.summary import boundary, exception_label
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "seed-article-results.json"
 

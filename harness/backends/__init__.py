@@ -8,10 +8,10 @@ venv/uv/conda). Nothing outside this package imports a concrete backend: a new o
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .. import proc
 from ..errors import BackendUnavailable
@@ -71,13 +71,44 @@ class Backend(Protocol):
         ...
 
     def settings_record(self) -> dict[str, Any]:
-        """What a run document records of this backend, and what a cluster worker needs to
-        build the same environments (JSON-serialisable)."""
+        """What the run document's `run` section records of this backend (JSON), merged into it:
+        Docker's settings under "docker", which repro and merge read; nothing for uv."""
+        ...
+
+    def portable_config(self) -> BackendConfig:
+        """What a worker on another machine needs to create the same backend, with
+        create_backend(self.name, config): plain data, no path of this machine."""
         ...
 
     def collect_garbage(self, older_than_days: float | None) -> str:
         """Remove cached environments unused for `older_than_days` (None: all); say what went."""
         ...
+
+
+@runtime_checkable
+class Reproducer(Protocol):
+    """A backend that can write one cell as a folder anyone rebuilds without harness
+    (`harness repro`), and rebuild and run such a folder (`--verify`)."""
+
+    def write_build_files(self, env: EnvSpec, folder: Path, copies: Sequence[str]) -> None:
+        """The files that build the cell's environment from `folder` (its lock is there as
+        requirements.lock); `copies` (probe, request, custom objects) go into PROBE_DIR."""
+        ...
+
+    def reproduction_commands(
+        self, python: str, env_vars: Mapping[str, str], mounts: Mapping[str, str], command: Sequence[str]
+    ) -> list[str]:
+        """Shell lines for the folder's README: build, then run `command` sandboxed with `mounts` (inside -> host)."""
+        ...
+
+    def build_folder(self, folder: Path, tag: str) -> tuple[bool, str]: ...
+
+    def run_container(
+        self, image: str, command: list[str], mounts: Mapping[str, str], env_vars: Mapping[str, str], timeout: float
+    ) -> proc.Completed: ...
+
+
+REPRODUCER = "docker"  # the backend whose folders rebuild anywhere without harness
 
 
 @dataclass(frozen=True)
@@ -126,6 +157,16 @@ def create_backend(name: str, config: BackendConfig | None = None) -> Backend:
         module, _, attribute = factory.partition(":")
         factory = getattr(importlib.import_module(module), attribute)
     return factory(config or BackendConfig())
+
+
+def reproducer(settings: Mapping[str, Any] | None = None, check: bool = False) -> Reproducer:
+    """The backend that writes reproductions, with a run's recorded settings (settings_record)."""
+    backend = create_backend(REPRODUCER, BackendConfig({k: v for k, v in (settings or {}).items() if v is not None}))
+    if not isinstance(backend, Reproducer):
+        raise BackendUnavailable(f"the {REPRODUCER} backend cannot write reproductions")
+    if check:
+        backend.check()
+    return backend
 
 
 PROBE_DIR = "/harness"  # inside a cell: the probe, its request, the user's custom objects and input

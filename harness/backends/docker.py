@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -180,7 +180,13 @@ class DockerBackend:
         return self._client
 
     def settings_record(self) -> dict[str, Any]:
-        return asdict(self.settings)
+        return {"docker": asdict(self.settings)}
+
+    def portable_config(self) -> BackendConfig:
+        settings = asdict(self.settings)
+        if Path(self.settings.template).suffix:  # the user's own .j2 file: its text travels, not its path
+            settings["template_text"] = Path(self.settings.template).read_text()
+        return BackendConfig(docker=settings)  # limits follow from the settings (memory, pids)
 
     def collect_garbage(self, older_than_days: float | None) -> str:
         """Remove the harness's environment images not used (created) for that long; base images stay."""
@@ -292,6 +298,28 @@ class DockerBackend:
             tail = "\n".join(output.strip().splitlines()[-25:])
             raise EnvBuildFailed(f"docker build failed (log: {log}):\n{tail}", infra=is_infra_failure(output))
         return log
+
+    # ------------------------------------------------------------------ reproductions (backends.Reproducer)
+
+    def write_build_files(self, env: EnvSpec, folder: Path, copies: Sequence[str]) -> None:
+        """A Dockerfile (and the host's CA bundle) that build the cell's image from `folder`."""
+        ca = "ca-certificates.crt" if HOST_CA.exists() else None
+        if ca:
+            shutil.copy(HOST_CA, folder / ca)
+        dockerfile = render_dockerfile(env, self.settings, self.index, ca)
+        (folder / "Dockerfile").write_text(dockerfile + f"COPY {' '.join(copies)} {PROBE_DIR}/\n")
+
+    def reproduction_commands(self, python: str, env_vars: Mapping[str, str], mounts: Mapping[str, str], command: Sequence[str]) -> list[str]:
+        tag = f"harness-repro:{python}"
+        envs = " ".join(f"-e {k}={v}" for k, v in env_vars.items())
+        volumes = " ".join(f'-v "{host}:{inside}:ro"' for inside, host in mounts.items())
+        return [
+            "# 1. build (needs the base image " + self.settings.base_image.format(python=python) + " and PyPI)",
+            f"docker build --network host -t {tag} .",
+            "# 2. run: no network, read-only root, no capabilities, the model mounted read-only",
+            f"docker run --rm --network none --read-only --tmpfs /tmp --tmpfs /work:uid={UID},gid={UID} --cap-drop ALL "
+            f"--security-opt no-new-privileges --user {UID}:{UID} {envs} {volumes} {tag} {' '.join(command)}",
+        ]
 
     def build_folder(self, folder: Path, tag: str) -> tuple[bool, str]:
         """Build a folder holding a Dockerfile: Engine API, or the CLI with BuildKit for cache mounts."""
@@ -540,4 +568,17 @@ def daemon_answers() -> bool:
 
 
 def create(config: BackendConfig) -> DockerBackend:
-    return DockerBackend(DockerSettings.from_matrix(config.docker, config.matrix_path))
+    return DockerBackend(DockerSettings.from_matrix(local_settings(config.docker, cache_dir() / "templates"), config.matrix_path))
+
+
+def local_settings(docker: Mapping[str, Any], folder: Path) -> dict[str, Any]:
+    """Settings from another machine (portable_config): a user's template written here, named by its content."""
+    settings = dict(docker)
+    text = settings.pop("template_text", None)
+    if text is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.Dockerfile.j2"
+        if not path.exists():
+            path.write_text(text)
+        settings["template"] = str(path)
+    return settings

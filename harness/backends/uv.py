@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +187,10 @@ class UvBackend:
             return proc.run([str(python), str(script), str(outdir)], env=env, cwd=outdir, timeout=timeout)
 
     def settings_record(self) -> dict[str, Any]:
-        return {"sandbox": self.sandbox, "limits": asdict(self.limits)}
+        return {}  # the run records the sandbox already
+
+    def portable_config(self) -> BackendConfig:
+        return BackendConfig(sandbox=self.sandbox, limits=self.limits)  # a worker uses the same sandbox, or fails the cell
 
     def collect_garbage(self, older_than_days: float | None) -> str:
         keep: set[str] = set()

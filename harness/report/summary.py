@@ -199,19 +199,6 @@ def failed(doc: Doc) -> list[Result]:
     return [r for r in doc.get("results", []) if r["status"] in FAILED]
 
 
-def exit_code(doc: Doc) -> int:
-    """1 when the gate (--fail-on against the baseline or the previous run) says so; older documents: any failure."""
-    gate = doc.get("gate")
-    if gate:
-        if gate.get("untested"):
-            return UNTESTED_EXIT
-        return 1 if gate.get("failed") else 0
-    return 1 if failed(doc) else 0
-
-
-UNTESTED_EXIT = 5  # no cell loaded a model (all skipped, unresolvable or infra-error): never a pass
-
-
 def infra_text(doc: Doc) -> str | None:
     """Results the infrastructure decided (index, network, disk, images), never the model: said first."""
     infra = [r for r in doc.get("results", []) if r["status"] == "infra-error"]

@@ -1,0 +1,72 @@
+"""`harness cells MATRIX`: the cells a matrix expands to, resolved; nothing built."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..exits import PASSED, Outcome
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "cells",
+        help="list the cells a matrix expands to, resolved",
+        description="Expand MATRIX against the package index and resolve every cell with uv; nothing is built.",
+    )
+    parser.add_argument("matrix", type=Path)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(main=main)
+
+
+def main(args: argparse.Namespace, console: Console) -> Outcome:
+    from ..matrix import load_matrix
+    from ..pipeline import expand_cells, resolve_cells
+    from ..resolve import Lock, PackageIndex, Resolver
+
+    matrix = load_matrix(args.matrix)
+    index = PackageIndex()
+    cells = expand_cells(matrix, index)
+    resolutions = resolve_cells(cells, Resolver(matrix.packages, index.config))
+    rows: list[dict[str, Any]] = []
+    for cell in cells:
+        r = resolutions[cell]
+        pins = Lock(r.text).pins if isinstance(r, Lock) else {}
+        rows.append(
+            {
+                "id": cell.id,
+                "python": cell.python,
+                "pins": dict(cell.pins),
+                "env": dict(cell.env),
+                "api": cell.api,
+                "overridden": cell.override,
+                "status": "resolved" if isinstance(r, Lock) else type(r).__name__.lower(),
+                "lock": pins,
+                "explanation": getattr(r, "explanation", None),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return PASSED
+    table = Table(title=f"{matrix.name}: {len(cells)} cells", title_justify="left")
+    for column in ("cell", "resolution", "key packages"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        keys = ", ".join(
+            f"{n} {v}"
+            for n, v in row["lock"].items()
+            if n in ("tensorflow", "tensorflow-cpu", "keras", "tf-keras", "tensorflow-addons", "numpy", "h5py", "protobuf")
+        )
+        status = (
+            "[green]resolved[/]"
+            if row["status"] == "resolved"
+            else f"[magenta]{row['status']}[/]: {(row['explanation'] or '').splitlines()[0] if row['explanation'] else ''}"
+        )
+        table.add_row(row["id"], status + (" (override)" if row["overridden"] else ""), keys)
+    console.print(table)
+    return PASSED

@@ -1,0 +1,181 @@
+"""What several commands share: the screen (progress, tables, the gate's verdict) and
+argument groups. harness/commands/ and cli.py are the only modules that draw on screen."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..diagnose import CellResult
+from ..errors import UsageError
+from ..gate import FAIL_ON
+from ..store import Store
+
+STYLE = {
+    "loaded": "green",
+    "loaded-after-fix": "cyan",
+    "load-error": "red",
+    "import-error": "dark_orange",
+    "unresolvable": "magenta",
+    "skipped": "grey50",
+    "timeout": "yellow",
+    "crash": "bold red",
+    "infra-error": "blue",
+}
+
+
+def backend_choices() -> list[str]:
+    """The --backend values: the registry's names (harness.backends.BACKENDS) and auto."""
+    from ..backends import backend_names
+
+    return list(backend_names())
+
+
+def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
+    box = parser.add_argument_group(
+        "containment (a model file's code runs when it loads: every cell is a sandbox)",
+        "uv cells run under bubblewrap (no network, read-only file system but a capped scratch, own PIDs, "
+        "none of your environment, limits); docker cells in a locked-down container.",
+    )
+    box.add_argument(
+        "--sandbox",
+        choices=("auto", "bwrap", "none"),
+        default="auto",
+        help="for uv cells: auto (bubblewrap where it works, else none, said at the top of every report), bwrap (fail without it), none",
+    )
+    box.add_argument(
+        "--trust-models",
+        action="store_true",
+        help="run files that carry Python code (Lambda layers, functions saved by value) even where cells are not sandboxed",
+    )
+    box.add_argument("--memory", metavar="SIZE", help="memory limit per cell (default 4g)")
+    box.add_argument("--pids", type=int, metavar="N", help="process and thread limit per cell (default 512)")
+
+
+def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fail-on",
+        choices=FAIL_ON,
+        default=None,
+        help="what makes the exit code 1: any failed cell (default), regression (failures the baseline or the previous run "
+        "did not have; default with --baseline), attribute-error, or none",
+    )
+    parser.add_argument("--baseline", type=Path, metavar="FILE", help="accepted outcomes, written by `harness baseline`")
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {text}: expected K/N, e.g. --shard 2/4 for the second of four slices") from None
+    if not 1 <= k <= n:
+        raise UsageError(f"--shard {text}: K must be between 1 and N, e.g. --shard 1/{max(n, 1)}")
+    return k, n
+
+
+class RichProgress:
+    """A live bar while cells run; one line per finished cell above it."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True
+        )
+        self.task: Any = None
+
+    def stage(self, text: str) -> None:
+        self.console.print(f"[grey50]· {text}[/]")
+
+    def start(self, total: int) -> None:
+        self.console.print(f"[grey50]· running {total} cells[/]")
+        self.bar.start()
+        self.task = self.bar.add_task("cells", total=total)
+
+    def cell_done(self, results: Sequence[CellResult]) -> None:
+        for r in results:
+            extra = " · ".join(
+                x
+                for x in (r.exception.get("type") if r.exception else "", r.cause or "", f"fixed by {r.fix_worked}" if r.fix_worked else "")
+                if x
+            )
+            attr = " [black on yellow] AttributeError [/]" if r.attribute_error else ""
+            self.console.print(f"[{STYLE.get(r.status, 'white')}]{r.status:>16}[/] {r.cell} [grey50]{r.model}[/] {extra}{attr}")
+        if self.task is not None:
+            self.bar.advance(self.task)
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def summary_tables(console: Console, doc: dict[str, Any]) -> None:
+    """Per model: the boundary sentence, a row per cell, then each distinct fix once."""
+    from ..report import summary
+
+    for model in doc.get("models", []):
+        results = summary.results_for(doc, model["name"])
+        table = Table(title=f"[bold]{model['name']}[/]: {summary.boundary(doc, model['name'])}", title_justify="left")
+        for column in ("cell", "status", "exception", "cause", "fix"):
+            table.add_column(column, overflow="fold")
+        fixes: dict[str, int] = {}
+        for r in results:
+            number = fixes.setdefault(r["fix"], len(fixes) + 1) if r.get("fix") else None
+            status = f"[{STYLE.get(r['status'], 'white')}]{r['status']}[/]" + (f" ({r['fix_worked']})" if r.get("fix_worked") else "")
+            status += " [grey50]cached[/]" if r.get("cached") else ""
+            table.add_row(r["cell"], status, summary.exception_label(r), r.get("cause") or "", f"[{number}]" if number else "")
+        console.print(table)
+        for fix, number in fixes.items():
+            console.print(f"  [{number}] {fix}", markup=False)
+
+
+def print_follow_up(console: Console, doc: dict[str, Any]) -> None:
+    """New releases and the gate's verdict, under the tables."""
+    from ..report import summary
+
+    contained = summary.containment_text(doc)
+    if contained.startswith("NOT"):
+        console.print(f"[bold red]{contained}[/]", markup=True, highlight=False)
+    infra = summary.infra_text(doc)
+    if infra:
+        console.print(f"[bold blue]{infra}[/]")
+    news = summary.new_release_text(doc)
+    if news:
+        console.print(f"[bold blue]{news}[/]")
+    gate = doc.get("gate")
+    if gate and (gate["fail_on"] != "none" or gate.get("untested")):
+        console.print(f"[{'red' if gate['failed'] or gate.get('untested') else 'green'}]{summary.gate_text(doc)}[/]")
+        if gate["fail_on"] == "regression" and summary.shows_regressions(doc):
+            for r in gate["regressions"]:
+                console.print(
+                    f"  regression: {r['model']} @ {r['cell']}: {r['status']} {r.get('exception') or ''} ({r['why']})", markup=False
+                )
+
+
+def print_plan(console: Console, doc: dict[str, Any]) -> None:
+    table = Table(title=f"{doc['matrix']['name']}: {len(doc['cells'])} cells (dry run: nothing built)", title_justify="left")
+    for column in ("cell", "env", "lock"):
+        table.add_column(column, overflow="fold")
+    for cell in doc["cells"]:
+        lock = cell["lock"]
+        table.add_row(cell["id"], cell["env_key"] or "—", f"{len(lock)} packages" if lock else "[magenta]unresolvable or skipped[/]")
+    console.print(table)
+    for env in doc.get("environments", []):
+        if env.get("build"):
+            console.print(f"[bold]# environment {env['key']} ({', '.join(env['cells'])})[/]")
+            console.print(env["build"], markup=False, highlight=False, soft_wrap=True)
+
+
+def open_store(path: Path | None) -> Store:
+    from ..store import default_store
+
+    path = path or default_store()
+    if not path.exists():
+        raise UsageError(f"{path}: no result store yet (harness run writes one; --store PATH names another)")
+    return Store(path)

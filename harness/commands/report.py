@@ -1,0 +1,35 @@
+"""`harness report RESULTS.json`: re-render the reports of a run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ..exits import Outcome
+from .common import (
+    print_follow_up,
+    summary_tables,
+)
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("report", help="re-render the reports from a results.json")
+    parser.add_argument("results", type=Path, metavar="RESULTS.json")
+    parser.add_argument("-o", "--outdir", type=Path, default=None, help="default: the folder of RESULTS.json")
+    parser.set_defaults(main=main)
+
+
+def main(args: argparse.Namespace, console: Console) -> Outcome:
+    from ..report import load_results, write_reports
+
+    doc = load_results(args.results)
+    outdir = args.outdir or args.results.parent
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = write_reports(doc, outdir)
+    summary_tables(console, doc)
+    console.print("wrote " + ", ".join(str(p) for p in written))
+    print_follow_up(console, doc)
+    return doc

@@ -1,0 +1,166 @@
+"""`harness run MATRIX MODEL...`: load models in every cell of a matrix and write the reports."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ..errors import UsageError
+from ..exits import PASSED, Outcome
+from .common import (
+    RichProgress,
+    add_gate_arguments,
+    add_sandbox_arguments,
+    backend_choices,
+    parse_shard,
+    print_follow_up,
+    print_plan,
+    summary_tables,
+)
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "run",
+        help="load models in every cell of a matrix and write a report",
+        description="Expand MATRIX into cells, resolve each to a lock with uv, build one environment per lock, load every MODEL in each cell (never in this process) and write results.json, report.md, report.html and junit.xml.",
+    )
+    parser.add_argument("matrix", type=Path, help="the YAML matrix (see matrices/ for examples)")
+    parser.add_argument("models", nargs="+", type=Path, metavar="MODEL", help=".h5 / .keras files or SavedModel folders")
+    parser.add_argument(
+        "-o", "--outdir", type=Path, default=Path("harness-report"), help="where the report goes (default: ./harness-report)"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=backend_choices(),
+        default="uv",
+        help="uv virtualenvs (default) or Docker containers; auto: Docker when a daemon answers",
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        help="cells run at once (default: cores, fewer if memory is short; with Ray, its resources decide)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="run only cells whose id matches GLOB (repeatable), e.g. 'py3.11-tensorflow2.15*'",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="resolve and plan, print the environments (and rendered Dockerfiles) that would be built, run nothing",
+    )
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the SQLite result store (default: .harness/results.sqlite, or $HARNESS_STORE)",
+    )
+    parser.add_argument("--no-store", action="store_true", help="keep no history and reuse no result")
+    parser.add_argument("--fresh", action="store_true", help="run every cell again, even those whose result the store holds")
+    parser.add_argument(
+        "--try-fixes",
+        action="store_true",
+        help="also try fixes that need another environment: tf-keras with TF_USE_LEGACY_KERAS=1 for Keras 2 files",
+    )
+    parser.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run the K-th of N stable slices of the cells (CI jobs in parallel); `harness merge` joins their results.json",
+    )
+    parser.add_argument("--refresh", action="store_true", help="ask the package index now for new releases, ignoring its cached listings")
+    cluster = parser.add_argument_group("where cells run")
+    cluster.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local threads (default), or ray: one task per cell on a Ray cluster (needs the ray extra)",
+    )
+    cluster.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="the cluster: HOST:6379 (GCS) or ray://HOST:10001 (Ray Client); default $RAY_ADDRESS, else one started on this machine",
+    )
+    cluster.add_argument("--ray-cpus", type=float, default=1.0, metavar="N", help="CPUs each cell asks Ray for (default 1)")
+    cluster.add_argument(
+        "--ray-memory",
+        default="1.5g",
+        metavar="SIZE",
+        help="memory each cell asks Ray for (default 1.5g: Ray puts no more TensorFlow processes on a node than it holds)",
+    )
+    add_gate_arguments(parser)
+    add_sandbox_arguments(parser)
+    box = parser.add_argument_group("docker backend (override the matrix's docker: section)")
+    box.add_argument(
+        "--template", metavar="NAME|FILE", help="Dockerfile template: a name in dockerfiles/ (default, uv-cache) or a .j2 file"
+    )
+    box.add_argument(
+        "--base-image",
+        metavar="IMAGE",
+        help="base image, {python} filled in (default python:{python}-slim; air-gapped: 'harness-base:py{python}')",
+    )
+    box.add_argument("--cpus", type=float, metavar="N", help="CPUs per container (default 1)")
+    parser.set_defaults(main=main)
+
+
+def main(args: argparse.Namespace, console: Console) -> Outcome:
+    from ..matrix import load_matrix
+    from ..pipeline import make_executor
+    from ..runner import RunOptions, run
+    from ..store import default_store
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("-j/--jobs must be at least 1")
+    docker = {"template": args.template, "base_image": args.base_image, "memory": args.memory, "cpus": args.cpus, "pids": args.pids}
+    options = RunOptions(
+        sandbox=args.sandbox,
+        trust_models=args.trust_models,
+        memory=args.memory,
+        pids=args.pids,
+        outdir=args.outdir,
+        backend=args.backend,
+        jobs=args.jobs,
+        only=tuple(args.only),
+        dry_run=args.dry_run,
+        try_fixes=args.try_fixes,
+        store=None if args.no_store else (args.store or default_store()),
+        fresh=args.fresh,
+        docker={k: v for k, v in docker.items() if v is not None},
+        shard=parse_shard(args.shard),
+        refresh=args.refresh,
+        fail_on=args.fail_on,
+        baseline=args.baseline,
+        executor=args.executor,
+        ray_address=args.ray_address,
+        ray_cpus=args.ray_cpus,
+        ray_memory=args.ray_memory,
+    )
+    # A cluster starts connecting before even the matrix is read: bench/bench_ray.py measured
+    # 1.15x with this against 1.17x and 1.21x when the connection waited for run().
+    executor = make_executor(options) if options.executor != "local" and not options.dry_run else None
+    matrix = load_matrix(args.matrix)
+    progress = RichProgress(console)
+    start = time.monotonic()
+    try:
+        doc = run(matrix, args.models, options, progress, executor)
+    finally:
+        progress.stop()
+    if args.dry_run:
+        print_plan(console, doc)
+        return PASSED
+    summary_tables(console, doc)
+    console.print(
+        f"[bold]{len(doc['results'])} results in {time.monotonic() - start:.0f} s[/] · report: {args.outdir}/report.html, report.md, junit.xml, results.json"
+    )
+    print_follow_up(console, doc)
+    return doc
