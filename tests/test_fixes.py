@@ -1,0 +1,49 @@
+"""The legacy fix's two pure halves: which cells to try, and what the tries mean for the results."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from packaging.version import Version
+
+from harness.diagnose import CellResult
+from harness.fixes import LEGACY_FIX, apply_legacy, legacy_tries
+from harness.matrix import Cell
+from harness.modelfile import inspect_model
+
+KERAS2_FILE = inspect_model(Path(__file__).resolve().parent.parent / "examples" / "models" / "residual_block.h5")  # saved by Keras 2.15
+
+
+def keras3_failure(cell: Cell) -> CellResult:
+    return CellResult(
+        KERAS2_FILE.name, cell.id, "load-error", cause="custom-object", versions={"keras": "3.3.3"}, fix="pass it (--try-fixes tries it)"
+    )
+
+
+def test_only_keras2_files_failing_under_keras3_are_tried_and_the_results_stay_untouched():
+    tf216 = Cell(python="3.11", pins=(("tensorflow", "2.16.2"),))
+    tf299 = Cell(python="3.11", pins=(("tensorflow", "2.99.0"),))
+    loaded = CellResult(KERAS2_FILE.name, "other", "loaded", versions={"keras": "3.3.3"})
+    results = [keras3_failure(tf216), keras3_failure(tf299), loaded]
+    before = list(results)
+    tries = legacy_tries(results, {tf216.id: tf216, tf299.id: tf299}, [KERAS2_FILE], lambda python: [Version("2.16.0"), Version("2.17.0")])
+    assert [(t.original, t.cell is not None) for t in tries] == [(tf216.id, True), (tf299.id, False)]  # no tf-keras 2.99
+    legacy = tries[0].cell
+    assert legacy is not None and dict(legacy.pins)["tf-keras"] == "2.16.0" and dict(legacy.env) == {"TF_USE_LEGACY_KERAS": "1"}
+
+    outcome = CellResult(KERAS2_FILE.name, legacy.id, "loaded")
+    fixed, missing, same = apply_legacy(results, tries, [outcome])
+    assert results == before  # new values; the given ones unchanged
+    assert (fixed.status, fixed.fix_worked, fixed.fixes_tried) == ("loaded-after-fix", LEGACY_FIX, (LEGACY_FIX,))
+    assert missing.status == "load-error" and missing.detail == "no tf-keras release for tensorflow 2.99"
+    assert missing.fix == "pass it (tried: no tf-keras release for tensorflow 2.99)"
+    assert same is loaded
+
+
+def test_a_legacy_cell_that_fails_too_is_said_so():
+    tf = Cell(python="3.11", pins=(("tensorflow", "2.16.2"),))
+    [attempt] = legacy_tries([keras3_failure(tf)], {tf.id: tf}, [KERAS2_FILE], lambda python: [Version("2.16.0")])
+    assert attempt.cell is not None
+    [still] = apply_legacy([keras3_failure(tf)], [attempt], [replace(keras3_failure(attempt.cell), status="crash")])
+    assert still.status == "load-error" and still.detail == "tf-keras legacy mode did not load it either (crash)"
