@@ -20,5 +20,7 @@ def test_cells_with_one_lock_share_one_environment_in_first_seen_order():
 
 def test_the_backend_and_its_template_are_part_of_the_environment():
     lock = "tensorflow-cpu==2.15.1\n"
-    keys = {plan([(cell("2.15"), lock)], backend, template)[0].env.key for backend, template in (("uv", ""), ("docker", "a"), ("docker", "b"))}
+    keys = {
+        plan([(cell("2.15"), lock)], backend, template)[0].env.key for backend, template in (("uv", ""), ("docker", "a"), ("docker", "b"))
+    }
     assert len(keys) == 3
