@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import baseline, bisect, cells, crossload, diff, gc, history, images, inspect, merge, report, repro, run, schedule
+from . import baseline, bisect, cells, crossload, diff, gc, history, images, inspect, merge, migrate, report, repro, run, schedule
 
 # In the order `harness --help` lists them.
 COMMANDS: tuple[ModuleType, ...] = (
@@ -18,6 +18,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     report,
     crossload,
     bisect,
+    migrate,
     repro,
     images,
     merge,

@@ -1,0 +1,111 @@
+"""`harness migrate MODEL --to SPEC -o DIR`: a file that loads in the target environment, proven by its outputs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ..errors import UsageError
+from ..exits import Outcome, Verdict
+from .common import add_sandbox_arguments, backend_choices
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "migrate",
+        help="make a model load in another environment, and prove it answers the same",
+        description="Load MODEL in the source environment (--from, default: the Keras release that saved it) and run it on a fixed "
+        "input; then try, in the target environment (--to), the file as it is, an HDF5 file under a .keras name renamed, and its "
+        "config repaired for the target's Keras (with and without its training config). The first that loads and whose outputs "
+        "match the source's (--atol, --rtol) is written to DIR with migration.json and migration.md. Exit 0 only when proven, "
+        "1 when no strategy works. Every load runs in a sandboxed cell.",
+    )
+    parser.add_argument("model", type=Path, metavar="MODEL")
+    parser.add_argument(
+        "--to",
+        required=True,
+        metavar="SPEC",
+        help="the target: 'tensorflow==2.21.0', 'tensorflow==2.16.2,tf-keras==2.16.0' or a line '2.21'",
+    )
+    parser.add_argument("--from", dest="source", metavar="SPEC", help="the source (default: where the saving Keras release lives)")
+    parser.add_argument(
+        "--package",
+        action="append",
+        default=[],
+        metavar="AXIS=NAME",
+        help="what to install for an axis, e.g. tensorflow=tensorflow-cpu (repeatable)",
+    )
+    parser.add_argument("--custom-objects", type=Path, metavar="FILE", help="a .py file defining the model's custom objects")
+    parser.add_argument("--input", type=Path, metavar="X.npy", help="the input to compare outputs on (default: a deterministic ramp)")
+    parser.add_argument(
+        "--atol",
+        type=float,
+        default=None,
+        help="absolute tolerance of the output comparison (default 1e-5; 1e-3 for a mixed-precision model)",
+    )
+    parser.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-4; 4e-3 for a mixed-precision model)")
+    parser.add_argument("--python", default=None, help="the Python of both environments (default: this one)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per load (default 300)")
+    parser.add_argument("--backend", choices=backend_choices(), default="uv")
+    parser.add_argument("-o", "--outdir", type=Path, required=True, metavar="DIR")
+    add_sandbox_arguments(parser)
+    parser.set_defaults(main=main)
+
+
+def main(args: argparse.Namespace, console: Console) -> Outcome:
+    from ..backends import get_backend
+    from ..matrix import LoadOptions
+    from ..migrate import MigrationFailed, migrate
+    from ..pipeline import check_outdir
+    from ..sandbox import Limits
+
+    packages = {}
+    for item in args.package:
+        axis, sep, name = item.partition("=")
+        if not sep or not axis or not name:
+            raise UsageError(f"--package {item}: write AXIS=NAME, e.g. --package tensorflow=tensorflow-cpu")
+        packages[axis] = name
+    for given in (args.custom_objects, args.input):
+        if given is not None and not given.is_file():
+            raise UsageError(f"{given}: no such file")
+    check_outdir(args.outdir)
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    load = LoadOptions(
+        custom_objects=args.custom_objects.resolve() if args.custom_objects else None,
+        input=args.input.resolve() if args.input else None,
+        timeout=args.timeout,
+        trusted=args.trust_models,
+    )
+    tolerance = None
+    if args.atol is not None or args.rtol is not None:
+        tolerance = (args.atol if args.atol is not None else 1e-5, args.rtol if args.rtol is not None else 1e-4)
+    backend = get_backend(args.backend, {}, None, args.sandbox, Limits.parse(args.memory, args.pids))
+    try:
+        migration = migrate(
+            args.model,
+            args.to,
+            args.outdir,
+            backend,
+            args.source,
+            packages,
+            load,
+            args.python,
+            lambda text: console.print(f"[grey50]· {text}[/]"),
+            tolerance,
+        )
+    except MigrationFailed as exc:
+        console.print(f"[red]{exc}[/]", markup=True)
+        console.print(f"report: {args.outdir}/migration.md, migration.json")
+        return Verdict(failed=True)
+    for tried in migration.tried:
+        mark = "[green]proven[/]" if tried.proven else "[red]no[/]"
+        console.print(f"  {tried.candidate.strategy:<42} {mark} {tried.why}", highlight=False)
+    if migration.written is None:
+        console.print(f"[red]no strategy gave a file that loads in {migration.target.cell.id} and answers as the original[/]")
+    else:
+        console.print(f"[green]proven:[/] {migration.written} loads in {migration.target.cell.id} and answers as the original")
+    console.print(f"report: {args.outdir}/migration.md, migration.json")
+    return Verdict(failed=migration.written is None)

@@ -1,0 +1,424 @@
+"""`harness migrate`: a model file that loads in the target environment, proven to answer
+as the original does in its source environment.
+
+    harness migrate MODEL --to SPEC [--from SPEC] [--package tensorflow=tensorflow-cpu]
+                    [--custom-objects FILE] [--input X.npy] [--atol A --rtol R] -o DIR
+
+1. The source: the model is loaded in the source environment (a cell like any other,
+   sandboxed) and run on a fixed input (the probe's deterministic ramp, or --input);
+   its outputs are the reference.
+2. Candidates, in order: the file as it is; an HDF5 file under a .keras name renamed;
+   its config repaired for the target's Keras (repair.py: JSON only, no model loaded
+   here), with its training config, then without it. All are loaded in one probe run in
+   the target environment and run on the same input.
+3. The first candidate that loads and whose outputs match the reference (atol, rtol) is
+   proven; a candidate that loads only with compile=False or with the user's custom
+   objects counts, and migration.md says how to load it. Nothing is claimed untried.
+
+Every load here is a load of an untrusted file, in a cell (cell.run_cell), never in
+this process.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .backends import Backend
+from .cell import run_cell
+from .diagnose import LOADS, CellResult
+from .errors import UsageError
+from .matrix import Cell, LoadOptions, parse_matrix
+from .modelfile import ModelInfo, inspect_model, keras_builtins
+from .outputs import differences, read_arrays
+from .paths import write_atomic
+from .pipeline import expand_cells, inspect_models
+from .plan import EnvSpec
+from .repair import CannotRepair, Repair, Repaired, half_precision, read_configs, to_keras2, to_keras3, write_repaired
+from .resolve import Lock, PackageIndex, Resolver
+
+
+@dataclass(frozen=True)
+class Environment:
+    spec: str
+    cell: Cell
+    lock: str
+
+    def record(self) -> dict[str, Any]:
+        return {"spec": self.spec, "cell": self.cell.id, "pins": dict(self.cell.pins), "lock": self.lock.split()}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    strategy: str  # "as is", "format", "config repair", "config repair, training config dropped"
+    path: Path
+    repairs: tuple[Repair, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tried:
+    candidate: Candidate
+    result: CellResult | None  # None: not built (the reason in `why`)
+    proven: bool = False
+    diff: Mapping[str, Any] | None = None
+    why: str = ""
+
+    def record(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "strategy": self.candidate.strategy,
+            "file": self.candidate.path.name,
+            "status": r.status if r else "not built",
+            "loaded_with": r.fix_worked if r else None,
+            "exception": (r.exception or {}).get("type") if r and r.exception else None,
+            "message": _first_line((r.exception or {}).get("message", "")) if r and r.exception else None,
+            "repairs": [str(x) for x in self.candidate.repairs],
+            "notes": list(self.candidate.notes),
+            "proven": self.proven,
+            "max_abs_diff": (self.diff or {}).get("max_abs"),
+            "max_rel_diff": (self.diff or {}).get("max_rel"),
+            "why": self.why,
+        }
+
+
+@dataclass(frozen=True)
+class Migration:
+    model: ModelInfo
+    source: Environment
+    target: Environment
+    reference: CellResult
+    tried: tuple[Tried, ...] = ()
+    atol: float = 1e-5
+    rtol: float = 1e-4
+    tolerance_why: str = ""
+    written: Path | None = None
+    started: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+    @property
+    def chosen(self) -> Tried | None:
+        return next((t for t in self.tried if t.proven), None)
+
+
+# --------------------------------------------------------------------------- environments
+
+
+def parse_spec(spec: str) -> dict[str, str]:
+    """`tensorflow==2.21.0,tf-keras==2.16.0` or a release line `2.21` -> {axis: version}."""
+    pins: dict[str, str] = {}
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        name, sep, version = part.partition("==")
+        if not sep:
+            if part[:1].isdigit():  # a bare version: TensorFlow's
+                name, version = "tensorflow", part
+            else:
+                raise UsageError(f"--to/--from '{spec}': write NAME==VERSION (e.g. tensorflow==2.21.0) or a TensorFlow line (2.21)")
+        pins[name.strip()] = version.strip()
+    if not pins:
+        raise UsageError(f"--to/--from '{spec}': empty; e.g. --to tensorflow==2.21.0")
+    return pins
+
+
+def source_spec(info: ModelInfo) -> str:
+    """Where the file loads: the Keras release that saved it (its TensorFlow line for tf.keras 2)."""
+    version = info.keras_version or ""
+    parts = version.split(".")
+    if info.keras_major == 2 and len(parts) >= 2 and parts[1].isdigit():
+        return f"tensorflow=={parts[0]}.{parts[1]}"
+    if info.keras_major == 3 and version:
+        return f"keras=={version}"
+    raise UsageError(f"{info.name}: the file does not say which Keras saved it; name the source with --from SPEC")
+
+
+def environment(spec: str, packages: Mapping[str, str], index: PackageIndex, python: str | None = None) -> Environment:
+    """SPEC as one cell: expanded against the index as a matrix would be, then locked by uv."""
+    pins = parse_spec(spec)
+    axes = {name: [version] for name, version in pins.items()}
+    if "tensorflow" not in axes:
+        axes["tensorflow"] = ["latest"]  # keras 3 alone: with the newest TensorFlow
+    text = json.dumps({"name": "migrate", "matrix": {**({"python": [python]} if python else {}), **axes}, "packages": dict(packages)})
+    matrix = parse_matrix(text, f"<{spec}>")
+    cells = expand_cells(matrix, index)
+    if len(cells) != 1:
+        raise UsageError(f"'{spec}' names {len(cells)} environments; name one (exact versions, or one release line per package)")
+    [cell] = cells
+    lock = Resolver(matrix.packages, index.config).resolve(cell)
+    if not isinstance(lock, Lock):
+        raise UsageError(f"'{spec}' cannot be installed: {getattr(lock, 'explanation', '')}".strip())
+    return Environment(spec, cell, lock.text)
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+def candidates(info: ModelInfo, target_keras: str, folder: Path) -> tuple[list[Candidate], list[str]]:
+    """The files to try in the target, in order, and why any strategy was not built."""
+    source = Path(info.path)
+    found = [Candidate("as is", source)]
+    skipped: list[str] = []
+    folder.mkdir(parents=True, exist_ok=True)
+    if info.format == "h5" and source.suffix == ".keras":
+        renamed = folder / f"{source.stem}.h5"
+        shutil.copyfile(source, renamed)
+        found.append(Candidate("format", renamed, notes=("an HDF5 file: the .h5 name lets Keras 3 pick the HDF5 reader",)))
+        source = renamed
+    if info.format not in ("h5", "keras"):
+        skipped.append(f"config repair: reads HDF5 and .keras files, not {info.format}")
+        return found, skipped
+    try:
+        model_config, training_config = read_configs(source)
+        if target_keras.startswith("3"):
+            repaired = to_keras3(model_config, training_config, set(keras_builtins()))
+        else:
+            repaired = to_keras2(model_config, training_config, target_keras)
+    except CannotRepair as exc:
+        skipped.append(f"config repair: {exc}")
+        return found, skipped
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        skipped.append(f"config repair: the config cannot be read ({type(exc).__name__}: {exc})")
+        return found, skipped
+    suffix = source.suffix
+    if repaired.repairs:
+        found.append(_written(source, folder / f"{source.stem}.repaired{suffix}", "config repair", repaired))
+    if repaired.training_config is not None:  # a training config the target may not rebuild: a variant without it
+        dropped = replace(
+            repaired,
+            training_config=None,
+            repairs=(*repaired.repairs, Repair("training config", "dropped")),
+            notes=(*repaired.notes, "the training config was dropped: compile the model again to train it"),
+        )
+        found.append(_written(source, folder / f"{source.stem}.inference{suffix}", "config repair, training config dropped", dropped))
+    return found, skipped
+
+
+def _written(source: Path, target: Path, strategy: str, repaired: Repaired) -> Candidate:
+    write_repaired(source, target, repaired)
+    return Candidate(strategy, target, repaired.repairs, repaired.notes)
+
+
+# --------------------------------------------------------------------------- the migration
+
+
+def migrate(
+    model: Path,
+    to: str,
+    outdir: Path,
+    backend: Backend,
+    source: str | None = None,
+    packages: Mapping[str, str] | None = None,
+    load: LoadOptions | None = None,
+    python: str | None = None,
+    progress: Any = None,
+    tolerance: tuple[float, float] | None = None,
+) -> Migration:
+    """`tolerance` (atol, rtol): None picks it from what the model computes in (tolerance_for)."""
+    say = progress or (lambda text: None)
+    [info] = inspect_models([model])
+    if info.partial or info.corrupt:
+        raise UsageError(f"{info.name}: {'not a whole model' if info.partial else 'damaged'}; there is nothing to migrate")
+    atol, rtol, tolerance_why = tolerance_for(info) if tolerance is None else (*tolerance, "given")
+    load = replace(load or LoadOptions(), inference=True, atol=atol, rtol=rtol)
+    packages = dict(packages or {})
+    index = PackageIndex()
+    say("resolving the source and target environments")
+    src = environment(source or source_spec(info), packages, index, python)
+    dst = environment(to, packages, index, python)
+    work = outdir / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    say(f"loading {info.name} in the source environment {src.cell.id}")
+    [reference] = _run(src, backend, [info], load, work / "source")
+    migration = Migration(info, src, dst, reference, atol=load.atol, rtol=load.rtol, tolerance_why=tolerance_why)
+    if reference.status not in LOADS or not reference.outputs:
+        why = _first_line((reference.exception or {}).get("message", "")) or reference.detail or "it did not run on the input"
+        write_reports(migration, outdir)
+        raise MigrationFailed(
+            migration,
+            f"{info.name} does not load and run in the source environment {src.cell.id} ({reference.status}: {why}); name another with --from",
+        )
+    found, skipped = candidates(info, _keras_version(dst), work / "candidates")
+    infos = [replace(inspect_model(c.path), name=f"{n}-{c.path.name}") for n, c in enumerate(found)]
+    say(f"loading {len(found)} candidate(s) in the target environment {dst.cell.id}")
+    results = _run(dst, backend, infos, load, work / "target")
+    expected = read_arrays(reference.outputs)
+    tried = [_judge(c, r, expected, load) for c, r in zip(found, results, strict=True)]
+    tried += [Tried(Candidate(why.partition(":")[0], Path("-")), None, why=why) for why in skipped]
+    tried = _one_proven(tried)
+    migration = replace(migration, tried=tuple(tried))
+    chosen = migration.chosen
+    if chosen is not None:
+        written = outdir / f"{Path(info.path).stem}{chosen.candidate.path.suffix}"
+        shutil.copyfile(chosen.candidate.path, written)
+        migration = replace(migration, written=written)
+    write_reports(migration, outdir)
+    return migration
+
+
+class MigrationFailed(Exception):
+    def __init__(self, migration: Migration, message: str):
+        super().__init__(message)
+        self.migration = migration
+
+
+FLOAT32_TOLERANCE = (1e-5, 1e-4)
+HALF_TOLERANCE = (1e-3, 4e-3)  # a float16 step is 2**-10 relative: rounding in another order moves an output by a few
+
+
+def tolerance_for(info: ModelInfo) -> tuple[float, float, str]:
+    """(atol, rtol, why): float32's unless a layer computes in 16 bits, where one rounding step is ~1e-3."""
+    try:
+        model_config, _ = read_configs(Path(info.path)) if info.format in ("h5", "keras") else ({}, None)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        model_config = {}
+    half = half_precision(model_config)
+    if half:
+        return (*HALF_TOLERANCE, f"the model computes in {half}: one rounding step of a 16-bit float is about 1e-3")
+    return (*FLOAT32_TOLERANCE, "float32 outputs")
+
+
+def _run(env: Environment, backend: Backend, infos: Sequence[ModelInfo], load: LoadOptions, folder: Path) -> list[CellResult]:
+    spec = EnvSpec(env.cell.python, env.lock, backend.name, backend.fingerprint)
+    return run_cell(env.cell, spec, backend, infos, load, folder / "logs")
+
+
+def _keras_version(env: Environment) -> str:
+    """The Keras that tf.keras is in the target: its locked keras (Keras 3 from TensorFlow 2.16 on), or
+    tf-keras in legacy mode."""
+    locked = {line.split("==")[0].lower(): line.split("==")[1] for line in env.lock.split() if "==" in line}
+    if dict(env.cell.env).get("TF_USE_LEGACY_KERAS") == "1" and locked.get("tf-keras"):
+        return locked["tf-keras"]
+    return locked.get("keras") or dict(env.cell.pins).get("keras") or "2"
+
+
+def _judge(candidate: Candidate, result: CellResult, expected: Sequence[np.ndarray], load: LoadOptions) -> Tried:
+    if result.status not in LOADS:
+        return Tried(candidate, result, why=_failure(result))
+    if not result.outputs:
+        return Tried(candidate, result, why="loaded, but the model did not run on the input: " + json.dumps(result.inference or {})[:300])
+    got = read_arrays(result.outputs)
+    diff = differences(expected, got)
+    close = diff["max_abs"] is not None and all(
+        np.allclose(b, a, atol=load.atol, rtol=load.rtol) for a, b in zip(expected, got, strict=True)
+    )
+    if not close:
+        where = "shapes differ" if diff["max_abs"] is None else f"max abs diff {diff['max_abs']:.3g}"
+        return Tried(candidate, result, diff=diff, why=f"loads, but answers differently ({where}; atol {load.atol}, rtol {load.rtol})")
+    how = ""
+    if result.fix_worked == "compile=False":
+        plain = next((x for x in result.attempts if not x.get("ok")), {})
+        how = f" (loaded with compile=False: its training config does not rebuild here, {plain.get('exception')}: {plain.get('message')})"
+    elif result.fix_worked:
+        how = f" (loaded with {result.fix_worked.replace('custom_objects', 'your custom objects')})"
+    return Tried(candidate, result, proven=True, diff=diff, why=f"loads and answers as the source does{how}")
+
+
+def _failure(result: CellResult) -> str:
+    """The attempt that says most (with the user's custom objects, when they were tried) and the diagnosis."""
+    with_objects = [a for a in result.attempts if str(a.get("fix") or "").startswith("custom_objects") and not a.get("ok")]
+    shown = with_objects[-1] if with_objects else (result.attempts[0] if result.attempts else {})
+    seen = f"{shown['exception']}: {shown.get('message', '')}" if shown.get("exception") else result.detail
+    advice = (result.fix or "").replace(" (--try-fixes tries it)", "")
+    if with_objects and advice:  # the diagnosis quotes what their code raised
+        return f"{result.status}: {advice}"
+    return f"{result.status}: {seen}" + (f"; {advice}" if advice else "")
+
+
+def _one_proven(tried: list[Tried]) -> list[Tried]:
+    """The first plain load wins; a load that needed a fix only when no plain one is proven."""
+    plain = next((t for t in tried if t.proven and t.result is not None and not t.result.fix_worked), None)
+    chosen = plain or next((t for t in tried if t.proven), None)
+    return [t if t is chosen or not t.proven else replace(t, proven=False, why=t.why + "; another candidate was chosen") for t in tried]
+
+
+def _first_line(text: str) -> str:
+    return (text or "").strip().splitlines()[0][:300] if (text or "").strip() else ""
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def document(m: Migration) -> dict[str, Any]:
+    chosen = m.chosen
+    return {
+        "schema": "harness-migration",
+        "schema_version": 1,
+        "harness_version": __version__,
+        "started": m.started,
+        "model": {"name": m.model.name, "sha256": m.model.sha256, "format": m.model.format, "saved_by_keras": m.model.keras_version},
+        "source": m.source.record(),
+        "target": m.target.record(),
+        "reference": {"status": m.reference.status, "loaded_with": m.reference.fix_worked},
+        "tolerance": {"atol": m.atol, "rtol": m.rtol, "why": m.tolerance_why},
+        "strategies": [t.record() for t in m.tried],
+        "proven": chosen is not None,
+        "strategy": chosen.candidate.strategy if chosen else None,
+        "migrated": m.written.name if m.written else None,
+        "max_abs_diff": (chosen.diff or {}).get("max_abs") if chosen else None,
+        "max_rel_diff": (chosen.diff or {}).get("max_rel") if chosen else None,
+        "loaded_with": chosen.result.fix_worked if chosen and chosen.result else None,
+    }
+
+
+def write_reports(m: Migration, outdir: Path) -> None:
+    doc = document(m)
+    write_atomic(outdir / "migration.json", json.dumps(doc, indent=1, default=str))
+    write_atomic(outdir / "migration.md", render_markdown(doc))
+
+
+def render_markdown(doc: Mapping[str, Any]) -> str:
+    name = doc["model"]["name"]
+    lines = [f"# Migration of `{name}`", ""]
+    source, target = doc["source"], doc["target"]
+    lines += [f"- source: `{source['cell']}` (`{source['spec']}`)", f"- target: `{target['cell']}` (`{target['spec']}`)", ""]
+    chosen = next((s for s in doc["strategies"] if s["proven"]), None)
+    if chosen:
+        lines += [
+            f"**Proven**: `{doc['migrated']}` ({chosen['strategy']}) loads in the target and answers as `{name}` does in the source: "
+            f"max abs diff {doc['max_abs_diff']:.3g}, max rel diff {doc['max_rel_diff']:.3g} "
+            f"(atol {doc['tolerance']['atol']}, rtol {doc['tolerance']['rtol']}: {doc['tolerance']['why']}).",
+            "",
+            "## What changed",
+            "",
+            *([f"- {r}" for r in chosen["repairs"]] or ["- nothing: the file loads in the target as it is"]),
+            "",
+            "## How to load it",
+            "",
+            "```python",
+            _load_line(doc["migrated"], chosen["loaded_with"]),
+            "```",
+            "",
+        ]
+        if chosen["notes"]:
+            lines += ["## What it cannot do", "", *[f"- {n}" for n in chosen["notes"]], ""]
+    else:
+        lines += ["**Not proven**: no strategy gave a file that loads in the target and answers as the original.", ""]
+        custom = [t for t in doc["strategies"] if "your custom objects" in str(t["why"]) or "their code" in str(t["why"])]
+        if custom:
+            lines += [f"Your custom objects' code is the obstacle, and no config change reaches it: {custom[0]['why']}", ""]
+    lines += ["## Every strategy tried", "", "| strategy | outcome | max abs diff | why |", "|---|---|---|---|"]
+    for s in doc["strategies"]:
+        diff = f"{s['max_abs_diff']:.3g}" if s["max_abs_diff"] is not None else "—"
+        why = str(s["why"]).replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {s['strategy']} | {s['status']}{' (proven)' if s['proven'] else ''} | {diff} | {why} |")
+    return "\n".join(lines) + "\n"
+
+
+def _load_line(file: str, fix: str | None) -> str:
+    lines, args = [], [f'"{file}"']
+    if fix and "custom_objects" in fix:
+        lines.append("from custom_objects import CUSTOM_OBJECTS  # your custom objects, as for the original file")
+        args.append("custom_objects=CUSTOM_OBJECTS")
+    if fix and "compile=False" in fix:
+        args.append("compile=False")
+    return "\n".join([*lines, f"model = keras.models.load_model({', '.join(args)})"])

@@ -1,0 +1,315 @@
+"""Static config repair: a model's saved architecture rewritten for another Keras, as JSON.
+
+No TensorFlow and no model load: the harness reads and writes the config the file
+carries (HDF5 attributes `model_config` / `training_config`, or a .keras archive's
+config.json) and nothing else; the weights are copied untouched. Whether the repaired
+file loads, and answers as the original did, is decided in the target environment
+(harness migrate), never assumed here.
+
+Each repair is a rule for a difference real releases have (the messages are quoted in
+tests/test_repair.py, captured from TF 2.15 files loaded by Keras 3.15):
+Keras 2 -> 3
+  - DepthwiseConv2D's `groups` (Keras 2 inherits it from Conv2D; Keras 3 refuses it)
+  - an RNN layer's `time_major` (Keras 3 has no such argument; only False carries over)
+  - a mixed-precision `Policy` object as a layer dtype -> its name, which Keras 3 reads
+  - an optimizer's `lr` -> `learning_rate`
+  - a training config whose loss cannot be reloaded (a lambda) is dropped, with a note
+Keras 3 -> 2
+  - InputLayer `batch_shape` -> `batch_input_shape`
+  - a DTypePolicy object as a dtype -> its name
+  - `optional` (InputLayer) and `synchronized` (BatchNormalization) dropped when they are
+    their defaults
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RNN_LAYERS = {"GRU", "LSTM", "SimpleRNN", "RNN", "GRUV2", "LSTMV2", "CuDNNGRU", "CuDNNLSTM", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
+POLICY_CLASSES = {"Policy", "DTypePolicy", "FloatDTypePolicy", "PolicyV1"}
+
+
+@dataclass(frozen=True)
+class Repair:
+    where: str  # a layer's name, or "training config"
+    change: str  # what was done, in words
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.change}"
+
+
+class CannotRepair(Exception):
+    """A difference no config rule can bridge without changing what the model computes."""
+
+
+@dataclass(frozen=True)
+class Repaired:
+    model_config: dict[str, Any]
+    training_config: dict[str, Any] | None
+    repairs: tuple[Repair, ...]
+    notes: tuple[str, ...] = ()  # what the repaired file cannot do ("training config dropped: compile it again")
+
+
+# --------------------------------------------------------------------------- walking a config
+
+
+def layers(config: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every layer entry ({"class_name", "config", ...}) in a model config, nested models and wrappers included."""
+    inner = config.get("config") if isinstance(config.get("config"), Mapping) else None
+    if inner is None:
+        return
+    for entry in inner.get("layers") or []:
+        if isinstance(entry, dict):
+            yield entry
+            yield from layers(entry)
+    wrapped = inner.get("layer")  # Bidirectional, TimeDistributed
+    if isinstance(wrapped, dict):
+        yield wrapped
+        yield from layers(wrapped)
+    for key in ("forward_layer", "backward_layer"):
+        if isinstance(inner.get(key), dict):
+            yield inner[key]
+
+
+def _name(entry: Mapping[str, Any]) -> str:
+    config = entry.get("config") or {}
+    return str(config.get("name") or entry.get("name") or entry.get("class_name"))
+
+
+def _policy_name(value: Any) -> str | None:
+    if isinstance(value, Mapping) and value.get("class_name") in POLICY_CLASSES:
+        return str((value.get("config") or {}).get("name") or "")
+    return None
+
+
+def half_precision(model_config: Mapping[str, Any]) -> str | None:
+    """The 16-bit float a layer computes in (a mixed-precision policy or a float16 dtype), if any."""
+    for entry in layers(model_config):
+        layer = entry.get("config")
+        if not isinstance(layer, Mapping):
+            continue
+        dtype = _policy_name(layer.get("dtype")) or layer.get("dtype")
+        if isinstance(dtype, str) and ("float16" in dtype):  # float16, mixed_float16, mixed_bfloat16
+            return dtype
+    return None
+
+
+# --------------------------------------------------------------------------- the rules
+
+
+def to_keras3(model_config: Mapping[str, Any], training_config: Mapping[str, Any] | None, builtin_losses: set[str]) -> Repaired:
+    """A Keras 2 config as Keras 3 reads it; `builtin_losses`: loss names Keras 3 knows."""
+    config = copy.deepcopy(dict(model_config))
+    repairs: list[Repair] = []
+    for entry in layers(config):
+        kind, layer = entry.get("class_name"), entry.get("config")
+        if not isinstance(layer, dict):
+            continue
+        if kind == "DepthwiseConv2D" and "groups" in layer:
+            if layer["groups"] not in (1, None):
+                raise CannotRepair(f"{_name(entry)}: DepthwiseConv2D with groups={layer['groups']} has no Keras 3 equivalent")
+            del layer["groups"]
+            repairs.append(Repair(_name(entry), "dropped groups=1 (Keras 3's DepthwiseConv2D has no groups; 1 is what it computes)"))
+        if kind in RNN_LAYERS and "time_major" in layer:
+            if layer["time_major"]:
+                raise CannotRepair(f"{_name(entry)}: {kind} with time_major=True: Keras 3 reads batch-major inputs only")
+            del layer["time_major"]
+            repairs.append(Repair(_name(entry), f"dropped time_major=False ({kind} in Keras 3 is always batch-major)"))
+        policy = _policy_name(layer.get("dtype"))
+        if policy:
+            layer["dtype"] = policy
+            repairs.append(Repair(_name(entry), f"dtype policy object -> '{policy}' (the name Keras 3 reads)"))
+    training, notes = _training_to_keras3(training_config, builtin_losses, repairs)
+    return Repaired(config, training, tuple(repairs), notes)
+
+
+def _training_to_keras3(
+    training_config: Mapping[str, Any] | None, builtin_losses: set[str], repairs: list[Repair]
+) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+    if not training_config:
+        return None, ()
+    training = copy.deepcopy(dict(training_config))
+    for loss in _loss_names(training.get("loss")):
+        if loss not in builtin_losses:
+            repairs.append(Repair("training config", f"dropped: its loss '{loss}' cannot be rebuilt from the file"))
+            return None, (
+                f"the training config was dropped (loss '{loss}' is code the file does not hold): compile the model again to train it",
+            )
+    optimizer = training.get("optimizer_config")
+    if isinstance(optimizer, dict):
+        for inner in _optimizer_configs(optimizer):
+            if "lr" in inner:
+                value = inner.pop("lr")
+                inner.setdefault("learning_rate", value)
+                repairs.append(Repair("training config", "optimizer lr -> learning_rate"))
+    return training, ()
+
+
+def _loss_names(loss: Any) -> list[str]:
+    if isinstance(loss, str):
+        return [loss]
+    if isinstance(loss, Mapping):
+        if "class_name" in loss:
+            return [str(loss["class_name"])]
+        return [n for v in loss.values() for n in _loss_names(v)]
+    if isinstance(loss, list):
+        return [n for v in loss for n in _loss_names(v)]
+    return []
+
+
+def _optimizer_configs(optimizer: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    config = optimizer.get("config")
+    if isinstance(config, dict):
+        yield config
+        inner = config.get("inner_optimizer")
+        if isinstance(inner, dict):
+            yield from _optimizer_configs(inner)
+
+
+# Arguments Keras 3 writes that tf.keras 2 does not take, dropped only at these values
+# (the Keras 2 behaviour): anything else would change what the layer computes.
+KERAS3_ONLY_ARGS = {
+    "optional": (False,),  # InputLayer
+    "synchronized": (False,),  # BatchNormalization
+    "quantization_config": (None,),  # Dense, EinsumDense, Embedding
+    "lora_rank": (None,),
+    "lora_alpha": (None,),
+    "input_axes": (None,),  # initializers (VarianceScaling and its family)
+    "output_axes": (None,),
+}
+
+
+MODEL_MODULES = {"Functional": "functional", "Sequential": "sequential", "Model": "training"}
+
+
+def to_keras2(model_config: Mapping[str, Any], training_config: Mapping[str, Any] | None, keras_version: str = "2.15") -> Repaired:
+    """A Keras 3 config as tf.keras 2 (`keras_version`, the target's) reads it."""
+    config = copy.deepcopy(dict(model_config))
+    repairs: list[Repair] = []
+    kind = config.get("class_name")
+    if "module" in config and kind in MODEL_MODULES:  # a .keras archive names the model's module: Keras 3's is not Keras 2's
+        minor = keras_version.split(".")[1] if keras_version.count(".") >= 1 else ""
+        package = "keras.src.engine" if not minor.isdigit() or int(minor) >= 13 else "keras.engine"  # keras 2.13 moved it under src
+        module = f"{package}.{MODEL_MODULES[str(kind)]}"
+        if config["module"] != module:
+            repairs.append(Repair(str(kind), f"module {config['module']} -> {module} (where keras {keras_version} has it)"))
+            config["module"] = module
+    inner = config.get("config")
+    if isinstance(inner, dict):
+        for key in ("input_layers", "output_layers"):  # Keras 3 writes one endpoint bare: ["name", 0, 0]
+            value = inner.get(key)
+            if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+                inner[key] = [value]
+    for entry in layers(config):
+        kind, layer = entry.get("class_name"), entry.get("config")
+        if not isinstance(layer, dict):
+            continue
+        if kind == "InputLayer" and "batch_shape" in layer:
+            layer["batch_input_shape"] = layer.pop("batch_shape")
+            repairs.append(Repair(_name(entry), "batch_shape -> batch_input_shape"))
+        for where, holder in _objects(layer):
+            for key, allowed in KERAS3_ONLY_ARGS.items():
+                if key in holder:
+                    value = holder.pop(key)
+                    if value not in allowed:
+                        raise CannotRepair(f"{_name(entry)}: {where}{key}={value!r} has no tf.keras 2 equivalent")
+                    repairs.append(Repair(_name(entry), f"dropped {where}{key}={value!r} (not a tf.keras 2 argument)"))
+        policy = _policy_name(layer.get("dtype"))
+        if policy:
+            layer["dtype"] = policy
+            repairs.append(Repair(_name(entry), f"dtype policy object -> '{policy}'"))
+        nodes = entry.get("inbound_nodes")
+        if isinstance(nodes, list) and any(isinstance(n, dict) for n in nodes):
+            entry["inbound_nodes"] = [_keras2_node(n) if isinstance(n, dict) else n for n in nodes]
+            repairs.append(Repair(_name(entry), "inbound nodes in the tf.keras 2 form"))
+    return Repaired(config, copy.deepcopy(dict(training_config)) if training_config else None, tuple(repairs))
+
+
+def _objects(layer: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The layer's config and the configs of the objects in it (initializers, regularizers)."""
+    yield "", layer
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(value.get("config"), dict) and "class_name" in value:
+            yield f"{key}.", value["config"]
+
+
+def _keras2_node(node: Mapping[str, Any]) -> list[list[Any]]:
+    """{"args": [tensors], "kwargs": {...}} -> [[layer, node, tensor, kwargs], ...] (one entry per input tensor)."""
+    kwargs = {k: v for k, v in (node.get("kwargs") or {}).items() if v is not None and not _is_tensor(v)}
+    return [[*history, kwargs] for history in _histories(node.get("args"))]
+
+
+def _is_tensor(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get("class_name") == "__keras_tensor__"
+
+
+def _histories(value: Any) -> Iterator[list[Any]]:
+    if _is_tensor(value):
+        yield list(value["config"]["keras_history"])
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _histories(item)
+
+
+# --------------------------------------------------------------------------- reading and writing files
+
+
+MAX_CONFIG_BYTES = 64 << 20  # a model's config is JSON text; more than this is not a config
+
+
+def read_configs(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(model config, training config) of an HDF5 model or a .keras archive."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("config.json")
+            if info.file_size > MAX_CONFIG_BYTES:
+                raise ValueError(f"{path.name}: config.json declares {info.file_size} bytes")
+            config = json.loads(archive.read(info))
+        return config, config.get("compile_config")
+    import h5py
+
+    with h5py.File(path, "r") as h5:
+        return _attr_json(h5, "model_config") or {}, _attr_json(h5, "training_config")
+
+
+def _attr_json(h5: Any, name: str) -> dict[str, Any] | None:
+    raw = h5.attrs.get(name)
+    if raw is None:
+        return None
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ValueError(f"{name} is {len(text)} characters")
+    value = json.loads(text)
+    return value if isinstance(value, dict) else None
+
+
+def write_repaired(source: Path, target: Path, repaired: Repaired) -> None:
+    """A copy of `source` at `target` whose config is `repaired`'s; the weights unchanged."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if zipfile.is_zipfile(source):
+        config = dict(repaired.model_config)
+        if repaired.training_config is None:
+            config.pop("compile_config", None)
+        else:
+            config["compile_config"] = repaired.training_config
+        with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
+            for info in old.infolist():
+                new.writestr(info, json.dumps(config) if info.filename == "config.json" else old.read(info))
+        return
+    import h5py
+
+    shutil.copyfile(source, target)
+    with h5py.File(target, "r+") as h5:
+        h5.attrs["model_config"] = json.dumps(repaired.model_config)
+        if repaired.training_config is None:
+            if "training_config" in h5.attrs:
+                del h5.attrs["training_config"]
+        else:
+            h5.attrs["training_config"] = json.dumps(repaired.training_config)

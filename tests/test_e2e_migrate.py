@@ -1,0 +1,182 @@
+"""`harness migrate` end to end: files saved during the run by real TensorFlow releases,
+migrated in real environments, proven (or not) by their outputs.
+
+Keras 2 files (TF 2.15.1) go to TF 2.21.0 (Keras 3), a Keras 3 file (TF 2.21.0) goes back
+to TF 2.15.1. The verification is checked too: a candidate whose weights were changed
+after the repair must not be proven.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pytest
+from conftest import make_venv
+
+from harness import cli
+from harness import migrate as migrate_module
+
+pytestmark = pytest.mark.e2e
+
+TO_KERAS3 = ["--to", "tensorflow==2.21.0", "--package", "tensorflow=tensorflow-cpu"]
+TO_KERAS2 = ["--to", "2.15", "--package", "tensorflow=tensorflow-cpu"]
+
+# Keras 2 files with differences Keras 3 refuses, and a custom layer whose code only runs in
+# Keras 2 (add_weight's first positional argument is the name there, the shape in Keras 3).
+SAVE_KERAS2 = """
+import os, sys, tensorflow as tf
+keras = tf.keras
+out = sys.argv[1]
+sys.path.insert(0, out)
+inputs = keras.Input((8, 8, 3))
+x = keras.layers.GlobalAveragePooling2D()(keras.layers.DepthwiseConv2D(3, padding="same")(inputs))
+depthwise = keras.Model(inputs, keras.layers.Dense(2)(x))
+depthwise.compile(optimizer="adam", loss="mse")
+depthwise.save(os.path.join(out, "depthwise.h5"))
+inputs = keras.Input((5, 3))
+gru = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GRU(4)(inputs)))
+gru.compile(optimizer="adam", loss="mse")
+gru.save(os.path.join(out, "gru.h5"))
+from keras2_only import Scale
+inputs = keras.Input((3,))
+keras.Model(inputs, Scale()(keras.layers.Dense(3)(inputs))).save(os.path.join(out, "keras2_code.h5"))
+"""
+KERAS2_ONLY = """
+import tensorflow as tf
+
+
+class Scale(tf.keras.layers.Layer):
+    def build(self, input_shape):
+        self.scale = self.add_weight("scale", shape=(int(input_shape[-1]),), initializer="ones")
+
+    def call(self, inputs):
+        return inputs * self.scale
+
+
+CUSTOM_OBJECTS = {"Scale": Scale}
+"""
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def keras2_files(work_root: Path) -> dict[str, Path]:
+    out = work_root / "migrate-models"
+    out.mkdir(exist_ok=True)
+    (out / "keras2_only.py").write_text(KERAS2_ONLY)
+    if not (out / "keras2_code.h5").exists():
+        python = make_venv(work_root / "saver-tf2.15", "tensorflow-cpu==2.15.1", "tensorflow-addons==0.23.0")
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        subprocess.run([str(python), "-c", SAVE_KERAS2, str(out)], check=True, env=env, capture_output=True)
+    return {p.name: p for p in out.iterdir()}
+
+
+def migrate(monkeypatch: pytest.MonkeyPatch, cache: Path, model: Path, outdir: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(cache))
+    code = cli.main(["migrate", str(model), *args, "-o", str(outdir)])
+    return code, json.loads((outdir / "migration.json").read_text())
+
+
+def strategies(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["strategy"]: s for s in doc["strategies"]}
+
+
+@pytest.mark.parametrize(
+    ("name", "repair"),
+    [
+        ("depthwise.h5", "dropped groups=1"),
+        ("gru.h5", "dropped time_major=False"),
+        ("lstm.h5", "dropped time_major=False"),
+        ("mixed_precision.h5", "dtype policy object -> 'mixed_float16'"),
+    ],
+)
+def test_keras2_files_migrate_to_keras3_proven_by_outputs(name, repair, tmp_path, monkeypatch, keras2_files, saved_models, harness_cache):
+    model = keras2_files.get(name) or saved_models[name]
+    code, doc = migrate(monkeypatch, harness_cache, model, tmp_path / "out", *TO_KERAS3)
+    assert code == 0 and doc["proven"] is True and doc["target"]["cell"] == "py3.11-tensorflow2.21.0"
+    tried = strategies(doc)
+    assert tried["as is"]["status"] == "load-error" and not tried["as is"]["proven"]  # it needed migrating
+    chosen = tried[doc["strategy"]]
+    assert doc["strategy"].startswith("config repair") and any(repair in r for r in chosen["repairs"])
+    assert doc["max_abs_diff"] <= doc["tolerance"]["atol"] + doc["tolerance"]["rtol"]
+    migrated = tmp_path / "out" / doc["migrated"]
+    assert migrated.is_file() and migrated.read_bytes() != model.read_bytes()
+    text = (tmp_path / "out" / "migration.md").read_text()
+    assert "**Proven**" in text and repair in text and f'keras.models.load_model("{doc["migrated"]}")' in text
+    if name == "mixed_precision.h5":  # float16 arithmetic: the tolerance says why it is wider
+        assert doc["tolerance"]["atol"] == 1e-3 and "mixed_float16" in doc["tolerance"]["why"]
+
+
+def test_a_lambda_loss_is_dropped_with_a_note(tmp_path, monkeypatch, saved_models, harness_cache):
+    code, doc = migrate(monkeypatch, harness_cache, saved_models["lambda_loss.h5"], tmp_path / "out", *TO_KERAS3)
+    tried = strategies(doc)
+    assert code == 0 and doc["strategy"] == "config repair" and doc["loaded_with"] is None  # loads plainly
+    assert tried["as is"]["loaded_with"] == "compile=False" and not tried["as is"]["proven"]  # only without its training config
+    assert any("'<lambda>'" in r for r in tried["config repair"]["repairs"])
+    assert "compile the model again" in (tmp_path / "out" / "migration.md").read_text()
+
+
+def test_a_hdf5_file_under_a_keras_name_is_renamed(tmp_path, monkeypatch, saved_models, harness_cache):
+    code, doc = migrate(monkeypatch, harness_cache, saved_models["hdf5_named.keras"], tmp_path / "out", *TO_KERAS3)
+    assert code == 0 and doc["migrated"] == "hdf5_named.h5"
+    assert strategies(doc)["format"]["status"] in ("loaded", "loaded-after-fix")
+
+
+def test_a_custom_layer_migrates_with_its_custom_objects(tmp_path, monkeypatch, saved_models, harness_cache):
+    objects = REPO / "examples" / "custom_objects.py"
+    code, doc = migrate(
+        monkeypatch, harness_cache, saved_models["residual_block.h5"], tmp_path / "out", *TO_KERAS3, "--custom-objects", str(objects)
+    )
+    assert code == 0 and doc["loaded_with"] == "custom_objects"
+    assert "custom_objects=CUSTOM_OBJECTS" in (tmp_path / "out" / "migration.md").read_text()
+
+
+def test_a_keras3_file_migrates_back_to_tf_2_15(tmp_path, monkeypatch, saved_models, harness_cache):
+    code, doc = migrate(monkeypatch, harness_cache, saved_models["dense_keras3.keras"], tmp_path / "out", *TO_KERAS2)
+    assert code == 0 and doc["target"]["cell"] == "py3.11-tensorflow2.15.1" and doc["source"]["spec"].startswith("keras==3.")
+    chosen = strategies(doc)[doc["strategy"]]
+    assert any("keras.src.engine.functional" in r for r in chosen["repairs"])
+
+
+def test_code_written_for_keras2_fails_honestly_with_what_it_raised(tmp_path, monkeypatch, keras2_files, harness_cache):
+    code, doc = migrate(
+        monkeypatch,
+        harness_cache,
+        keras2_files["keras2_code.h5"],
+        tmp_path / "out",
+        *TO_KERAS3,
+        "--custom-objects",
+        str(keras2_files["keras2_only.py"]),
+    )
+    assert code == 1 and doc["proven"] is False and doc["migrated"] is None
+    why = strategies(doc)["as is"]["why"]
+    assert "inside their code" in why and "add_weight" in why  # Keras 3's own words about the user's layer
+    assert "no config change reaches it" in (tmp_path / "out" / "migration.md").read_text()
+    assert not list((tmp_path / "out").glob("keras2_code.*"))
+
+
+def test_the_proof_catches_a_changed_weight(tmp_path, monkeypatch, keras2_files, harness_cache):
+    """Every candidate gets one weight changed after its repair: none may be proven."""
+    real = migrate_module.write_repaired
+
+    def write_and_damage(source: Path, target: Path, repaired: Any) -> None:
+        real(source, target, repaired)
+        with h5py.File(target, "r+") as h5:
+            kernels: list[Any] = []
+            h5["model_weights"].visititems(lambda name, node: kernels.append(node) if isinstance(node, h5py.Dataset) else None)
+            dense = next(k for k in kernels if "dense" in k.name and "kernel" in k.name)
+            values = np.array(dense[...])
+            values.flat[0] += 0.5
+            dense[...] = values
+
+    monkeypatch.setattr(migrate_module, "write_repaired", write_and_damage)
+    code, doc = migrate(monkeypatch, harness_cache, keras2_files["depthwise.h5"], tmp_path / "out", *TO_KERAS3)
+    assert code == 1 and doc["proven"] is False
+    repaired = [s for s in doc["strategies"] if s["strategy"].startswith("config repair")]
+    assert repaired and all(s["status"] in ("loaded", "loaded-after-fix") and "answers differently" in s["why"] for s in repaired)
+    assert all(s["max_abs_diff"] > doc["tolerance"]["atol"] for s in repaired)

@@ -1,0 +1,168 @@
+"""Static config repair, on configs shaped as real releases write them.
+
+The layer configs below are excerpts of files saved by TF 2.15.1 (Keras 2) and TF 2.21.0
+(Keras 3.15.1); what Keras 3.15.1 raised loading the Keras 2 ones:
+  DepthwiseConv2D: TypeError: Error when deserializing class 'DepthwiseConv2D' using config={... 'groups': 1 ...}
+  GRU:             ValueError: Unrecognized keyword arguments passed to GRU: {'time_major': False}
+  mixed_float16:   AttributeError: 'str' object has no attribute 'quantization_mode'
+  a lambda loss:   TypeError: string indices must be integers, not 'str'
+and tf.keras 2.15 loading the Keras 3 one:
+  TypeError: Error when deserializing class 'InputLayer' using config={'batch_shape': [None, 6], ...}
+tests/test_e2e_migrate.py proves the repaired files load and answer the same, for real.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import h5py
+import pytest
+
+from harness.migrate import parse_spec, render_markdown
+from harness.repair import CannotRepair, half_precision, read_configs, to_keras2, to_keras3, write_repaired
+
+BUILTIN_LOSSES = {"mse", "mean_squared_error", "categorical_crossentropy"}
+
+
+def functional(*layers: dict) -> dict:
+    return {"class_name": "Functional", "config": {"name": "model", "layers": list(layers), "input_layers": [["input_1", 0, 0]]}}
+
+
+def layer(kind: str, name: str, **config) -> dict:
+    return {
+        "class_name": kind,
+        "config": {"name": name, "trainable": True, "dtype": "float32", **config},
+        "name": name,
+        "inbound_nodes": [],
+    }
+
+
+MIXED = {"module": "keras.mixed_precision", "class_name": "Policy", "config": {"name": "mixed_float16"}, "registered_name": None}
+
+
+def test_keras2_differences_keras3_refuses_are_repaired_and_said():
+    config = functional(
+        layer("DepthwiseConv2D", "depthwise_conv2d", kernel_size=[3, 3], groups=1),
+        layer("GRU", "gru", units=4, time_major=False),
+        layer("Dense", "dense_2", units=3, dtype=MIXED),
+        {"class_name": "Bidirectional", "config": {"name": "bi", "layer": layer("LSTM", "lstm", units=2, time_major=False)}},
+    )
+    training = {"loss": "mse", "optimizer_config": {"class_name": "Adam", "config": {"name": "Adam", "lr": 0.01}}}
+    repaired = to_keras3(config, training, BUILTIN_LOSSES)
+    layers = {entry["config"]["name"]: entry["config"] for entry in repaired.model_config["config"]["layers"]}
+    assert "groups" not in layers["depthwise_conv2d"] and "time_major" not in layers["gru"]
+    assert layers["dense_2"]["dtype"] == "mixed_float16"
+    assert "time_major" not in layers["bi"]["layer"]["config"]  # wrapped layers too
+    assert repaired.training_config is not None
+    assert repaired.training_config["optimizer_config"]["config"] == {"name": "Adam", "learning_rate": 0.01}
+    assert [r.where for r in repaired.repairs] == ["depthwise_conv2d", "gru", "dense_2", "lstm", "training config"]
+    assert config["config"]["layers"][0]["config"]["groups"] == 1  # the given config is not changed
+    assert half_precision(config) == "mixed_float16" and half_precision(repaired.model_config) == "mixed_float16"
+
+
+def test_what_would_change_the_computation_is_refused():
+    with pytest.raises(CannotRepair, match="time_major=True"):
+        to_keras3(functional(layer("GRU", "gru", time_major=True)), None, BUILTIN_LOSSES)
+    with pytest.raises(CannotRepair, match="groups=2"):
+        to_keras3(functional(layer("DepthwiseConv2D", "d", groups=2)), None, BUILTIN_LOSSES)
+    with pytest.raises(CannotRepair, match="optional=True"):
+        to_keras2(functional(layer("InputLayer", "input_1", batch_shape=[None, 4], optional=True)), None)
+
+
+def test_a_loss_the_file_cannot_hold_drops_the_training_config():
+    repaired = to_keras3(functional(layer("Dense", "d", units=1)), {"loss": "<lambda>", "optimizer_config": {}}, BUILTIN_LOSSES)
+    assert repaired.training_config is None and "compile the model again" in repaired.notes[0]
+    kept = to_keras3(functional(layer("Dense", "d", units=1)), {"loss": {"out": "mse"}}, BUILTIN_LOSSES)
+    assert kept.training_config == {"loss": {"out": "mse"}} and kept.notes == ()
+
+
+def test_keras3_configs_for_tf_keras2():
+    tensor = {"class_name": "__keras_tensor__", "config": {"shape": [None, 6], "dtype": "float32", "keras_history": ["input_layer", 0, 0]}}
+    dense = layer(
+        "Dense",
+        "dense",
+        units=4,
+        dtype={"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": None},
+        kernel_initializer={"module": "keras.initializers", "class_name": "GlorotUniform", "config": {"seed": None, "input_axes": None}},
+        quantization_config=None,
+    )
+    dense["inbound_nodes"] = [{"args": [tensor], "kwargs": {"mask": None}}]
+    config = {
+        "module": "keras.src.models.functional",
+        "class_name": "Functional",
+        "config": {
+            "name": "functional",
+            "layers": [layer("InputLayer", "input_layer", batch_shape=[None, 6], optional=False), dense],
+            "input_layers": ["input_layer", 0, 0],
+            "output_layers": ["dense", 0, 0],
+        },
+    }
+    repaired = to_keras2(config, None, "2.15.0")
+    inner = repaired.model_config["config"]
+    first, second = inner["layers"]
+    assert first["config"]["batch_input_shape"] == [None, 6] and "optional" not in first["config"]
+    assert second["config"]["dtype"] == "float32" and "quantization_config" not in second["config"]
+    assert second["config"]["kernel_initializer"]["config"] == {"seed": None}
+    assert second["inbound_nodes"] == [[["input_layer", 0, 0, {}]]]
+    assert inner["input_layers"] == [["input_layer", 0, 0]] and inner["output_layers"] == [["dense", 0, 0]]
+    assert repaired.model_config["module"] == "keras.src.engine.functional"
+    assert to_keras2(config, None, "2.12.0").model_config["module"] == "keras.engine.functional"
+
+
+def test_repaired_files_keep_their_weights(tmp_path):
+    source = tmp_path / "m.h5"
+    with h5py.File(source, "w") as h5:
+        h5.attrs["model_config"] = json.dumps(functional(layer("GRU", "gru", time_major=False)))
+        h5.attrs["training_config"] = json.dumps({"loss": "mse"})
+        h5.create_dataset("model_weights/gru/kernel:0", data=[[1.0, 2.0]])
+    repaired = to_keras3(*read_configs(source), BUILTIN_LOSSES)
+    write_repaired(source, tmp_path / "out" / "m.h5", repaired)
+    with h5py.File(tmp_path / "out" / "m.h5") as h5:
+        assert "time_major" not in h5.attrs["model_config"] and json.loads(h5.attrs["training_config"]) == {"loss": "mse"}
+        assert h5["model_weights/gru/kernel:0"][...].tolist() == [[1.0, 2.0]]
+    archive = tmp_path / "k.keras"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("config.json", json.dumps({**functional(layer("Dense", "d", units=1)), "compile_config": {"loss": "mse"}}))
+        z.writestr("model.weights.h5", b"weights")
+    without = to_keras2(*read_configs(archive))
+    write_repaired(archive, tmp_path / "out" / "k.keras", without.__class__(without.model_config, None, without.repairs))
+    with zipfile.ZipFile(tmp_path / "out" / "k.keras") as z:
+        assert "compile_config" not in json.loads(z.read("config.json")) and z.read("model.weights.h5") == b"weights"
+
+
+def test_specs_name_environments_as_a_matrix_would():
+    assert parse_spec("tensorflow==2.21.0") == {"tensorflow": "2.21.0"}
+    assert parse_spec("2.21") == {"tensorflow": "2.21"}
+    assert parse_spec("tensorflow==2.16.2, tf-keras==2.16.0") == {"tensorflow": "2.16.2", "tf-keras": "2.16.0"}
+    from harness.errors import UsageError
+
+    with pytest.raises(UsageError, match="NAME==VERSION"):
+        parse_spec("tensorflow>=2.16")
+
+
+def test_the_report_says_what_changed_how_to_load_and_what_was_tried():
+    strategy = {
+        "strategy": "config repair",
+        "status": "loaded-after-fix",
+        "loaded_with": "custom_objects+compile=False",
+        "repairs": ["gru: dropped time_major=False"],
+        "notes": ["the training config was dropped: compile the model again to train it"],
+        "proven": True,
+        "max_abs_diff": 0.0,
+        "why": "loads | and answers",
+    }
+    doc = {
+        "model": {"name": "gru.h5"},
+        "source": {"cell": "py3.11-tensorflow2.15.1", "spec": "tensorflow==2.15"},
+        "target": {"cell": "py3.11-tensorflow2.21.0", "spec": "2.21"},
+        "strategies": [strategy],
+        "migrated": "gru.h5",
+        "max_abs_diff": 0.0,
+        "max_rel_diff": 0.0,
+        "tolerance": {"atol": 1e-5, "rtol": 1e-4, "why": "float32 outputs"},
+    }
+    text = render_markdown(doc)
+    assert 'model = keras.models.load_model("gru.h5", custom_objects=CUSTOM_OBJECTS, compile=False)' in text
+    assert "- gru: dropped time_major=False" in text and "compile the model again" in text
+    assert "loads \\| and answers" in text  # a pipe in a message stays inside its table cell
