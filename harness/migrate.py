@@ -43,7 +43,7 @@ from .outputs import differences, read_arrays
 from .paths import write_atomic
 from .pipeline import expand_cells, inspect_models
 from .plan import EnvSpec
-from .repair import CannotRepair, Repair, Repaired, half_precision, read_configs, to_keras2, to_keras3, write_repaired
+from .repair import CannotRepair, Repair, Repaired, addons_to_keras, half_precision, read_configs, to_keras2, to_keras3, write_repaired
 from .resolve import Lock, PackageIndex, Resolver
 
 
@@ -130,12 +130,17 @@ def parse_spec(spec: str) -> dict[str, str]:
     return pins
 
 
+# The tensorflow-addons release for a TensorFlow 2 minor (its own compatibility table; it ended at 2.15).
+ADDONS_FOR_TF = {10: "0.20", 11: "0.21", 12: "0.22", 13: "0.23", 14: "0.23", 15: "0.23"}
+
+
 def source_spec(info: ModelInfo) -> str:
     """Where the file loads: the Keras release that saved it (its TensorFlow line for tf.keras 2)."""
     version = info.keras_version or ""
     parts = version.split(".")
     if info.keras_major == 2 and len(parts) >= 2 and parts[1].isdigit():
-        return f"tensorflow=={parts[0]}.{parts[1]}"
+        addons = ADDONS_FOR_TF.get(int(parts[1])) if info.names("addons") else None
+        return f"tensorflow=={parts[0]}.{parts[1]}" + (f",tensorflow-addons=={addons}" if addons else "")
     if info.keras_major == 3 and version:
         return f"keras=={version}"
     raise UsageError(f"{info.name}: the file does not say which Keras saved it; name the source with --from SPEC")
@@ -178,10 +183,12 @@ def candidates(info: ModelInfo, target_keras: str, folder: Path) -> tuple[list[C
         return found, skipped
     try:
         model_config, training_config = read_configs(source)
+        addons = addons_to_keras(model_config, training_config)
         if target_keras.startswith("3"):
-            repaired = to_keras3(model_config, training_config, set(keras_builtins()))
+            repaired = to_keras3(addons.model_config, addons.training_config, set(keras_builtins()))
         else:
-            repaired = to_keras2(model_config, training_config, target_keras)
+            repaired = to_keras2(addons.model_config, addons.training_config, target_keras)
+        repaired = replace(repaired, repairs=(*addons.repairs, *repaired.repairs))
     except CannotRepair as exc:
         skipped.append(f"config repair: {exc}")
         return found, skipped

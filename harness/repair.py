@@ -101,6 +101,56 @@ def half_precision(model_config: Mapping[str, Any]) -> str | None:
     return None
 
 
+# TensorFlow Addons objects with an exact Keras equivalent (same arguments, same weights in
+# the same order): Addons stopped at TF 2.15, these are in tf.keras since 2.11-2.13 and in
+# Keras 3. name in the file -> (Keras name, arguments to set).
+ADDONS_TO_KERAS: dict[str, tuple[str, dict[str, Any]]] = {
+    "Addons>GroupNormalization": ("GroupNormalization", {}),
+    "Addons>InstanceNormalization": ("GroupNormalization", {"groups": -1}),  # Addons' is GroupNormalization(groups=-1)
+    "Addons>AdamW": ("AdamW", {}),
+    "Addons>F1Score": ("F1Score", {}),
+    "Addons>gelu": ("gelu", {}),
+}
+
+
+def addons_to_keras(model_config: Mapping[str, Any], training_config: Mapping[str, Any] | None) -> Repaired:
+    """Addons layers, activations, optimizers and metrics that Keras has exactly, renamed to it."""
+    config = copy.deepcopy(dict(model_config))
+    training = copy.deepcopy(dict(training_config)) if training_config else None
+    repairs: list[Repair] = []
+
+    def rename(value: Any, where: str) -> Any:
+        if isinstance(value, str) and value in ADDONS_TO_KERAS:
+            repairs.append(Repair(where, f"{value} -> {ADDONS_TO_KERAS[value][0]} (Keras has it)"))
+            return ADDONS_TO_KERAS[value][0]
+        if isinstance(value, dict):
+            kind = value.get("class_name")
+            if isinstance(kind, str) and kind in ADDONS_TO_KERAS:
+                keras_name, arguments = ADDONS_TO_KERAS[kind]
+                repairs.append(
+                    Repair(where, f"{kind} -> {keras_name}{' ' + str(arguments) if arguments else ''} (Keras has it, same weights)")
+                )
+                value = {**value, "class_name": keras_name}
+                value.pop("registered_name", None)
+                if value.get("module") in ("addons", "tensorflow_addons") or str(value.get("module", "")).startswith("tensorflow_addons"):
+                    value.pop("module")
+                if isinstance(value.get("config"), dict):
+                    value["config"] = {**value["config"], **arguments}
+            return {k: rename(v, where) for k, v in value.items()}
+        if isinstance(value, list):
+            return [rename(v, where) for v in value]
+        return value
+
+    inner = config.get("config")
+    if isinstance(inner, dict):
+        for n, entry in enumerate(inner.get("layers") or []):
+            if isinstance(entry, dict):
+                inner["layers"][n] = rename(entry, _name(entry))
+    if training is not None:
+        training = rename(training, "training config")
+    return Repaired(config, training, tuple(repairs))
+
+
 # --------------------------------------------------------------------------- the rules
 
 

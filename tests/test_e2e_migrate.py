@@ -112,6 +112,15 @@ def test_keras2_files_migrate_to_keras3_proven_by_outputs(name, repair, tmp_path
         assert doc["tolerance"]["atol"] == 1e-3 and "mixed_float16" in doc["tolerance"]["why"]
 
 
+def test_an_addons_layer_becomes_its_keras_equivalent(tmp_path, monkeypatch, saved_models, harness_cache):
+    """The source is TF 2.15 with tensorflow-addons (read from the file); the target has no Addons."""
+    code, doc = migrate(monkeypatch, harness_cache, saved_models["addons_groupnorm.h5"], tmp_path / "out", *TO_KERAS3)
+    assert code == 0 and doc["source"]["cell"] == "py3.11-tensorflow2.15.1-tensorflow-addons0.23.0"
+    chosen = strategies(doc)[doc["strategy"]]
+    assert any("Addons>GroupNormalization -> GroupNormalization" in r for r in chosen["repairs"])
+    assert doc["max_abs_diff"] <= 1e-5
+
+
 def test_a_lambda_loss_is_dropped_with_a_note(tmp_path, monkeypatch, saved_models, harness_cache):
     code, doc = migrate(monkeypatch, harness_cache, saved_models["lambda_loss.h5"], tmp_path / "out", *TO_KERAS3)
     tried = strategies(doc)

@@ -20,7 +20,7 @@ import h5py
 import pytest
 
 from harness.migrate import parse_spec, render_markdown
-from harness.repair import CannotRepair, half_precision, read_configs, to_keras2, to_keras3, write_repaired
+from harness.repair import CannotRepair, addons_to_keras, half_precision, read_configs, to_keras2, to_keras3, write_repaired
 
 BUILTIN_LOSSES = {"mse", "mean_squared_error", "categorical_crossentropy"}
 
@@ -59,6 +59,27 @@ def test_keras2_differences_keras3_refuses_are_repaired_and_said():
     assert [r.where for r in repaired.repairs] == ["depthwise_conv2d", "gru", "dense_2", "lstm", "training config"]
     assert config["config"]["layers"][0]["config"]["groups"] == 1  # the given config is not changed
     assert half_precision(config) == "mixed_float16" and half_precision(repaired.model_config) == "mixed_float16"
+
+
+def test_addons_objects_keras_has_are_renamed_to_it():
+    config = functional(
+        {"class_name": "Addons>InstanceNormalization", "config": {"name": "norm", "axis": -1, "epsilon": 0.001}, "name": "norm"},
+        layer("Dense", "dense", units=2, activation="Addons>gelu"),
+        {"class_name": "Addons>WeightNormalization", "config": {"name": "wn"}, "name": "wn"},  # no Keras equivalent: left alone
+    )
+    training = {
+        "loss": "mse",
+        "metrics": [{"class_name": "Addons>F1Score", "config": {"num_classes": 2}}],
+        "optimizer_config": {"class_name": "Addons>AdamW", "config": {"weight_decay": 0.01}},
+    }
+    repaired = addons_to_keras(config, training)
+    norm, dense, kept = repaired.model_config["config"]["layers"]
+    assert norm["class_name"] == "GroupNormalization" and norm["config"]["groups"] == -1
+    assert dense["config"]["activation"] == "gelu" and kept["class_name"] == "Addons>WeightNormalization"
+    assert repaired.training_config is not None
+    assert repaired.training_config["optimizer_config"]["class_name"] == "AdamW"
+    assert repaired.training_config["metrics"][0]["class_name"] == "F1Score"
+    assert [r.where for r in repaired.repairs] == ["norm", "dense", "training config", "training config"]
 
 
 def test_what_would_change_the_computation_is_refused():
