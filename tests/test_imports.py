@@ -61,3 +61,12 @@ def test_no_concrete_backend_is_imported_outside_the_backends():
     graph = imports()
     outside = {m for m, targets in graph.items() if targets & CONCRETE and not m.startswith("harness.backends")}
     assert outside <= CONCRETE_ALLOWED, outside - CONCRETE_ALLOWED
+
+
+def test_every_subpackage_is_installed():
+    """pyproject.toml lists the packages (a wheel holds only those): a new folder must be in it."""
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(PACKAGE.parent).parts) for p in PACKAGE.rglob("__init__.py")}
+    assert found <= listed, found - listed
