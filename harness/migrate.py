@@ -182,13 +182,7 @@ def candidates(info: ModelInfo, target_keras: str, folder: Path) -> tuple[list[C
         skipped.append(f"config repair: reads HDF5 and .keras files, not {info.format}")
         return found, skipped
     try:
-        model_config, training_config = read_configs(source)
-        addons = addons_to_keras(model_config, training_config)
-        if target_keras.startswith("3"):
-            repaired = to_keras3(addons.model_config, addons.training_config, set(keras_builtins()))
-        else:
-            repaired = to_keras2(addons.model_config, addons.training_config, target_keras)
-        repaired = replace(repaired, repairs=(*addons.repairs, *repaired.repairs))
+        repaired = repair_for(source, target_keras)
     except CannotRepair as exc:
         skipped.append(f"config repair: {exc}")
         return found, skipped
@@ -207,6 +201,59 @@ def candidates(info: ModelInfo, target_keras: str, folder: Path) -> tuple[list[C
         )
         found.append(_written(source, folder / f"{source.stem}.inference{suffix}", "config repair, training config dropped", dropped))
     return found, skipped
+
+
+def repair_for(path: Path, target_keras: str) -> Repaired:
+    """The file's config repaired for `target_keras` (a version: "3.15.1", "2.15.0"): Addons
+    objects Keras has first, then the differences between the Keras majors."""
+    model_config, training_config = read_configs(path)
+    addons = addons_to_keras(model_config, training_config)
+    if target_keras.startswith("3"):
+        repaired = to_keras3(addons.model_config, addons.training_config, set(keras_builtins()))
+    else:
+        repaired = to_keras2(addons.model_config, addons.training_config, target_keras)
+    return replace(repaired, repairs=(*addons.repairs, *repaired.repairs))
+
+
+def suggest(
+    results: Sequence[CellResult], infos: Sequence[ModelInfo], cells: Mapping[str, Cell], packages: Mapping[str, str]
+) -> list[CellResult]:
+    """`harness run`'s failed loads with the `harness migrate` command added to their fix where a
+    strategy applies (a format fix or a config repair for the Keras the cell has); claims nothing
+    untried: the command proves or disproves it (new values, same order)."""
+    by_name = {i.name: i for i in infos}
+    planned: dict[tuple[str, str], int] = {}
+    out = []
+    for r in results:
+        info, cell = by_name.get(r.model), cells.get(r.cell)
+        keras = r.versions.get("keras")
+        # a SPEC names pins only: a cell with environment variables (tf-keras legacy mode) or another API is not one
+        expressible = cell is not None and not cell.env and cell.api == "tf.keras"
+        if r.status != "load-error" or info is None or not expressible or not keras or info.format not in ("h5", "keras"):
+            out.append(r)
+            continue
+        key = (r.model, keras)
+        if key not in planned:
+            planned[key] = _changes(info, keras)
+        if not planned[key]:
+            out.append(r)
+            continue
+        assert cell is not None
+        spec = ",".join(f"{k}=={v}" for k, v in cell.pins if v is not None and k != "python")
+        flags = "".join(f" --package {axis}={name}" for axis, name in packages.items() if axis in dict(cell.pins))
+        command = f'harness migrate {info.path} --to "{spec}"{flags} -o migrated/'
+        hint = f"`{command}` tries {planned[key]} change(s) to the file and proves the result by its outputs"
+        out.append(replace(r, fix=f"{r.fix}; or {hint}" if r.fix else hint))
+    return out
+
+
+def _changes(info: ModelInfo, keras: str) -> int:
+    """How many changes migrate would try for this Keras: a rename, and the config repairs."""
+    renamed = int(info.format == "h5" and Path(info.path).suffix == ".keras")
+    try:
+        return renamed + len(repair_for(Path(info.path), keras).repairs)
+    except (CannotRepair, OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return renamed
 
 
 def _written(source: Path, target: Path, strategy: str, repaired: Repaired) -> Candidate:

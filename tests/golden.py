@@ -49,10 +49,17 @@ def _masker(versions: Mapping[str, Any], pins: Mapping[str, Any]) -> Any:
 
 def results_projection(doc: Mapping[str, Any]) -> dict[str, Any]:
     cells = {c["id"]: c for c in doc.get("cells", [])}
+    paths = sorted(((str(m["path"]), str(m["name"])) for m in doc.get("models", []) if m.get("path")), key=lambda p: -len(p[0]))
     results = []
     for r in sorted(doc.get("results", []), key=lambda r: (r["model"], r["cell"])):
         pins = (cells.get(r["cell"]) or {}).get("pins") or {}
-        mask = _masker(r.get("versions") or {}, pins)
+        versions = _masker(r.get("versions") or {}, pins)
+
+        def mask(text: Any, versions: Any = versions) -> Any:  # a model's path (a fix names it) is where this run put it
+            for path, name in paths:
+                text = text.replace(path, f"<path>/{name}") if isinstance(text, str) else text
+            return versions(text)
+
         exc = r.get("exception") or {}
         results.append(
             {
@@ -97,7 +104,14 @@ def markdown_projection(text: str, doc: Mapping[str, Any]) -> str:
             if v and v not in pinned:
                 versions.setdefault(k, set()).add(v)
     mask = _masker(versions, {})
-    lines = [mask(line) for line in text.splitlines() if not line.startswith("<sub>harness ")]
+    paths = sorted(((str(m["path"]), str(m["name"])) for m in doc.get("models", []) if m.get("path")), key=lambda p: -len(p[0]))
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("<sub>harness "):
+            continue
+        for path, name in paths:
+            line = line.replace(path, f"<path>/{name}")
+        lines.append(mask(line))
     return "\n".join(lines) + "\n"
 
 

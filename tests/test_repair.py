@@ -187,3 +187,23 @@ def test_the_report_says_what_changed_how_to_load_and_what_was_tried():
     assert 'model = keras.models.load_model("gru.h5", custom_objects=CUSTOM_OBJECTS, compile=False)' in text
     assert "- gru: dropped time_major=False" in text and "compile the model again" in text
     assert "loads \\| and answers" in text  # a pipe in a message stays inside its table cell
+
+
+def test_run_suggests_migrate_only_where_a_strategy_applies():
+    from pathlib import Path
+
+    from harness.diagnose import CellResult
+    from harness.matrix import Cell
+    from harness.migrate import suggest
+    from harness.modelfile import inspect_model
+
+    models = Path(__file__).resolve().parent.parent / "examples" / "models"
+    infos = [inspect_model(models / name) for name in ("addons_groupnorm.h5", "residual_block.h5", "dense.h5")]
+    cell = Cell(python="3.11", pins=(("tensorflow", "2.21.0"),))
+    failed = [CellResult(i.name, cell.id, "load-error", fix="install it", versions={"keras": "3.15.1"}) for i in infos[:2]]
+    loaded = CellResult("dense.h5", cell.id, "loaded", versions={"keras": "3.15.1"})
+    addons, residual, same = suggest([*failed, loaded], infos, {cell.id: cell}, {"tensorflow": "tensorflow-cpu"})
+    command = f'harness migrate {infos[0].path} --to "tensorflow==2.21.0" --package tensorflow=tensorflow-cpu -o migrated/'
+    assert addons.fix == f"install it; or `{command}` tries 1 change(s) to the file and proves the result by its outputs"
+    assert residual == failed[1]  # nothing in its config to repair (its custom layer needs custom objects)
+    assert same is loaded

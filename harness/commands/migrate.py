@@ -72,7 +72,6 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
         if given is not None and not given.is_file():
             raise UsageError(f"{given}: no such file")
     check_outdir(args.outdir)
-    args.outdir.mkdir(parents=True, exist_ok=True)
     load = LoadOptions(
         custom_objects=args.custom_objects.resolve() if args.custom_objects else None,
         input=args.input.resolve() if args.input else None,
