@@ -70,8 +70,9 @@ def probe_group(
     if report.problems:
         stderr.append("harness: the result channel had problems: " + "; ".join(report.problems))
     saved = keep_outputs(report.outputs, infos, cell, logs.parent / "outputs" if logs is not None else None)
+    files = keep_files(report.files, infos, cell, logs.parent / "files" if logs is not None else None)
     return [
-        replace(r, outputs=saved.get(r.model), sandbox=backend.sandbox, carries_code=info.carries_code)
+        replace(r, outputs=saved.get(r.model), files=files.get(r.model, {}), sandbox=backend.sandbox, carries_code=info.carries_code)
         for r, info in zip(diagnosed, infos, strict=True)
     ]
 
@@ -100,13 +101,46 @@ def keep_outputs(outputs: Mapping[str, bytes], infos: Sequence[ModelInfo], cell:
     return kept
 
 
+# What each role a cell may send back is called here: the cell names no file.
+FILE_NAMES = {
+    "architecture": "architecture.json",
+    "weights": "weights.h5",
+    "weights3": "weights.weights.h5",
+    "rebuilt": "rebuilt.keras",
+    "rebuilt_h5": "rebuilt.h5",
+}
+
+
+def keep_files(
+    sent: Mapping[str, Mapping[str, bytes]], infos: Sequence[ModelInfo], cell: Cell, folder: Path | None
+) -> dict[str, dict[str, str]]:
+    """Write the files the probe sent (harness migrate) to OUTDIR/files/<model>/<cell>/<fixed name>."""
+    kept: dict[str, dict[str, str]] = {}
+    for i, info in enumerate(infos):
+        for role, data in (sent.get(f"m{i}") or {}).items():
+            if folder is None or role not in FILE_NAMES:
+                continue
+            target = folder / info.name / cell.id / FILE_NAMES[role]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)
+            target.write_bytes(data)
+            kept.setdefault(info.name, {})[role] = str(target)
+    return kept
+
+
 def probe_request(infos: Sequence[ModelInfo], load: LoadOptions, api: str) -> dict[str, Any]:
     """What the probe is asked, with host paths; the backend says where the result goes."""
     return {
         "probe_version": PROBE_VERSION,
         "api": api,
         "models": [
-            {"key": f"m{i}", "path": info.path, "format": info.format, "plugins": ["tensorflow_addons"] if info.names("addons") else []}
+            {
+                "key": f"m{i}",
+                "path": info.path,
+                "format": info.format,
+                "plugins": ["tensorflow_addons"] if info.names("addons") else [],
+                "resave": info.name in load.resave,
+            }
             for i, info in enumerate(infos)
         ],
         "compile": load.compile,
@@ -116,6 +150,8 @@ def probe_request(infos: Sequence[ModelInfo], load: LoadOptions, api: str) -> di
         "fixes": load.fixes,
         "trusted": load.trusted,
         "timeout": load.timeout,
+        "export": load.export,
+        "save_as": load.save_as,
     }
 
 

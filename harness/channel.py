@@ -23,6 +23,8 @@ MAX_STRING = 16_000
 MAX_ITEMS = 200
 MAX_DEPTH = 10
 KEY = re.compile(r"m\d{1,5}")
+# The files a load may send back (harness migrate's bridge), by role; the harness names them.
+FILE_ROLES = ("architecture", "weights", "weights3", "rebuilt", "rebuilt_h5")
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class ProbeReport:
 
     result: dict[str, Any] | None
     outputs: dict[str, bytes] = field(default_factory=dict)
+    files: dict[str, dict[str, bytes]] = field(default_factory=dict)  # model key -> role -> content
     problems: tuple[str, ...] = ()
     finished: bool = False  # the probe said "done" (or reported a failed import)
 
@@ -39,6 +42,7 @@ def read_channel(text: str, keys: Collection[str]) -> ProbeReport:
     """Assemble the probe's messages into one result, keeping only what `keys` asked for."""
     result: dict[str, Any] | None = None
     outputs: dict[str, bytes] = {}
+    files: dict[str, dict[str, bytes]] = {}
     problems: list[str] = []
     finished = False
     for number, line in enumerate(text.splitlines(), 1):
@@ -86,6 +90,15 @@ def read_channel(text: str, keys: Collection[str]) -> ProbeReport:
                 outputs[key] = base64.b64decode(encoded, validate=True)
             except (binascii.Error, ValueError):
                 problems.append(f"message {number}: outputs not base64, dropped")
+        elif kind == "file":
+            key, role, encoded = message.get("key"), message.get("role"), message.get("data")
+            if not _wanted(key, keys) or role not in FILE_ROLES or not isinstance(encoded, str):
+                problems.append(f"message {number}: a file for an unknown model or role, dropped")
+                continue
+            try:
+                files.setdefault(str(key), {})[str(role)] = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError):
+                problems.append(f"message {number}: a file not base64, dropped")
         elif kind == "done":
             finished = True
             seconds = message.get("seconds")
@@ -93,7 +106,7 @@ def read_channel(text: str, keys: Collection[str]) -> ProbeReport:
                 result["seconds"] = float(seconds)
         else:
             problems.append(f"message {number}: unknown kind, dropped")
-    return ProbeReport(result, outputs, tuple(problems[:20]), finished)
+    return ProbeReport(result, outputs, files, tuple(problems[:20]), finished)
 
 
 def _wanted(key: Any, keys: Collection[str]) -> bool:

@@ -129,6 +129,7 @@ class CellResult:
     import_seconds: float | None = None
     peak_rss_mb: float | None = None  # of the process that loaded the model
     outputs: str | None = None  # the saved outputs (.npz), with load.inference
+    files: Mapping[str, str] = field(default_factory=dict)  # harness migrate: role -> where the harness wrote what the cell sent
     output_diff: Mapping[str, Any] | None = None
     stderr_tail: str = ""
     cached: bool = False

@@ -119,6 +119,9 @@ class LoadOptions:
     atol: float = 1e-5
     rtol: float = 1e-4
     trusted: bool = False  # --trust-models: never from the matrix file, a command-line decision
+    export: bool = False  # harness migrate: send back the loaded model's architecture and weights
+    save_as: str | None = None  # harness migrate: save the models named in `resave` again as "keras" or "h5", and send them back
+    resave: tuple[str, ...] = ()
 
 
 @dataclass

@@ -9,11 +9,15 @@ as the original does in its source environment.
    its outputs are the reference.
 2. Candidates, in order: the file as it is; an HDF5 file under a .keras name renamed;
    its config repaired for the target's Keras (repair.py: JSON only, no model loaded
-   here), with its training config, then without it. All are loaded in one probe run in
-   the target environment and run on the same input.
+   here), with its training config, then without it; a bridge: what the source's Keras
+   exported (architecture and weights, a SavedModel too) repaired and assembled into the
+   layout the target reads. All are loaded in one probe run in the target environment
+   and run on the same input; the bridge's model is also saved by the target's Keras, and
+   that file is loaded fresh and compared again.
 3. The first candidate that loads and whose outputs match the reference (atol, rtol) is
-   proven; a candidate that loads only with compile=False or with the user's custom
-   objects counts, and migration.md says how to load it. Nothing is claimed untried.
+   proven; a candidate that loads only with compile=False, the user's custom objects or
+   safe_mode=False (--trust-models) counts, and migration.md says how to load it.
+   Nothing is claimed untried.
 
 Every load here is a load of an untrusted file, in a cell (cell.run_cell), never in
 this process.
@@ -43,7 +47,18 @@ from .outputs import differences, read_arrays
 from .paths import write_atomic
 from .pipeline import expand_cells, inspect_models
 from .plan import EnvSpec
-from .repair import CannotRepair, Repair, Repaired, addons_to_keras, half_precision, read_configs, to_keras2, to_keras3, write_repaired
+from .repair import (
+    MAX_CONFIG_BYTES,
+    CannotRepair,
+    Repair,
+    Repaired,
+    addons_to_keras,
+    half_precision,
+    read_configs,
+    to_keras2,
+    to_keras3,
+    write_repaired,
+)
 from .resolve import Lock, PackageIndex, Resolver
 
 
@@ -82,6 +97,10 @@ class Tried:
             "loaded_with": r.fix_worked if r else None,
             "exception": (r.exception or {}).get("type") if r and r.exception else None,
             "message": _first_line((r.exception or {}).get("message", "")) if r and r.exception else None,
+            "attempts": [
+                {"fix": a.get("fix") or "as is", "ok": a.get("ok"), "exception": a.get("exception"), "message": a.get("message")}
+                for a in (r.attempts if r else ())
+            ],
             "repairs": [str(x) for x in self.candidate.repairs],
             "notes": list(self.candidate.notes),
             "proven": self.proven,
@@ -101,6 +120,7 @@ class Migration:
     atol: float = 1e-5
     rtol: float = 1e-4
     tolerance_why: str = ""
+    custom_objects: bool = False  # the user gave custom objects
     written: Path | None = None
     started: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
@@ -292,8 +312,17 @@ def migrate(
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     say(f"loading {info.name} in the source environment {src.cell.id}")
-    [reference] = _run(src, backend, [info], load, work / "source")
-    migration = Migration(info, src, dst, reference, atol=load.atol, rtol=load.rtol, tolerance_why=tolerance_why)
+    [reference] = _run(src, backend, [info], replace(load, export=True), work / "source")  # export: for the bridge
+    migration = Migration(
+        info,
+        src,
+        dst,
+        reference,
+        atol=load.atol,
+        rtol=load.rtol,
+        tolerance_why=tolerance_why,
+        custom_objects=load.custom_objects is not None,
+    )
     if reference.status not in LOADS or not reference.outputs:
         why = _first_line((reference.exception or {}).get("message", "")) or reference.detail or "it did not run on the input"
         write_reports(migration, outdir)
@@ -301,22 +330,126 @@ def migrate(
             migration,
             f"{info.name} does not load and run in the source environment {src.cell.id} ({reference.status}: {why}); name another with --from",
         )
-    found, skipped = candidates(info, _keras_version(dst), work / "candidates")
+    target_keras = _keras_version(dst)
+    found, skipped = candidates(info, target_keras, work / "candidates")
     infos = [replace(inspect_model(c.path), name=f"{n}-{c.path.name}") for n, c in enumerate(found)]
+    bridge, why_not = bridge_file(reference, target_keras, work / "bridge")
+    resave: tuple[str, ...] = ()
+    if bridge is not None:
+        infos.append(replace(inspect_model(bridge.path), name=f"{len(found)}-bridge"))
+        resave = (infos[-1].name,)
+        found.append(bridge)
+    else:
+        skipped.append(f"bridge re-save: {why_not}")
     say(f"loading {len(found)} candidate(s) in the target environment {dst.cell.id}")
-    results = _run(dst, backend, infos, load, work / "target")
+    save_as = "keras" if target_keras.startswith("3") else "h5"
+    results = _run(dst, backend, infos, replace(load, save_as=save_as, resave=resave), work / "target")
     expected = read_arrays(reference.outputs)
     tried = [_judge(c, r, expected, load) for c, r in zip(found, results, strict=True)]
+    if bridge is not None:  # the rebuilt model answered in memory; only its saved file, loaded fresh, is proof
+        if any(t.proven for t in tried[:-1]):
+            tried[-1] = replace(tried[-1], proven=False, why=tried[-1].why + "; not re-saved: an earlier candidate is proven")
+        else:
+            tried = tried[:-1] + _resaved(tried[-1], dst, backend, load, expected, work / "resaved", say)
     tried += [Tried(Candidate(why.partition(":")[0], Path("-")), None, why=why) for why in skipped]
     tried = _one_proven(tried)
     migration = replace(migration, tried=tuple(tried))
     chosen = migration.chosen
     if chosen is not None:
-        written = outdir / f"{Path(info.path).stem}{chosen.candidate.path.suffix}"
+        written = outdir / f"{Path(info.path).stem if info.format != 'savedmodel' else Path(info.path).name}{chosen.candidate.path.suffix}"
         shutil.copyfile(chosen.candidate.path, written)
         migration = replace(migration, written=written)
     write_reports(migration, outdir)
     return migration
+
+
+def bridge_file(reference: CellResult, target_keras: str, folder: Path) -> tuple[Candidate | None, str]:
+    """The model as the source's Keras exported it (architecture and weights, whatever the
+    file's format was: a SavedModel too), its architecture repaired for the target's Keras,
+    assembled into the file layout the target reads: an HDF5 model from a Keras 2 export, a
+    .keras archive from a Keras 3 one. The target loads it and saves it in its own format."""
+    sent = reference.files
+    if not sent.get("architecture") or not (sent.get("weights") or sent.get("weights3")):
+        return (
+            None,
+            "the source did not send the model's architecture and weights (to_json or save_weights failed, or the weights are too large)",
+        )
+    try:
+        text = Path(sent["architecture"]).read_text()
+        if len(text) > MAX_CONFIG_BYTES:
+            return None, f"the exported architecture is {len(text)} characters"
+        architecture = json.loads(text)
+        if not isinstance(architecture, dict):
+            return None, "the exported architecture is not a model config"
+        addons = addons_to_keras(architecture, None)
+        if target_keras.startswith("3"):
+            repaired = to_keras3(addons.model_config, None, set(keras_builtins()))
+        else:
+            repaired = to_keras2(addons.model_config, None, target_keras)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        if sent.get("weights"):  # Keras 2's save_weights: an HDF5 model's model_weights group
+            target = folder / "bridge.h5"
+            assemble_h5(repaired.model_config, Path(sent["weights"]), target)
+        else:  # Keras 3's .weights.h5: a .keras archive's model.weights.h5
+            target = folder / "bridge.keras"
+            assemble_keras(repaired.model_config, Path(sent["weights3"]), target)
+    except CannotRepair as exc:
+        return None, str(exc)
+    except (OSError, ValueError, KeyError) as exc:
+        return None, f"the export cannot be assembled ({type(exc).__name__}: {exc})"
+    changes = (
+        *addons.repairs,
+        *repaired.repairs,
+        Repair("model", f"exported by the source's Keras, loaded and saved again by keras {target_keras}"),
+    )
+    notes = (
+        "re-saved from its architecture and weights: the training config (loss, optimizer state) is not carried over; compile it again to train",
+    )
+    return Candidate("bridge", target, changes, notes), ""
+
+
+def assemble_h5(model_config: Mapping[str, Any], weights: Path, target: Path) -> None:
+    """An HDF5 model as tf.keras 2 saves one: the config as attributes, the weights (a
+    save_weights file has model_weights' layout) under model_weights."""
+    import h5py
+
+    with h5py.File(weights, "r") as source, h5py.File(target, "w") as out:
+        out.attrs["model_config"] = json.dumps(model_config)
+        out.attrs["backend"] = "tensorflow"
+        out.attrs["keras_version"] = str(source.attrs.get("keras_version", "2"))
+        group = out.create_group("model_weights")
+        for key, value in source.attrs.items():
+            group.attrs[key] = value
+        for name in source:
+            source.copy(source[name], group, name=name)
+
+
+def assemble_keras(model_config: Mapping[str, Any], weights: Path, target: Path) -> None:
+    """A .keras archive as Keras saves one: config.json, metadata.json, model.weights.h5."""
+    metadata = {"keras_version": "3", "date_saved": time.strftime("%Y-%m-%d@%H:%M:%S")}
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", json.dumps(metadata))
+        archive.writestr("config.json", json.dumps(model_config))
+        archive.write(weights, "model.weights.h5")
+
+
+def _resaved(
+    bridge: Tried, dst: Environment, backend: Backend, load: LoadOptions, expected: Sequence[np.ndarray], folder: Path, say: Any
+) -> list[Tried]:
+    """The assembled file was loaded fresh in the target (its own proof); the copy the target's
+    Keras saved in its own format is loaded fresh too, and preferred when it is proven."""
+    result = bridge.result
+    saved = (result.files.get("rebuilt") or result.files.get("rebuilt_h5")) if result is not None else None
+    if not bridge.proven or saved is None:
+        return [bridge]
+    candidate = replace(bridge.candidate, strategy="bridge re-save", path=Path(saved))
+    say(f"loading the file the target's Keras saved, in {dst.cell.id}")
+    [fresh] = _run(dst, backend, [replace(inspect_model(saved), name=f"bridge-{Path(saved).name}")], load, folder)
+    resaved = _judge(candidate, fresh, expected, load)
+    if resaved.proven:
+        return [replace(bridge, proven=False, why=bridge.why + "; the target's own save of it is preferred (next)"), resaved]
+    return [bridge, resaved]
 
 
 class MigrationFailed(Exception):
@@ -421,6 +554,7 @@ def document(m: Migration) -> dict[str, Any]:
         "max_abs_diff": (chosen.diff or {}).get("max_abs") if chosen else None,
         "max_rel_diff": (chosen.diff or {}).get("max_rel") if chosen else None,
         "loaded_with": chosen.result.fix_worked if chosen and chosen.result else None,
+        "custom_objects": m.custom_objects,
     }
 
 
@@ -449,7 +583,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
             "## How to load it",
             "",
             "```python",
-            _load_line(doc["migrated"], chosen["loaded_with"]),
+            _load_line(doc["migrated"], chosen["loaded_with"], bool(doc.get("custom_objects"))),
             "```",
             "",
         ]
@@ -468,11 +602,16 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _load_line(file: str, fix: str | None) -> str:
+def _load_line(file: str, fix: str | None, custom_objects: bool = False) -> str:
+    """How to load the migrated file: as the proving attempt did (the probe's safe_mode=False
+    attempt passes the custom objects when there are some)."""
     lines, args = [], [f'"{file}"']
-    if fix and "custom_objects" in fix:
+    if fix and ("custom_objects" in fix or (fix == "safe_mode=False" and custom_objects)):
         lines.append("from custom_objects import CUSTOM_OBJECTS  # your custom objects, as for the original file")
         args.append("custom_objects=CUSTOM_OBJECTS")
     if fix and "compile=False" in fix:
         args.append("compile=False")
+    if fix == "safe_mode=False":
+        lines.append("# safe_mode=False runs the Python code stored in the file (a Lambda): only for a file you trust")
+        args.append("safe_mode=False")
     return "\n".join([*lines, f"model = keras.models.load_model({', '.join(args)})"])

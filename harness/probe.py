@@ -29,7 +29,7 @@ import sys
 import time
 import traceback
 
-PROBE_VERSION = 3  # 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
+PROBE_VERSION = 4  # 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
 OUTPUTS_MAX = 48 << 20  # bytes of saved outputs sent back per model (base64 on the channel)
 DISTRIBUTIONS = (
     "tensorflow",
@@ -136,6 +136,10 @@ def import_plugins(names):
     return done
 
 
+ARCHITECTURE = "architecture.json"
+WEIGHTS_NAMES = ("weights.h5", "weights.weights.h5")
+
+
 def attempt(keras, path, compile_flag, objects, fix, custom_file, unsafe=False):
     start = time.time()
     record = {"fix": fix, "compile": compile_flag, "ok": False}
@@ -220,6 +224,27 @@ def attempt_plan(request, model=None):
     return plan
 
 
+def export_model(keras, model, workdir, key, custom_file=None):
+    """The loaded model's architecture (JSON) and weights, for harness migrate's bridge."""
+    keras3 = str(getattr(keras, "__version__", "2")).startswith("3")
+    try:
+        with open(os.path.join(workdir, "export-%s-%s" % (key, ARCHITECTURE)), "w") as f:
+            f.write(model.to_json())
+        model.save_weights(os.path.join(workdir, "export-%s-%s" % (key, WEIGHTS_NAMES[1] if keras3 else WEIGHTS_NAMES[0])))
+        return {"ok": True}
+    except BaseException as exc:  # noqa: BLE001
+        return {"ok": False, "error": describe_exception(exc, custom_file)}
+
+
+def save_rebuilt(model, workdir, key, save_as, custom_file=None):
+    """A loaded model saved again in the environment's own format (.keras or .h5): harness migrate's bridge."""
+    try:
+        model.save(os.path.join(workdir, "rebuilt-%s.%s" % (key, "keras" if save_as == "keras" else "h5")))
+        return {"ok": True}
+    except BaseException as exc:  # noqa: BLE001
+        return {"ok": False, "error": describe_exception(exc, custom_file)}
+
+
 def h5_alias(model, workdir):
     """The model under an .h5 name in the cell's scratch (a symlink: nothing is copied)."""
     alias = os.path.join(workdir, "%s.h5" % model["key"])
@@ -253,6 +278,10 @@ def one_attempt(keras, model, request, fix, compile_flag, with_objects):
             result["inference"] = {"ok": True, "outputs": summary, "saved": os.path.basename(save_to)}
         except BaseException as exc:  # noqa: BLE001
             result["inference"] = {"ok": False, "error": describe_exception(exc, custom_file)}
+    if record["ok"] and request.get("export"):
+        result["export"] = export_model(keras, record["model"], request["workdir"], model["key"], custom_file)
+    if record["ok"] and model.get("resave") and request.get("save_as"):
+        result["rebuilt"] = save_rebuilt(record["model"], request["workdir"], model["key"], request["save_as"], custom_file)
     record.pop("model", None)
     result["attempt"] = record
     result["peak_rss_mb"] = peak_rss_mb()
@@ -286,8 +315,9 @@ def load_model_attempts(keras, model, request, run_attempt):
         merged.setdefault("plugins", out.get("plugins", []))
         if "custom_objects" in out:
             merged["custom_objects"] = out["custom_objects"]
-        if "inference" in out:
-            merged["inference"] = out["inference"]
+        for extra in ("inference", "export", "rebuilt"):
+            if extra in out:
+                merged[extra] = out[extra]
         merged["peak_rss_mb"] = max(merged.get("peak_rss_mb") or 0, out.get("peak_rss_mb") or 0) or None
         merged["attempts"].append(out["attempt"])
         if out["attempt"].get("ok"):
@@ -487,13 +517,44 @@ def read_outputs(workdir, key):
         return base64.b64encode(f.read()).decode("ascii"), None
 
 
+# Files a load may send back besides its outputs: role -> the name it has in the scratch folder.
+FILE_ROLES = {
+    "architecture": "export-%s-" + ARCHITECTURE,
+    "weights": "export-%s-" + WEIGHTS_NAMES[0],
+    "weights3": "export-%s-" + WEIGHTS_NAMES[1],
+    "rebuilt": "rebuilt-%s.keras",
+    "rebuilt_h5": "rebuilt-%s.h5",
+}
+
+
+def read_file(path):
+    """A file as base64, or why it is not sent (larger than the channel carries)."""
+    import base64
+
+    size = os.path.getsize(path)
+    if size > OUTPUTS_MAX:
+        return None, "%s (%d bytes) exceeds the %d bytes the probe sends back" % (os.path.basename(path), size, OUTPUTS_MAX)
+    with open(path, "rb") as f:
+        return base64.b64encode(f.read()).decode("ascii"), None
+
+
 def send_model(channel, workdir, key, data):
     encoded, why = read_outputs(workdir, key)
     if why and isinstance(data.get("inference"), dict):
         data["inference"]["not_sent"] = why
+    files = {}
+    for role, pattern in sorted(FILE_ROLES.items()):
+        path = os.path.join(workdir, pattern % key)
+        if os.path.isfile(path) and not os.path.islink(path):
+            files[role], not_sent = read_file(path)
+            if not_sent:
+                del files[role]
+                data.setdefault("not_sent", []).append(not_sent)
     channel.send("model", key=key, result=data)
     if encoded is not None:
         channel.send("outputs", key=key, npz=encoded)
+    for role, content in files.items():
+        channel.send("file", key=key, role=role, data=content)
 
 
 def not_dumpable():

@@ -39,7 +39,7 @@ from typing import Any
 
 from . import __version__
 from .backends import Backend, BackendConfig
-from .cell import CellTask
+from .cell import FILE_NAMES, CellTask
 from .diagnose import CellResult
 from .errors import BackendUnavailable, UsageError
 from .modelfile import ModelInfo, content_hash
@@ -257,6 +257,13 @@ def receive(answer: Mapping[str, Any], task: CellTask) -> list[CellResult]:
     for record in answer["results"]:
         if record.get("outputs"):
             record = {**record, "outputs": str(outdir / "outputs" / record["model"] / f"{record['cell']}.npz")}
+        if isinstance(record.get("files"), dict):  # written above under OUTDIR/files, by the names cell.FILE_NAMES gives
+            record = {
+                **record,
+                "files": {
+                    r: str(outdir / "files" / record["model"] / record["cell"] / FILE_NAMES[r]) for r in record["files"] if r in FILE_NAMES
+                },
+            }
         results.append(replace(CellResult.from_dict(record), worker=f"{answer['host']}/{answer['pid']}"))
     return results
 

@@ -176,8 +176,69 @@ def to_keras3(model_config: Mapping[str, Any], training_config: Mapping[str, Any
         if policy:
             layer["dtype"] = policy
             repairs.append(Repair(_name(entry), f"dtype policy object -> '{policy}' (the name Keras 3 reads)"))
+        if kind == "Lambda" and layer.get("function_type") == "lambda":
+            _lambda_to_keras3(layer, _name(entry), repairs)
+    _renumber_nested_nodes(config, repairs)
     training, notes = _training_to_keras3(training_config, builtin_losses, repairs)
     return Repaired(config, training, tuple(repairs), notes)
+
+
+MODEL_CLASSES = {"Sequential", "Functional", "Model"}
+
+
+def _renumber_nested_nodes(model: dict[str, Any], repairs: list[Repair]) -> None:
+    """Keras 2 counts a nested model's own first node (the one its InputLayer made) when other
+    layers name its nodes; Keras 3 does not create that node: ('inner', 1, 0) becomes ('inner', 0, 0).
+    Done in this model and in every model nested in it."""
+    inner = model.get("config")
+    if not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
+        return
+    entries = [e for e in inner["layers"] if isinstance(e, dict)]
+    shifted = {
+        str(e.get("name") or (e.get("config") or {}).get("name"))
+        for e in entries
+        if e.get("class_name") in MODEL_CLASSES
+        and isinstance((e.get("config") or {}).get("layers"), list)
+        and (e["config"]["layers"] or [{}])[0].get("class_name") == "InputLayer"
+    }
+    changed = False
+
+    def shift(ref: Any) -> Any:
+        nonlocal changed
+        if isinstance(ref, list) and len(ref) >= 3 and isinstance(ref[0], str) and isinstance(ref[1], int):
+            if ref[0] in shifted and ref[1] >= 1:
+                changed = True
+                return [ref[0], ref[1] - 1, *ref[2:]]
+            return ref
+        if isinstance(ref, list):
+            return [shift(r) for r in ref]
+        return ref
+
+    for entry in entries:
+        if isinstance(entry.get("inbound_nodes"), list):
+            entry["inbound_nodes"] = shift(entry["inbound_nodes"])
+        if entry.get("class_name") in MODEL_CLASSES:
+            _renumber_nested_nodes(entry, repairs)
+    for key in ("input_layers", "output_layers"):
+        if isinstance(inner.get(key), list):
+            inner[key] = shift(inner[key])
+    if changed:
+        repairs.append(Repair(str(inner.get("name") or "model"), f"node indices of nested model(s) {', '.join(sorted(shifted))} as Keras 3 counts them"))
+
+
+def _lambda_to_keras3(layer: dict[str, Any], name: str, repairs: list[Repair]) -> None:
+    """Keras 2 writes a lambda as [code, defaults, closure] beside function_type; Keras 3 as
+    {"class_name": "__lambda__", "config": {code, defaults, closure}}. The code itself (Python
+    bytecode) is carried over as it is: it still needs the same Python, and safe_mode=False
+    (harness migrate --trust-models) to load."""
+    for key in ("function", "output_shape"):
+        kind = layer.pop(f"{key}_type" if key == "function" else "output_shape_type", None)
+        layer.pop(f"{'module' if key == 'function' else 'output_shape_module'}", None)
+        value = layer.get(key)
+        if kind == "lambda" and isinstance(value, list | tuple) and len(value) == 3:
+            code, defaults, closure = value
+            layer[key] = {"class_name": "__lambda__", "config": {"code": code, "defaults": defaults, "closure": closure}}
+    repairs.append(Repair(name, "Lambda's function in the form Keras 3 reads (its bytecode unchanged: same Python, and loading it needs --trust-models)"))
 
 
 def _training_to_keras3(

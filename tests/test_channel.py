@@ -66,3 +66,24 @@ def test_sizes_are_cut():
 def test_no_start_means_no_result():
     assert read_channel("", ["m0"]).result is None
     assert read_channel(lines({"kind": "done"}), ["m0"]).result is None
+
+
+def test_files_come_back_by_role_and_only_known_roles():
+    """harness migrate's bridge: the architecture and weights a load exported, the file a target re-saved."""
+    import base64
+
+    def file(key: str, role: str, data: str) -> dict:
+        return {"kind": "file", "key": key, "role": role, "data": data}
+
+    encoded = base64.b64encode(b"HDF").decode()
+    text = lines(
+        START,
+        file("m0", "weights", encoded),
+        file("m0", "rebuilt", encoded),
+        file("m0", "../../etc/passwd", encoded),  # a role is a word from a fixed list, never a path
+        file("m1", "weights", encoded),  # not asked for
+        file("m0", "architecture", "***"),
+    )
+    report = read_channel(text, ["m0"])
+    assert report.files == {"m0": {"weights": b"HDF", "rebuilt": b"HDF"}}
+    assert len(report.problems) == 3

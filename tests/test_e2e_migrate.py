@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,29 @@ def test_an_addons_layer_becomes_its_keras_equivalent(tmp_path, monkeypatch, sav
     chosen = strategies(doc)[doc["strategy"]]
     assert any("Addons>GroupNormalization -> GroupNormalization" in r for r in chosen["repairs"])
     assert doc["max_abs_diff"] <= 1e-5
+
+
+def test_a_nested_sequential_keras3_cannot_read_is_renumbered(tmp_path, monkeypatch, saved_models, harness_cache):
+    """Keras 3.15 refuses a TF 2.15 file whose nested Sequential's second node is named."""
+    code, doc = migrate(monkeypatch, harness_cache, saved_models["nested.h5"], tmp_path / "out", *TO_KERAS3)
+    assert code == 0 and "disconnected nodes" in strategies(doc)["as is"]["why"]
+    assert any("node indices of nested model(s) inner" in r for r in strategies(doc)[doc["strategy"]]["repairs"])
+
+
+def test_a_savedmodel_crosses_through_the_bridge_to_a_keras3_file(tmp_path, monkeypatch, saved_models, harness_cache):
+    """A Keras 2 SavedModel (a custom layer, a Lambda, a nested Sequential): exported in TF 2.15,
+    assembled, loaded and saved by Keras 3, and that .keras file proven by loading it fresh."""
+    objects = REPO / "examples" / "custom_objects.py"
+    args = (*TO_KERAS3, "--custom-objects", str(objects), "--trust-models")  # the Lambda's code runs only when trusted
+    code, doc = migrate(monkeypatch, harness_cache, saved_models["residual_savedmodel"], tmp_path / "out", *args)
+    tried = strategies(doc)
+    assert code == 0 and doc["strategy"] == "bridge re-save" and doc["migrated"] == "residual_savedmodel.keras"
+    assert tried["as is"]["status"] == "load-error" and tried["bridge"]["status"] in ("loaded", "loaded-after-fix")
+    assert doc["loaded_with"] == "safe_mode=False" and doc["max_abs_diff"] <= 1e-5
+    assert zipfile.is_zipfile(tmp_path / "out" / doc["migrated"])
+    text = (tmp_path / "out" / "migration.md").read_text()
+    assert 'load_model("residual_savedmodel.keras", custom_objects=CUSTOM_OBJECTS, safe_mode=False)' in text
+    assert "training config" in text  # what it cannot do: said
 
 
 def test_a_lambda_loss_is_dropped_with_a_note(tmp_path, monkeypatch, saved_models, harness_cache):

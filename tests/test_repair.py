@@ -207,3 +207,46 @@ def test_run_suggests_migrate_only_where_a_strategy_applies():
     assert addons.fix == f"install it; or `{command}` tries 1 change(s) to the file and proves the result by its outputs"
     assert residual == failed[1]  # nothing in its config to repair (its custom layer needs custom objects)
     assert same is loaded
+
+
+def test_nested_models_and_lambdas_in_the_form_keras3_reads():
+    """What Keras 3.15.1 raised on a TF 2.15 file with a nested Sequential:
+    ValueError: Invalid Functional model configuration ... {<Dense name=dense_5>: [[['inner', 1, 0, {}]]]};
+    and on a Keras 2 Lambda: Unrecognized keyword arguments passed to Lambda: {'function_type': 'lambda', ...}."""
+    inner = {
+        "class_name": "Sequential",
+        "name": "inner",
+        "config": {"name": "inner", "layers": [layer("InputLayer", "inner_input"), layer("Dense", "d1", units=2)]},
+        "inbound_nodes": [[["input_1", 0, 0, {}]]],
+    }
+    code = ["4wEAAAAAAAAA\n", None, None]
+    lam = layer("Lambda", "lam", function=code, function_type="lambda", module="__main__", output_shape=None, output_shape_type="raw")
+    lam["inbound_nodes"] = [[["inner", 1, 0, {}]]]
+    config = functional(layer("InputLayer", "input_1"), inner, lam)
+    config["config"]["output_layers"] = [["lam", 0, 0]]
+    repaired = to_keras3(config, None, BUILTIN_LOSSES)
+    _, nested, converted = repaired.model_config["config"]["layers"]
+    assert converted["inbound_nodes"] == [[["inner", 0, 0, {}]]]  # Keras 3 does not count the nested model's own first node
+    assert nested["inbound_nodes"] == [[["input_1", 0, 0, {}]]]
+    assert converted["config"]["function"] == {"class_name": "__lambda__", "config": {"code": code[0], "defaults": None, "closure": None}}
+    assert not {"function_type", "module", "output_shape_type"} & set(converted["config"])
+    assert {r.where for r in repaired.repairs} == {"model", "lam"}
+
+
+def test_a_bridge_export_is_assembled_into_the_layout_the_target_reads(tmp_path):
+    from harness.migrate import assemble_h5, assemble_keras
+
+    weights = tmp_path / "weights.h5"  # what tf.keras 2's save_weights writes: layer groups, layer_names
+    with h5py.File(weights, "w") as h5:
+        h5.attrs["layer_names"] = [b"dense"]
+        h5.attrs["keras_version"] = "2.15.0"
+        h5.create_dataset("dense/dense/kernel:0", data=[[1.0]])
+    assemble_h5({"class_name": "Functional", "config": {}}, weights, tmp_path / "bridge.h5")
+    with h5py.File(tmp_path / "bridge.h5") as h5:
+        assert json.loads(h5.attrs["model_config"])["class_name"] == "Functional" and h5.attrs["keras_version"] == "2.15.0"
+        assert [str(n) for n in h5["model_weights"].attrs["layer_names"]] == ["dense"] and h5["model_weights/dense/dense/kernel:0"][
+            0, 0
+        ] == 1.0
+    assemble_keras({"class_name": "Functional"}, weights, tmp_path / "bridge.keras")
+    with zipfile.ZipFile(tmp_path / "bridge.keras") as z:
+        assert sorted(z.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]

@@ -18,10 +18,11 @@ def add_parser(commands: Any) -> None:
         "migrate",
         help="make a model load in another environment, and prove it answers the same",
         description="Load MODEL in the source environment (--from, default: the Keras release that saved it) and run it on a fixed "
-        "input; then try, in the target environment (--to), the file as it is, an HDF5 file under a .keras name renamed, and its "
-        "config repaired for the target's Keras (with and without its training config). The first that loads and whose outputs "
-        "match the source's (--atol, --rtol) is written to DIR with migration.json and migration.md. Exit 0 only when proven, "
-        "1 when no strategy works. Every load runs in a sandboxed cell.",
+        "input; then try, in the target environment (--to), the file as it is, an HDF5 file under a .keras name renamed, its "
+        "config repaired for the target's Keras (with and without its training config), and a bridge: what the source exported "
+        "(architecture and weights; a SavedModel too) assembled for the target and saved by its Keras. The first that loads and "
+        "whose outputs match the source's (--atol, --rtol) is written to DIR with migration.json and migration.md. Exit 0 only "
+        "when proven, 1 when no strategy works. Every load runs in a sandboxed cell.",
     )
     parser.add_argument("model", type=Path, metavar="MODEL")
     parser.add_argument(
