@@ -159,8 +159,12 @@ def source_spec(info: ModelInfo) -> str:
     version = info.keras_version or ""
     parts = version.split(".")
     if info.keras_major == 2 and len(parts) >= 2 and parts[1].isdigit():
-        addons = ADDONS_FOR_TF.get(int(parts[1])) if info.names("addons") else None
-        return f"tensorflow=={parts[0]}.{parts[1]}" + (f",tensorflow-addons=={addons}" if addons else "")
+        # tf.keras 2.12-2.15 is the TensorFlow line of the same number; an older Keras 2 (standalone
+        # keras 2.0-2.4, or tf.keras before 2.12, which has no wheels for current Pythons) is read
+        # by the newest Keras 2, TensorFlow 2.15's
+        minor = int(parts[1]) if int(parts[1]) >= 12 else 15
+        addons = ADDONS_FOR_TF.get(minor) if info.names("addons") else None
+        return f"tensorflow==2.{minor}" + (f",tensorflow-addons=={addons}" if addons else "")
     if info.keras_major == 3 and version:
         return f"keras=={version}"
     raise UsageError(f"{info.name}: the file does not say which Keras saved it; name the source with --from SPEC")

@@ -195,3 +195,18 @@ def test_published_reports_match_the_golden_files(published_run):
     from golden import compare_run
 
     compare_run("published", published_run["out"])
+
+
+def test_a_published_keras_2_0_file_migrates_to_keras3_with_its_training_config(tmp_path, monkeypatch, published, harness_cache):
+    """fer's emotion model (Keras 2.0.5): Keras 3 loads it only without its training config
+    (`lr`); migrate renames the argument, keeps the training config, and proves the file."""
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(harness_cache))
+    out = tmp_path / "migrated"
+    code = cli.main(["migrate", str(published["emotion_model.hdf5"]), "--to", "2.21", "--package", "tensorflow=tensorflow-cpu", "-o", str(out)])
+    doc = json.loads((out / "migration.json").read_text())
+    assert code == 0 and doc["source"]["spec"] == "tensorflow==2.15"  # the newest Keras 2 reads a Keras 2.0 file
+    assert doc["strategy"] == "config repair" and doc["loaded_with"] is None  # loads plainly, compiled
+    chosen = next(s for s in doc["strategies"] if s["proven"])
+    assert chosen["repairs"] == ["training config: optimizer lr -> learning_rate"] and chosen["notes"] == []
+    as_is = next(s for s in doc["strategies"] if s["strategy"] == "as is")
+    assert as_is["loaded_with"] == "compile=False" and "'lr'" in as_is["why"]

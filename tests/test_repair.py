@@ -250,3 +250,20 @@ def test_a_bridge_export_is_assembled_into_the_layout_the_target_reads(tmp_path)
     assemble_keras({"class_name": "Functional"}, weights, tmp_path / "bridge.keras")
     with zipfile.ZipFile(tmp_path / "bridge.keras") as z:
         assert sorted(z.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
+
+
+def test_the_source_is_where_the_saving_keras_lives():
+    from dataclasses import replace
+    from pathlib import Path
+
+    from harness.migrate import source_spec
+    from harness.modelfile import inspect_model
+
+    models = Path(__file__).resolve().parent.parent / "examples" / "models"
+    addons, keras3 = inspect_model(models / "addons_groupnorm.h5"), inspect_model(models / "dense_keras3.keras")
+    assert source_spec(addons) == "tensorflow==2.15,tensorflow-addons==0.23"
+    assert source_spec(replace(addons, keras_version="2.13.1")) == "tensorflow==2.13,tensorflow-addons==0.23"
+    plain = replace(addons, classes=())
+    assert source_spec(replace(plain, keras_version="2.12.0")) == "tensorflow==2.12"
+    assert source_spec(replace(plain, keras_version="2.0.5")) == "tensorflow==2.15"  # no wheels of its own for this Python
+    assert source_spec(keras3) == f"keras=={keras3.keras_version}"
