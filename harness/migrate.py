@@ -154,6 +154,16 @@ def parse_spec(spec: str) -> dict[str, str]:
 ADDONS_FOR_TF = {10: "0.20", 11: "0.21", 12: "0.22", 13: "0.23", 14: "0.23", 15: "0.23"}
 
 
+SOURCES_TO_TRY = ("tensorflow==2.15", "tensorflow==2.21")  # the newest Keras 2, the newest Keras 3
+
+
+def _known_source(info: ModelInfo) -> str | None:
+    try:
+        return source_spec(info)
+    except UsageError:
+        return None
+
+
 def source_spec(info: ModelInfo) -> str:
     """Where the file loads: the Keras release that saved it (its TensorFlow line for tf.keras 2)."""
     version = info.keras_version or ""
@@ -310,13 +320,21 @@ def migrate(
     packages = dict(packages or {})
     index = PackageIndex()
     say("resolving the source and target environments")
-    src = environment(source or source_spec(info), packages, index, python)
     dst = environment(to, packages, index, python)
     work = outdir / "work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    say(f"loading {info.name} in the source environment {src.cell.id}")
-    [reference] = _run(src, backend, [info], replace(load, export=True), work / "source")  # export: for the bridge
+    # The source: the one named, else where the saving Keras lives, else the first of the usual
+    # ones where the file loads (a file that does not say which Keras saved it).
+    specs = [source] if source else ([known] if (known := _known_source(info)) else list(SOURCES_TO_TRY))
+    tried_sources = []
+    for n, spec in enumerate(specs):
+        src = environment(spec, packages, index, python)
+        tried_sources.append(src.cell.id)
+        say(f"loading {info.name} in the source environment {src.cell.id}")
+        [reference] = _run(src, backend, [info], replace(load, export=True), work / f"source-{n}")  # export: for the bridge
+        if reference.status in LOADS and reference.outputs:
+            break
     migration = Migration(
         info,
         src,
@@ -332,7 +350,8 @@ def migrate(
         write_reports(migration, outdir)
         raise MigrationFailed(
             migration,
-            f"{info.name} does not load and run in the source environment {src.cell.id} ({reference.status}: {why}); name another with --from",
+            f"{info.name} does not load and run in the source environment {' nor '.join(tried_sources)} ({reference.status}: {why}); "
+            "name another with --from",
         )
     target_keras = _keras_version(dst)
     found, skipped = candidates(info, target_keras, work / "candidates")

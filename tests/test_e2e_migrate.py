@@ -221,3 +221,12 @@ def test_the_proof_catches_a_changed_weight(tmp_path, monkeypatch, keras2_files,
     assert {s["strategy"] for s in loaded} >= {"config repair", "bridge"}
     assert all(s["status"] in ("loaded", "loaded-after-fix") and "answers differently" in s["why"] for s in loaded)
     assert all(s["max_abs_diff"] > doc["tolerance"]["atol"] for s in loaded)
+
+
+def test_a_file_that_does_not_say_its_keras_finds_a_source_by_trying(tmp_path, monkeypatch, keras2_files, harness_cache):
+    unsigned = tmp_path / "unsigned.h5"
+    unsigned.write_bytes(keras2_files["gru.h5"].read_bytes())
+    with h5py.File(unsigned, "r+") as h5:
+        del h5.attrs["keras_version"]
+    code, doc = migrate(monkeypatch, harness_cache, unsigned, tmp_path / "out", *TO_KERAS3)
+    assert code == 0 and doc["source"]["spec"] == "tensorflow==2.15" and doc["model"]["saved_by_keras"] is None
