@@ -238,9 +238,12 @@ def candidates(info: ModelInfo, target_keras: str, folder: Path) -> tuple[list[C
 
 
 def repair_for(path: Path, target_keras: str) -> Repaired:
-    """The file's config repaired for `target_keras` (a version: "3.15.1", "2.15.0"): Addons
-    objects Keras has first, then the differences between the Keras majors."""
-    model_config, training_config = read_configs(path)
+    """The file's config repaired for `target_keras` (a version: "3.15.1", "2.15.0")."""
+    return repair_config(*read_configs(path), target_keras)
+
+
+def repair_config(model_config: Mapping[str, Any], training_config: Mapping[str, Any] | None, target_keras: str) -> Repaired:
+    """Addons objects Keras has first, then the differences between the Keras majors."""
     addons = addons_to_keras(model_config, training_config)
     if target_keras.startswith("3"):
         repaired = to_keras3(addons.model_config, addons.training_config, set(keras_builtins()))
@@ -404,11 +407,7 @@ def bridge_file(reference: CellResult, target_keras: str, folder: Path) -> tuple
         architecture = json.loads(text)
         if not isinstance(architecture, dict):
             return None, "the exported architecture is not a model config"
-        addons = addons_to_keras(architecture, None)
-        if target_keras.startswith("3"):
-            repaired = to_keras3(addons.model_config, None, set(keras_builtins()))
-        else:
-            repaired = to_keras2(addons.model_config, None, target_keras)
+        repaired = repair_config(architecture, None, target_keras)
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         if sent.get("weights"):  # Keras 2's save_weights: an HDF5 model's model_weights group
@@ -421,11 +420,7 @@ def bridge_file(reference: CellResult, target_keras: str, folder: Path) -> tuple
         return None, str(exc)
     except (OSError, ValueError, KeyError) as exc:
         return None, f"the export cannot be assembled ({type(exc).__name__}: {exc})"
-    changes = (
-        *addons.repairs,
-        *repaired.repairs,
-        Repair("model", f"exported by the source's Keras, loaded and saved again by keras {target_keras}"),
-    )
+    changes = (*repaired.repairs, Repair("model", f"architecture and weights exported by the source's Keras, assembled for keras {target_keras}"))
     notes = (
         "re-saved from its architecture and weights: the training config (loss, optimizer state) is not carried over; compile it again to train",
     )
