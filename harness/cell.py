@@ -87,17 +87,21 @@ def read_probe(cell: Cell, infos: Sequence[ModelInfo], done: proc.Completed) -> 
     return [diagnose(cell, info, f"m{i}", outcome) for i, info in enumerate(infos)], report
 
 
+def write_fresh(target: Path, data: bytes) -> str:
+    """Write what a cell sent to a path the harness chose; never write through what is there."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    target.write_bytes(data)
+    return str(target)
+
+
 def keep_outputs(outputs: Mapping[str, bytes], infos: Sequence[ModelInfo], cell: Cell, folder: Path | None) -> dict[str, str]:
     """Write the outputs the probe sent to OUTDIR/outputs/<model>/<cell>.npz (for comparing)."""
     kept = {}
     for i, info in enumerate(infos):
         data = outputs.get(f"m{i}")
         if folder is not None and data is not None:
-            target = folder / info.name / f"{cell.id}.npz"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.unlink(missing_ok=True)  # never write through what is there
-            target.write_bytes(data)
-            kept[info.name] = str(target)
+            kept[info.name] = write_fresh(folder / info.name / f"{cell.id}.npz", data)
     return kept
 
 
@@ -120,11 +124,7 @@ def keep_files(
         for role, data in (sent.get(f"m{i}") or {}).items():
             if folder is None or role not in FILE_NAMES:
                 continue
-            target = folder / info.name / cell.id / FILE_NAMES[role]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.unlink(missing_ok=True)
-            target.write_bytes(data)
-            kept.setdefault(info.name, {})[role] = str(target)
+            kept.setdefault(info.name, {})[role] = write_fresh(folder / info.name / cell.id / FILE_NAMES[role], data)
     return kept
 
 

@@ -258,7 +258,7 @@ def _import_failure(
     return CellResult(
         **common,
         cause="environment",
-        fix=f"the framework does not import here: {error.get('type', 'error')}: {_first_line(error.get('message', ''))}",
+        fix=f"the framework does not import here: {error.get('type', 'error')}: {first_line(error.get('message', ''))}",
     )
 
 
@@ -310,7 +310,7 @@ def _attempt_summary(attempt: Mapping[str, Any]) -> dict[str, Any]:
         "fix": attempt.get("fix") or "as is",
         "ok": bool(attempt.get("ok")),
         "exception": error.get("type") or ("timeout" if attempt.get("timeout") else "crash" if attempt.get("crash") else None),
-        "message": _first_line(error.get("message", "")) or attempt.get("skipped") or "",
+        "message": first_line(error.get("message", "")) or attempt.get("skipped") or "",
         "attribute_error": any(e.get("type") == "AttributeError" for e in errors),
     }
 
@@ -327,7 +327,7 @@ def _failed_fix(attempts: list[Mapping[str, Any]], info: ModelInfo, versions: Ma
         return None  # the objects changed nothing: the plain failure's diagnosis stands
     if _unknown_name(error) is not None and _unknown_name(error) == _unknown_name(plain):
         return None  # the objects did not cover the missing name: the usual advice (pass it) stands
-    shown = f"{error.get('type', 'error')}: {_first_line(error.get('message', ''))}"
+    shown = f"{error.get('type', 'error')}: {first_line(error.get('message', ''))}"
     in_their_code = any(f.get("custom") for f in error.get("frames") or [])
     env_major = _env_keras_major(cell, versions)
     written_for = info.keras_major
@@ -540,7 +540,7 @@ def _load_cause(
         )
     if info.keras_major and env_major and info.keras_major != env_major:
         return "version-mismatch", None, _format_fix(info, env_major)
-    return "unknown", None, f"{error.get('type', 'error')}: {_first_line(error.get('message', ''))}"
+    return "unknown", None, f"{error.get('type', 'error')}: {first_line(error.get('message', ''))}"
 
 
 def _direction_fix(info: ModelInfo, env_major: int | None, keras: str) -> str:
@@ -697,8 +697,8 @@ def _crash_detail(outcome: ProbeOutcome) -> str:
     return f"exited with code {outcome.returncode} without a result"
 
 
-def _first_line(text: str) -> str:
-    return (text.strip().splitlines() or [""])[0][:300]
+def first_line(text: str | None) -> str:
+    return ((text or "").strip().splitlines() or [""])[0][:300]
 
 
 def _tail(text: str, lines: int = 40) -> str:

@@ -39,11 +39,11 @@ import numpy as np
 from . import __version__
 from .backends import Backend
 from .cell import run_cell
-from .diagnose import LOADS, CellResult
+from .diagnose import LOADS, CellResult, first_line
 from .errors import UsageError
 from .matrix import Cell, LoadOptions, parse_matrix
 from .modelfile import ModelInfo, inspect_model, keras_builtins
-from .outputs import differences, read_arrays
+from .outputs import close, differences, read_arrays
 from .paths import write_atomic
 from .pipeline import expand_cells, inspect_models
 from .plan import EnvSpec
@@ -96,7 +96,7 @@ class Tried:
             "status": r.status if r else "not built",
             "loaded_with": r.fix_worked if r else None,
             "exception": (r.exception or {}).get("type") if r and r.exception else None,
-            "message": _first_line((r.exception or {}).get("message", "")) if r and r.exception else None,
+            "message": first_line((r.exception or {}).get("message", "")) if r and r.exception else None,
             "attempts": [
                 {"fix": a.get("fix") or "as is", "ok": a.get("ok"), "exception": a.get("exception"), "message": a.get("message")}
                 for a in (r.attempts if r else ())
@@ -349,7 +349,7 @@ def migrate(
         custom_objects=load.custom_objects is not None,
     )
     if reference.status not in LOADS or not reference.outputs:
-        why = _first_line((reference.exception or {}).get("message", "")) or reference.detail or "it did not run on the input"
+        why = first_line((reference.exception or {}).get("message", "")) or reference.detail or "it did not run on the input"
         write_reports(migration, outdir)
         raise MigrationFailed(
             migration,
@@ -500,7 +500,7 @@ def _run(env: Environment, backend: Backend, infos: Sequence[ModelInfo], load: L
 def _keras_version(env: Environment) -> str:
     """The Keras that tf.keras is in the target: its locked keras (Keras 3 from TensorFlow 2.16 on), or
     tf-keras in legacy mode."""
-    locked = {line.split("==")[0].lower(): line.split("==")[1] for line in env.lock.split() if "==" in line}
+    locked = Lock(env.lock).pins
     if dict(env.cell.env).get("TF_USE_LEGACY_KERAS") == "1" and locked.get("tf-keras"):
         return locked["tf-keras"]
     return locked.get("keras") or dict(env.cell.pins).get("keras") or "2"
@@ -513,10 +513,7 @@ def _judge(candidate: Candidate, result: CellResult, expected: Sequence[np.ndarr
         return Tried(candidate, result, why="loaded, but the model did not run on the input: " + json.dumps(result.inference or {})[:300])
     got = read_arrays(result.outputs)
     diff = differences(expected, got)
-    close = diff["max_abs"] is not None and all(
-        np.allclose(b, a, atol=load.atol, rtol=load.rtol) for a, b in zip(expected, got, strict=True)
-    )
-    if not close:
+    if not close(expected, got, load):
         where = "shapes differ" if diff["max_abs"] is None else f"max abs diff {diff['max_abs']:.3g}"
         return Tried(candidate, result, diff=diff, why=f"loads, but answers differently ({where}; atol {load.atol}, rtol {load.rtol})")
     how = ""
@@ -544,10 +541,6 @@ def _one_proven(tried: list[Tried]) -> list[Tried]:
     plain = next((t for t in tried if t.proven and t.result is not None and not t.result.fix_worked), None)
     chosen = plain or next((t for t in tried if t.proven), None)
     return [t if t is chosen or not t.proven else replace(t, proven=False, why=t.why + "; another candidate was chosen") for t in tried]
-
-
-def _first_line(text: str) -> str:
-    return (text or "").strip().splitlines()[0][:300] if (text or "").strip() else ""
 
 
 # --------------------------------------------------------------------------- reports

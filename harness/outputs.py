@@ -56,7 +56,8 @@ def differences(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) 
     return {"max_abs": max_abs, "max_rel": max_rel}
 
 
-def _close(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray], load: LoadOptions) -> bool:
+def close(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray], load: LoadOptions) -> bool:
+    """Same number and shapes of outputs, each within load.atol / load.rtol of the reference."""
     if len(reference) != len(outputs):
         return False
     return all(a.shape == b.shape and np.allclose(b, a, atol=load.atol, rtol=load.rtol) for a, b in zip(reference, outputs, strict=True))
@@ -87,7 +88,7 @@ def _compared(r: CellResult, reference: Sequence[np.ndarray], label: str, load: 
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         return replace(r, output_diff={"error": f"the outputs the cell sent cannot be read: {exc}"})
     diff = {"reference": Path(label).stem if label != str(load.reference) else str(load.reference), **differences(reference, outputs)}
-    if _close(reference, outputs, load):
+    if close(reference, outputs, load):
         return replace(r, output_diff=diff)
     where = "shapes differ" if diff["max_abs"] is None else f"max abs diff {diff['max_abs']:.3g}, max rel diff {diff['max_rel']:.3g}"
     return replace(

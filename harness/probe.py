@@ -504,17 +504,10 @@ def _collect(pid, read_fd, deadline, limit=64 << 20):
 
 def read_outputs(workdir, key):
     """The outputs a load saved, as base64, or why they are not sent."""
-    import base64
-
     path = os.path.join(workdir, "outputs-%s.npz" % key)
-    try:
-        size = os.path.getsize(path)
-    except OSError:
+    if not os.path.exists(path):
         return None, None
-    if size > OUTPUTS_MAX:
-        return None, "the outputs (%d bytes) exceed the %d bytes the probe sends back" % (size, OUTPUTS_MAX)
-    with open(path, "rb") as f:
-        return base64.b64encode(f.read()).decode("ascii"), None
+    return read_file(path, "the outputs", "exceed")
 
 
 # Files a load may send back besides its outputs: role -> the name it has in the scratch folder.
@@ -527,13 +520,13 @@ FILE_ROLES = {
 }
 
 
-def read_file(path):
+def read_file(path, what=None, verb="exceeds"):
     """A file as base64, or why it is not sent (larger than the channel carries)."""
     import base64
 
     size = os.path.getsize(path)
     if size > OUTPUTS_MAX:
-        return None, "%s (%d bytes) exceeds the %d bytes the probe sends back" % (os.path.basename(path), size, OUTPUTS_MAX)
+        return None, "%s (%d bytes) %s the %d bytes the probe sends back" % (what or os.path.basename(path), size, verb, OUTPUTS_MAX)
     with open(path, "rb") as f:
         return base64.b64encode(f.read()).decode("ascii"), None
 
