@@ -140,6 +140,7 @@ def probe_request(infos: Sequence[ModelInfo], load: LoadOptions, api: str) -> di
                 "format": info.format,
                 "plugins": ["tensorflow_addons"] if info.names("addons") else [],
                 "resave": info.name in load.resave,
+                "rescue": info.name in load.rescue,
             }
             for i, info in enumerate(infos)
         ],

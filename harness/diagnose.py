@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args
 
 from .matrix import Cell
 from .modelfile import ModelInfo, keras_builtins, partial_note
-from .probe import AS_H5, UNSAFE
+from .probe import AS_H5, RESCUES, UNSAFE
 
 Status = Literal[
     "loaded",
@@ -36,7 +36,7 @@ Cause = Literal[
     "missing-dependency",
     "version-mismatch",
     "corrupt-file",
-    "not-a-model",  # weights or a checkpoint, no architecture: no release's load_model reads it
+    "not-a-model",  # weights, a checkpoint or a graph-only SavedModel: no release's load_model rebuilds a Keras model from it
     "safe-mode",  # Keras refused to run the file's code or open what it points to, by design
     "environment",
     "unknown",
@@ -392,6 +392,17 @@ def _load_cause(
     removed = _numpy_fix(text, tf, versions.get("numpy", "?"))
     if removed is not None:
         return "environment", "numpy", removed[0]
+    if info.graph_only:
+        # Keras 3 refuses the format ("File format not supported"); Keras 2's load_model returns a
+        # bare trackable object, and the probe's next step, predict, raises AttributeError.
+        return (
+            "not-a-model",
+            None,
+            "a SavedModel with no Keras model in it (tf.saved_model.save, or Keras 3's model.export): no load_model "
+            "rebuilds it; for inference call its serving signature: keras.layers.TFSMLayer(path, call_endpoint='serving_default') "
+            "in Keras 3, tf.saved_model.load(path).signatures['serving_default'] in any TensorFlow (harness migrate tries both)"
+            + (f" (proven: it ran through {worked})" if worked in RESCUES else ""),
+        )
     if "experimental_enable_variable_lifting" in text:
         line = ".".join(tf.split(".")[:2])
         return (

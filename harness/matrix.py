@@ -122,6 +122,7 @@ class LoadOptions:
     export: bool = False  # harness migrate: send back the loaded model's architecture and weights
     save_as: str | None = None  # harness migrate: save the models named in `resave` again as "keras" or "h5", and send them back
     resave: tuple[str, ...] = ()
+    rescue: tuple[str, ...] = ()  # harness migrate: SavedModels also tried through their serving signature (inference only)
 
 
 @dataclass

@@ -13,7 +13,9 @@ as the original does in its source environment.
    exported (architecture and weights, a SavedModel too) repaired and assembled into the
    layout the target reads. All are loaded in one probe run in the target environment
    and run on the same input; the bridge's model is also saved by the target's Keras, and
-   that file is loaded fresh and compared again.
+   that file is loaded fresh and compared again. Last, for a SavedModel, the rescue: its
+   serving signature called through Keras 3's TFSMLayer, else tf.saved_model.load
+   (inference only, and migration.md says so).
 3. The first candidate that loads and whose outputs match the reference (atol, rtol) is
    proven; a candidate that loads only with compile=False, the user's custom objects or
    safe_mode=False (--trust-models) counts, and migration.md says how to load it.
@@ -47,6 +49,7 @@ from .outputs import close, differences, read_arrays
 from .paths import write_atomic
 from .pipeline import expand_cells, inspect_models
 from .plan import EnvSpec
+from .probe import RESCUES, SAVED_MODEL_LOAD, TFSM
 from .repair import (
     MAX_CONFIG_BYTES,
     CannotRepair,
@@ -335,7 +338,9 @@ def migrate(
         src = environment(spec, packages, index, python)
         tried_sources.append(src.cell.id)
         say(f"loading {info.name} in the source environment {src.cell.id}")
-        [reference] = _run(src, backend, [info], replace(load, export=True), work / f"source-{n}")  # export: for the bridge
+        # export: for the bridge; rescue: a SavedModel that load_model does not rebuild runs through its signature
+        rescue = (info.name,) if info.format == "savedmodel" else ()
+        [reference] = _run(src, backend, [info], replace(load, export=True, rescue=rescue), work / f"source-{n}")
         if reference.status in LOADS and reference.outputs:
             break
     migration = Migration(
@@ -359,34 +364,63 @@ def migrate(
     target_keras = _keras_version(dst)
     found, skipped = candidates(info, target_keras, work / "candidates")
     infos = [replace(inspect_model(c.path), name=f"{n}-{c.path.name}") for n, c in enumerate(found)]
-    bridge, why_not = bridge_file(reference, target_keras, work / "bridge")
+    if reference.fix_worked in RESCUES:
+        bridge, why_not = None, f"the source ran the model only through {reference.fix_worked}: there is no Keras model to export"
+    else:
+        bridge, why_not = bridge_file(reference, target_keras, work / "bridge")
     resave: tuple[str, ...] = ()
+    bridge_at = len(found)
     if bridge is not None:
         infos.append(replace(inspect_model(bridge.path), name=f"{len(found)}-bridge"))
         resave = (infos[-1].name,)
         found.append(bridge)
     else:
         skipped.append(f"bridge re-save: {why_not}")
+    rescue = ()
+    if info.format == "savedmodel":  # last: inference only
+        found.append(Candidate("SavedModel rescue", Path(info.path), notes=RESCUE_NOTES))
+        infos.append(replace(info, name=f"{len(infos)}-rescue"))
+        rescue = (infos[-1].name,)
     say(f"loading {len(found)} candidate(s) in the target environment {dst.cell.id}")
     save_as = "keras" if target_keras.startswith("3") else "h5"
-    results = _run(dst, backend, infos, replace(load, save_as=save_as, resave=resave), work / "target")
+    results = _run(dst, backend, infos, replace(load, save_as=save_as, resave=resave, rescue=rescue), work / "target")
     expected = read_arrays(reference.outputs)
     tried = [_judge(c, r, expected, load) for c, r in zip(found, results, strict=True)]
     if bridge is not None:  # the rebuilt model answered in memory; only its saved file, loaded fresh, is proof
-        if any(t.proven for t in tried[:-1]):
-            tried[-1] = replace(tried[-1], proven=False, why=tried[-1].why + "; not re-saved: an earlier candidate is proven")
+        if any(t.proven for t in tried[:bridge_at]):
+            tried[bridge_at] = replace(
+                tried[bridge_at], proven=False, why=tried[bridge_at].why + "; not re-saved: an earlier candidate is proven"
+            )
         else:
-            tried = tried[:-1] + _resaved(tried[-1], dst, backend, load, expected, work / "resaved", say)
+            tried[bridge_at : bridge_at + 1] = _resaved(tried[bridge_at], dst, backend, load, expected, work / "resaved", say)
     tried += [Tried(Candidate(why.partition(":")[0], Path("-")), None, why=why) for why in skipped]
     tried = _one_proven(tried)
     migration = replace(migration, tried=tuple(tried))
     chosen = migration.chosen
     if chosen is not None:
-        written = outdir / f"{Path(info.path).stem if info.format != 'savedmodel' else Path(info.path).name}{chosen.candidate.path.suffix}"
-        shutil.copyfile(chosen.candidate.path, written)
-        migration = replace(migration, written=written)
+        migration = replace(migration, written=_write_migrated(info, chosen.candidate.path, outdir))
     write_reports(migration, outdir)
     return migration
+
+
+RESCUE_NOTES = (
+    "inference only: it runs the SavedModel's serving signature, not a Keras model (no fit, no layers, no training config)",
+    "the outputs come back as a dict keyed by the signature's output names (here compared in the order of those names)",
+    "the SavedModel folder must stay whole: the wrapper reads it from its path",
+)
+
+
+def _write_migrated(info: ModelInfo, chosen: Path, outdir: Path) -> Path:
+    """DIR/<name>.<ext> (a SavedModel rescued: DIR/<name>, the folder copied whole)."""
+    source = Path(info.path)
+    if chosen.is_dir():
+        written = outdir / (source.name if source.name not in ("work", "migration.json", "migration.md") else f"{source.name}.savedmodel")
+        shutil.rmtree(written, ignore_errors=True)
+        shutil.copytree(chosen, written, symlinks=True)
+        return written
+    written = outdir / f"{source.stem if info.format != 'savedmodel' else source.name}{chosen.suffix}"
+    shutil.copyfile(chosen, written)
+    return written
 
 
 def bridge_file(reference: CellResult, target_keras: str, folder: Path) -> tuple[Candidate | None, str]:
@@ -420,7 +454,10 @@ def bridge_file(reference: CellResult, target_keras: str, folder: Path) -> tuple
         return None, str(exc)
     except (OSError, ValueError, KeyError) as exc:
         return None, f"the export cannot be assembled ({type(exc).__name__}: {exc})"
-    changes = (*repaired.repairs, Repair("model", f"architecture and weights exported by the source's Keras, assembled for keras {target_keras}"))
+    changes = (
+        *repaired.repairs,
+        Repair("model", f"architecture and weights exported by the source's Keras, assembled for keras {target_keras}"),
+    )
     notes = (
         "re-saved from its architecture and weights: the training config (loss, optimizer state) is not carried over; compile it again to train",
     )
@@ -589,7 +626,14 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
             "",
             "## What changed",
             "",
-            *([f"- {r}" for r in chosen["repairs"]] or ["- nothing: the file loads in the target as it is"]),
+            *(
+                [f"- {r}" for r in chosen["repairs"]]
+                or [
+                    f"- the SavedModel is copied as it is: it is called through {chosen['loaded_with']}, not rebuilt as a Keras model"
+                    if chosen["loaded_with"] in RESCUES
+                    else "- nothing: the file loads in the target as it is"
+                ]
+            ),
             "",
             "## How to load it",
             "",
@@ -616,6 +660,16 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
 def _load_line(file: str, fix: str | None, custom_objects: bool = False) -> str:
     """How to load the migrated file: as the proving attempt did (the probe's safe_mode=False
     attempt passes the custom objects when there are some)."""
+    if fix == TFSM:
+        return (
+            f'model = keras.layers.TFSMLayer("{file}", call_endpoint="serving_default")  # inference only\n'
+            "outputs = model(inputs)  # a dict of the signature's outputs"
+        )
+    if fix == SAVED_MODEL_LOAD:
+        return (
+            f'model = tf.saved_model.load("{file}").signatures["serving_default"]  # inference only\n'
+            "outputs = model(**inputs)  # inputs by the signature's input names; a dict of outputs"
+        )
     lines, args = [], [f'"{file}"']
     if fix and ("custom_objects" in fix or (fix == "safe_mode=False" and custom_objects)):
         lines.append("from custom_objects import CUSTOM_OBJECTS  # your custom objects, as for the original file")

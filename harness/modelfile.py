@@ -89,6 +89,12 @@ class ModelInfo:
         return self.corrupt or self.partial
 
     @property
+    def graph_only(self) -> bool:
+        """A SavedModel with no Keras object in it (tf.saved_model.save, Keras 3's model.export):
+        no load_model rebuilds a Keras model from it; its serving signature runs it."""
+        return self.format == "savedmodel" and not self.classes and not self.keras_version and not self.problems
+
+    @property
     def carries_code(self) -> bool:
         """Loading it runs code of the file's author (a Lambda, a function saved by value)."""
         return self.code > 0 or any(c.kind == "lambda" for c in self.classes)
@@ -131,7 +137,13 @@ def regular_file(path: Path, what: str, limit: int) -> int:
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the {what} ({exc.strerror})") from None
     if not stat.S_ISREG(st.st_mode):
-        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file"
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a device"
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            else "not a regular file"
+        )
         raise UsageError(f"{path}: is {kind}, not a {what}; pass a file")
     if st.st_size > limit:
         raise UsageError(f"{path}: {st.st_size} bytes, larger than any {what} the harness accepts ({limit} bytes)")
@@ -233,7 +245,9 @@ def _inspect_hdf5(path: Path, data: bytes, base: dict[str, Any]) -> ModelInfo:
         with h5py.File(path, "r") as f:
             attrs = {k: _text(v) for k, v in f.attrs.items()}
             # save_weights: Keras 2 writes layer_names at the root, Keras 3 (.weights.h5) a layers/ or vars/ group
-            weights_only = "layer_names" in f.attrs or (not attrs and any(g in f for g in ("layers", "vars", "_layer_checkpoint_dependencies")))
+            weights_only = "layer_names" in f.attrs or (
+                not attrs and any(g in f for g in ("layers", "vars", "_layer_checkpoint_dependencies"))
+            )
             if "model_weights" not in f and "model_config" in attrs:
                 problems.append("no model_weights group: the file holds a config but no weights")
             elif "model_weights" in f:

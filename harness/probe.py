@@ -29,7 +29,7 @@ import sys
 import time
 import traceback
 
-PROBE_VERSION = 4  # 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
+PROBE_VERSION = 5  # 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
 OUTPUTS_MAX = 48 << 20  # bytes of saved outputs sent back per model (base64 on the channel)
 DISTRIBUTIONS = (
     "tensorflow",
@@ -147,11 +147,17 @@ def attempt(keras, path, compile_flag, objects, fix, custom_file, unsafe=False):
     if unsafe:
         kwargs["safe_mode"] = False
     try:
-        if objects is not None:
+        if fix in RESCUES:
+            model = serving(keras, path, fix)
+        elif objects is not None:
             with keras.utils.custom_object_scope(objects):
                 model = keras.models.load_model(path, **kwargs)
         else:
             model = keras.models.load_model(path, **kwargs)
+        if fix not in RESCUES:
+            # A SavedModel with no Keras objects (tf.saved_model.save, Keras 3's export) "loads"
+            # in Keras 2 as a bare trackable object; what a user calls next raises, so it counts.
+            model.predict  # noqa: B018
         record["ok"] = True
         record["model"] = model
     except BaseException as exc:  # noqa: BLE001 - every failure is data
@@ -197,6 +203,42 @@ def run_inference(model, input_file=None, save_to=None):
 
 AS_H5 = "copied to .h5"
 UNSAFE = "safe_mode=False"
+TFSM = "TFSMLayer"
+SAVED_MODEL_LOAD = "tf.saved_model.load"
+RESCUES = (TFSM, SAVED_MODEL_LOAD)  # inference-only ways into a SavedModel (harness migrate's rescue)
+
+
+class Serving(object):
+    """A SavedModel's serving signature, called as run_inference calls a model: `inputs`
+    (the signature's, in the order of their names) and a call on a batch; a dict of
+    outputs comes back in the order of its names (output_2 before output_10)."""
+
+    def __init__(self, function, call):
+        specs = function.structured_input_signature[1]
+        self.names = sorted(specs)
+        self.inputs = [specs[n] for n in self.names]
+        self.call = call
+
+    def __call__(self, batch, training=False):
+        named = dict(zip(self.names, batch if isinstance(batch, list) else [batch]))
+        out = self.call(named)
+        if isinstance(out, dict):
+            return [out[k] for k in sorted(out, key=lambda k: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", k)])]
+        return out
+
+
+def serving(keras, path, how):
+    """The SavedModel's serving_default signature as a user reaches it for inference: through
+    Keras 3's TFSMLayer, or through tf.saved_model.load in any TensorFlow."""
+    if how == TFSM:
+        layer = keras.layers.TFSMLayer(path, call_endpoint="serving_default")
+        function = layer.call_endpoint_fn
+        # one input: called as a layer is; several: by name, as TFSMLayer itself passes keywords on
+        return Serving(function, lambda named: layer(*named.values()) if len(named) == 1 else function(**named))
+    import tensorflow as tf
+
+    function = tf.saved_model.load(path).signatures["serving_default"]
+    return Serving(function, lambda named: function(**named))
 
 
 def attempt_plan(request, model=None):
@@ -221,6 +263,8 @@ def attempt_plan(request, model=None):
                 plan.append(("custom_objects+compile=False", False, True))
         if request.get("trusted"):
             plan.append((UNSAFE, compile_flag, custom))
+    if model.get("rescue") and model.get("format") == "savedmodel":
+        plan += [(TFSM, False, False), (SAVED_MODEL_LOAD, False, False)]
     return plan
 
 
@@ -270,6 +314,10 @@ def one_attempt(keras, model, request, fix, compile_flag, with_objects):
             result["peak_rss_mb"] = peak_rss_mb()
             return result
     path = h5_alias(model, request["workdir"]) if fix == AS_H5 else model["path"]
+    if fix == TFSM and not hasattr(keras.layers, TFSM):
+        result["attempt"] = {"fix": fix, "compile": compile_flag, "ok": False, "skipped": "this Keras has no TFSMLayer (Keras 3 has)"}
+        result["peak_rss_mb"] = peak_rss_mb()
+        return result
     record = attempt(keras, path, compile_flag, objects, fix, custom_file, unsafe=fix == UNSAFE)
     if record["ok"] and request.get("inference"):
         try:
@@ -278,9 +326,9 @@ def one_attempt(keras, model, request, fix, compile_flag, with_objects):
             result["inference"] = {"ok": True, "outputs": summary, "saved": os.path.basename(save_to)}
         except BaseException as exc:  # noqa: BLE001
             result["inference"] = {"ok": False, "error": describe_exception(exc, custom_file)}
-    if record["ok"] and request.get("export"):
+    if record["ok"] and request.get("export") and fix not in RESCUES:
         result["export"] = export_model(keras, record["model"], request["workdir"], model["key"], custom_file)
-    if record["ok"] and model.get("resave") and request.get("save_as"):
+    if record["ok"] and model.get("resave") and request.get("save_as") and fix not in RESCUES:
         result["rebuilt"] = save_rebuilt(record["model"], request["workdir"], model["key"], request["save_as"], custom_file)
     record.pop("model", None)
     result["attempt"] = record

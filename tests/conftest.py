@@ -20,6 +20,14 @@ outputs = tf.keras.layers.Lambda(lambda t: (__import__("time").sleep(float(__imp
 tf.keras.models.Model(inputs, outputs).save(sys.argv[1])
 """
 
+# A SavedModel with no Keras model in it: Keras 3's export for serving (a named input).
+SAVE_EXPORT = """
+import sys, keras
+inputs = keras.Input((4,), name="features")
+hidden = keras.layers.Dense(5, activation="relu")(inputs)
+keras.Model(inputs, keras.layers.Dense(3)(hidden)).export(sys.argv[1])
+"""
+
 # Files that are not a whole model, and layouts some releases cannot read, written by the
 # real savers: Keras 2 (TF 2.15.1) and Keras 3 (TF 2.21.0) branches.
 SAVE_MORE = """
@@ -131,6 +139,8 @@ def saved_models(work_root: Path) -> dict[str, Path]:
         subprocess.run([str(keras2), "-c", SAVE_MORE, str(out)], check=True, env=env, capture_output=True)
     if not (out / "unzipped_keras3").exists():
         subprocess.run([str(keras3), "-c", SAVE_MORE, str(out)], check=True, env=env, capture_output=True)
+    if not (out / "exported_keras3").exists():
+        subprocess.run([str(keras3), "-c", SAVE_EXPORT, str(out / "exported_keras3")], check=True, env=env, capture_output=True)
     data = (out / "dense.h5").read_bytes()
     (out / "truncated.h5").write_bytes(data[: len(data) // 2])
     return {p.name: p for p in out.iterdir()}

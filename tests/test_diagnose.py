@@ -434,6 +434,19 @@ def test_weights_only_and_keras_3_savedmodel_messages():
     assert "unzipped .keras folder" in r.fix
 
 
+def test_a_savedmodel_with_no_keras_model_is_not_a_model_in_either_keras():
+    """Keras 3's export, seen in TF 2.15.1 and 2.21.0: Keras 3 refuses the format; Keras 2's
+    load_model returns a bare object, and the probe's predict raises. Neither is a version
+    question: tf-keras reads it no better. Run through its signature (migrate), it is proven."""
+    exported = info_of("exported", "savedmodel", None)
+    bare = failed("AttributeError", "'_UserObject' object has no attribute 'predict'")
+    unsupported = failed("ValueError", "File format not supported: filepath=/models/m0. Keras 3 only supports V3 `.keras` files")
+    for r in (first_attempt(exported, K2_15, bare), first_attempt(exported, K3_15, unsupported, cell=CELL_K3)):
+        assert (r.status, r.cause) == ("load-error", "not-a-model") and "TFSMLayer" in r.fix and "TF_USE_LEGACY_KERAS" not in r.fix
+    rescued = first_attempt(exported, K3_15, unsupported, {"fix": "TFSMLayer", "ok": True}, cell=CELL_K3)
+    assert (rescued.status, rescued.fix_worked) == ("loaded-after-fix", "TFSMLayer") and "proven: it ran through TFSMLayer" in rescued.fix
+
+
 def test_a_slash_in_a_layer_name_and_an_old_optimizer_argument():
     slash = failed(
         "TypeError",

@@ -145,6 +145,23 @@ def test_a_savedmodel_crosses_through_the_bridge_to_a_keras3_file(tmp_path, monk
     assert "training config" in text  # what it cannot do: said
 
 
+def test_an_exported_savedmodel_is_rescued_for_inference_and_says_so(tmp_path, monkeypatch, saved_models, harness_cache):
+    """Keras 3's model.export holds no Keras model: no load_model reads it, anywhere. The source
+    (found by trying: the file names no Keras) runs its signature through tf.saved_model.load, the
+    target through TFSMLayer; the folder is copied whole and migration.md says inference only."""
+    code, doc = migrate(monkeypatch, harness_cache, saved_models["exported_keras3"], tmp_path / "out", *TO_KERAS3)
+    tried = strategies(doc)
+    assert code == 0 and doc["strategy"] == "SavedModel rescue" and doc["loaded_with"] == "TFSMLayer"
+    assert doc["reference"]["loaded_with"] == "tf.saved_model.load" and doc["source"]["pins"]["tensorflow"].startswith("2.15")
+    assert tried["as is"]["status"] == "load-error" and "File format not supported" in tried["as is"]["message"]
+    assert "no Keras model to export" in tried["bridge re-save"]["why"]
+    assert doc["max_abs_diff"] <= 1e-5
+    written = tmp_path / "out" / doc["migrated"]
+    assert written.is_dir() and (written / "saved_model.pb").is_file()
+    text = (tmp_path / "out" / "migration.md").read_text()
+    assert 'keras.layers.TFSMLayer("exported_keras3", call_endpoint="serving_default")' in text and "inference only" in text
+
+
 def test_a_lambda_loss_is_dropped_with_a_note(tmp_path, monkeypatch, saved_models, harness_cache):
     code, doc = migrate(monkeypatch, harness_cache, saved_models["lambda_loss.h5"], tmp_path / "out", *TO_KERAS3)
     tried = strategies(doc)

@@ -621,7 +621,7 @@ def test_files_that_are_no_whole_model_and_layouts_one_keras_cannot_read(tmp_pat
     matrix.write_text(textwrap.dedent(PAIR))
     names = [
         "weights_only.h5", "dense_keras3.weights.h5", "sharded_keras3.weights.json", "unzipped_keras3",
-        "mixed_precision.h5", "lstm.h5", "lambda_loss.h5", "hdf5_named.keras",
+        "mixed_precision.h5", "lstm.h5", "lambda_loss.h5", "hdf5_named.keras", "exported_keras3",
     ]  # fmt: skip
     code = run_harness(monkeypatch, harness_cache, str(matrix), *(str(saved_models[n]) for n in names), "-o", str(tmp_path / "out"))
     assert code == 1
@@ -635,6 +635,13 @@ def test_files_that_are_no_whole_model_and_layouts_one_keras_cannot_read(tmp_pat
     # an unzipped .keras folder: Keras 3.15 loads it, Keras 2 cannot read Keras 3's layout
     assert k3["unzipped_keras3"]["status"] == "loaded"
     assert (k2["unzipped_keras3"]["status"], k2["unzipped_keras3"]["cause"]) == ("load-error", "version-mismatch")
+    # Keras 3's export (no Keras model in it): Keras 3 refuses the format; Keras 2's load_model
+    # returns a bare object, and predict, the next thing a user calls, raises AttributeError
+    exported = {cell: result(doc, "exported_keras3", cell) for cell in (TF215, TF221)}
+    assert [(r["status"], r["cause"]) for r in exported.values()] == [("load-error", "not-a-model")] * 2
+    assert exported[TF215]["exception"]["type"] == "AttributeError" and "'predict'" in exported[TF215]["exception"]["message"]
+    assert "File format not supported" in exported[TF221]["exception"]["message"]
+    assert all("TFSMLayer" in r["fix"] and "tf.saved_model.load" in r["fix"] for r in exported.values())
     # Keras 2 files Keras 3 misreads, each named for what it is
     for name in ("mixed_precision.h5", "lstm.h5", "hdf5_named.keras"):
         assert k2[name]["status"] == "loaded", name
