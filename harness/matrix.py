@@ -481,6 +481,8 @@ def expand_versions(matrix: Matrix, combos: Iterable[Combination], list_versions
     """Concrete cells: every written value replaced by the releases it stands for."""
     package_order = matrix.package_axes()
     cells: dict[Cell, None] = {}
+    # a value names the same releases in every combination: selected once per (package, python, value)
+    selected: dict[tuple[str, str, str], list[Version]] = {}
     for combo in combos:
         python = combo.values.get("python") or HOST_PYTHON
         choices: list[list[tuple[str, str | None]]] = []
@@ -491,9 +493,12 @@ def expand_versions(matrix: Matrix, combos: Iterable[Combination], list_versions
             if written is None:
                 choices.append([(key, None)])
                 continue
-            available = list_versions(matrix.install_name(key), python)
-            picked = select_versions(written, available)
+            memo = (matrix.install_name(key), python, written)
+            if memo not in selected:
+                selected[memo] = select_versions(written, list_versions(memo[0], python))
+            picked = selected[memo]
             if not picked:
+                available = list_versions(matrix.install_name(key), python)
                 raise UsageError(
                     located(
                         matrix.path, combo.lines.get(key), f"'{key}': '{written}' {_no_match(matrix.install_name(key), python, available)}"

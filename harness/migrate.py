@@ -34,9 +34,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .backends import Backend
@@ -44,6 +42,7 @@ from .cell import run_cell
 from .diagnose import LOADS, CellResult, first_line
 from .errors import UsageError
 from .matrix import Cell, LoadOptions, parse_matrix
+from .memo import remember
 from .modelfile import ModelInfo, inspect_model, keras_builtins
 from .outputs import close, differences, read_arrays
 from .paths import write_atomic
@@ -63,6 +62,9 @@ from .repair import (
     write_repaired,
 )
 from .resolve import Lock, PackageIndex, Resolver
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -282,18 +284,26 @@ def suggest(
         spec = ",".join(f"{k}=={v}" for k, v in cell.pins if v is not None and k != "python")
         flags = "".join(f" --package {axis}={name}" for axis, name in packages.items() if axis in dict(cell.pins))
         command = f'harness migrate {info.path} --to "{spec}"{flags} -o migrated/'
+        if command in (r.fix or ""):  # a result from the store was suggested to when it was first run
+            out.append(r)
+            continue
         hint = f"`{command}` tries {planned[key]} change(s) to the file and proves the result by its outputs"
         out.append(replace(r, fix=f"{r.fix}; or {hint}" if r.fix else hint))
     return out
 
 
 def _changes(info: ModelInfo, keras: str) -> int:
-    """How many changes migrate would try for this Keras: a rename, and the config repairs."""
+    """How many changes migrate would try for this Keras: a rename, and the config repairs
+    (kept by the file's content and the repairer's source: a re-run does not read it again)."""
     renamed = int(info.format == "h5" and Path(info.path).suffix == ".keras")
-    try:
-        return renamed + len(repair_for(Path(info.path), keras).repairs)
-    except (CannotRepair, OSError, ValueError, KeyError, zipfile.BadZipFile):
-        return renamed
+
+    def repairs() -> int:
+        try:
+            return len(repair_for(Path(info.path), keras).repairs)
+        except (CannotRepair, OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return 0
+
+    return renamed + remember("repairs", (info.sha256, info.path, keras), ("repair.py", "migrate.py", "keras_builtins.txt"), repairs)
 
 
 def _written(source: Path, target: Path, strategy: str, repaired: Repaired) -> Candidate:

@@ -183,15 +183,33 @@ def inspect_model(path: str | Path) -> ModelInfo:
         raise UsageError(f"{path}: cannot read the model file ({exc.strerror})") from None
     base: dict[str, Any] = {"path": str(path.resolve()), "name": path.name, "sha256": sha256, "size": size}
     if _hdf5_offset(data) is not None:
-        return _inspect_hdf5(path, data, base)
+        return _remembered(base, lambda: _inspect_hdf5(path, data, base))
     if data.startswith(ZIP_SIGNATURE):
-        return _inspect_zip(path, base)
+        return _remembered(base, lambda: _inspect_zip(path, base))
     if path.name.endswith(".json") and _looks_like_text(data[:4096]):
         manifest = _weights_manifest(data)
         if manifest is not None:
             return ModelInfo(**base, format="weights-json", kind="weights", keras_version=None, classes=())
     what = "an empty file" if not data else "text" if _looks_like_text(data[:4096]) else "unrecognised bytes"
     raise UsageError(f"{path}: not a model file ({what}: no HDF5 signature, not a .keras zip, not a SavedModel folder)")
+
+
+def _remembered(base: dict[str, Any], inspect: Callable[[], ModelInfo]) -> ModelInfo:
+    """What an inspection of these bytes under this path found, kept (memo.py) by the file's
+    sha256, hashed just now, and the inspector's own source: a re-run of an unchanged file
+    skips h5py's import and the config walk."""
+    from .memo import remember
+
+    return remember("inspected", (base["sha256"], base["path"]), ("modelfile.py", "keras_builtins.txt"), inspect, asdict, model_info)
+
+
+def model_info(data: dict[str, Any]) -> ModelInfo:
+    """A ModelInfo from its asdict form."""
+    fields = {k: v for k, v in data.items() if k in ModelInfo.__dataclass_fields__}
+    fields["classes"] = tuple(ClassRef(**c) for c in fields.get("classes") or ())
+    for key in ("problems", "risks", "doubts"):
+        fields[key] = tuple(fields.get(key) or ())
+    return ModelInfo(**fields)
 
 
 def _looks_like_text(head: bytes) -> bool:

@@ -11,12 +11,13 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .diagnose import CellResult, Status
 from .matrix import LoadOptions
+
+if TYPE_CHECKING:  # numpy is imported where arrays are read: a run without inference never needs it
+    import numpy as np
 
 MISMATCH: Status = "loaded-output-mismatch"
 
@@ -26,6 +27,8 @@ MAX_OUTPUT_BYTES = 512 << 20  # a cell's saved outputs, uncompressed: they came 
 
 def read_arrays(path: str | Path) -> list[np.ndarray]:
     """The arrays of a .npy/.npz; a cell wrote them, so sizes are checked before numpy reads them."""
+    import numpy as np
+
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             declared = sum(i.file_size for i in archive.infolist())
@@ -40,6 +43,8 @@ def read_arrays(path: str | Path) -> list[np.ndarray]:
 
 def differences(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> dict[str, Any]:
     """Largest absolute and relative difference over all outputs (or the shapes that differ)."""
+    import numpy as np
+
     if len(reference) != len(outputs) or any(a.shape != b.shape for a, b in zip(reference, outputs, strict=False)):
         return {
             "shapes": [list(a.shape) for a in outputs],
@@ -58,6 +63,8 @@ def differences(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) 
 
 def close(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray], load: LoadOptions) -> bool:
     """Same number and shapes of outputs, each within load.atol / load.rtol of the reference."""
+    import numpy as np
+
     if len(reference) != len(outputs):
         return False
     return all(a.shape == b.shape and np.allclose(b, a, atol=load.atol, rtol=load.rtol) for a, b in zip(reference, outputs, strict=True))

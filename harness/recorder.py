@@ -55,6 +55,8 @@ class Recorder:
 
     def add(self, results: Sequence[CellResult]) -> None:
         """A finished cell (or the cells that ended before any environment): kept, written, stored."""
+        if not results:
+            return  # nothing new to keep (finish writes results.json whatever happened)
         self.results.extend(results)
         if self.store:
             rows = self._rows(results)

@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import re
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -28,7 +29,7 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename, parse_wheel_filename
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from . import proc
 from .errors import InfraUnavailable, redact
@@ -167,9 +168,39 @@ class PackageIndex:
         self.cache = (cache or cache_dir()) / "index"
         self.ttl = ttl
         self._memory: dict[str, list[ReleaseFile]] = {}
+        self._versions: dict[tuple[str, str], list[Version]] = {}
 
     def versions(self, name: str, python: str) -> list[Version]:
-        return versions_from_files(self.files(name), python)
+        """The releases installable for `python`, filtered once per (name, python) and run: a
+        matrix asks for the same list once per combination (5,000 times in a 5,000-cell one)."""
+        key = (canonicalize_name(name), python)
+        if key not in self._versions:
+            self._versions[key] = self._filtered(key[0], python)
+        return self._versions[key]
+
+    def _filtered(self, name: str, python: str) -> list[Version]:
+        """From the release list, parsed once per listing: the filtered list sits beside it,
+        stamped with the listing's mtime and size (a re-run reads a few hundred bytes, not the
+        listing and thousands of wheel names)."""
+        listing = self.cache / index_key(self.config.urls) / f"{name}.json"
+        derived = listing.with_name(f"{name}.versions-{python}-{platform.machine()}.json")
+        try:
+            st = listing.stat()
+            if time.time() - st.st_mtime < self.ttl:
+                data = json.loads(derived.read_text())
+                if data.get("listing") == [st.st_mtime_ns, st.st_size]:
+                    return [Version(v) for v in data["versions"]]
+        except (OSError, ValueError, TypeError, KeyError, InvalidVersion):
+            pass  # no derived list, or not this listing's: filter again
+        found = versions_from_files(self.files(name), python)
+        try:
+            st = listing.stat()
+            tmp = derived.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
+            tmp.write_text(json.dumps({"listing": [st.st_mtime_ns, st.st_size], "versions": [str(v) for v in found]}))
+            tmp.replace(derived)
+        except OSError:
+            pass  # a cache that cannot be written is only slower
+        return found
 
     def files(self, name: str) -> list[ReleaseFile]:
         name = canonicalize_name(name)
@@ -306,21 +337,32 @@ class Resolver:
         uv_bin()
 
     def resolve(self, cell: Cell) -> Resolution:
+        """From the lock cache while it is fresh (an unresolvable cell too: most cells of a large
+        matrix are, and asking uv again gives the same answer until the index changes), else uv."""
         requirements = "\n".join(cell.requirements(self.packages)) + "\n"
         overrides = requirements if cell.override else ""
         key = lock_key(requirements, overrides, cell.python, self.index.urls)
-        path = self.cache / f"{key}.txt"
-        stale = path.read_text() if path.exists() else None
-        if stale is not None and time.time() - path.stat().st_mtime < self.ttl:
-            return Lock(stale)
+        locked, refused = self.cache / f"{key}.txt", self.cache / f"{key}.unresolvable"
+        stale: Resolution | None = None
+        for path, kind in ((locked, Lock), (refused, Unresolvable)):
+            try:
+                age = time.time() - path.stat().st_mtime
+                found = kind(path.read_text())
+            except OSError:
+                continue
+            if age < self.ttl:
+                return found
+            stale = found
         result = self._compile(requirements, overrides, cell.python, key)
         if isinstance(result, ResolveFailed) and stale is not None:
-            return Lock(stale)
-        if isinstance(result, Lock):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(result.text)
-            tmp.replace(path)
+            return stale  # offline: the last answer beats none
+        if isinstance(result, (Lock, Unresolvable)):
+            write = locked if isinstance(result, Lock) else refused
+            write.parent.mkdir(parents=True, exist_ok=True)
+            tmp = write.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
+            tmp.write_text(result.text if isinstance(result, Lock) else result.explanation)
+            tmp.replace(write)
+            (refused if isinstance(result, Lock) else locked).unlink(missing_ok=True)
         return result
 
     def _compile(self, requirements: str, overrides: str, python: str, key: str) -> Resolution:

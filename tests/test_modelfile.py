@@ -232,3 +232,27 @@ def test_the_builtin_names_file_holds_what_real_releases_export(saved_models, wo
     assert "keras 2.15.0" in done.stdout.splitlines()[0] and "keras 3." in done.stdout.splitlines()[0]
     assert {"Dense", "accuracy", "acc", "Functional", "TFOpLambda", "Policy", "DTypePolicy", "mse"} <= generated
     assert generated <= keras_builtins()
+
+
+def test_an_inspection_is_kept_by_content_and_never_answers_for_other_bytes(tmp_path, monkeypatch):
+    import shutil
+
+    from harness import modelfile
+
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    model = tmp_path / "residual_block.h5"
+    shutil.copyfile(Path(__file__).resolve().parent.parent / "examples" / "models" / "residual_block.h5", model)
+    first = inspect_model(model)
+
+    def no_inspection(*args):
+        raise AssertionError("inspected again")
+
+    monkeypatch.setattr(modelfile, "_inspect_hdf5", no_inspection)
+    assert inspect_model(model) == first  # the same bytes at the same path: kept
+    with open(model, "r+b") as handle:  # one byte of the weights changed, size and path the same
+        handle.seek(first.size - 100)
+        byte = handle.read(1)
+        handle.seek(first.size - 100)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(AssertionError, match="inspected again"):
+        inspect_model(model)

@@ -95,9 +95,12 @@ def test_a_run_on_the_fake_backend_reports_what_the_probes_said(fake, tmp_path):
 
 
 def test_the_store_answers_a_second_run_until_an_input_file_changes(fake, tmp_path):
-    go(tmp_path, "one")
+    first = go(tmp_path, "one")
     second = go(tmp_path, "two")
     assert len(fake.probes) == 3 and all(r["cached"] for r in second["results"])
+    said = ("model", "cell", "status", "cause", "exception", "fix", "fix_worked", "attempts")
+    words = [sorted(json.loads(json.dumps([[r[k] for k in said] for r in doc["results"]], default=str))) for doc in (first, second)]
+    assert words[0] == words[1]  # word for word
     assert [(r["status"], r["cause"]) for r in second["results"]] == [(r["status"], r["cause"]) for r in go(tmp_path, "three")["results"]]
     (tmp_path / "custom_objects.py").write_text("class ResidualBlock: x = 1\n")  # same path, new content
     fourth = go(tmp_path, "four")

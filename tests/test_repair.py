@@ -207,6 +207,8 @@ def test_run_suggests_migrate_only_where_a_strategy_applies():
     assert addons.fix == f"install it; or `{command}` tries 1 change(s) to the file and proves the result by its outputs"
     assert residual == failed[1]  # nothing in its config to repair (its custom layer needs custom objects)
     assert same is loaded
+    # a re-run takes the result from the store, suggestion included: it is not suggested twice
+    assert suggest([addons], infos, {cell.id: cell}, {"tensorflow": "tensorflow-cpu"}) == [addons]
 
 
 def test_nested_models_and_lambdas_in_the_form_keras3_reads():

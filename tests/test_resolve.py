@@ -52,9 +52,35 @@ def test_conflicting_pins_are_unresolvable_unless_overridden(tmp_path):
     result = resolver.resolve(Cell(python="3.11", pins=pins))
     assert isinstance(result, Unresolvable)
     assert "keras" in result.explanation and "tensorflow-cpu" in result.explanation
+    # asked again, the answer comes from the lock cache: uv is not run (5,000-cell matrices are mostly unresolvable)
+    resolver._compile = lambda *a: pytest.fail("uv ran for a cell the cache answers")  # type: ignore[method-assign]
+    assert resolver.resolve(Cell(python="3.11", pins=pins)) == result
+    resolver = Resolver({"tensorflow": "tensorflow-cpu"}, cache=tmp_path)
     forced = resolver.resolve(Cell(python="3.11", pins=pins, override=True))
     assert isinstance(forced, Lock)
     assert forced.pins["keras"] == "3.0.0" and forced.pins["tensorflow-cpu"] == "2.15.1"
+
+
+def test_the_lock_cache_answers_while_fresh_and_when_uv_cannot(tmp_path, monkeypatch):
+    """The seam is uv (Resolver._compile; the real one: the e2e test above)."""
+    from harness.resolve import ResolveFailed
+
+    answers: list = [Unresolvable("keras 3.0.0 needs tensorflow>=2.16"), ResolveFailed("offline"), Lock("tensorflow-cpu==2.15.1\n")]
+    calls = []
+
+    def compile_(self, *args):
+        calls.append(args)
+        return answers.pop(0)
+
+    monkeypatch.setattr(Resolver, "_compile", compile_)
+    cell = Cell(python="3.11", pins=(("tensorflow", "2.15.1"),))
+    first = Resolver({}, cache=tmp_path).resolve(cell)
+    assert first == Unresolvable("keras 3.0.0 needs tensorflow>=2.16")
+    assert Resolver({}, cache=tmp_path).resolve(cell) == first and len(calls) == 1  # fresh: from the cache
+    assert Resolver({}, cache=tmp_path, ttl=0).resolve(cell) == first and len(calls) == 2  # stale, uv offline: the last answer
+    assert Resolver({}, cache=tmp_path, ttl=0).resolve(cell) == Lock("tensorflow-cpu==2.15.1\n")  # the index changed: now it resolves
+    assert Resolver({}, cache=tmp_path).resolve(cell) == Lock("tensorflow-cpu==2.15.1\n") and len(calls) == 3
+    assert sorted(p.suffix for p in (tmp_path / "locks").iterdir() if p.is_file()) == [".txt"]  # the old answer is gone
 
 
 def test_index_from_a_local_folder_and_stale_cache_when_offline(tmp_path):
