@@ -47,7 +47,9 @@ _INFRA_HINTS = (
 class UvBackend:
     name = "uv"
 
-    def __init__(self, root: Path | None = None, index: IndexConfig | None = None, sandbox: Sandbox | None = None, limits: Limits | None = None):
+    def __init__(
+        self, root: Path | None = None, index: IndexConfig | None = None, sandbox: Sandbox | None = None, limits: Limits | None = None
+    ):
         self.root = root or cache_dir() / "envs"
         self.index = index or IndexConfig.from_env()
         self._box = sandbox
@@ -55,7 +57,11 @@ class UvBackend:
         self._pythons: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
-    fingerprint = ""
+    # What the recipe adds to Python and the lock: the environment's modules compiled to bytecode
+    # at build time. A cell runs with PYTHONDONTWRITEBYTECODE on a read-only environment, so
+    # without it every probe compiled TensorFlow's Python again (measured: a TF 2.21 import and
+    # load 6.2 s without, 2.6 s with). Part of the environment key: older environments are rebuilt.
+    fingerprint = "bytecode"
 
     @property
     def box(self) -> Sandbox:
@@ -135,7 +141,17 @@ class UvBackend:
                 raise EnvBuildFailed(redact(f"uv venv failed: {made.stderr.strip()}"), infra=_is_infra(made))
             lock = tmp / "requirements.lock"
             lock.write_text(env.lock)
-            sync = [uv_bin(), "pip", "sync", "--quiet", "--python", str(tmp / "bin" / "python"), *self.index.uv_args(), str(lock)]
+            sync = [
+                uv_bin(),
+                "pip",
+                "sync",
+                "--quiet",
+                "--compile-bytecode",
+                "--python",
+                str(tmp / "bin" / "python"),
+                *self.index.uv_args(),
+                str(lock),
+            ]
             synced = proc.run(sync, env=self._uv_env(), timeout=1800)
             if not synced.ok and "there is no version of" in synced.stderr:
                 # The lock names versions the index listed when it was compiled; "no version" here means uv's
