@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
+from . import activity
 from .backends import Backend
 
 T = TypeVar("T")
@@ -21,11 +22,13 @@ class Executor(Protocol):
         """The backend the cells run with (a cluster's workers create it from its name and
         portable_config(); a local executor uses the object itself)."""
 
-    def run_all(self, tasks: Sequence[Any]) -> Iterator[Any]:
+    def run_all(self, tasks: Sequence[Any], on_stage: Callable[[str, str], None] | None = None) -> Iterator[Any]:
         """Yield each task's value as it finishes. Closing the iterator cancels the rest.
 
         The runner's tasks are CellTasks (plain data, callable): a local executor calls
         them in threads, a cluster executor (ray_executor) ships them to workers.
+        on_stage(cell id, stage): what a running cell is doing (activity.py), where the
+        executor can see it.
         """
         ...
 
@@ -37,9 +40,9 @@ class LocalExecutor:
     def use_backend(self, backend: Backend) -> None:
         pass  # the tasks carry it
 
-    def run_all(self, tasks: Sequence[Callable[[], T]]) -> Iterator[T]:
+    def run_all(self, tasks: Sequence[Callable[[], T]], on_stage: Callable[[str, str], None] | None = None) -> Iterator[T]:
         pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="cell")
-        futures = [pool.submit(task) for task in tasks]
+        futures = [pool.submit(_reporting(task, on_stage) if on_stage else task) for task in tasks]
         try:
             for future in cf.as_completed(futures):
                 yield future.result()
@@ -47,6 +50,19 @@ class LocalExecutor:
             for future in futures:
                 future.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _reporting(task: Callable[[], T], on_stage: Callable[[str, str], None]) -> Callable[[], T]:
+    """The task, with what it says (activity.say) passed on under its cell's id."""
+    cell = getattr(getattr(task, "cell", None), "id", None)
+    if cell is None:
+        return task
+
+    def call() -> T:
+        with activity.reporting(lambda stage: on_stage(cell, stage)):
+            return task()
+
+    return call
 
 
 def default_jobs(gib_per_cell: float = 1.5) -> int:

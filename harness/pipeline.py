@@ -66,6 +66,9 @@ class RunOptions:
 class Progress(Protocol):
     def stage(self, text: str) -> None: ...
     def start(self, total: int) -> None: ...
+    def cell_stage(self, cell: str, stage: str) -> None:
+        """What a running cell is doing (called from the threads that run cells)."""
+
     def cell_done(self, results: Sequence[CellResult]) -> None: ...
 
 
@@ -74,6 +77,9 @@ class QuietProgress:
         pass
 
     def start(self, total: int) -> None:
+        pass
+
+    def cell_stage(self, cell: str, stage: str) -> None:
         pass
 
     def cell_done(self, results: Sequence[CellResult]) -> None:
@@ -207,6 +213,7 @@ def run_cells(
     tasks: Sequence[CellTask],
     on_cell: Callable[[Sequence[CellResult]], None],
     on_interrupt: Callable[[], str],
+    on_stage: Callable[[str, str], None] | None = None,
 ) -> None:
     """The one loop over cell tasks (run, crossload, the legacy fixes, bisect): `on_cell` gets
     each cell's results as they come (the recorder writes them).
@@ -215,7 +222,7 @@ def run_cells(
     cluster cancels its tasks), lets the caller keep what finished (`on_interrupt` returns
     what to tell the user), and raises Interrupted.
     """
-    stream = executor.run_all(tasks)
+    stream = executor.run_all(tasks, on_stage)
     try:
         for results in stream:
             on_cell(results)

@@ -109,12 +109,14 @@ def run(
     stdout_keep: int | None = None,
     on_timeout: Callable[[], None] | None = None,
     pass_fds: Sequence[int] = (),
+    watch: Callable[[bytes], None] | None = None,
 ) -> Completed:
     """Run `argv` to completion (or to `timeout`, then kill its process group).
 
     stdout_keep: keep that many bytes of stdout from its start and no tail (a channel);
     by default both streams keep a bounded head and tail. on_timeout: also called at the
-    deadline, for what the group kill does not reach (a container).
+    deadline, for what the group kill does not reach (a container). watch: called with each
+    chunk of stdout as it arrives (the progress display reads a probe's channel along).
     """
     argv = tuple(str(a) for a in argv)
     if _stopping.is_set():
@@ -141,7 +143,7 @@ def run(
     err = Capture()
     timed_out = False
     try:
-        timed_out = _pump(child, out, err, start + timeout if timeout is not None else None, stdin, on_timeout)
+        timed_out = _pump(child, out, err, start + timeout if timeout is not None else None, stdin, on_timeout, watch)
     finally:
         with _live_lock:
             _live.discard(child)
@@ -170,6 +172,7 @@ def _pump(
     deadline: float | None,
     stdin: str | None,
     on_timeout: Callable[[], None] | None,
+    watch: Callable[[bytes], None] | None = None,
 ) -> bool:
     """Read both pipes until they close (bounded), the deadline passes or the child is gone
     and the pipes stay open past the grace. Returns whether the deadline was hit."""
@@ -201,6 +204,8 @@ def _pump(
                 data = os.read(key.fd, 65536)
                 if data:
                     streams[key.fd].feed(data)
+                    if watch is not None and key.fd == child.stdout.fileno():
+                        watch(data)
                 else:
                     selector.unregister(key.fd)
                     del streams[key.fd]

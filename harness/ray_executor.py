@@ -32,7 +32,7 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -166,7 +166,7 @@ class RayExecutor:
             for _ in range(min(slots, 8)):
                 warm.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=True)).remote()
 
-    def run_all(self, tasks: Sequence[Any]) -> Iterator[list[CellResult]]:
+    def run_all(self, tasks: Sequence[Any], on_stage: Callable[[str, str], None] | None = None) -> Iterator[list[CellResult]]:
         """`tasks` are the runner's CellTasks (plain data); other callables cannot travel."""
         if not tasks:
             return

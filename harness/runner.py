@@ -99,7 +99,7 @@ def run(
         recorder.add(results)
         progress.cell_done(results)
 
-    run_cells(executor, tasks, on_cell, finish_interrupted)
+    run_cells(executor, tasks, on_cell, finish_interrupted, progress.cell_stage)
     results = recorder.results
     if options.try_fixes or matrix.load.try_fixes:
         try:

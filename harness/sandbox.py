@@ -32,7 +32,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -83,6 +83,7 @@ class Jail:
     mounts: Mapping[str, str]
     env: Mapping[str, str]
     cwd: str
+    watch: Callable[[bytes], None] | None = None  # reads stdout along (activity.ChannelStages)
 
 
 class Sandbox(Protocol):
@@ -126,7 +127,7 @@ class NoSandbox:
         return {"file_size": limits.file_size, "address_space": address_space(limits)}
 
     def run(self, jail: Jail, limits: Limits, timeout: float) -> proc.Completed:
-        return proc.run(jail.argv, env=jail.env, cwd=jail.cwd, timeout=timeout, stdout_keep=CHANNEL_KEEP)
+        return proc.run(jail.argv, env=jail.env, cwd=jail.cwd, timeout=timeout, stdout_keep=CHANNEL_KEEP, watch=jail.watch)
 
 
 class BwrapSandbox:
@@ -187,7 +188,7 @@ class BwrapSandbox:
             argv = self.command(jail, limits)
             if cgroup is not None:
                 argv = cgroup.enter_argv() + argv
-            done = proc.run(argv, env=jail.env, cwd="/", timeout=timeout, stdout_keep=CHANNEL_KEEP)
+            done = proc.run(argv, env=jail.env, cwd="/", timeout=timeout, stdout_keep=CHANNEL_KEEP, watch=jail.watch)
             if done.returncode == 128 + signal.SIGKILL and not done.timed_out:  # bwrap reports its child's SIGKILL as 137
                 done = dataclasses.replace(done, returncode=-signal.SIGKILL)
             if cgroup is not None and cgroup.oom_killed():  # the probe, or one load it forked, hit the memory limit

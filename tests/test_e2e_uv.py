@@ -181,7 +181,7 @@ def test_reports_show_the_boundary_and_attribute_errors(e2e_run):
     assert (out / "logs" / f"{TF214}.log").read_text().count("_ARRAY_API") >= 1
 
 
-def test_custom_objects_file_proves_the_fix(tmp_path, monkeypatch, saved_models, harness_cache):
+def test_custom_objects_file_proves_the_fix(tmp_path, monkeypatch, capsys, saved_models, harness_cache):
     matrix = tmp_path / "m.yaml"
     objects = Path(__file__).resolve().parent.parent / "examples" / "custom_objects.py"
     matrix.write_text(
@@ -203,6 +203,11 @@ def test_custom_objects_file_proves_the_fix(tmp_path, monkeypatch, saved_models,
         assert r["fix_worked"].startswith("custom_objects") or r["fix_worked"] == "compile=False"
         assert r["cause"] == "custom-object" or r["fix_worked"] == "compile=False"
     assert result(doc, "residual_block.h5", "py3.11-tensorflow2.15.1")["fix_worked"] == "custom_objects"
+    # not a terminal: one line per stage of each running cell, read from the probe's channel as it came
+    shown = capsys.readouterr().out
+    for cell in ("py3.11-tensorflow2.15.1", "py3.11-tensorflow2.21.0"):
+        stages = [line.split(": ", 1)[1] for line in shown.splitlines() if line.startswith(f"  {cell}: ")]
+        assert stages[-3:] == ["importing TensorFlow", "loading model 1/2", "loading model 2/2"], shown
 
 
 def test_timeout_kills_a_hanging_load(tmp_path, monkeypatch, saved_models, harness_cache):

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -35,6 +35,7 @@ from typing import Any
 import jinja2
 
 from .. import proc
+from ..activity import ChannelStages, say
 from ..errors import BackendUnavailable, UsageError, redact
 from ..paths import cache_dir
 from ..plan import EnvSpec
@@ -152,7 +153,9 @@ def template_context(env: EnvSpec, settings: DockerSettings, index: IndexConfig,
 class DockerBackend:
     name = "docker"
 
-    def __init__(self, settings: DockerSettings | None = None, index: IndexConfig | None = None, client: Any = None, limits: Limits | None = None):
+    def __init__(
+        self, settings: DockerSettings | None = None, index: IndexConfig | None = None, client: Any = None, limits: Limits | None = None
+    ):
         self.settings = settings or DockerSettings()
         self.index = index or IndexConfig.from_env()
         self._client = client
@@ -284,6 +287,7 @@ class DockerBackend:
     def _build(self, env: EnvSpec, tag: str) -> Path:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{env.key}.log"
+        say("building the image")
         with tempfile.TemporaryDirectory(prefix="harness-build-") as context:
             ca = "ca-certificates.crt" if HOST_CA.exists() else None
             if ca:
@@ -309,7 +313,9 @@ class DockerBackend:
         dockerfile = render_dockerfile(env, self.settings, self.index, ca)
         (folder / "Dockerfile").write_text(dockerfile + f"COPY {' '.join(copies)} {PROBE_DIR}/\n")
 
-    def reproduction_commands(self, python: str, env_vars: Mapping[str, str], mounts: Mapping[str, str], command: Sequence[str]) -> list[str]:
+    def reproduction_commands(
+        self, python: str, env_vars: Mapping[str, str], mounts: Mapping[str, str], command: Sequence[str]
+    ) -> list[str]:
         tag = f"harness-repro:{python}"
         envs = " ".join(f"-e {k}={v}" for k, v in env_vars.items())
         volumes = " ".join(f'-v "{host}:{inside}:ro"' for inside, host in mounts.items())
@@ -366,7 +372,12 @@ class DockerBackend:
             Path(tmp).chmod(0o755)  # the container's user (uid 10001) reads it, read-only
             mounts.update({f"{PROBE_DIR}/probe.py": str(PROBE), f"{PROBE_DIR}/request.json": str(request_file)})
             return self.run_container(
-                prepared.location, ["python", "-I", f"{PROBE_DIR}/probe.py", f"{PROBE_DIR}/request.json"], mounts, env_vars, timeout
+                prepared.location,
+                ["python", "-I", f"{PROBE_DIR}/probe.py", f"{PROBE_DIR}/request.json"],
+                mounts,
+                env_vars,
+                timeout,
+                watch=ChannelStages(len(request["models"])),
             )
 
     def run_script(self, prepared: Prepared, script: Path, outdir: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
@@ -384,6 +395,7 @@ class DockerBackend:
         env_vars: Mapping[str, str],
         timeout: float,
         writable: Mapping[str, str] | None = None,
+        watch: Callable[[bytes], None] | None = None,
     ) -> proc.Completed:
         """One sandboxed container, always removed: no network, read-only root, no capabilities.
 
@@ -404,7 +416,14 @@ class DockerBackend:
         with self._lock:
             self._live.add(name)
         try:
-            done = proc.run(argv, env=os.environ, timeout=timeout, stdout_keep=CHANNEL_KEEP, on_timeout=lambda: self._remove(name))
+            done = proc.run(
+                argv,
+                env=os.environ,
+                timeout=timeout,
+                stdout_keep=CHANNEL_KEEP,
+                on_timeout=lambda: self._remove(name),
+                watch=watch,
+            )
             state = self._state(name)
         finally:
             self._remove(name)
@@ -512,9 +531,13 @@ def _mount_spec(host: str, inside: str, readonly: bool) -> str:
 
 
 def docker_cli() -> str:
-    found = os.environ.get("HARNESS_DOCKER_CLI") or shutil.which("docker") or ("/usr/bin/docker" if os.path.exists("/usr/bin/docker") else None)
+    found = (
+        os.environ.get("HARNESS_DOCKER_CLI") or shutil.which("docker") or ("/usr/bin/docker" if os.path.exists("/usr/bin/docker") else None)
+    )
     if not found:
-        raise BackendUnavailable("the docker command-line client is not installed (it runs the sandboxed containers): install docker.io or docker-ce-cli")
+        raise BackendUnavailable(
+            "the docker command-line client is not installed (it runs the sandboxed containers): install docker.io or docker-ce-cli"
+        )
     return found
 
 

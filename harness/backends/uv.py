@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import proc
+from ..activity import ChannelStages, say
 from ..errors import redact
 from ..paths import cache_dir
 from ..plan import EnvSpec
-from ..resolve import IndexConfig, uv_bin
+from ..resolve import IndexConfig, Lock, uv_bin
 from ..sandbox import Jail, Limits, Sandbox, get_sandbox, interpreter_home, sweep_scratch
 from . import PROBE_DIR, BackendConfig, EnvBuildFailed, Prepared, cell_request
 
@@ -141,6 +142,7 @@ class UvBackend:
                 raise EnvBuildFailed(redact(f"uv venv failed: {made.stderr.strip()}"), infra=_is_infra(made))
             lock = tmp / "requirements.lock"
             lock.write_text(env.lock)
+            say(f"building the environment: {len(Lock(env.lock).pins)} packages")
             sync = [
                 uv_bin(),
                 "pip",
@@ -193,7 +195,7 @@ class UvBackend:
             python = str(Path(prepared.location) / "bin" / "python")
             env = {**self._run_env(prepared, inner["workdir"]), **env_vars}
             # -I: ignore PYTHON* variables and the user's site-packages; the cell is all there is.
-            jail = Jail((python, "-I", probe, request_path), mounts, env, inner["workdir"])
+            jail = Jail((python, "-I", probe, request_path), mounts, env, inner["workdir"], ChannelStages(len(request["models"])))
             return self.box.run(jail, self.limits, timeout)
 
     def run_script(self, prepared: Prepared, script: Path, outdir: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:

@@ -4,13 +4,16 @@ argument groups. harness/commands/ and cli.py are the only modules that draw on 
 from __future__ import annotations
 
 import argparse
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..diagnose import CellResult
 from ..errors import UsageError
@@ -81,23 +84,64 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return k, n
 
 
+class EtaColumn(ProgressColumn):
+    """Time left, once a few cells have finished (before that any estimate is a guess)."""
+
+    def render(self, task: Task) -> Text:
+        if task.completed < ETA_AFTER or task.time_remaining is None or task.finished:
+            return Text("")
+        minutes, seconds = divmod(int(task.time_remaining), 60)
+        return Text(f"ETA {minutes}:{seconds:02d}", style="grey50")
+
+
+ETA_AFTER = 3  # finished cells before an ETA is shown
+
+
 class RichProgress:
-    """A live bar while cells run; one line per finished cell above it."""
+    """A live bar while cells run, a line under it per running cell with its stage, and one
+    line per finished cell above it. Not on a terminal (CI logs): one plain line per stage
+    change instead of the live display."""
 
     def __init__(self, console: Console):
         self.console = console
+        self.live = console.is_terminal
         self.bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            EtaColumn(),
+            console=console,
+            transient=True,
         )
         self.task: Any = None
+        self.running: dict[str, Any] = {}  # cell id -> its row under the bar
+        self.said: dict[str, str] = {}  # cell id -> the stage last shown
+        self.lock = threading.Lock()
 
     def stage(self, text: str) -> None:
         self.console.print(f"[grey50]· {text}[/]")
 
     def start(self, total: int) -> None:
         self.console.print(f"[grey50]· running {total} cells[/]")
-        self.bar.start()
+        if self.live:
+            self.bar.start()
         self.task = self.bar.add_task("cells", total=total)
+
+    def cell_stage(self, cell: str, stage: str) -> None:
+        with self.lock:
+            if self.said.get(cell) == stage:
+                return
+            self.said[cell] = stage
+            if not self.live:
+                self.console.print(f"[grey50]  {cell}: {stage}[/]", highlight=False)
+                return
+            row = self.running.get(cell)
+            text = f"[grey50]  {escape(cell)}: {escape(stage)}[/]"
+            if row is None:
+                self.running[cell] = self.bar.add_task(text, total=None)
+            else:
+                self.bar.update(row, description=text)
 
     def cell_done(self, results: Sequence[CellResult]) -> None:
         for r in results:
@@ -108,8 +152,18 @@ class RichProgress:
             )
             attr = " [black on yellow] AttributeError [/]" if r.attribute_error else ""
             self.console.print(f"[{STYLE.get(r.status, 'white')}]{r.status:>16}[/] {r.cell} [grey50]{r.model}[/] {extra}{attr}")
+        with self.lock:
+            for cell in {r.cell for r in results}:
+                self.said.pop(cell, None)
+                row = self.running.pop(cell, None)
+                if row is not None:
+                    self.bar.remove_task(row)
         if self.task is not None:
             self.bar.advance(self.task)
+        if not self.live and self.task is not None:
+            done = self.bar.tasks[0]
+            eta = EtaColumn().render(done).plain
+            self.console.print(f"[grey50]· {int(done.completed)}/{int(done.total or 0)} cells{' · ' + eta if eta else ''}[/]")
 
     def stop(self) -> None:
         self.bar.stop()

@@ -1,0 +1,76 @@
+"""What running cells say on screen (activity.py): the probe channel's stages, read along
+as bytes arrive in any chunking, never a cell's own text; the executor passes them on."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from rich.console import Console
+
+from harness import activity
+from harness.commands.common import RichProgress
+from harness.diagnose import CellResult
+from harness.executor import LocalExecutor
+
+
+def channel(*messages: dict) -> bytes:
+    return b"".join(json.dumps(m).encode() + b"\n" for m in messages)
+
+
+def stages_of(data: bytes, models: int, chunk: int) -> list[str]:
+    said: list[str] = []
+    with activity.reporting(said.append):
+        watch = activity.ChannelStages(models)
+        for i in range(0, len(data), chunk):
+            watch(data[i : i + chunk])
+    return said
+
+
+def test_the_channel_says_each_stage_in_any_chunking():
+    data = channel({"kind": "start"}, {"kind": "import"}, {"kind": "model", "key": "m0"}, {"kind": "model"}, {"kind": "done"})
+    expected = ["importing TensorFlow", "loading model 1/2", "loading model 2/2"]
+    for chunk in (1, 3, 7, len(data)):
+        assert stages_of(data, 2, chunk) == expected
+
+
+def test_a_cell_cannot_put_its_text_on_screen_and_long_lines_are_skipped_bounded():
+    hostile = {"kind": "\x1b[2J rm -rf / \n", "text": "x"}
+    data = channel({"kind": "start"}, hostile) + b'{"kind": "' + b"A" * (activity.MAX_LINE + 10) + b'"}\n' + channel({"kind": "import"})
+    assert stages_of(data, 1, 4096) == ["importing TensorFlow", "loading model 1/1"]
+    watch = activity.ChannelStages(1)
+    assert watch.listener is None  # no listener (a cluster worker): nothing is kept at all
+    watch(b"x" * 10)
+    assert not watch.pending
+
+
+def test_the_local_executor_passes_each_cells_stages_under_its_id():
+    class Task:
+        def __init__(self, cell_id: str):
+            self.cell = type("C", (), {"id": cell_id})()
+
+        def __call__(self) -> str:
+            activity.say(f"working on {self.cell.id}")
+            return self.cell.id
+
+    seen: list[tuple[str, str]] = []
+    done = sorted(LocalExecutor(2).run_all([Task("a"), Task("b")], lambda cell, stage: seen.append((cell, stage))))
+    assert done == ["a", "b"] and sorted(seen) == [("a", "working on a"), ("b", "working on b")]
+    activity.say("outside any cell")  # no listener here: nothing happens
+
+
+def test_off_a_terminal_progress_is_one_line_per_change_and_an_eta_after_three_cells():
+    out = io.StringIO()
+    progress = RichProgress(Console(file=out, force_terminal=False, width=120))
+    progress.start(4)
+    progress.cell_stage("c1", "importing TensorFlow")
+    progress.cell_stage("c1", "importing TensorFlow")  # the same stage again: not repeated
+    progress.cell_stage("c1", "loading model 1/1")
+    for n in range(1, 5):
+        progress.cell_done([CellResult("m.h5", f"c{n}", "loaded")])
+    progress.stop()
+    lines = out.getvalue().splitlines()
+    assert lines.count("  c1: importing TensorFlow") == 1 and "  c1: loading model 1/1" in lines
+    counts = [line for line in lines if line.startswith("· ") and " cells" in line and "/" in line]
+    assert counts[0] == "· 1/4 cells" and counts[1] == "· 2/4 cells"
+    assert counts[2].startswith("· 3/4 cells · ETA ") and counts[3] == "· 4/4 cells"
