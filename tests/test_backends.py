@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import time
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +50,32 @@ def test_uv_settings_and_garbage_collection(tmp_path, monkeypatch):
     assert uv.collect_garbage(30) == f"removed 2 environment(s) from {envs}"
     assert sorted(p.name for p in envs.iterdir()) == ["new"]
     assert cli.main(["gc", "--all"]) == 0 and not list(envs.iterdir())
+
+
+@pytest.mark.e2e
+def test_an_interrupted_uv_build_is_continued_and_a_finished_one_never_rebuilt(tmp_path):
+    """A run killed while `uv pip sync` ran leaves .building-<key> with part of the lock
+    installed (made here as uv leaves it); the next prepare continues that venv: what was
+    installed stays, the rest is added, and a finished environment is reused."""
+    import subprocess
+
+    from harness.backends.uv import UvBackend
+    from harness.plan import EnvSpec
+    from harness.resolve import uv_bin
+
+    backend = UvBackend(root=tmp_path / "envs")
+    spec = EnvSpec("3.11", "idna==3.7\nsix==1.16.0\n", "uv", backend.fingerprint)
+    partial = tmp_path / "envs" / f".building-{spec.key}"
+    subprocess.run([uv_bin(), "venv", "-q", "--relocatable", "--python", "3.11", str(partial)], check=True)
+    subprocess.run([uv_bin(), "pip", "install", "-q", "--python", str(partial / "bin" / "python"), "six==1.16.0"], check=True)
+    (partial / "left-by-the-killed-run").write_text("")  # a rebuild from zero would not keep it
+
+    prepared = backend.prepare(spec)
+    built = tmp_path / "envs" / spec.key
+    assert not prepared.reused and Path(prepared.location) == built and not partial.exists()
+    assert (built / "left-by-the-killed-run").exists()  # continued, not started over
+    assert next(built.glob("lib/python3.11/site-packages/six.py"))
+    assert next(built.glob("lib/python3.11/site-packages/idna/__init__.py"))  # and completed
+    assert list(built.glob("lib/python3.11/site-packages/idna/__pycache__/*.pyc"))  # compiled at build time
+    again = backend.prepare(spec)
+    assert again.reused and (built / "left-by-the-killed-run").exists()

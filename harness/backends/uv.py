@@ -130,42 +130,52 @@ class UvBackend:
         return Prepared(env, str(target), False, time.monotonic() - start)
 
     def _build(self, env: EnvSpec, target: Path) -> None:
-        tmp = self.root / f".building-{env.key}-{os.getpid()}-{threading.get_ident()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
+        """Built in .building-<key> beside the target and renamed whole when done.
+
+        One builder per key at a time (prepare holds the key's file lock; a killed process
+        releases it), so a build an interrupted run left behind is continued, not started
+        over: its venv is kept and `uv pip sync` installs only what is still missing (with
+        the wheels uv's cache already has). A build that cannot succeed leaves nothing.
+        """
+        tmp = self.root / f".building-{env.key}"
+        resumed = (tmp / "pyvenv.cfg").is_file() and (tmp / "bin" / "python").exists()
+        if not resumed:
+            shutil.rmtree(tmp, ignore_errors=True)
             made = proc.run(
                 [uv_bin(), "venv", "--quiet", "--relocatable", "--python", self.interpreter(env.python) or env.python, str(tmp)],
                 env=self._uv_env(),
                 timeout=300,
             )
             if not made.ok:
+                shutil.rmtree(tmp, ignore_errors=True)
                 raise EnvBuildFailed(redact(f"uv venv failed: {made.stderr.strip()}"), infra=_is_infra(made))
-            lock = tmp / "requirements.lock"
-            lock.write_text(env.lock)
-            say(f"building the environment: {len(Lock(env.lock).pins)} packages")
-            sync = [
-                uv_bin(),
-                "pip",
-                "sync",
-                "--quiet",
-                "--compile-bytecode",
-                "--python",
-                str(tmp / "bin" / "python"),
-                *self.index.uv_args(),
-                str(lock),
-            ]
-            synced = proc.run(sync, env=self._uv_env(), timeout=1800)
-            if not synced.ok and "there is no version of" in synced.stderr:
-                # The lock names versions the index listed when it was compiled; "no version" here means uv's
-                # cached page (or a CDN edge) is older than the lock: seen on this machine. Fetch the pages again.
-                synced = proc.run([*sync[:3], "--refresh", *sync[3:]], env=self._uv_env(), timeout=1800)
-            if not synced.ok:
-                raise EnvBuildFailed(redact(f"uv pip sync failed: {synced.stderr.strip()[-2000:]}"), infra=_is_infra(synced))
-            (tmp / MARKER).write_text(json.dumps({"key": env.key, "python": env.python, "created": time.time()}))
-            shutil.rmtree(target, ignore_errors=True)
-            os.rename(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        lock = tmp / "requirements.lock"
+        lock.write_text(env.lock)
+        say(f"{'continuing the interrupted build of' if resumed else 'building'} the environment: {len(Lock(env.lock).pins)} packages")
+        sync = [
+            uv_bin(),
+            "pip",
+            "sync",
+            "--quiet",
+            "--compile-bytecode",
+            "--python",
+            str(tmp / "bin" / "python"),
+            *self.index.uv_args(),
+            str(lock),
+        ]
+        synced = proc.run(sync, env=self._uv_env(), timeout=1800)
+        if not synced.ok and "there is no version of" in synced.stderr:
+            # The lock names versions the index listed when it was compiled; "no version" here means uv's
+            # cached page (or a CDN edge) is older than the lock: seen on this machine. Fetch the pages again.
+            synced = proc.run([*sync[:3], "--refresh", *sync[3:]], env=self._uv_env(), timeout=1800)
+        if not synced.ok:
+            failed = EnvBuildFailed(redact(f"uv pip sync failed: {synced.stderr.strip()[-2000:]}"), infra=_is_infra(synced))
+            if not failed.infra and not synced.timed_out:
+                shutil.rmtree(tmp, ignore_errors=True)  # it will not succeed; a network failure is continued next time
+            raise failed
+        (tmp / MARKER).write_text(json.dumps({"key": env.key, "python": env.python, "created": time.time()}))
+        shutil.rmtree(target, ignore_errors=True)
+        os.rename(tmp, target)
 
     def _run_env(self, prepared: Prepared, home: str) -> dict[str, str]:
         """The cell's whole environment: nothing of the harness's (its tokens, its index credentials)."""
