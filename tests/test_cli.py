@@ -205,3 +205,11 @@ def test_a_full_disk_is_one_line_and_nothing_half_written(tiny_disk, capsys):
     assert sorted(p.name for p in tiny_disk.iterdir() if p.name.startswith(".")) == []  # no half-written temporary file
     html = tiny_disk / "report.html"
     assert not html.exists() or html.read_text().rstrip().endswith("</html>")
+
+
+def test_python_dash_m_harness_is_the_command():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "harness", "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("harness ")
