@@ -65,6 +65,10 @@ CREATE INDEX IF NOT EXISTS run_cells_run ON run_cells (run_id);
 MIGRATIONS = {
     ("runs", "shard"): "ALTER TABLE runs ADD COLUMN shard TEXT",
     ("results", "result_key"): "ALTER TABLE results ADD COLUMN result_key TEXT",
+    # Each run's number of results, kept as they are written: `harness history` and every run's
+    # look at earlier runs read the runs table alone, never count a million results.
+    ("runs", "result_count"): "ALTER TABLE runs ADD COLUMN result_count INTEGER NOT NULL DEFAULT 0; "
+    "UPDATE runs SET result_count = (SELECT COUNT(*) FROM results WHERE results.run_id = runs.id)",
 }
 INSERT_RESULT = (
     "INSERT INTO results (run_id, model_sha256, model, cell, env_key, options_key, probe_version, status, data, recorded, result_key) "
@@ -129,7 +133,7 @@ class Store:
             self._db.executescript(SCHEMA)
             for (table, column), statement in MIGRATIONS.items():
                 if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
-                    self._db.execute(statement)
+                    self._db.executescript(f"BEGIN IMMEDIATE; {statement}; COMMIT;")  # the column and its values, or neither
             self._db.executescript(INDEXES)
 
     def start_run(self, matrix: str, backend: str, shard: str | None = None) -> int:
@@ -151,6 +155,7 @@ class Store:
             if values is not None:
                 self._db.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
                 self._db.executemany(INSERT_RESULT, values)
+                self._db.execute("UPDATE runs SET result_count = ? WHERE id = ?", (len(values), run_id))
             self._db.execute(
                 "UPDATE runs SET finished = ?, complete = ?, interrupted = ? WHERE id = ?",
                 (time.strftime("%Y-%m-%dT%H:%M:%S%z"), int(complete), int(interrupted), run_id),
@@ -163,6 +168,7 @@ class Store:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(INSERT_RESULT, values)
+            self._db.execute("UPDATE runs SET result_count = result_count + ? WHERE id = ?", (len(values), run_id))
             self._db.execute("COMMIT")
 
     @staticmethod
@@ -226,8 +232,7 @@ class Store:
     def runs(self) -> list[dict[str, Any]]:
         with self._lock:
             cursor = self._db.execute(
-                "SELECT r.id, r.started, r.finished, r.matrix, r.backend, r.complete, r.interrupted, r.shard, COUNT(x.run_id) "
-                "FROM runs r LEFT JOIN results x ON x.run_id = r.id GROUP BY r.id ORDER BY r.id"
+                "SELECT id, started, finished, matrix, backend, complete, interrupted, shard, result_count FROM runs ORDER BY id"
             )
             names = ("id", "started", "finished", "matrix", "backend", "complete", "interrupted", "shard", "results")
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -63,6 +63,9 @@ class FakeBackend:
     def describe(self, env: EnvSpec) -> str | None:
         return None
 
+    def built(self, env: EnvSpec) -> bool:
+        return False
+
     def prepare(self, env: EnvSpec) -> Prepared:
         return Prepared(env, f"/fake/{env.key}", reused=True, seconds=0.0)
 

@@ -276,3 +276,4 @@ def test_a_users_template_travels_by_its_text(tmp_path):
     assert settings["memory"] == "2g" and "template_text" not in settings
     assert Path(settings["template"]).read_text() == text and Path(settings["template"]).parent == tmp_path / "t"
     assert local_docker_settings({"template": "default"}, tmp_path / "t") == {"template": "default"}
+

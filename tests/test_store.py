@@ -55,9 +55,11 @@ def test_a_store_written_before_result_keys_opens_and_reuses_nothing_of_it(tmp_p
     db.close()
     store = Store(path)
     assert store.cached(result_key(SHA, "c1", "e", "o", 1)) is None
+    assert [(r["id"], r["results"]) for r in store.runs()] == [(1, 1)]  # its count, added with the column
     run = store.start_run("mx", "uv")
     store.add(run, stored([result("c1", "loaded")]))
     assert store.cached(result_key(SHA, "c1", "e", "o", 1))["status"] == "loaded"
+    assert [(r["id"], r["results"]) for r in Store(path).runs()] == [(1, 1), (2, 1)]  # opened again: counted once
 
 
 def test_two_writers_at_once_lose_nothing(tmp_path):

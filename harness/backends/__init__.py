@@ -57,6 +57,10 @@ class Backend(Protocol):
 
     def prepare(self, env: EnvSpec) -> Prepared: ...
 
+    def built(self, env: EnvSpec) -> bool:
+        """The environment is already here, whole (a cluster places cells where theirs is)."""
+        ...
+
     @property
     def sandbox(self) -> str:
         """What contains a cell's code here: bwrap, docker, none."""

@@ -264,6 +264,9 @@ class DockerBackend:
         """The rendered Dockerfile (what --dry-run prints), index credentials hidden."""
         return redact(render_dockerfile(env, self.settings, self.index, "ca-certificates.crt" if HOST_CA.exists() else None))
 
+    def built(self, env: EnvSpec) -> bool:
+        return self._has_image(self.image_tag(env))
+
     def prepare(self, env: EnvSpec) -> Prepared:
         start = time.monotonic()
         tag = self.image_tag(env)

@@ -111,6 +111,9 @@ class UvBackend:
     def location(self, env: EnvSpec) -> Path:
         return self.root / env.key
 
+    def built(self, env: EnvSpec) -> bool:
+        return (self.location(env) / MARKER).exists()
+
     def prepare(self, env: EnvSpec) -> Prepared:
         start = time.monotonic()
         target = self.location(env)

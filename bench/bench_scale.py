@@ -1,0 +1,158 @@
+"""Reports and the store at scale (issue 14, target 8), no TensorFlow needed.
+
+    python bench/bench_scale.py            # ~1 min
+
+  store    a result store of RUNS x RESULTS rows (default 1,000 x 1,000: one million), written
+           through Store.add as runs write it; then `harness history` and `harness diff`
+           (the last two runs) as a user runs them, wall time of the whole command.
+  report   a results document of 20 models x 1,000 cells rendered to HTML (render_html),
+           its size; with Chromium and selenium installed, the time until the page's load
+           event in headless Chromium.
+
+Peers for the store: `sqlite3`'s own `SELECT COUNT(*)` over the results table (a full scan,
+the floor any answer that counts rows would pay), measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from harness.keys import result_key  # noqa: E402
+from harness.store import Store, StoredResult  # noqa: E402
+
+STATUSES = ["loaded", "load-error", "loaded-after-fix", "import-error", "timeout"]
+
+
+def record(model: str, cell: str, n: int) -> dict:
+    status = STATUSES[n % len(STATUSES)]
+    failed = status in ("load-error", "import-error")
+    return {
+        "model": model,
+        "cell": cell,
+        "status": status,
+        "cause": "version-mismatch" if failed else None,
+        "exception": {"type": "ValueError", "message": "Unknown layer: 'X'"} if failed else None,
+        "fix": "pass custom_objects" if failed else None,
+        "versions": {"tensorflow-cpu": "2.15.1", "keras": "2.15.0"},
+        "attempts": [{"fix": "as is", "ok": not failed}],
+    }
+
+
+def build_store(path: Path, runs: int, per_run: int) -> None:
+    store = Store(path)
+    sha = "a" * 64
+    for run in range(runs):
+        run_id = store.start_run("bench", "uv")
+        rows = []
+        for n in range(per_run):
+            model, cell = f"m{n % 20}.h5", f"py3.11-tensorflow2.{n // 20 % 50}.{run % 3}-numpy{n % 7}"
+            data = record(model, cell, n + run)
+            rows.append(StoredResult(data, sha, f"env{n}", "opts", 5, result_key(sha, cell, f"env{n}", "opts", 5)))
+        store.add(run_id, rows)
+        store.finish_run(run_id, True, False)
+    store.close()
+
+
+def timed(argv: list[str], runs: int = 3) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.monotonic()
+        subprocess.run(argv, check=False, capture_output=True)
+        times.append(time.monotonic() - start)
+    return statistics.median(times)
+
+
+def document(models: int, cells: int) -> dict:
+    cell_ids = [f"py3.11-tensorflow2.{12 + c % 10}.{c // 10 % 3}-numpy1.{20 + c // 30 % 7}-h5py3.{c // 210}" for c in range(cells)]
+    cell_list = [{"id": c, "pins": {"tensorflow": c.split("-")[1][10:]}, "python": "3.11", "env": {}, "api": "tf.keras"} for c in cell_ids]
+    model_list = [{"name": f"model{m:02d}.h5", "sha256": "a" * 64, "format": "h5", "keras_version": "2.15.0"} for m in range(models)]
+    results = [record(m["name"], c, n) for n, (m, c) in enumerate((m, c) for m in model_list for c in cell_ids)]
+    return {
+        "schema": "harness-results",
+        "matrix": {"name": "bench", "load": {}},
+        "run": {"backend": "uv", "sandbox": "bwrap", "started": "", "finished": "", "complete": True},
+        "cells": cell_list,
+        "models": model_list,
+        "results": results,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "harness-bench-scale")
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--results", type=int, default=1000, help="results per run")
+    args = parser.parse_args()
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    figures: dict[str, float | int | str] = {}
+
+    store = args.work / "store.sqlite"
+    start = time.monotonic()
+    build_store(store, args.runs, args.results)
+    figures["store_rows"] = args.runs * args.results
+    figures["store_build_s"] = time.monotonic() - start
+    figures["store_mib"] = store.stat().st_size >> 20
+    harness = [sys.executable, "-m", "harness"]
+    figures["history_s"] = timed([*harness, "history", "--store", str(store)])
+    figures["diff_s"] = timed([*harness, "diff", "--store", str(store)])
+    db = sqlite3.connect(store)
+    start = time.monotonic()
+    db.execute("SELECT COUNT(*) FROM results").fetchone()
+    figures["peer_sqlite_count_s"] = time.monotonic() - start
+    db.close()
+
+    from harness.report.html import render_html
+
+    doc = document(20, 1000)
+    start = time.monotonic()
+    page = render_html(doc)
+    figures["html_20x1000_render_s"] = time.monotonic() - start
+    figures["html_20x1000_mib"] = round(len(page.encode()) / (1 << 20), 2)
+    html = args.work / "report.html"
+    html.write_text(page)
+    figures["chromium_load_s"] = chromium_load(html)
+
+    print(f"\n{'measure':<28}{'value':>14}")
+    for key, value in figures.items():
+        print(f"{key:<28}{value:>14.3f}" if isinstance(value, float) else f"{key:<28}{value!s:>14}")
+    print()
+    print(f"history over {figures['store_rows']} results: {figures['history_s']:.2f} s, diff {figures['diff_s']:.2f} s (target < 1 s each)")
+    print(f"HTML of 20 models x 1,000 cells: rendered in {figures['html_20x1000_render_s']:.2f} s (target < 2 s)")
+    (args.work / "figures.json").write_text(json.dumps(figures, indent=1))
+
+
+def chromium_load(page: Path) -> float | str:
+    """Seconds from navigation to the load event in headless Chromium (selenium), or why not measured."""
+    try:
+        from selenium import webdriver
+    except ImportError:
+        return "no selenium"
+    if not shutil.which("chromedriver"):
+        return "no chromedriver"
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options)
+    try:
+        start = time.monotonic()
+        driver.get(page.as_uri())
+        return time.monotonic() - start  # get() returns at the load event
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main()
