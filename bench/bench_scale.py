@@ -29,6 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from harness.diagnose import CellResult  # noqa: E402
 from harness.keys import result_key  # noqa: E402
 from harness.store import Store, StoredResult  # noqa: E402
 
@@ -36,18 +37,20 @@ STATUSES = ["loaded", "load-error", "loaded-after-fix", "import-error", "timeout
 
 
 def record(model: str, cell: str, n: int) -> dict:
+    """A whole result record, as a run writes one (CellResult.to_dict)."""
     status = STATUSES[n % len(STATUSES)]
     failed = status in ("load-error", "import-error")
-    return {
-        "model": model,
-        "cell": cell,
-        "status": status,
-        "cause": "version-mismatch" if failed else None,
-        "exception": {"type": "ValueError", "message": "Unknown layer: 'X'"} if failed else None,
-        "fix": "pass custom_objects" if failed else None,
-        "versions": {"tensorflow-cpu": "2.15.1", "keras": "2.15.0"},
-        "attempts": [{"fix": "as is", "ok": not failed}],
-    }
+    return CellResult(
+        model=model,
+        cell=cell,
+        status=status,  # type: ignore[arg-type]
+        cause="version-mismatch" if failed else None,
+        exception={"type": "ValueError", "message": "Unknown layer: 'X'"} if failed else None,
+        fix="pass custom_objects" if failed else None,
+        fix_worked="compile=False" if status == "loaded-after-fix" else None,
+        versions={"tensorflow-cpu": "2.15.1", "keras": "2.15.0"},
+        attempts=({"fix": "as is", "ok": not failed},),
+    ).to_dict()
 
 
 def build_store(path: Path, runs: int, per_run: int) -> None:
