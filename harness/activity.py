@@ -1,5 +1,5 @@
 """What a running cell is doing, for the progress display: "building the environment: 41
-packages", "importing the framework", "loading model 2/3".
+packages", "importing TensorFlow", "loading model 2/3".
 
 The executor that runs a cell task in this process sets a listener for it
 (`reporting`); code deep inside the cell (the backend's build, the probe's channel)
