@@ -173,9 +173,10 @@ def summary_tables(console: Console, doc: dict[str, Any]) -> None:
     """Per model: the boundary sentence, a row per cell, then each distinct fix once."""
     from ..report import summary
 
+    grouped = summary.results_by_model(doc)
     for model in doc.get("models", []):
-        results = summary.results_for(doc, model["name"])
-        table = Table(title=f"[bold]{model['name']}[/]: {summary.boundary(doc, model['name'])}", title_justify="left")
+        results = grouped.get(model["name"], [])
+        table = Table(title=f"[bold]{model['name']}[/]: {summary.boundary(doc, model['name'], results)}", title_justify="left")
         for column in ("cell", "status", "exception", "cause", "fix"):
             table.add_column(column, overflow="fold")
         fixes: dict[str, int] = {}

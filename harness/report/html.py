@@ -44,14 +44,15 @@ def _dom_id(text: str) -> str:
 
 def render_html(doc: Mapping[str, Any]) -> str:
     models = []
+    grouped = summary.results_by_model(doc)
     for model in doc.get("models", []):
-        axis, rows, columns, table = summary.grid(doc, model["name"])
-        results = summary.results_for(doc, model["name"])
+        results = grouped.get(model["name"], [])
+        axis, rows, columns, table = summary.grid(doc, model["name"], results)
         models.append(
             {
                 "info": model,
                 "dom": _dom_id(model["name"]),
-                "boundary": summary.boundary(doc, model["name"]),
+                "boundary": summary.boundary(doc, model["name"], results),
                 "counts": summary.count_text(results),
                 "axis": axis,
                 "rows": rows,

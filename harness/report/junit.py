@@ -16,8 +16,9 @@ def render_junit(doc: Mapping[str, Any]) -> str:
     if contained:
         properties = ET.SubElement(suites, "properties")
         ET.SubElement(properties, "property", name="containment", value=contained)
+    grouped = summary.results_by_model(doc)
     for model in doc.get("models", []):
-        results = summary.results_for(doc, model["name"])
+        results = grouped.get(model["name"], [])
         counts = summary.counts(results)
         suite = ET.SubElement(
             suites,
@@ -34,7 +35,10 @@ def render_junit(doc: Mapping[str, Any]) -> str:
             note = summary.CODE_RAN if r.get("carries_code") else ""
             tried = r.get("attempts") or []
             if len(tried) > 1:
-                note = "\n".join([note] * bool(note) + [f"attempt {a['fix']}: " + ("loaded" if a["ok"] else f"{a['exception']}: {a['message']}") for a in tried])
+                note = "\n".join(
+                    [note] * bool(note)
+                    + [f"attempt {a['fix']}: " + ("loaded" if a["ok"] else f"{a['exception']}: {a['message']}") for a in tried]
+                )
             body = "\n".join(
                 x for x in ((r.get("exception") or {}).get("message", ""), r.get("detail", ""), note, r.get("stderr_tail", "")) if x
             )

@@ -50,9 +50,10 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     if news:
         lines += [f"🆕 {news[0].upper()}{news[1:]}", ""]
     runs = (doc.get("history") or {}).get("runs") or []
+    grouped = summary.results_by_model(doc)
     for model in doc.get("models", []):
-        results = summary.results_for(doc, model["name"])
-        lines += [f"## `{model['name']}`", "", f"**{summary.boundary(doc, model['name'])}**", "", summary.count_text(results), ""]
+        results = grouped.get(model["name"], [])
+        lines += [f"## `{model['name']}`", "", f"**{summary.boundary(doc, model['name'], results)}**", "", summary.count_text(results), ""]
         saved = f"saved by Keras {model.get('keras_version') or '?'} ({model.get('format')})"
         extras = [
             f"custom: {', '.join(model['custom'])}" if model.get("custom") else "",
