@@ -5,6 +5,10 @@ The executor that runs a cell task in this process sets a listener for it
 (`reporting`); code deep inside the cell (the backend's build, the probe's channel)
 calls `say`. Without a listener (a cluster worker, a test) nothing happens.
 
+The executor also hands a cell its slots (`Slots`): environment builds and probes are
+limited separately, so that environments build while other cells load (a pipeline:
+build, then probe), with no more TensorFlow processes at once than memory holds.
+
 The probe's channel is the cell's output: `ChannelStages` reads only the `kind` of each
 message, and every stage it reports is one of its own fixed sentences with counts; no
 text a cell wrote ever reaches the screen this way.
@@ -15,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 _listener: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar("harness_activity", default=None)
 
@@ -35,6 +41,48 @@ def say(stage: str) -> None:
     listener = _listener.get()
     if listener is not None:
         listener(stage)
+
+
+@dataclass(frozen=True)
+class Slots:
+    """How many environment builds and how many probes may run at once in this process."""
+
+    builds: threading.BoundedSemaphore
+    probes: threading.BoundedSemaphore
+
+    @classmethod
+    def of(cls, builds: int, probes: int) -> Slots:
+        return cls(threading.BoundedSemaphore(max(1, builds)), threading.BoundedSemaphore(max(1, probes)))
+
+
+_slots: contextvars.ContextVar[Slots | None] = contextvars.ContextVar("harness_slots", default=None)
+
+
+@contextlib.contextmanager
+def using(slots: Slots) -> Iterator[None]:
+    token = _slots.set(slots)
+    try:
+        yield
+    finally:
+        _slots.reset(token)
+
+
+@contextlib.contextmanager
+def slot(kind: str) -> Iterator[None]:
+    """A build slot ("build") or a probe slot ("probe") for what follows; no limit outside an
+    executor that set them (a cluster worker, a direct call)."""
+    slots = _slots.get()
+    if slots is None:
+        yield
+        return
+    semaphore = slots.builds if kind == "build" else slots.probes
+    if not semaphore.acquire(blocking=False):
+        say("environment ready, waiting for a free slot to load" if kind == "probe" else "waiting for a build slot")
+        semaphore.acquire()
+    try:
+        yield
+    finally:
+        semaphore.release()
 
 
 class ChannelStages:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import proc
+from . import activity, proc
 from .backends import Backend, EnvBuildFailed, Prepared
 from .channel import ProbeReport, read_channel
 from .diagnose import Cause, CellResult, ProbeOutcome, Status, diagnose, diagnose_static
@@ -38,7 +38,8 @@ def run_cell(
     if not runnable:
         return results
     try:
-        prepared = backend.prepare(env)
+        with activity.slot("build"):
+            prepared = backend.prepare(env)
     except EnvBuildFailed as exc:
         status: Status = "infra-error" if exc.infra else "unresolvable"
         cause: Cause | None = None if exc.infra else "version-mismatch"
@@ -47,7 +48,8 @@ def run_cell(
     groups = ([plain] if plain else []) + [[i] for i in runnable if i.carries_code]
     stderr: list[str] = []
     for group in groups:
-        results += probe_group(cell, prepared, backend, group, load, logs, stderr)
+        with activity.slot("probe"):
+            results += probe_group(cell, prepared, backend, group, load, logs, stderr)
     if logs is not None:
         logs.mkdir(parents=True, exist_ok=True)
         (logs / f"{cell.id}.log").write_text("\n".join(stderr))

@@ -34,15 +34,21 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    def __init__(self, jobs: int):
+    """`jobs` probes at once (each a TensorFlow process) and, beside them, up to `builds`
+    environment builds: a cell builds while others load, then waits for a probe slot.
+    With -j 1 there is no overlap: one cell at a time, start to end, in order."""
+
+    def __init__(self, jobs: int, builds: int | None = None):
         self.jobs = max(1, jobs)
+        self.builds = max(0, builds if builds is not None else default_builds(self.jobs))
 
     def use_backend(self, backend: Backend) -> None:
         pass  # the tasks carry it
 
     def run_all(self, tasks: Sequence[Callable[[], T]], on_stage: Callable[[str, str], None] | None = None) -> Iterator[T]:
-        pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="cell")
-        futures = [pool.submit(_reporting(task, on_stage) if on_stage else task) for task in tasks]
+        pool = cf.ThreadPoolExecutor(max_workers=self.jobs + self.builds, thread_name_prefix="cell")
+        slots = activity.Slots.of(max(1, self.builds), self.jobs)
+        futures = [pool.submit(_in_slots(_reporting(task, on_stage) if on_stage else task, slots)) for task in tasks]
         try:
             for future in cf.as_completed(futures):
                 yield future.result()
@@ -50,6 +56,21 @@ class LocalExecutor:
             for future in futures:
                 future.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _in_slots(task: Callable[[], T], slots: activity.Slots) -> Callable[[], T]:
+    def call() -> T:
+        with activity.using(slots):
+            return task()
+
+    return call
+
+
+def default_builds(jobs: int) -> int:
+    """Environment builds beside the probes: uv links from its cache and compiles bytecode
+    (CPU and disk), downloads are network: two overlap well with the probes, more only
+    contend. None with -j 1 (one cell at a time)."""
+    return 0 if jobs == 1 else 2
 
 
 def _reporting(task: Callable[[], T], on_stage: Callable[[str, str], None]) -> Callable[[], T]:

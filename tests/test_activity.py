@@ -74,3 +74,39 @@ def test_off_a_terminal_progress_is_one_line_per_change_and_an_eta_after_three_c
     counts = [line for line in lines if line.startswith("· ") and " cells" in line and "/" in line]
     assert counts[0] == "· 1/4 cells" and counts[1] == "· 2/4 cells"
     assert counts[2].startswith("· 3/4 cells · ETA ") and counts[3] == "· 4/4 cells"
+
+
+def test_builds_overlap_probes_and_probes_stay_within_jobs():
+    """Cells that build and then probe (sleeps stand for both): with -j 2 and two build slots,
+    never more than two probes or two builds at once, and builds run while others probe;
+    with -j 1, one cell at a time."""
+    import threading
+    import time
+
+    def observe(jobs: int) -> dict[str, int]:
+        lock = threading.Lock()
+        now = {"build": 0, "probe": 0}
+        most = {"build": 0, "probe": 0, "overlap": 0}
+
+        def stage(kind: str) -> None:
+            with activity.slot(kind):
+                with lock:
+                    now[kind] += 1
+                    most[kind] = max(most[kind], now[kind])
+                    if now["build"] and now["probe"]:
+                        most["overlap"] += 1
+                time.sleep(0.05)
+                with lock:
+                    now[kind] -= 1
+
+        def task() -> None:
+            stage("build")
+            stage("probe")
+
+        list(LocalExecutor(jobs).run_all([task] * 8))
+        return most
+
+    two = observe(2)
+    assert two["probe"] == 2 and two["build"] <= 2 and two["overlap"] > 0
+    one = observe(1)
+    assert (one["probe"], one["build"], one["overlap"]) == (1, 1, 0)

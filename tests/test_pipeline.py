@@ -112,11 +112,15 @@ def test_against_the_previous_run_only_new_failures_are_regressions(fake, tmp_pa
     go(tmp_path, "one")
     fake.table = {**TABLE, ("dense.h5", "2.21.0"): fails("TypeError", "Could not locate class 'Dense'")}
     doc = go(tmp_path, "two", fail_on="regression", fresh=True)
-    assert [(r["model"], r["cell"], r["why"]) for r in doc["gate"]["regressions"]] == [("dense.h5", "py3.11-tensorflow2.21.0", "was loaded")]
+    assert [(r["model"], r["cell"], r["why"]) for r in doc["gate"]["regressions"]] == [
+        ("dense.h5", "py3.11-tensorflow2.21.0", "was loaded")
+    ]
     assert doc["gate"]["failed"] and "Regressions" in (tmp_path / "two" / "report.md").read_text()
 
 
 def test_an_interrupted_run_keeps_what_finished(fake, tmp_path):
+    """-j 1: one cell at a time, in order; Ctrl-C in the third keeps the first two."""
+
     def interrupt(tensorflow: str) -> None:
         if tensorflow == "2.21.0":
             raise KeyboardInterrupt
@@ -170,4 +174,6 @@ def test_try_fixes_runs_legacy_cells_and_records_the_final_results_once(fake, tm
     assert sorted(t for t, _ in legacy) == ["2.16.2", "2.21.0"]  # one legacy cell each, only the failed model
     assert json.loads((tmp_path / "fixed" / "results.json").read_text())["results"] == json.loads(json.dumps(doc["results"]))
     stored = Store(tmp_path / "store.sqlite").results(doc["run"]["store_run"])
-    assert sorted((r["cell"], r["model"], r["status"]) for r in stored) == sorted((r["cell"], r["model"], r["status"]) for r in doc["results"])
+    assert sorted((r["cell"], r["model"], r["status"]) for r in stored) == sorted(
+        (r["cell"], r["model"], r["status"]) for r in doc["results"]
+    )
