@@ -40,7 +40,8 @@ def reporting(listener: Callable[[str], None]) -> Iterator[None]:
 def say(stage: str) -> None:
     listener = _listener.get()
     if listener is not None:
-        listener(stage)
+        with contextlib.suppress(Exception):  # a display that fails never fails a build or a cell
+            listener(stage)
 
 
 @dataclass(frozen=True)

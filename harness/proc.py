@@ -205,7 +205,10 @@ def _pump(
                 if data:
                     streams[key.fd].feed(data)
                     if watch is not None and key.fd == child.stdout.fileno():
-                        watch(data)
+                        try:
+                            watch(data)
+                        except Exception:  # noqa: BLE001 - a display that fails never changes what the child did
+                            watch = None
                 else:
                     selector.unregister(key.fd)
                     del streams[key.fd]

@@ -110,3 +110,11 @@ def test_builds_overlap_probes_and_probes_stay_within_jobs():
     assert two["probe"] == 2 and two["build"] <= 2 and two["overlap"] > 0
     one = observe(1)
     assert (one["probe"], one["build"], one["overlap"]) == (1, 1, 0)
+
+
+def test_a_failing_display_never_fails_the_cell():
+    def broken(stage: str) -> None:
+        raise RuntimeError("a display bug")
+
+    with activity.reporting(broken):
+        activity.say("building the environment: 3 packages")  # no exception reaches the build

@@ -59,3 +59,15 @@ def test_a_child_that_exits_leaving_a_daemon_returns_its_own_code():
 
 def test_stdin_is_written():
     assert proc.run(["cat"], stdin="abc", timeout=30).stdout == "abc"
+
+
+def test_a_watcher_reads_along_and_one_that_fails_changes_nothing():
+    seen: list[bytes] = []
+    done = proc.run([sys.executable, "-c", "print('a'); print('b')"], watch=seen.append, timeout=60)
+    assert done.ok and b"".join(seen) == b"a\nb\n" and done.stdout == "a\nb\n"
+
+    def broken(data: bytes) -> None:
+        raise RuntimeError("a display bug")
+
+    done = proc.run([sys.executable, "-c", "print('x' * 100000)"], watch=broken, timeout=60)
+    assert done.ok and len(done.stdout) == 100001
