@@ -102,7 +102,7 @@ def test_load_results_rejects_other_files(tmp_path):
 
 def test_report_command_rerenders(tmp_path, capsys):
     code = cli.main(["report", str(SAMPLE), "-o", str(tmp_path)])
-    assert code == 1
+    assert code == 0  # rendered; the sample's failed cells were its run's verdict, not this command's
     assert {p.name for p in tmp_path.iterdir()} == {"report.md", "report.html", "junit.xml"}
     assert "dense_keras3.keras" in capsys.readouterr().out
 

@@ -104,6 +104,9 @@ def test_diff_and_the_commands(tmp_path, capsys):
     assert cli.main(["history", "--store", str(path)]) == 0
     out = capsys.readouterr().out
     assert "complete" in out and "unfinished (killed?)" in out
+    assert cli.main(["history", "--store", str(path), "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert [(r["id"], r["results"], r["complete"]) for r in runs] == [(first, 3, True), (second, 4, False)]
     assert cli.main(["diff", "--store", str(path), "--json"]) == 1  # a new failure
     assert json.loads(capsys.readouterr().out)["before"] == first
     assert cli.main(["diff", str(first), str(second), "--store", str(path)]) == 1

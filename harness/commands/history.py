@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,19 @@ from .common import (
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser("history", help="list the runs in the result store")
     parser.add_argument("--store", type=Path, default=None, metavar="PATH", help="default: .harness/results.sqlite or $HARNESS_STORE")
+    parser.add_argument("--json", action="store_true", help="the runs as JSON, one object per run")
     parser.set_defaults(main=main)
 
 
 def main(args: argparse.Namespace, console: Console) -> Outcome:
     store = open_store(args.store)
+    if args.json:
+        print(
+            json.dumps(
+                [{**run, "complete": bool(run["complete"]), "interrupted": bool(run["interrupted"])} for run in store.runs()], indent=1
+            )
+        )
+        return PASSED
     table = Table(title=f"runs in {store.path}", title_justify="left")
     for column in ("run", "started", "matrix", "backend", "results", "state"):
         table.add_column(column)
