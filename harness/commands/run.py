@@ -116,6 +116,7 @@ def add_parser(commands: Any) -> None:
 def main(args: argparse.Namespace, console: Console) -> Outcome:
     from ..matrix import load_matrix
     from ..pipeline import make_executor
+    from ..report.github import report_to_github
     from ..runner import RunOptions, run
     from ..store import default_store
 
@@ -163,4 +164,5 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
         f"[bold]{len(doc['results'])} results in {time.monotonic() - start:.0f} s[/] · report: {args.outdir}/report.html, report.md, junit.xml, results.json"
     )
     print_follow_up(console, doc)
+    report_to_github(doc)  # inside GitHub Actions: the step summary and ::error annotations
     return doc
