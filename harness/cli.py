@@ -8,6 +8,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 
@@ -54,7 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    config_error: HarnessError | None = None
+    try:
+        configure(parser)
+    except HarnessError as exc:
+        config_error = exc  # only `harness run` reads the config: other commands go on
     args = parser.parse_args(argv)
+    if config_error is not None and args.command == "run":
+        print(f"harness: error: {redact(str(config_error))}", file=sys.stderr)
+        return exit_code(config_error)
     if not args.command:
         parser.print_help()
         return USAGE
@@ -83,6 +92,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return exit_code(exc)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """`harness run`'s defaults from the repository's [tool.harness] (config.py), if it has one."""
+    from .config import apply, find
+
+    found = find(Path.cwd())
+    if found is None:
+        return
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        run = getattr(action, "choices", {}).get("run")
+        if run is not None:
+            apply(run, found)
 
 
 def print_traceback() -> None:

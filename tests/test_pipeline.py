@@ -177,3 +177,21 @@ def test_try_fixes_runs_legacy_cells_and_records_the_final_results_once(fake, tm
     assert sorted((r["cell"], r["model"], r["status"]) for r in stored) == sorted(
         (r["cell"], r["model"], r["status"]) for r in doc["results"]
     )
+
+
+def test_harness_run_with_no_arguments_in_a_configured_repository(fake, tmp_path, monkeypatch, capsys):
+    from harness import cli
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.harness]\n"
+        f'matrix = "m.yaml"\nmodels = ["{MODELS / "dense.h5"}"]\nbackend = "fake"\noutdir = "report"\n'
+        'store = "store.sqlite"\nfail-on = "none"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run"]) == 0  # --fail-on none from the file
+    out = capsys.readouterr().out
+    assert f"defaults from {tmp_path / 'pyproject.toml'}" in out
+    doc = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert {r["model"] for r in doc["results"]} == {"dense.h5"} and len(doc["results"]) == 3
+    assert (tmp_path / "store.sqlite").exists()

@@ -29,8 +29,16 @@ def add_parser(commands: Any) -> None:
         help="load models in every cell of a matrix and write a report",
         description="Expand MATRIX into cells, resolve each to a lock with uv, build one environment per lock, load every MODEL in each cell (never in this process) and write results.json, report.md, report.html and junit.xml.",
     )
-    parser.add_argument("matrix", type=Path, help="the YAML matrix (see matrices/ for examples)")
-    parser.add_argument("models", nargs="+", type=Path, metavar="MODEL", help=".h5 / .keras files or SavedModel folders")
+    parser.add_argument(
+        "matrix", nargs="?", type=Path, help="the YAML matrix (see matrices/ for examples); default: `matrix` in [tool.harness]"
+    )
+    parser.add_argument(
+        "models",
+        nargs="*",
+        type=Path,
+        metavar="MODEL",
+        help=".h5 / .keras files or SavedModel folders; default: `models` in [tool.harness] (pyproject.toml or harness.toml)",
+    )
     parser.add_argument(
         "-o", "--outdir", type=Path, default=Path("harness-report"), help="where the report goes (default: ./harness-report)"
     )
@@ -122,6 +130,14 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("-j/--jobs must be at least 1")
+    if args.matrix is None or not args.models:
+        missing = "MATRIX and MODEL" if args.matrix is None and not args.models else "MATRIX" if args.matrix is None else "MODEL"
+        raise UsageError(
+            f"no {missing}: pass them (harness run MATRIX MODEL...) or set `matrix` and `models` under [tool.harness] "
+            "in pyproject.toml or harness.toml"
+        )
+    if getattr(args, "config_file", None):
+        console.print(f"[grey50]· defaults from {args.config_file} (flags on the command line win)[/]", highlight=False)
     docker = {"template": args.template, "base_image": args.base_image, "memory": args.memory, "cpus": args.cpus, "pids": args.pids}
     options = RunOptions(
         sandbox=args.sandbox,

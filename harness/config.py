@@ -1,0 +1,123 @@
+"""A repository's defaults for `harness run`: `[tool.harness]` in pyproject.toml, or a
+harness.toml (its top level, or its own `[tool.harness]`).
+
+    [tool.harness]
+    matrix = "matrices/keras3.yaml"
+    models = ["models/encoder.h5", "models/ranker.keras"]
+    fail-on = "regression"
+    store = ".harness/results.sqlite"
+
+Every key is an option of `harness run` by its long name (`fail-on` or `fail_on`), plus
+the positionals `matrix` and `models`. Flags on the command line win. Paths are relative
+to the file that names them. The nearest file wins: from the working folder up to the
+repository's root (the first folder with .git), harness.toml before pyproject.toml.
+
+`trust-models` is refused here: running a model file's code is decided on the command
+line, for that run, never by a file in the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+FILES = ("harness.toml", "pyproject.toml")
+NEVER = {"trust_models": "--trust-models runs the model files' code: pass it on the command line, for that run"}
+NOT_OPTIONS = {"help", "main", "config_file", "traceback", "version"}
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    values: dict[str, Any]
+
+
+def find(start: Path) -> Config | None:
+    """The nearest harness.toml, or pyproject.toml with a [tool.harness] table."""
+    for folder in (start, *start.parents):
+        for name in FILES:
+            candidate = folder / name
+            if not candidate.is_file():
+                continue
+            table = _table(candidate)
+            if table is not None:
+                return Config(candidate, table)
+        if (folder / ".git").exists():
+            return None  # the repository's root: a file above it is another project's
+    return None
+
+
+def _table(path: Path) -> dict[str, Any] | None:
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc}); fix the file or remove it") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read it ({exc})") from None
+    tool = data.get("tool", {}).get("harness") if isinstance(data.get("tool"), dict) else None
+    if tool is not None:
+        if not isinstance(tool, dict):
+            raise UsageError(f"{path}: [tool.harness] must be a table of `harness run` options")
+        return dict(tool)
+    if path.name == "harness.toml":
+        return dict(data)
+    return None
+
+
+def apply(parser: argparse.ArgumentParser, config: Config) -> None:
+    """The file's values as the run parser's defaults, checked and converted as its flags are."""
+    actions = {a.dest: a for a in parser._actions if a.dest not in NOT_OPTIONS}
+    defaults: dict[str, Any] = {"config_file": str(config.path)}
+    for key, value in config.values.items():
+        dest = str(key).replace("-", "_")
+        where = f"{config.path}: [tool.harness] {key}"
+        if dest in NEVER:
+            raise UsageError(f"{where}: not read from a file: {NEVER[dest]}")
+        action = actions.get(dest)
+        if action is None:
+            raise UsageError(f"{where}: not an option of `harness run` (harness run --help lists them)")
+        defaults[dest] = _converted(action, value, config.path.parent, where)
+    parser.set_defaults(**defaults)
+
+
+def _converted(action: argparse.Action, value: Any, base: Path, where: str) -> Any:
+    if isinstance(action, argparse._StoreTrueAction):
+        if not isinstance(value, bool):
+            raise UsageError(f"{where}: expected true or false, got {value!r}")
+        return value
+    many = action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction)
+    if many:
+        items = value if isinstance(value, list) else [value]
+        return [_one(action, item, base, where) for item in items]
+    if isinstance(value, list):
+        raise UsageError(f"{where}: expected one value, got a list")
+    return _one(action, value, base, where)
+
+
+def _one(action: argparse.Action, value: Any, base: Path, where: str) -> Any:
+    if isinstance(value, (dict, list)) or value is None:
+        raise UsageError(f"{where}: expected a string or a number, got {value!r}")
+    kind = action.type
+    if kind is Path:
+        return base / Path(str(value)).expanduser()
+    converted: Any
+    if kind is int or kind is float:
+        try:
+            converted = kind(value)
+        except (TypeError, ValueError):
+            raise UsageError(f"{where}: expected a number, got {value!r}") from None
+    else:
+        converted = str(value)
+    if action.choices is not None and converted not in action.choices:
+        raise UsageError(f"{where}: {converted!r} is not one of {', '.join(map(str, action.choices))}")
+    return converted
