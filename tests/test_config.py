@@ -63,7 +63,7 @@ def test_values_become_defaults_and_flags_win(tmp_path, monkeypatch):
 def test_a_bad_value_is_one_line_naming_the_file_and_key(tmp_path, monkeypatch, line, said):
     (tmp_path / "harness.toml").write_text(line + "\n")
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(UsageError, match="harness.toml") as caught:
+    with pytest.raises(UsageError, match=r"harness\.toml") as caught:
         cli.configure(cli.build_parser())
     assert said in str(caught.value) and "\n" not in str(caught.value)
 
