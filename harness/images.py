@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from . import proc
 from .errors import BackendUnavailable, HarnessError, UsageError
@@ -57,9 +58,22 @@ def build_base_image(python: str, client: object | None = None, mirror: str = MI
     return name
 
 
-def _client() -> object:
-    import docker
+DOCKER_EXTRA = "pip install 'harness[docker]'"
 
+
+def sdk() -> Any:
+    """The Docker SDK for Python (docker-py), an optional extra: the uv backend never needs it."""
+    try:
+        import docker
+    except ImportError:
+        raise BackendUnavailable(
+            f"--backend docker needs the Docker SDK for Python, which is not installed: {DOCKER_EXTRA} (the docker extra)"
+        ) from None
+    return docker
+
+
+def _client() -> object:
+    docker = sdk()
     try:
         client = docker.from_env()
         client.ping()

@@ -79,3 +79,24 @@ def test_an_interrupted_uv_build_is_continued_and_a_finished_one_never_rebuilt(t
     assert list(built.glob("lib/python3.11/site-packages/idna/__pycache__/*.pyc"))  # compiled at build time
     again = backend.prepare(spec)
     assert again.reused and (built / "left-by-the-killed-run").exists()
+
+
+def test_without_the_docker_extra_the_error_names_it(tmp_path):
+    """docker-py is the docker extra: the default backend never imports it; asking for Docker
+    without it says what to install, never that no daemon answers."""
+    import subprocess
+    import sys
+
+    models = Path(__file__).resolve().parent.parent / "examples" / "models"
+    (tmp_path / "m.yaml").write_text("matrix:\n  tensorflow: ['2.15.1']\n")
+    code = "import sys; sys.modules['docker'] = None; from harness.cli import main; sys.exit(main(sys.argv[1:]))"
+    expected = (
+        "harness: error: --backend docker needs the Docker SDK for Python, which is not installed: "
+        "pip install 'harness[docker]' (the docker extra)"
+    )
+    for argv in (
+        ["run", str(tmp_path / "m.yaml"), str(models / "dense.h5"), "--backend", "docker"],
+        ["images", "base", "--python", "3.11"],
+    ):
+        done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        assert (done.returncode, done.stderr.strip().splitlines()) == (4, [expected]), argv

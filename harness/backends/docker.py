@@ -572,9 +572,10 @@ def buildkit_cli() -> str:
 
 def connect() -> Any:
     """A client for the daemon DOCKER_HOST (or the default socket) names, or exit code 4."""
-    try:
-        import docker
+    from ..images import sdk
 
+    docker = sdk()  # not installed is its own message, never "no daemon answers"
+    try:
         client = docker.from_env(timeout=30)
         client.ping()
         return client
