@@ -63,7 +63,9 @@ class Schedule:
         return _join(words) + " " + results_glob  # the glob is left for the shell
 
     def install_command(self) -> str:
-        return f"python -m pip install {shlex.quote(self.install)}"
+        """pip installs the harness; with the Docker backend, its docker extra too (docker-py)."""
+        words = [self.install] if self.backend != "docker" else with_extra(self.install, "docker")
+        return "python -m pip install " + " ".join(shlex.quote(w) for w in words)
 
     def command(self, fmt: str) -> str:
         """The `harness schedule` command that writes this file again."""
@@ -84,6 +86,19 @@ class Schedule:
         if fmt == "gitlab":
             lines.append(f"# GitLab keeps schedules outside this file: CI/CD > Schedules > New schedule, interval pattern '{self.cron}'.")
         return "\n".join(lines) + "\n"
+
+
+def with_extra(requirement: str, extra: str) -> list[str]:
+    """`harness @ git+…` -> `harness[docker] @ git+…`; a requirement pip reads but packaging does
+    not (a local path) gets the extra's own package beside it."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        parsed = Requirement(requirement)
+    except InvalidRequirement:
+        return [requirement, "docker>=7"]
+    parsed.extras.add(extra)
+    return [str(parsed)]
 
 
 def default_install() -> str | None:
