@@ -57,6 +57,8 @@ class RunOptions:
     trust_models: bool = False  # run files that carry code even where no sandbox exists
     memory: str | None = None  # per cell (uv sandbox and Docker); None: 4g
     pids: int | None = None  # per cell; None: 512
+    last_failed: bool = False  # only the cells that failed in the store's last run of this matrix
+    fail_fast: bool = False  # stop at the first failed result
 
     @property
     def gate(self) -> str:
@@ -133,6 +135,31 @@ def select_cells(cells: Sequence[Cell], only: Sequence[str]) -> list[Cell]:
     return [c for c in cells if any(fnmatch.fnmatchcase(c.id, pattern) for pattern in only)]
 
 
+def last_failed(matrix: Matrix, store_path: Path | None) -> tuple[int, set[str]]:
+    """(run id, cell ids with a failed result) of the store's newest whole run of this matrix."""
+    from .diagnose import FAILED
+    from .store import Store
+
+    if store_path is None:
+        raise UsageError("--last-failed reads the result store: drop --no-store")
+    if not store_path.exists():
+        raise UsageError(f"--last-failed: no result store at {store_path} yet; run once without it")
+    store = Store(store_path)
+    try:
+        runs = store.earlier_runs(matrix.name)
+        if not runs:
+            raise UsageError(f"--last-failed: the store has no earlier run of matrix '{matrix.name}'")
+        newest = runs[0]["id"]
+        return newest, {r["cell"] for r in store.results(newest) if r.get("status") in FAILED}
+    finally:
+        store.close()
+
+
+class StopRun(Exception):
+    """Raised by a run's on_cell to end the run early (--fail-fast): run_cells stops it as it
+    stops on Ctrl-C, and returns."""
+
+
 def resolve_cells(cells: Sequence[Cell], resolver: Resolver, workers: int = 4) -> dict[Cell, Resolution]:
     with cf.ThreadPoolExecutor(max_workers=workers) as pool:
         return dict(zip(cells, pool.map(resolver.resolve, cells), strict=True))
@@ -159,6 +186,12 @@ def plan_run(matrix: Matrix, options: RunOptions, backend: Backend, progress: Pr
     cells = select_cells(expanded, options.only)
     if not cells:
         raise NothingToDo(f"no cell matches --only {' '.join(options.only)}; `harness cells {matrix.path}` lists the ids")
+    if options.last_failed:
+        run_id, failed = last_failed(matrix, options.store)
+        cells = [c for c in cells if c.id in failed]
+        if not cells:
+            raise NothingToDo(f"no cell of the matrix failed in run {run_id} of '{matrix.name}' (harness history lists the runs)")
+        progress.stage(f"--last-failed: the {len(cells)} cell(s) that failed in run {run_id}")
     cells = shard_cells(cells, options.shard)
     progress.stage(f"resolving {len(cells)} cells with uv" + (f" (shard {options.shard[0]}/{options.shard[1]})" if options.shard else ""))
     resolutions = resolve_cells(cells, Resolver(matrix.packages, index.config, ttl=0.0 if options.refresh else LOCK_TTL))
@@ -226,6 +259,12 @@ def run_cells(
     try:
         for results in stream:
             on_cell(results)
+    except StopRun:
+        proc.kill_all()  # the cells still running end here: their results are not kept
+        close = getattr(stream, "close", None)
+        if close:
+            close()
+        proc.resume()
     except KeyboardInterrupt:
         proc.kill_all()
         close = getattr(stream, "close", None)

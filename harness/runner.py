@@ -30,6 +30,7 @@ from .pipeline import (
     Progress,
     QuietProgress,
     RunOptions,
+    StopRun,
     cell_task,
     check_outdir,
     check_trust,
@@ -95,12 +96,20 @@ def run(
     executor.use_backend(backend)  # a cluster's workers build the same kind of environment
     progress.start(len(tasks))
 
+    stopped: list[str] = []
+
     def on_cell(results: Sequence[CellResult]) -> None:
         recorder.add(results)
         progress.cell_done(results)
+        if options.fail_fast and any(r.failed for r in results):
+            stopped.append(next(f"{r.model} @ {r.cell}: {r.status}" for r in results if r.failed))
+            raise StopRun
 
     run_cells(executor, tasks, on_cell, finish_interrupted, progress.cell_stage)
     results = recorder.results
+    if stopped:
+        progress.stage(f"--fail-fast: stopped at the first failure ({stopped[0]}); the cells not finished are not in the report")
+        return recorder.finish(None, False, False, options.gate, baseline, str(options.baseline))
     if options.try_fixes or matrix.load.try_fixes:
         try:
             results = legacy_fixes(results, planned, infos, backend, matrix, options, executor, progress)

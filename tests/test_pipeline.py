@@ -195,3 +195,26 @@ def test_harness_run_with_no_arguments_in_a_configured_repository(fake, tmp_path
     doc = json.loads((tmp_path / "report" / "results.json").read_text())
     assert {r["model"] for r in doc["results"]} == {"dense.h5"} and len(doc["results"]) == 3
     assert (tmp_path / "store.sqlite").exists()
+
+
+def test_fail_fast_stops_at_the_first_failed_result(fake, tmp_path):
+    doc = go(tmp_path, "ff", jobs=1, fail_fast=True)  # -j 1: in order; 2.15.1 loads, 2.16.2 fails
+    assert {r["cell"] for r in doc["results"]} == {"py3.11-tensorflow2.15.1", "py3.11-tensorflow2.16.2"}
+    # the next cell may have started meanwhile: it is stopped (a real one killed) and left out
+    assert doc["run"]["complete"] is False and doc["gate"]["failed"]
+    written = json.loads((tmp_path / "ff" / "results.json").read_text())
+    assert len(written["results"]) == len(doc["results"])
+
+
+def test_last_failed_runs_only_the_cells_that_failed_last_time(fake, tmp_path):
+    first = go(tmp_path, "one")
+    failed = {r["cell"] for r in first["results"] if r["status"] == "load-error"}
+    assert failed == {"py3.11-tensorflow2.16.2", "py3.11-tensorflow2.21.0"}
+    again = go(tmp_path, "again", last_failed=True, fresh=True)
+    assert {r["cell"] for r in again["results"]} == failed and len(fake.probes) == 3 + 2
+    with pytest.raises(Exception, match="--last-failed reads the result store"):
+        run(
+            parse_matrix((tmp_path / "m.yaml").read_text(), tmp_path / "m.yaml"),
+            [MODELS / "dense.h5"],
+            RunOptions(outdir=tmp_path / "x", backend="fake", store=None, last_failed=True),
+        )

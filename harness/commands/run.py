@@ -87,6 +87,16 @@ def add_parser(commands: Any) -> None:
         help="run the K-th of N stable slices of the cells (CI jobs in parallel); `harness merge` joins their results.json",
     )
     parser.add_argument("--refresh", action="store_true", help="ask the package index now for new releases, ignoring its cached listings")
+    parser.add_argument(
+        "--last-failed",
+        action="store_true",
+        help="run only the cells that failed in the store's last run of this matrix (with --only: those of them that match)",
+    )
+    parser.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="stop at the first failed result: cells still running are stopped and left out; the exit code is 1",
+    )
     cluster = parser.add_argument_group("where cells run")
     cluster.add_argument(
         "--executor",
@@ -156,6 +166,8 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
         shard=parse_shard(args.shard),
         refresh=args.refresh,
         fail_on=args.fail_on,
+        last_failed=args.last_failed,
+        fail_fast=args.fail_fast,
         baseline=args.baseline,
         executor=args.executor,
         ray_address=args.ray_address,
