@@ -60,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure(parser)
     except HarnessError as exc:
         config_error = exc  # only `harness run` reads the config: other commands go on
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (harness completion SHELL): answer, exit
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     if config_error is not None and args.command == "run":
         print(f"harness: error: {redact(str(config_error))}", file=sys.stderr)

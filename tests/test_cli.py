@@ -213,3 +213,25 @@ def test_python_dash_m_harness_is_the_command():
 
     done = subprocess.run([sys.executable, "-m", "harness", "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("harness ")
+
+
+def test_completion_in_a_real_bash_and_code_for_zsh_and_fish():
+    """The code `harness completion bash` prints, loaded in bash, completes a flag of `run`
+    (argcomplete calls harness back; the parser answers)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    harness = shutil.which("harness", path=os.path.dirname(sys.executable))
+    assert harness, "the harness entry point beside this Python"
+    script = (
+        'eval "$(harness completion bash)"; COMP_WORDS=(harness run --fail-o); COMP_CWORD=2; '
+        'COMP_LINE="harness run --fail-o"; COMP_POINT=${#COMP_LINE}; _python_argcomplete harness --fail-o run; echo "[${COMPREPLY[*]}]"'
+    )
+    env = {**os.environ, "PATH": f"{os.path.dirname(harness)}:{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60)
+    assert done.stdout.strip().splitlines()[-1] == "[--fail-on ]", done.stderr
+    for shell in ("zsh", "fish"):
+        code = subprocess.run([harness, "completion", shell], capture_output=True, text=True, timeout=60)
+        assert code.returncode == 0 and "_ARGCOMPLETE" in code.stdout and "harness" in code.stdout

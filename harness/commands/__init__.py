@@ -8,7 +8,24 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import baseline, bisect, cells, crossload, diff, gc, history, images, inspect, merge, migrate, report, repro, run, schedule
+from . import (
+    baseline,
+    bisect,
+    cells,
+    completion,
+    crossload,
+    diff,
+    gc,
+    history,
+    images,
+    inspect,
+    merge,
+    migrate,
+    report,
+    repro,
+    run,
+    schedule,
+)
 
 # In the order `harness --help` lists them.
 COMMANDS: tuple[ModuleType, ...] = (
@@ -27,4 +44,5 @@ COMMANDS: tuple[ModuleType, ...] = (
     history,
     diff,
     gc,
+    completion,
 )
