@@ -67,6 +67,9 @@ class RunOptions:
 
 class Progress(Protocol):
     def stage(self, text: str) -> None: ...
+    def warn(self, text: str) -> None:
+        """What the user must see even with -q (running unsandboxed, a run stopped early)."""
+
     def start(self, total: int) -> None: ...
     def cell_stage(self, cell: str, stage: str) -> None:
         """What a running cell is doing (called from the threads that run cells)."""
@@ -76,6 +79,9 @@ class Progress(Protocol):
 
 class QuietProgress:
     def stage(self, text: str) -> None:
+        pass
+
+    def warn(self, text: str) -> None:
         pass
 
     def start(self, total: int) -> None:

@@ -75,7 +75,7 @@ def run(
     )
     check_trust(backend, infos, options)
     if backend.sandbox == "none" and not options.dry_run:
-        progress.stage(f"NOT SANDBOXED: models run with your user's access to this machine ({why_unsandboxed(options)})")
+        progress.warn(f"NOT SANDBOXED: models run with your user's access to this machine ({why_unsandboxed(options)})")
     planned = plan_run(matrix, options, backend, progress)
     document = new_document(matrix, infos, planned, backend, options)
     if options.dry_run:
@@ -108,7 +108,7 @@ def run(
     run_cells(executor, tasks, on_cell, finish_interrupted, progress.cell_stage)
     results = recorder.results
     if stopped:
-        progress.stage(f"--fail-fast: stopped at the first failure ({stopped[0]}); the cells not finished are not in the report")
+        progress.warn(f"--fail-fast: stopped at the first failure ({stopped[0]}); the cells not finished are not in the report")
         return recorder.finish(None, False, False, options.gate, baseline, str(options.baseline))
     if options.try_fixes or matrix.load.try_fixes:
         try:
@@ -122,7 +122,7 @@ def run(
     elif matrix.load.inference:
         compared = compare_outputs(document["models"], results, matrix.load)
         if any(a.status != b.status for a, b in zip(results, compared, strict=True)):
-            progress.stage("some cells load but answer differently (loaded-output-mismatch)")
+            progress.warn("some cells load but answer differently (loaded-output-mismatch)")
         results = compared
     return recorder.finish(results, True, False, options.gate, baseline, str(options.baseline))
 

@@ -218,3 +218,17 @@ def test_last_failed_runs_only_the_cells_that_failed_last_time(fake, tmp_path):
             [MODELS / "dense.h5"],
             RunOptions(outdir=tmp_path / "x", backend="fake", store=None, last_failed=True),
         )
+
+
+def test_quiet_prints_the_end_and_verbose_every_attempt(fake, tmp_path, monkeypatch, capsys):
+    from harness import cli
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "m.yaml", str(MODELS / "residual_block.h5"), "--backend", "fake", "--no-store", "-o"]
+    assert cli.main([*argv, "quiet", "-q"]) == 1
+    quiet = capsys.readouterr().out
+    assert "results in" in quiet and "fails:" in quiet
+    assert "expanding the matrix" not in quiet and "load-error py3.11" not in quiet and "┃ cell" not in quiet
+    assert cli.main([*argv, "loud", "-v"]) == 1
+    loud = capsys.readouterr().out
+    assert "custom_objects: loaded" in loud and "as is: ValueError: Unknown layer" in loud

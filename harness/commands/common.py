@@ -102,9 +102,10 @@ class RichProgress:
     line per finished cell above it. Not on a terminal (CI logs): one plain line per stage
     change instead of the live display."""
 
-    def __init__(self, console: Console):
+    def __init__(self, console: Console, verbosity: int = 0):
         self.console = console
-        self.live = console.is_terminal
+        self.verbosity = verbosity  # -1: -q (warnings and the end only), 0, 1: -v (each attempt too)
+        self.live = console.is_terminal and verbosity >= 0
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -120,15 +121,22 @@ class RichProgress:
         self.lock = threading.Lock()
 
     def stage(self, text: str) -> None:
-        self.console.print(f"[grey50]· {text}[/]")
+        if self.verbosity >= 0:
+            self.console.print(f"[grey50]· {text}[/]")
+
+    def warn(self, text: str) -> None:
+        self.console.print(f"[bold yellow]· {escape(text)}[/]")
 
     def start(self, total: int) -> None:
-        self.console.print(f"[grey50]· running {total} cells[/]")
+        if self.verbosity >= 0:
+            self.console.print(f"[grey50]· running {total} cells[/]")
         if self.live:
             self.bar.start()
         self.task = self.bar.add_task("cells", total=total)
 
     def cell_stage(self, cell: str, stage: str) -> None:
+        if self.verbosity < 0:
+            return
         with self.lock:
             if self.said.get(cell) == stage:
                 return
@@ -144,6 +152,10 @@ class RichProgress:
                 self.bar.update(row, description=text)
 
     def cell_done(self, results: Sequence[CellResult]) -> None:
+        if self.verbosity < 0:
+            if self.task is not None:
+                self.bar.advance(self.task)
+            return
         for r in results:
             extra = " · ".join(
                 x
@@ -152,6 +164,12 @@ class RichProgress:
             )
             attr = " [black on yellow] AttributeError [/]" if r.attribute_error else ""
             self.console.print(f"[{STYLE.get(r.status, 'white')}]{r.status:>16}[/] {r.cell} [grey50]{r.model}[/] {extra}{attr}")
+            if self.verbosity > 0:
+                for a in r.attempts:
+                    outcome = "loaded" if a.get("ok") else f"{a.get('exception') or 'failed'}: {a.get('message') or ''}"
+                    self.console.print(f"{'':>18}[grey50]{escape(str(a.get('fix') or 'as is'))}: {escape(outcome)}[/]", highlight=False)
+                if r.fix:
+                    self.console.print(f"{'':>18}[grey50]fix: {escape(r.fix)}[/]", highlight=False)
         with self.lock:
             for cell in {r.cell for r in results}:
                 self.said.pop(cell, None)

@@ -92,6 +92,9 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="run only the cells that failed in the store's last run of this matrix (with --only: those of them that match)",
     )
+    loud = parser.add_mutually_exclusive_group()
+    loud.add_argument("-q", "--quiet", action="store_true", help="print only warnings, the verdict and where the report is")
+    loud.add_argument("-v", "--verbose", action="store_true", help="also print every load attempt and the fix of each result")
     parser.add_argument(
         "--fail-fast",
         action="store_true",
@@ -178,7 +181,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     # 1.15x with this against 1.17x and 1.21x when the connection waited for run().
     executor = make_executor(options) if options.executor != "local" and not options.dry_run else None
     matrix = load_matrix(args.matrix)
-    progress = RichProgress(console)
+    progress = RichProgress(console, -1 if args.quiet else 1 if args.verbose else 0)
     start = time.monotonic()
     try:
         doc = run(matrix, args.models, options, progress, executor)
@@ -187,7 +190,8 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     if args.dry_run:
         print_plan(console, doc)
         return PASSED
-    summary_tables(console, doc)
+    if not args.quiet:
+        summary_tables(console, doc)
     console.print(
         f"[bold]{len(doc['results'])} results in {time.monotonic() - start:.0f} s[/] · report: {args.outdir}/report.html, report.md, junit.xml, results.json"
     )
