@@ -58,21 +58,36 @@ _NETWORK_HINTS = (
 class IndexConfig:
     index_url: str = DEFAULT_INDEX
     extra_urls: tuple[str, ...] = ()
+    source: str = "given"  # uv | pip | default (indexes.discover) | given (made in code)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> IndexConfig:
-        env = os.environ if env is None else env
-        main = env.get("UV_DEFAULT_INDEX") or env.get("UV_INDEX_URL") or env.get("PIP_INDEX_URL") or DEFAULT_INDEX
-        extras = (env.get("UV_EXTRA_INDEX_URL") or env.get("PIP_EXTRA_INDEX_URL") or "").split()
-        return cls(main.rstrip("/"), tuple(u.rstrip("/") for u in extras))
+    def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> IndexConfig:
+        """The index the user configured for uv or pip (indexes.py says where it looks)."""
+        from .indexes import discover
+
+        main, extras, source = discover(env, cwd)
+        return cls(main, extras, source)
 
     @property
     def urls(self) -> tuple[str, ...]:
         return (self.index_url, *self.extra_urls)
 
     def uv_args(self) -> list[str]:
-        args = ["--index-url", self.index_url]
-        for url in self.extra_urls:
+        """What uv is told: nothing when the settings are uv's own (it reads them itself, with
+        all they say), the URLs when they came from pip's or from code."""
+        if self.source in ("uv", "default"):
+            return []
+        args = self.explicit_args()
+        if self.source == "pip" and self.extra_urls:
+            args += ["--index-strategy", "unsafe-best-match"]  # pip's rule: the best version over every index
+        return args
+
+    def explicit_args(self, remote_only: bool = False) -> list[str]:
+        """The URLs as flags, for a place that has no settings of its own (a Docker build;
+        remote_only: without file:// indexes, which a container cannot see)."""
+        urls = [u for u in self.urls if not (remote_only and u.startswith("file:"))] or [DEFAULT_INDEX]
+        args = ["--index-url", urls[0]]
+        for url in urls[1:]:
             args += ["--extra-index-url", url]
         return args
 
@@ -245,6 +260,12 @@ def _fetch(index_url: str, name: str) -> list[ReleaseFile]:
             return _parse_html(page.read_text())
         return [ReleaseFile(p.name) for p in folder.iterdir()]
     url, headers = _without_credentials(url)
+    if not headers:
+        from .indexes import credentials
+
+        found = credentials(url)
+        if found is not None:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{found[0]}:{found[1]}".encode()).decode()
     headers["Accept"] = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
     request = urllib.request.Request(url, headers=headers)
     try:

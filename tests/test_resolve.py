@@ -9,14 +9,78 @@ from harness.matrix import Cell
 from harness.resolve import IndexConfig, Lock, ReleaseFile, Resolver, Unresolvable, compatible, versions_from_files
 
 
-def test_index_config_follows_uv_then_pip_variables():
-    assert IndexConfig.from_env({}).urls == ("https://pypi.org/simple",)
-    assert IndexConfig.from_env(
-        {"PIP_INDEX_URL": "https://mirror/simple/", "PIP_EXTRA_INDEX_URL": "https://a/simple https://b/simple"}
-    ).urls == ("https://mirror/simple", "https://a/simple", "https://b/simple")
-    config = IndexConfig.from_env({"UV_INDEX_URL": "https://uv/simple", "PIP_INDEX_URL": "https://pip/simple"})
+def test_index_config_follows_uv_then_pip_variables(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # no pip.conf or uv.toml of this machine's user
+    assert IndexConfig.from_env({}, tmp_path).urls == ("https://pypi.org/simple",)
+    pip = IndexConfig.from_env(
+        {"PIP_INDEX_URL": "https://mirror/simple/", "PIP_EXTRA_INDEX_URL": "https://a/simple https://b/simple"}, tmp_path
+    )
+    assert pip.urls == ("https://mirror/simple", "https://a/simple", "https://b/simple")
+    # uv does not read pip's settings: it is told them, with pip's rule (the best version over all indexes)
+    assert pip.uv_args()[-2:] == ["--index-strategy", "unsafe-best-match"] and pip.uv_args()[:2] == ["--index-url", "https://mirror/simple"]
+    config = IndexConfig.from_env({"UV_INDEX_URL": "https://uv/simple", "PIP_INDEX_URL": "https://pip/simple"}, tmp_path)
     assert config.index_url == "https://uv/simple"
-    assert config.uv_args() == ["--index-url", "https://uv/simple"]
+    assert config.uv_args() == []  # uv reads its own settings, with all they say
+    named = IndexConfig.from_env({"UV_INDEX": "corp=https://corp/simple https://other/simple"}, tmp_path)
+    assert named.urls == ("https://corp/simple", "https://other/simple", "https://pypi.org/simple")
+
+
+def test_index_settings_from_uv_toml_pyproject_and_pip_conf(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    project = tmp_path / "project" / "sub"
+    project.mkdir(parents=True)
+    (home / ".config" / "pip").mkdir(parents=True)
+    (home / ".config" / "pip" / "pip.conf").write_text("[global]\nindex-url = https://pip.corp/simple\nextra-index-url = file:///opt/w\n")
+    pip = IndexConfig.from_env({}, project)
+    assert (pip.source, pip.urls) == ("pip", ("https://pip.corp/simple", "file:///opt/w"))
+    assert pip.explicit_args(remote_only=True) == ["--index-url", "https://pip.corp/simple"]  # a container cannot see file://
+    (tmp_path / "project" / "pyproject.toml").write_text(
+        '[tool.uv]\nindex = [{name = "corp", url = "https://uv.corp/simple", default = true}]\n'
+    )
+    uv = IndexConfig.from_env({}, project)
+    assert (uv.source, uv.urls, uv.uv_args()) == ("uv", ("https://uv.corp/simple",), [])
+    (project / "uv.toml").write_text('extra-index-url = ["https://extra/simple"]\n')
+    assert IndexConfig.from_env({}, project).urls == ("https://extra/simple", "https://pypi.org/simple")
+
+
+def test_netrc_credentials_reach_the_listing_and_no_message(tmp_path, monkeypatch):
+    """A loopback index that wants Basic auth; the password comes from ~/.netrc."""
+    import http.server
+    import threading
+
+    seen: list[str | None] = []
+
+    class Index(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            if self.headers.get("Authorization") != "Basic " + __import__("base64").b64encode(b"ci:s3cret").decode():
+                self.send_response(401)
+                self.end_headers()
+                return
+            body = b'<a href="tf_keras-2.15.0-py3-none-any.whl">tf_keras-2.15.0-py3-none-any.whl</a>'
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Index)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        netrc = tmp_path / ".netrc"
+        netrc.write_text("machine 127.0.0.1 login ci password s3cret\n")
+        netrc.chmod(0o600)
+        monkeypatch.setenv("NETRC", str(netrc))
+        from harness.resolve import PackageIndex
+
+        url = f"http://127.0.0.1:{server.server_port}/simple"
+        index = PackageIndex(IndexConfig(url), cache=tmp_path / "cache")
+        assert [str(v) for v in index.versions("tf-keras", "3.11")] == ["2.15.0"] and seen[-1] is not None
+    finally:
+        server.shutdown()
 
 
 @pytest.mark.parametrize(

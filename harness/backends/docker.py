@@ -140,7 +140,7 @@ def template_context(env: EnvSpec, settings: DockerSettings, index: IndexConfig,
         "lock": env.lock,
         "pins": pins,
         "requirements_file": "requirements.lock",
-        "index_args": " ".join(index.uv_args()),
+        "index_args": " ".join(index.explicit_args(remote_only=True)),  # a build has no uv.toml or pip.conf of its own
         "ca_file": ca_file,
         "env_key": env.key,
         "venv": VENV,

@@ -1,0 +1,159 @@
+"""The package index a user already configured, found where uv and pip look for it.
+
+In order, the first that names an index wins:
+1. uv's environment: UV_INDEX (`[name=]url` words, the first is the first searched),
+   UV_DEFAULT_INDEX, UV_INDEX_URL, UV_EXTRA_INDEX_URL;
+2. uv's files: the project's uv.toml or pyproject.toml `[tool.uv]` (from the working folder
+   up), then the user's (`$XDG_CONFIG_HOME/uv/uv.toml`, `~/.config/uv/uv.toml`):
+   `index = [{url = ..., default = true}]`, `index-url`, `extra-index-url`;
+3. pip's environment: PIP_INDEX_URL, PIP_EXTRA_INDEX_URL;
+4. pip's files: $PIP_CONFIG_FILE, /etc/pip.conf, ~/.config/pip/pip.conf, ~/.pip/pip.conf
+   (`[global]` or `[install]` `index-url`, `extra-index-url`);
+5. PyPI.
+
+From uv's own settings, uv is passed nothing: it reads them itself, with everything else
+they say (named indexes, strategies, keyring provider). From pip's, uv is passed the
+URLs (it does not read pip.conf). The harness's own release listings use the same URLs;
+their credentials come from the URL, else ~/.netrc, else `keyring get URL USER` when the
+URL names a user and the keyring CLI is there (as uv's subprocess provider does).
+Credentials never reach a message: errors.redact takes them out of every URL.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import shutil
+import subprocess
+import sys
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+PYPI = "https://pypi.org/simple"
+
+
+def discover(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> tuple[str, tuple[str, ...], str]:
+    """(index URL, extra index URLs, where they came from: "uv" | "pip" | "default")."""
+    env = os.environ if env is None else env
+    found = _uv_env(env) or _uv_files(env, cwd or Path.cwd())
+    if found:
+        return (*found, "uv")
+    found = _pip_env(env) or _pip_files(env)
+    if found:
+        return (*found, "pip")
+    return PYPI, (), "default"
+
+
+def _split(urls: list[str]) -> tuple[str, tuple[str, ...]] | None:
+    clean = [u.rstrip("/") for u in urls if u]
+    return (clean[0], tuple(clean[1:])) if clean else None
+
+
+def _uv_env(env: Mapping[str, str]) -> tuple[str, tuple[str, ...]] | None:
+    named = [word.split("=", 1)[1] if "=" in word.split("://", 1)[0] else word for word in env.get("UV_INDEX", "").split()]
+    default = env.get("UV_DEFAULT_INDEX") or env.get("UV_INDEX_URL")
+    extras = env.get("UV_EXTRA_INDEX_URL", "").split()
+    if not (named or default or extras):
+        return None
+    # uv searches the named indexes first, the default one last
+    return _split([*named, *extras, default or PYPI]) if named or extras else _split([default or PYPI])
+
+
+def _uv_files(env: Mapping[str, str], cwd: Path) -> tuple[str, tuple[str, ...]] | None:
+    for folder in (cwd, *cwd.parents):
+        for name, table in (("uv.toml", None), ("pyproject.toml", "uv")):
+            path = folder / name
+            if path.is_file():
+                settings = _read_toml(path)
+                section = settings.get("tool", {}).get(table) if table else settings
+                if isinstance(section, dict):
+                    found = _uv_settings(section)
+                    if found:
+                        return found
+    base = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    user = base / "uv" / "uv.toml"
+    return _uv_settings(_read_toml(user)) if user.is_file() else None
+
+
+def _uv_settings(section: Mapping[str, Any]) -> tuple[str, tuple[str, ...]] | None:
+    entries = [i for i in section.get("index") or [] if isinstance(i, dict) and i.get("url")]
+    default = next((str(i["url"]) for i in entries if i.get("default")), None) or section.get("index-url")
+    named = [str(i["url"]) for i in entries if not i.get("default")]
+    extras = [str(u) for u in section.get("extra-index-url") or []]
+    if not (named or default or extras):
+        return None
+    return _split([*named, *extras, str(default or PYPI)]) if named or extras else _split([str(default)])
+
+
+def _pip_env(env: Mapping[str, str]) -> tuple[str, tuple[str, ...]] | None:
+    main = env.get("PIP_INDEX_URL")
+    extras = env.get("PIP_EXTRA_INDEX_URL", "").split()
+    if not (main or extras):
+        return None
+    return _split([main or PYPI, *extras])
+
+
+def _pip_files(env: Mapping[str, str]) -> tuple[str, tuple[str, ...]] | None:
+    home = Path.home()
+    paths = [Path("/etc/pip.conf"), Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "pip" / "pip.conf", home / ".pip" / "pip.conf"]
+    if env.get("PIP_CONFIG_FILE"):
+        paths.append(Path(env["PIP_CONFIG_FILE"]))
+    main: str | None = None
+    extras: list[str] = []
+    for path in paths:  # later files override earlier ones, as in pip
+        if not path.is_file():
+            continue
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(path)
+        except configparser.Error:
+            continue
+        for section in ("global", "install"):
+            if parser.has_option(section, "index-url"):
+                main = parser.get(section, "index-url").strip()
+            if parser.has_option(section, "extra-index-url"):
+                extras = parser.get(section, "extra-index-url").split()
+    if not (main or extras):
+        return None
+    return _split([main or PYPI, *extras])
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return dict(tomllib.loads(path.read_text()))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}  # uv says what is wrong with its own file when it runs
+
+
+def credentials(url: str) -> tuple[str, str] | None:
+    """(user, password) for an index URL without them: ~/.netrc, else the keyring CLI for a URL
+    that names its user."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password:
+        return None  # the URL carries them
+    host = parts.hostname or ""
+    try:
+        import netrc
+
+        entry = netrc.netrc(os.environ.get("NETRC")).authenticators(host)
+    except (OSError, netrc.NetrcParseError):
+        entry = None
+    if entry and entry[2] is not None:
+        return entry[0] or "", entry[2]
+    keyring = shutil.which("keyring")
+    if parts.username and keyring:
+        clean = urllib.parse.urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
+        try:
+            done = subprocess.run([keyring, "get", clean, parts.username], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if done.returncode == 0 and done.stdout.strip():
+            return urllib.parse.unquote(parts.username), done.stdout.rstrip("\n")
+    return None
