@@ -232,3 +232,17 @@ def test_quiet_prints_the_end_and_verbose_every_attempt(fake, tmp_path, monkeypa
     assert cli.main([*argv, "loud", "-v"]) == 1
     loud = capsys.readouterr().out
     assert "custom_objects: loaded" in loud and "as is: ValueError: Unknown layer" in loud
+
+
+def test_json_puts_the_document_alone_on_stdout(fake, tmp_path, monkeypatch, capsys):
+    from harness import cli
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "m.yaml", str(MODELS / "dense.h5"), "--backend", "fake", "--no-store", "-o", "out", "--json"]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)  # nothing but the document
+    assert doc["schema"] == "harness-results" and len(doc["results"]) == 3
+    assert doc["results"] == json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    assert cli.main(["report", "out/results.json", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"] == doc["results"]

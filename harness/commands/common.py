@@ -187,6 +187,18 @@ class RichProgress:
         self.bar.stop()
 
 
+def add_json_argument(parser: argparse.ArgumentParser, what: str = "the results document (as results.json)") -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} on stdout instead of the tables")
+
+
+def print_json(doc: Any) -> None:
+    """The document alone on stdout (progress and warnings went to stderr)."""
+    import json
+    import sys
+
+    sys.stdout.write(json.dumps(doc, indent=1, default=str) + "\n")
+
+
 def summary_tables(console: Console, doc: dict[str, Any]) -> None:
     """Per model: the boundary sentence, a row per cell, then each distinct fix once."""
     from ..report import summary

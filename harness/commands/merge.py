@@ -11,7 +11,9 @@ from rich.console import Console
 from ..exits import Outcome
 from .common import (
     add_gate_arguments,
+    add_json_argument,
     print_follow_up,
+    print_json,
     summary_tables,
 )
 
@@ -29,6 +31,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--store", type=Path, default=None, metavar="PATH", help="default: .harness/results.sqlite or $HARNESS_STORE")
     parser.add_argument("--no-store", action="store_true", help="do not record the merged run")
     add_gate_arguments(parser)
+    add_json_argument(parser, "the merged results document")
     parser.set_defaults(main=main)
 
 
@@ -40,6 +43,9 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     store = None if args.no_store else Store(args.store or default_store())
     fail_on = args.fail_on or default_fail_on(args.baseline)
     doc = merge_runs(args.results, args.outdir, store, fail_on, args.baseline, args.allow_missing)
+    if args.json:
+        print_json(doc)
+        return doc
     summary_tables(console, doc)
     console.print(
         f"[bold]merged {len(args.results)} results file(s): {len(doc['results'])} results[/] · report: {args.outdir}/report.html, report.md"

@@ -10,7 +10,9 @@ from rich.console import Console
 
 from ..exits import PASSED, Outcome
 from .common import (
+    add_json_argument,
     print_follow_up,
+    print_json,
     summary_tables,
 )
 
@@ -24,6 +26,7 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("results", type=Path, metavar="RESULTS.json")
     parser.add_argument("-o", "--outdir", type=Path, default=None, help="default: the folder of RESULTS.json")
+    add_json_argument(parser, "the results document as read")
     parser.set_defaults(main=main)
 
 
@@ -34,6 +37,9 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     outdir = args.outdir or args.results.parent
     outdir.mkdir(parents=True, exist_ok=True)
     written = write_reports(doc, outdir)
+    if args.json:
+        print_json(doc)
+        return PASSED
     summary_tables(console, doc)
     console.print("wrote " + ", ".join(str(p) for p in written))
     print_follow_up(console, doc)

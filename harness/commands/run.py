@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,12 @@ from ..exits import PASSED, Outcome
 from .common import (
     RichProgress,
     add_gate_arguments,
+    add_json_argument,
     add_sandbox_arguments,
     backend_choices,
     parse_shard,
     print_follow_up,
+    print_json,
     print_plan,
     summary_tables,
 )
@@ -92,6 +95,7 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="run only the cells that failed in the store's last run of this matrix (with --only: those of them that match)",
     )
+    add_json_argument(parser, "the results document (as results.json; with --dry-run, the plan)")
     loud = parser.add_mutually_exclusive_group()
     loud.add_argument("-q", "--quiet", action="store_true", help="print only warnings, the verdict and where the report is")
     loud.add_argument("-v", "--verbose", action="store_true", help="also print every load attempt and the fix of each result")
@@ -181,12 +185,19 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     # 1.15x with this against 1.17x and 1.21x when the connection waited for run().
     executor = make_executor(options) if options.executor != "local" and not options.dry_run else None
     matrix = load_matrix(args.matrix)
-    progress = RichProgress(console, -1 if args.quiet else 1 if args.verbose else 0)
+    if args.json:  # stdout carries the document alone: progress and warnings go to stderr
+        console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+    progress = RichProgress(console, -1 if args.quiet or args.json else 1 if args.verbose else 0)
     start = time.monotonic()
     try:
         doc = run(matrix, args.models, options, progress, executor)
     finally:
         progress.stop()
+    if args.json:
+        print_json(doc)
+        if not args.dry_run:
+            report_to_github(doc)
+        return PASSED if args.dry_run else doc
     if args.dry_run:
         print_plan(console, doc)
         return PASSED
