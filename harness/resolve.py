@@ -259,13 +259,14 @@ def _fetch(index_url: str, name: str) -> list[ReleaseFile]:
         if page.exists():
             return _parse_html(page.read_text())
         return [ReleaseFile(p.name) for p in folder.iterdir()]
-    url, headers = _without_credentials(url)
-    if not headers:
+    given = url
+    url, headers = _without_credentials(given)
+    if urllib.parse.urlsplit(given).password is None:  # none in the URL: ~/.netrc, or the keyring for the user it names
         from .indexes import credentials
 
-        found = credentials(url)
+        found = credentials(given)
         if found is not None:
-            headers["Authorization"] = "Basic " + base64.b64encode(f"{found[0]}:{found[1]}".encode()).decode()
+            headers["Authorization"] = basic_auth(*found)
     headers["Accept"] = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
     request = urllib.request.Request(url, headers=headers)
     try:
@@ -293,8 +294,11 @@ def _without_credentials(url: str) -> tuple[str, dict[str, str]]:
         netloc += f":{parts.port}"
     user = urllib.parse.unquote(parts.username or "")
     password = urllib.parse.unquote(parts.password or "")
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), {"Authorization": f"Basic {token}"}
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), {"Authorization": basic_auth(user, password)}
+
+
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def _parse_html(text: str) -> list[ReleaseFile]:

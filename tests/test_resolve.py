@@ -79,6 +79,9 @@ def test_netrc_credentials_reach_the_listing_and_no_message(tmp_path, monkeypatc
         url = f"http://127.0.0.1:{server.server_port}/simple"
         index = PackageIndex(IndexConfig(url), cache=tmp_path / "cache")
         assert [str(v) for v in index.versions("tf-keras", "3.11")] == ["2.15.0"] and seen[-1] is not None
+        # a URL that names its user but no password: the password is looked up too (netrc here, else keyring)
+        named = PackageIndex(IndexConfig(f"http://ci@127.0.0.1:{server.server_port}/simple"), cache=tmp_path / "cache-named")
+        assert [str(v) for v in named.versions("tf-keras", "3.11")] == ["2.15.0"]
     finally:
         server.shutdown()
 
