@@ -239,10 +239,13 @@ def test_json_puts_the_document_alone_on_stdout(fake, tmp_path, monkeypatch, cap
 
     monkeypatch.chdir(tmp_path)
     argv = ["run", "m.yaml", str(MODELS / "dense.h5"), "--backend", "fake", "--no-store", "-o", "out", "--json"]
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")  # its workflow commands must not end up in the document's stream
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
     assert cli.main(argv) == 0
     captured = capsys.readouterr()
     doc = json.loads(captured.out)  # nothing but the document
     assert doc["schema"] == "harness-results" and len(doc["results"]) == 3
+    assert "dense.h5" in (tmp_path / "summary.md").read_text()  # the step summary was still written
     assert doc["results"] == json.loads((tmp_path / "out" / "results.json").read_text())["results"]
     assert cli.main(["report", "out/results.json", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["results"] == doc["results"]

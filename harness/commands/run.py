@@ -193,19 +193,18 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
         doc = run(matrix, args.models, options, progress, executor)
     finally:
         progress.stop()
+    if args.dry_run:
+        print_json(doc) if args.json else print_plan(console, doc)
+        return PASSED
+    # inside GitHub Actions: the step summary and ::error annotations (on stderr with --json: stdout is the document's)
+    report_to_github(doc, emit=lambda line: print(line, file=sys.stderr if args.json else sys.stdout))
     if args.json:
         print_json(doc)
-        if not args.dry_run:
-            report_to_github(doc)
-        return PASSED if args.dry_run else doc
-    if args.dry_run:
-        print_plan(console, doc)
-        return PASSED
+        return doc
     if not args.quiet:
         summary_tables(console, doc)
     console.print(
         f"[bold]{len(doc['results'])} results in {time.monotonic() - start:.0f} s[/] · report: {args.outdir}/report.html, report.md, junit.xml, results.json"
     )
     print_follow_up(console, doc)
-    report_to_github(doc)  # inside GitHub Actions: the step summary and ::error annotations
     return doc
