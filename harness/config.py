@@ -57,13 +57,18 @@ def find(start: Path) -> Config | None:
     return None
 
 
-def _table(path: Path) -> dict[str, Any] | None:
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's content; a one-line error naming the file when it cannot be read."""
     try:
-        data = tomllib.loads(path.read_text())
+        return dict(tomllib.loads(path.read_text()))
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML ({exc}); fix the file or remove it") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read it ({exc})") from None
+
+
+def _table(path: Path) -> dict[str, Any] | None:
+    data = read_toml(path)
     tool = data.get("tool", {}).get("harness") if isinstance(data.get("tool"), dict) else None
     if tool is not None:
         if not isinstance(tool, dict):

@@ -48,7 +48,7 @@ class LocalExecutor:
     def run_all(self, tasks: Sequence[Callable[[], T]], on_stage: Callable[[str, str], None] | None = None) -> Iterator[T]:
         pool = cf.ThreadPoolExecutor(max_workers=self.jobs + self.builds, thread_name_prefix="cell")
         slots = activity.Slots.of(max(1, self.builds), self.jobs)
-        futures = [pool.submit(_in_slots(_reporting(task, on_stage) if on_stage else task, slots)) for task in tasks]
+        futures = [pool.submit(_in_cell(task, slots, on_stage)) for task in tasks]
         try:
             for future in cf.as_completed(futures):
                 yield future.result()
@@ -58,10 +58,16 @@ class LocalExecutor:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _in_slots(task: Callable[[], T], slots: activity.Slots) -> Callable[[], T]:
+def _in_cell(task: Callable[[], T], slots: activity.Slots, on_stage: Callable[[str, str], None] | None) -> Callable[[], T]:
+    """The task with its slots, and what it says (activity.say) passed on under its cell's id."""
+    cell = getattr(getattr(task, "cell", None), "id", None)
+
     def call() -> T:
         with activity.using(slots):
-            return task()
+            if on_stage is None or cell is None:
+                return task()
+            with activity.reporting(lambda stage: on_stage(cell, stage)):
+                return task()
 
     return call
 
@@ -71,19 +77,6 @@ def default_builds(jobs: int) -> int:
     (CPU and disk), downloads are network: two overlap well with the probes, more only
     contend. None with -j 1 (one cell at a time)."""
     return 0 if jobs == 1 else 2
-
-
-def _reporting(task: Callable[[], T], on_stage: Callable[[str, str], None]) -> Callable[[], T]:
-    """The task, with what it says (activity.say) passed on under its cell's id."""
-    cell = getattr(getattr(task, "cell", None), "id", None)
-    if cell is None:
-        return task
-
-    def call() -> T:
-        with activity.reporting(lambda stage: on_stage(cell, stage)):
-            return task()
-
-    return call
 
 
 def default_jobs(gib_per_cell: float = 1.5) -> int:

@@ -25,16 +25,13 @@ import configparser
 import os
 import shutil
 import subprocess
-import sys
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from .config import read_toml
+from .errors import UsageError
 
 PYPI = "https://pypi.org/simple"
 
@@ -127,8 +124,8 @@ def _pip_files(env: Mapping[str, str]) -> tuple[str, tuple[str, ...]] | None:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        return dict(tomllib.loads(path.read_text()))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return read_toml(path)
+    except UsageError:
         return {}  # uv says what is wrong with its own file when it runs
 
 

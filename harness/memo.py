@@ -9,15 +9,15 @@ cache folder; cells never see it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .paths import cache_dir
+from .paths import cache_dir, write_cache
 
 T = TypeVar("T")
 
@@ -51,11 +51,6 @@ def remember(
     except (OSError, ValueError, TypeError, KeyError):
         pass  # not kept, or unreadable: compute it
     value = compute()
-    try:
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        tmp = kept.with_name(f".{kept.name}.{os.getpid()}")
-        tmp.write_text(json.dumps({"ident": ident, "value": encode(value)}))
-        tmp.replace(kept)
-    except (OSError, TypeError, ValueError):
-        pass  # a cache that cannot be written is only slower
+    with contextlib.suppress(OSError, TypeError, ValueError):  # a cache that cannot be written is only slower
+        write_cache(kept, json.dumps({"ident": ident, "value": encode(value)}))
     return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,21 @@ def read_json(path: Path, what: str, how_to_make: str) -> Any:
         raise UsageError(f"{path}: no such {what} ({how_to_make})") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: not a readable {what} ({exc}); {how_to_make}") from None
+
+
+def write_cache(path: Path, text: str) -> None:
+    """A cache file written whole: a temporary of this process and thread beside it, then a
+    rename, so writers of the same answer at once never leave half a file. OSError is the
+    caller's (a cache that cannot be written is, for most, only slower)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def write_atomic(path: Path, text: str) -> None:

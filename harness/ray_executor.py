@@ -236,6 +236,8 @@ class RayExecutor:
             return parcels[key]
 
         remote = ray.remote(num_cpus=self.cpus, memory=self.memory, max_retries=self.max_retries, retry_exceptions=False)(run_shipment)
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         placed = self._placement(tasks)
         pending: dict[Any, CellTask] = {}
         for n, task in enumerate(tasks):
@@ -248,8 +250,6 @@ class RayExecutor:
             shipment = Shipment(task.cell, task.env, self.backend, self.config, models, task.load, files)
             options: dict[str, Any] = {"name": f"harness cell {task.cell.id}"}
             if n in placed:
-                from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
                 options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(placed[n], soft=True)  # elsewhere if the node is gone
             pending[remote.options(**options).remote(shipment)] = task
         return pending

@@ -10,6 +10,7 @@ works offline once it has run online.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import html.parser
 import http.client
@@ -17,7 +18,6 @@ import json
 import os
 import platform
 import re
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -35,7 +35,7 @@ from . import proc
 from .errors import InfraUnavailable, redact
 from .keys import index_key, lock_key
 from .matrix import Cell
-from .paths import cache_dir
+from .paths import cache_dir, write_cache
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 INDEX_TTL = float(os.environ.get("HARNESS_INDEX_TTL", 3600))
@@ -208,13 +208,9 @@ class PackageIndex:
         except (OSError, ValueError, TypeError, KeyError, InvalidVersion):
             pass  # no derived list, or not this listing's: filter again
         found = versions_from_files(self.files(name), python)
-        try:
+        with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
             st = listing.stat()
-            tmp = derived.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
-            tmp.write_text(json.dumps({"listing": [st.st_mtime_ns, st.st_size], "versions": [str(v) for v in found]}))
-            tmp.replace(derived)
-        except OSError:
-            pass  # a cache that cannot be written is only slower
+            write_cache(derived, json.dumps({"listing": [st.st_mtime_ns, st.st_size], "versions": [str(v) for v in found]}))
         return found
 
     def files(self, name: str) -> list[ReleaseFile]:
@@ -242,10 +238,7 @@ class PackageIndex:
                     "check the network or the index URL (a run that reached it once works offline from its cache)"
                 )
             ) from None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"files": [f.__dict__ for f in files]}))
-        tmp.replace(path)
+        write_cache(path, json.dumps({"files": [f.__dict__ for f in files]}))
         return files
 
 
@@ -383,10 +376,7 @@ class Resolver:
             return stale  # offline: the last answer beats none
         if isinstance(result, (Lock, Unresolvable)):
             write = locked if isinstance(result, Lock) else refused
-            write.parent.mkdir(parents=True, exist_ok=True)
-            tmp = write.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
-            tmp.write_text(result.text if isinstance(result, Lock) else result.explanation)
-            tmp.replace(write)
+            write_cache(write, result.text if isinstance(result, Lock) else result.explanation)
             (refused if isinstance(result, Lock) else locked).unlink(missing_ok=True)
         return result
 

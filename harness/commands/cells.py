@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..exits import PASSED, Outcome
+from .common import print_json
 
 if TYPE_CHECKING:
     from ..matrix import Cell
@@ -51,19 +51,14 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
         pins = Lock(r.text).pins if isinstance(r, Lock) else {}
         rows.append(
             {
-                "id": cell.id,
-                "python": cell.python,
-                "pins": dict(cell.pins),
-                "env": dict(cell.env),
-                "api": cell.api,
-                "overridden": cell.override,
+                **_row(cell),
                 "status": "resolved" if isinstance(r, Lock) else type(r).__name__.lower(),
                 "lock": pins,
                 "explanation": getattr(r, "explanation", None),
             }
         )
     if args.json:
-        print(json.dumps(rows, indent=1))
+        print_json(rows)
         return PASSED
     table = Table(title=f"{matrix.name}: {len(cells)} cells", title_justify="left")
     for column in ("cell", "resolution", "key packages"):
@@ -84,14 +79,22 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     return PASSED
 
 
+def _row(cell: Cell) -> dict[str, Any]:
+    """What a cell is, as `--json` gives it (resolved or not)."""
+    return {
+        "id": cell.id,
+        "python": cell.python,
+        "pins": dict(cell.pins),
+        "env": dict(cell.env),
+        "api": cell.api,
+        "overridden": cell.override,
+    }
+
+
 def _expanded(name: str, cells: Sequence[Cell], as_json: bool, console: Console) -> Outcome:
     """One line per cell (a table of 50,000 rows would take longer to lay out than to expand)."""
     if as_json:
-        rows = [
-            {"id": c.id, "python": c.python, "pins": dict(c.pins), "env": dict(c.env), "api": c.api, "overridden": c.override}
-            for c in cells
-        ]
-        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        print_json([_row(c) for c in cells])
         return PASSED
     console.print(f"[bold]{name}[/]: {len(cells)} cells (expanded, not resolved)", highlight=False)
     sys.stdout.write("".join(f"{c.id}\n" for c in cells))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from rich.table import Table
 from ..exits import PASSED, Outcome
 from .common import (
     open_store,
+    print_json,
 )
 
 
@@ -26,11 +26,7 @@ def add_parser(commands: Any) -> None:
 def main(args: argparse.Namespace, console: Console) -> Outcome:
     store = open_store(args.store)
     if args.json:
-        print(
-            json.dumps(
-                [{**run, "complete": bool(run["complete"]), "interrupted": bool(run["interrupted"])} for run in store.runs()], indent=1
-            )
-        )
+        print_json([{**run, "complete": bool(run["complete"]), "interrupted": bool(run["interrupted"])} for run in store.runs()])
         return PASSED
     table = Table(title=f"runs in {store.path}", title_justify="left")
     for column in ("run", "started", "matrix", "backend", "results", "state"):
