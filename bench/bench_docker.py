@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import print_figures  # bench/, the script's own folder
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
@@ -148,9 +150,7 @@ def main() -> None:
         "unique_bytes_total": sum(i["Size"] - i["SharedSize"] for i in df) + shared_bytes,
         "naive_bytes_total": sum(sizes),
     }
-    print(f"\n{'measure':<40}{'value':>16}")
-    for key, value in figures.items():
-        print(f"{key:<40}{value:>16.3f}" if isinstance(value, float) else f"{key:<40}{value!s:>16}")
+    print_figures(figures)
     print(f"\nwarm: harness docker -j1 costs {figures['docker_over_floor']:.2f}x a plain docker run per cell (target <= 1.2)")
     print(
         f"layers: {len(shared)} of {len(layers[0])} layers ({shared_bytes / 1e6:.0f} MB) are shared by all {n} images (base, user, CA, venv)"

@@ -31,6 +31,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from _common import print_figures, run_timed  # bench/, the script's own folder
+
 REPO = Path(__file__).resolve().parent.parent
 MODEL = REPO / "examples" / "models" / "dense.h5"
 RELEASES = ["2.15.1", "2.16.2", "2.19.1", "2.21.0"]
@@ -44,12 +46,7 @@ for path in sys.argv[1:]:
 
 
 def timed(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
-    start = time.monotonic()
-    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
-    seconds = time.monotonic() - start
-    if done.returncode not in (0, 1):  # harness exits 1 when a cell fails; that is data
-        raise SystemExit(f"failed ({done.returncode}): {' '.join(argv)}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    return seconds
+    return run_timed(argv, env, cwd)[0]
 
 
 def peak_kib(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
@@ -167,9 +164,7 @@ def main() -> None:
         "nox_warm_over_harness_rerun": figures["nox_4_warm_s"] / figures["harness_rerun_s"],  # type: ignore[operator]
         "nox_over_harness_16x4": figures["nox_16x4_s"] / figures["harness_16x4_s"],  # type: ignore[operator]
     }
-    print(f"\n{'measure':<34}{'value':>12}")
-    for key, value in {**figures, **ratios}.items():
-        print(f"{key:<34}{value:>12.3f}" if isinstance(value, float) else f"{key:<34}{value!s:>12}")
+    print_figures({**figures, **ratios})
     print()
     print(f"4 cells, new environments: {ratios['nox_new_over_harness_new']:.2f}x faster than nox (target >= 2.2)")
     print(f"4 cells, warm:              {ratios['nox_warm_over_harness_warm']:.2f}x faster than nox -R (target >= 2.5)")

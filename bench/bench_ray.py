@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import run_timed  # bench/, the script's own folder
+
 REPO = Path(__file__).resolve().parent.parent
 VERSIONS = ["2.15.1", "2.16.2", "2.17.1", "2.18.1", "2.19.1", "2.21.0"]
 MODEL = REPO / "examples" / "models" / "dense.h5"
@@ -38,12 +40,7 @@ PORT = 6391
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
-    start = time.monotonic()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True)
-    seconds = time.monotonic() - start
-    if done.returncode not in (0, 1):
-        raise SystemExit(f"failed ({done.returncode}): {' '.join(argv)}\n{done.stderr[-3000:]}")
-    return seconds
+    return run_timed(argv, env)[0]
 
 
 def main() -> None:

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import print_figures  # bench/, the script's own folder
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -128,9 +130,7 @@ def main() -> None:
     html.write_text(page)
     figures["chromium_load_s"] = chromium_load(html)
 
-    print(f"\n{'measure':<28}{'value':>14}")
-    for key, value in figures.items():
-        print(f"{key:<28}{value:>14.3f}" if isinstance(value, float) else f"{key:<28}{value!s:>14}")
+    print_figures(figures)
     print()
     print(f"history over {figures['store_rows']} results: {figures['history_s']:.2f} s, diff {figures['diff_s']:.2f} s (target < 1 s each)")
     print(f"HTML of 20 models x 1,000 cells: rendered in {figures['html_20x1000_render_s']:.2f} s (target < 2 s)")

@@ -27,6 +27,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from _common import print_figures, run_timed  # bench/, the script's own folder
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -40,13 +42,7 @@ MODEL = REPO / "examples" / "models" / "dense.h5"
 LOAD = "import tensorflow as tf, resource, sys; tf.keras.models.load_model(sys.argv[1]); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[float, str]:
-    start = time.monotonic()
-    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
-    seconds = time.monotonic() - start
-    if done.returncode not in (0, 1):  # harness exits 1 when a cell fails to load; that is data
-        raise SystemExit(f"failed ({done.returncode}): {' '.join(argv)}\n{done.stderr[-3000:]}")
-    return seconds, done.stdout
+timed = run_timed  # (seconds, stdout)
 
 
 def harness(*args: str, env: dict[str, str], store: Path | None = None) -> float:
@@ -181,9 +177,7 @@ def main() -> None:
         "ten_over_one": ten / one,
     }
     print()
-    print(f"{'measure':<44}{'value':>12}")
-    for key, value in figures.items():
-        print(f"{key:<44}{value:>12.3f}" if isinstance(value, float) else f"{key:<44}{value!s:>12}")
+    print_figures(figures)
     print()
     print(f"warm: harness -j1 costs {figures['harness_j1_over_floor']:.2f}x the floor per cell (target <= 1.15)")
     print(f"-j 2 is {figures['j2_speedup']:.2f}x faster than -j 1 on {n} cells (target >= 1.6)")
