@@ -232,3 +232,29 @@ def live_children() -> dict[int, str]:
     children = {pid: describe_process(pid) for pid in own_children()}
     reap_children(list(children))
     return {pid: what for pid, what in children.items() if not what.startswith(("Z ", "gone"))}
+
+
+NPM_PACKAGES = ("axe-core@4.10.3", "xunit-viewer@10.6.1")  # the HTML report's accessibility check, a JUnit viewer
+
+
+@pytest.fixture(scope="session")
+def node_modules(work_root: Path) -> Path:
+    """axe-core and xunit-viewer from npm, installed at test time into this run's work folder
+    (kept with $HARNESS_TEST_WORK). Only the npm registry is reached, as the machine allows."""
+    npm = shutil.which("npm")
+    if not npm:
+        if os.environ.get("HARNESS_REQUIRE_BROWSER"):
+            pytest.fail("npm is required for the report's accessibility and JUnit viewer checks (apt-get install npm)")
+        pytest.skip("npm is not installed")
+    prefix = work_root / "npm"
+    done = prefix / (".done-" + "-".join(NPM_PACKAGES).replace("/", "_"))
+    if not done.exists():
+        prefix.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", str(prefix), *NPM_PACKAGES],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        done.write_text("")
+    return prefix / "node_modules"

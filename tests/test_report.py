@@ -9,12 +9,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from docs import synthetic_doc
 
 from harness import cli
 from harness.errors import UsageError
 from harness.exits import exit_code
 from harness.report import load_results, write_reports
-from harness.report.summary import boundary, exception_label
+from harness.report.summary import boundary, exception_label, failure_groups, variant_grid
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "seed-article-results.json"
 
@@ -71,7 +72,7 @@ def test_markdown_junit_and_html_from_a_real_run(tmp_path):
     assert failures == sum(r["status"] in ("load-error", "import-error", "timeout", "crash") for r in doc["results"])
     html = (tmp_path / "report.html").read_text()
     assert not re.search(r"""(src|href)=["']?https?:""", html)  # self-contained: nothing fetched
-    assert html.count('<td class="cell ') == len(doc["results"])
+    assert html.count('<button type="button" class="cell ') == len(doc["results"])
     assert html.count(' attr"') == sum(bool(r["attribute_error"]) for r in doc["results"])
 
 
@@ -139,4 +140,59 @@ def test_rows_come_in_version_order_whatever_the_matrix_order():
     from harness.report.summary import results_for
 
     doc = doc_with({"2.15.1": "loaded", "2.21.0": "load-error", "2.14.0": "import-error"})  # 2.14 added by an include, last
-    assert [r["cell"] for r in results_for(doc, "m.h5")] == ["py3.11-tensorflow2.14.0", "py3.11-tensorflow2.15.1", "py3.11-tensorflow2.21.0"]
+    assert [r["cell"] for r in results_for(doc, "m.h5")] == [
+        "py3.11-tensorflow2.14.0",
+        "py3.11-tensorflow2.15.1",
+        "py3.11-tensorflow2.21.0",
+    ]
+
+
+def test_the_grid_has_release_rows_and_only_the_variant_columns_that_have_cells():
+    doc = load_results(SAMPLE)
+    grid = variant_grid(doc, "residual_block.h5")
+    assert grid.axis == "tensorflow" and grid.rows == ["2.14.0", "2.15.1", "2.16.2", "2.21.0"]
+    # tf-keras moves with TensorFlow: one column, its release in the tile; the plain cells first
+    assert grid.columns == ["plain", "tensorflow-addons", "numpy · override", "tf-keras · TF_USE_LEGACY_KERAS=1", "tf-keras · api keras"]
+    assert grid.companions["py3.11-tensorflow2.16.2-tf-keras2.16.0-legacy"] == "tf-keras 2.16.0"
+    assert sum(len(v) for v in grid.slots.values()) == 8 and all(len(v) == 1 for v in grid.slots.values())
+    assert ("2.14.0", "tensorflow-addons") not in grid.slots  # an empty slot, not a result
+
+
+def test_a_package_that_varies_within_a_release_names_its_columns():
+    doc = synthetic_doc(3, 2, 2)
+    grid = variant_grid(doc, "model00.h5")
+    assert grid.rows == ["2.12.0", "2.13.0", "2.14.0"]
+    assert grid.columns == [
+        "tf-keras",
+        "numpy 1.20.0 · protobuf 4.21.0",
+        "numpy 1.20.0 · protobuf 4.22.0",
+        "numpy 1.21.0 · protobuf 4.21.0",
+        "numpy 1.21.0 · protobuf 4.22.0",
+    ]
+    # several Pythons: named in the tile where each release has one, a column each where they vary within a release
+    for c in doc["cells"]:
+        c["python"] = "3.10" if c["pins"]["tensorflow"] == "2.12.0" else "3.11"
+    grid = variant_grid(doc, "model00.h5")
+    assert grid.companions["py3.11-tensorflow2.12.0-tf-keras2.12.0"] == "py3.10, tf-keras 2.12.0" and len(grid.columns) == 5
+    for c in doc["cells"]:
+        c["python"] = "3.10" if "tf-keras" in c["id"] else "3.11"
+    assert variant_grid(doc, "model00.h5").columns[:2] == ["py3.10 · tf-keras", "py3.11 · numpy 1.20.0 · protobuf 4.21.0"]
+
+
+def test_cells_the_pins_cannot_tell_apart_keep_a_column_each():
+    doc = synthetic_doc(1, 3)
+    for c in doc["cells"]:
+        c["pins"] = {"tensorflow": c["pins"]["tensorflow"]}  # a document whose cells lost their other pins
+    grid = variant_grid(doc, "model00.h5")
+    assert len(grid.columns) == 4 and all(len(v) == 1 for v in grid.slots.values())
+    assert "py3.11-numpy1.20.0-protobuf4.21.0" in grid.columns
+
+
+def test_failures_are_grouped_by_what_they_raised_cause_and_fix():
+    doc = synthetic_doc(4, 5)
+    results = [r for r in doc["results"] if r["status"] == "load-error"]
+    groups = failure_groups(doc["results"])
+    load_errors = [g for g in groups if g["status"] == "load-error"]
+    assert len(load_errors) == 1 and load_errors[0]["cells"] == [r["cell"] for r in results]
+    assert load_errors[0]["cause"] == "custom-object-not-registered" and load_errors[0]["raised"].startswith("ValueError: Unknown layer")
+    assert not any(g["status"] in ("loaded", "skipped") for g in groups)

@@ -248,7 +248,7 @@ def test_generated_github_workflow_runs_sharded_and_merges_like_an_unsharded_run
     assert [h["id"] for h in doc["history"]["runs"]] == [1]
     assert doc["history"]["trend"]["residual_block.h5"]["py3.11-tensorflow2.21.0"] == [{"status": "load-error", "exception": "ValueError"}]
     html = (second / "report.html").read_text()
-    assert html.count('<div class="trend">') == 4 and "passes (no regression against run 1" in html
+    assert html.count('<span class="trend">') == 4 and "passes (no regression against run 1" in html
 
 
 def publish(index: Path, version: str) -> None:

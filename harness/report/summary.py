@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
@@ -260,27 +261,110 @@ def shows_regressions(doc: Doc) -> bool:
 
 
 def column_key(cell_id: str, axis: str | None, version: str | None) -> str:
-    """A cell's id without the primary axis, the column it takes in a grid."""
+    """A cell's id without the primary axis (the id-derived column, used where pins cannot tell cells apart)."""
     if not axis or version is None:
         return cell_id
     return cell_id.replace(f"-{axis}{version}", "", 1)  # ids start with the python part
 
 
-def grid(
-    doc: Doc, model: str, results: Sequence[Result] | None = None
-) -> tuple[str | None, list[str], list[str], dict[tuple[str, str], Result]]:
-    """(axis, row versions, column keys, {(row, column): result}) for a model's grid."""
+@dataclass(frozen=True)
+class Grid:
+    """A model's grid: rows are releases of the primary axis, columns the variants that have cells.
+
+    A variant is what sets a cell apart besides the primary axis: the extra packages, env,
+    api, resolution override, and the Python or a package release only where it varies
+    within a row. A companion that moves with the row (tf-keras 2.16 beside TensorFlow 2.16)
+    is one column, "tf-keras", with its release in the tile, not a column per release.
+    """
+
+    axis: str | None
+    rows: list[str]
+    columns: list[str]
+    slots: dict[tuple[str, str], list[Result]]
+    companions: dict[str, str]  # cell id -> "tf-keras 2.16.0" (the versions not in its column's name)
+
+
+def variant_grid(doc: Doc, model: str, results: Sequence[Result] | None = None) -> Grid:
     axis = primary_axis(doc)
     cells = cells_by_id(doc)
-    rows: dict[str, None] = {}  # first-seen order, constant-time membership
-    columns: dict[str, None] = {}
-    table: dict[tuple[str, str], Result] = {}
-    for r in results_for(doc, model) if results is None else results:
-        version = cells.get(r["cell"], {}).get("pins", {}).get(axis) if axis else None
-        row = version or "—"
-        column = column_key(r["cell"], axis, version)
+    results = results_for(doc, model) if results is None else results
+
+    def row_of(cell: Mapping[str, Any]) -> str:
+        version = (cell.get("pins") or {}).get(axis) if axis else None
+        return str(version) if version is not None else "—"
+
+    def pinned(cell: Mapping[str, Any]) -> dict[str, str]:
+        pins = {k: str(v) for k, v in (cell.get("pins") or {}).items() if v is not None and k != axis}
+        if cell.get("python"):
+            pins["python"] = str(cell["python"])
+        return pins
+
+    # an axis is independent when some row holds several of its releases: its release names the column
+    seen: dict[str, dict[str, set[str]]] = {}
+    pythons: set[str] = set()
+    for r in results:
+        cell = cells.get(r["cell"], {})
+        for name, version in pinned(cell).items():
+            seen.setdefault(name, {}).setdefault(row_of(cell), set()).add(version)
+        if cell.get("python"):
+            pythons.add(str(cell["python"]))
+    independent = {name for name, per_row in seen.items() if any(len(v) > 1 for v in per_row.values())}
+
+    rows: dict[str, None] = {}
+    keyed: dict[str, tuple[Any, ...]] = {}
+    companions: dict[str, str] = {}
+    placed: list[tuple[str, str, Result]] = []
+    for r in results:
+        cell = cells.get(r["cell"], {})
+        row = row_of(cell)
         rows.setdefault(row, None)
-        columns.setdefault(column, None)
-        table[(row, column)] = r
+        pins = pinned(cell)
+        python, extras, shown = [], [], []
+        for name in sorted(pins):
+            if name == "python":
+                if "python" in independent:
+                    python.append(f"py{pins[name]}")
+                elif len(pythons) > 1:
+                    shown.append(f"py{pins[name]}")
+            elif name in independent:
+                extras.append(f"{name} {pins[name]}")
+            else:
+                extras.append(name)
+                shown.append(f"{name} {pins[name]}")
+        extras += [f"{k}={v}" for k, v in sorted((cell.get("env") or {}).items())]
+        api = cell.get("api") or "tf.keras"
+        extras += ([f"api {api}"] if api != "tf.keras" else []) + (["override"] if cell.get("overridden") else [])
+        label = " · ".join(python + extras) or "plain"
+        keyed.setdefault(label, (len(extras), label))  # plain first, then the fewest differences
+        if shown:
+            companions[r["cell"]] = ", ".join(shown)
+        placed.append((row, label, r))
+    # cells the pins cannot tell apart (a document without pins) fall back to their ids
+    count: dict[tuple[str, str], int] = {}
+    for row, label, _ in placed:
+        count[(row, label)] = count.get((row, label), 0) + 1
+    slots: dict[tuple[str, str], list[Result]] = {}
+    for row, label, r in placed:
+        if count[(row, label)] > 1:
+            label = column_key(r["cell"], axis, row if row != "—" else None)
+            keyed.setdefault(label, (99, label))
+        slots.setdefault((row, label), []).append(r)
+    used = {label for _, label in slots}
+    columns = sorted((label for label in keyed if label in used), key=lambda label: keyed[label])
     ordered = sorted(rows, key=lambda v: _version(v) if v != "—" else Version("0"))
-    return axis, ordered, list(columns), table
+    return Grid(axis, ordered, columns, slots, companions)
+
+
+def failure_groups(results: Sequence[Result]) -> list[dict[str, Any]]:
+    """Failing results grouped by what they raised, cause and fix: a thousand cells failing one
+    way are one row naming the cells, not a thousand rows."""
+    groups: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for r in results:
+        if r["status"] in ("loaded", "skipped"):
+            continue
+        key = (r["status"], failure_text(r), r.get("cause") or "", r.get("fix") or "")
+        group = groups.setdefault(
+            key, {"status": key[0], "raised": key[1], "cause": key[2], "fix": key[3], "fix_worked": r.get("fix_worked"), "cells": []}
+        )
+        group["cells"].append(r["cell"])
+    return list(groups.values())
