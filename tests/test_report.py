@@ -196,3 +196,55 @@ def test_failures_are_grouped_by_what_they_raised_cause_and_fix():
     assert len(load_errors) == 1 and load_errors[0]["cells"] == [r["cell"] for r in results]
     assert load_errors[0]["cause"] == "custom-object-not-registered" and load_errors[0]["raised"].startswith("ValueError: Unknown layer")
     assert not any(g["status"] in ("loaded", "skipped") for g in groups)
+
+
+def accepted_doc() -> dict:
+    """The sample run gated against a baseline that accepted every result but dense.h5's."""
+    from harness.gate import evaluate, outcomes_of
+
+    doc = load_results(SAMPLE)
+    accepted = outcomes_of([r for r in doc["results"] if r["model"] != "dense.h5"])
+    doc["gate"] = evaluate(doc, "regression", accepted, "baseline b.json")
+    return doc
+
+
+def test_junit_reads_in_a_junit_parser_as_a_suite_per_model(tmp_path):
+    from junitparser import JUnitXml, Properties
+
+    doc = accepted_doc()
+    write_reports(doc, tmp_path)
+    xml = JUnitXml.fromfile(str(tmp_path / "junit.xml"))
+    suites = list(xml)
+    assert [s.name for s in suites] == [m["name"] for m in doc["models"]]
+    suite = next(s for s in suites if s.name == "residual_block.h5")
+    assert {p.name: p.value for p in suite.properties()}["keras_version"] == "2.15.0"
+    cases = list(suite)
+    assert sorted(c.name for c in cases) == sorted(r["cell"] for r in doc["results"] if r["model"] == "residual_block.h5")
+    # the model's dots never split it into package and class
+    assert {c.classname for c in cases} == {"harness.seed-article.residual_block_h5"}
+    legacy = next(c for c in cases if c.name.endswith("-legacy"))
+    props = {p.name: p.value for p in legacy.child(Properties)}
+    assert props["tensorflow"] == "2.16.2" and props["tf-keras"] == "2.16.0" and props["env TF_USE_LEGACY_KERAS"] == "1"
+    assert props["installed tensorflow-cpu"] == "2.16.2" and props["python"] == "3.11"
+
+    # the baseline accepted every failure but dense.h5's two: those fail, the others are skipped with the reason
+    regressions = {(r["model"], r["cell"]) for r in doc["gate"]["regressions"]}
+    assert len(regressions) == 2 and {m for m, _ in regressions} == {"dense.h5"}
+    failed = [(s.name, c.name) for s in suites for c in s if c.result and c.is_failure]
+    assert sorted(failed) == sorted(regressions)
+    skipped = [c for s in suites for c in s if c.is_skipped]
+    failures = [r for r in doc["results"] if r["status"] in ("load-error", "import-error", "timeout", "crash")]
+    assert len(skipped) == len(failures) - 2
+    assert all(c.result[0].message.startswith("accepted: it failed in baseline b.json too") for c in skipped)
+    assert (xml.tests, xml.failures, xml.skipped, xml.errors) == (len(doc["results"]), 2, len(failures) - 2, 0)
+    assert sum(s.failures for s in suites) == 2  # each suite's counts are its own
+
+
+def test_junit_without_a_reference_fails_every_failure(tmp_path):
+    from junitparser import JUnitXml
+
+    doc = load_results(SAMPLE)
+    write_reports(doc, tmp_path)
+    xml = JUnitXml.fromfile(str(tmp_path / "junit.xml"))
+    assert xml.failures == sum(r["status"] in ("load-error", "import-error", "timeout", "crash") for r in doc["results"])
+    assert xml.skipped == 0

@@ -289,3 +289,31 @@ def test_trend_squares_and_new_marks_show_in_the_browser(browser, tmp_path):
     loaded.click()
     assert "Earlier runs" in browser.find_element(By.ID, "details").text
     assert [c["id"] for c in doc["cells"] if c.get("new")] == [last_cell]
+
+
+def test_junit_opens_in_xunit_viewer(tmp_path, node_modules):
+    """xunit-viewer (npm), a JUnit viewer CI users publish reports with, reads the file as the
+    harness means it: the baseline's accepted failures skipped, the two regressions failed."""
+    import subprocess
+
+    from test_report import accepted_doc
+
+    write_reports(accepted_doc(), tmp_path)
+    viewer = node_modules / ".bin" / "xunit-viewer"
+    with open(tmp_path / "console.txt", "w") as console:  # a file: node may exit before a pipe is drained
+        subprocess.run(
+            [str(viewer), "-r", "junit.xml", "-c", "-n", "-C", "false", "-o", "console.html"],
+            cwd=tmp_path,
+            stdout=console,
+            timeout=120,
+            check=True,
+        )
+    shown = (tmp_path / "console.txt").read_text()
+    assert "28 passed, 2 failure, 26 skipped" in shown.splitlines()
+    failed = [line.split()[1] for line in shown.splitlines() if line.strip().startswith("✗")]
+    assert sorted(failed) == ["py3.11-tensorflow2.14.0", "py3.11-tensorflow2.15.1-numpy2.1.3-override"]  # dense.h5's regressions
+    assert sum(line.strip().startswith("⊘") for line in shown.splitlines()) == 26
+    subprocess.run(
+        [str(viewer), "-r", str(tmp_path / "junit.xml"), "-o", str(tmp_path / "viewer.html")], capture_output=True, timeout=120, check=True
+    )
+    assert (tmp_path / "viewer.html").stat().st_size > 10_000

@@ -19,6 +19,7 @@ RENDERERS = {"report.md": render_markdown, "report.html": render_html, "junit.xm
 
 def write_reports(doc: Mapping[str, Any], outdir: Path) -> list[Path]:
     written = []
+    outdir.mkdir(parents=True, exist_ok=True)
     for name, render in RENDERERS.items():
         path = outdir / name
         write_atomic(path, render(doc))

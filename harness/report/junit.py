@@ -1,54 +1,103 @@
-"""JUnit XML: a test case per model and cell, for CI test tabs."""
+"""JUnit XML for CI test tabs: a testsuite per model, a testcase per cell.
+
+The cell id is the test's name and the classname is `harness.<matrix>.<model>` with the
+model's dots made underscores (consumers split a classname at its dots into package and
+class: `residual_block.h5` would read as class `h5` of package `residual_block`). Each
+case carries its cell's pins and the installed releases as properties. A failure the gate
+accepts (in the baseline or the earlier run, or not counted by --fail-on) is `skipped`
+with the reason, so the test tab and the harness's exit code agree.
+"""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
 from ..diagnose import FAILED
+from ..gate import accepted_reason
 from . import summary
 
 
+def _class_part(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text)
+
+
+def _properties(parent: ET.Element, pairs: list[tuple[str, str]]) -> None:
+    if pairs:
+        properties = ET.SubElement(parent, "properties")
+        for name, value in pairs:
+            ET.SubElement(properties, "property", name=name, value=value)
+
+
+def _body(r: Mapping[str, Any]) -> str:
+    note = summary.CODE_RAN if r.get("carries_code") else ""
+    tried = r.get("attempts") or []
+    lines = [note] * bool(note)
+    if len(tried) > 1:
+        lines += [f"attempt {a['fix']}: " + ("loaded" if a["ok"] else f"{a['exception']}: {a['message']}") for a in tried]
+    exc = r.get("exception") or {}
+    parts = (
+        f"{exc.get('type')}: {exc.get('message')}" if exc else "",
+        r.get("cause") and f"cause: {r['cause']}",
+        r.get("fix") and f"fix: {r['fix']}",
+    )
+    return "\n".join(x for x in (*parts, r.get("detail", ""), *lines, r.get("stderr_tail", "")) if x)
+
+
 def render_junit(doc: Mapping[str, Any]) -> str:
-    suites = ET.Element("testsuites", name=f"harness {doc['matrix']['name']}")
+    matrix = doc["matrix"]["name"]
+    suites = ET.Element("testsuites", name=f"harness {matrix}")
     contained = summary.containment_text(doc)
-    if contained:
-        properties = ET.SubElement(suites, "properties")
-        ET.SubElement(properties, "property", name="containment", value=contained)
+    _properties(suites, [("containment", contained)] if contained else [])
+    cells = summary.cells_by_id(doc)
     grouped = summary.results_by_model(doc)
+    started = (doc.get("run") or {}).get("started") or ""
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for model in doc.get("models", []):
         results = grouped.get(model["name"], [])
-        counts = summary.counts(results)
-        suite = ET.SubElement(
-            suites,
-            "testsuite",
-            name=model["name"],
-            tests=str(len(results)),
-            failures=str(sum(counts[s] for s in FAILED)),
-            errors=str(counts["infra-error"]),
-            skipped=str(counts["skipped"] + counts["unresolvable"]),
+        suite = ET.SubElement(suites, "testsuite", name=model["name"])
+        if started:
+            suite.set("timestamp", started)
+        _properties(
+            suite,
+            [(k, str(model[k])) for k in ("sha256", "format", "keras_version") if model.get(k)],
         )
+        counts = {"tests": len(results), "failures": 0, "errors": 0, "skipped": 0}
+        seconds = 0.0
+        classname = f"harness.{_class_part(matrix)}.{_class_part(model['name'])}"
         for r in results:
-            case = ET.SubElement(suite, "testcase", classname=model["name"], name=r["cell"], time=f"{r.get('seconds') or 0:.3f}")
+            seconds += r.get("seconds") or 0
+            case = ET.SubElement(suite, "testcase", classname=classname, name=r["cell"], time=f"{r.get('seconds') or 0:.3f}")
+            cell = cells.get(r["cell"], {})
+            pins = [(k, str(v)) for k, v in (cell.get("pins") or {}).items() if v is not None]
+            pins += [(k, str(cell[k])) for k in ("python", "api") if cell.get(k)]
+            pins += [(f"env {k}", str(v)) for k, v in (cell.get("env") or {}).items()]
+            pins += [(f"installed {k}", str(v)) for k, v in (r.get("versions") or {}).items()]
+            _properties(case, pins)
             message = " · ".join(x for x in (r["status"], summary.exception_label(r), r.get("cause") or "", r.get("fix") or "") if x)
-            note = summary.CODE_RAN if r.get("carries_code") else ""
-            tried = r.get("attempts") or []
-            if len(tried) > 1:
-                note = "\n".join(
-                    [note] * bool(note)
-                    + [f"attempt {a['fix']}: " + ("loaded" if a["ok"] else f"{a['exception']}: {a['message']}") for a in tried]
-                )
-            body = "\n".join(
-                x for x in ((r.get("exception") or {}).get("message", ""), r.get("detail", ""), note, r.get("stderr_tail", "")) if x
-            )
-            if r["status"] in FAILED:
-                ET.SubElement(case, "failure", message=message, type=r["status"]).text = body
+            accepted = accepted_reason(doc, r)
+            if accepted:
+                counts["skipped"] += 1
+                ET.SubElement(case, "skipped", message=f"{accepted} ({message})")
+                ET.SubElement(case, "system-out").text = _body(r)
+            elif r["status"] in FAILED:
+                counts["failures"] += 1
+                ET.SubElement(case, "failure", message=message, type=r["status"]).text = _body(r)
             elif r["status"] == "infra-error":
-                ET.SubElement(case, "error", message=message, type=r["status"]).text = body
+                counts["errors"] += 1
+                ET.SubElement(case, "error", message=message, type=r["status"]).text = _body(r)
             elif r["status"] in ("skipped", "unresolvable"):
+                counts["skipped"] += 1
                 ET.SubElement(case, "skipped", message=message + (": " + r["detail"] if r.get("detail") else ""))
             elif r["status"] == "loaded-after-fix":
                 ET.SubElement(case, "system-out").text = f"loaded only with {r.get('fix_worked')}: {message}"
+        for key, value in counts.items():
+            suite.set(key, str(value))
+            totals[key] += value
+        suite.set("time", f"{seconds:.3f}")
+    for key, value in totals.items():
+        suites.set(key, str(value))
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
