@@ -3,24 +3,30 @@
 GitHub Actions: a cron trigger (and a manual one), one job per shard running
 `harness run --shard K/N --fail-on none` (a shard never decides), the shards' results
 uploaded as artifacts, then one job that merges them with `harness merge`, writes the
-report to the step summary, uploads it, and fails only per `--fail-on`. uv's cache is
-kept by astral-sh/setup-uv; the result store (.harness/) travels between scheduled runs
-through actions/cache, so unchanged cells are not run again, the trend has history and
-`--fail-on regression` compares with the previous run when there is no baseline file.
+report to the step summary, uploads it, and fails only per `--fail-on`. Every Python of
+the matrix is set up. uv's cache is kept by actions/cache under a key made of the cells'
+locks (`harness cells --json`), so it changes when a new release changes a lock; the
+result store (.harness/) travels between scheduled runs the same way, so unchanged cells
+are not run again, the trend has history and `--fail-on regression` compares with the
+previous run when there is no baseline file. Actions are pinned by commit, with their
+release in a comment; every job has a timeout; the report runs unless the run was
+cancelled (`!cancelled()`, not `always()`).
 
-GitLab CI: the same two stages (`parallel: N` shards, a merge job with the JUnit report);
-GitLab keeps cron schedules outside the file, so the file runs on scheduled and manual
-pipelines and its header says where to enter the cron line.
+GitLab CI: the same jobs (`parallel: N` shards, a merge job with the JUnit report) in a
+file of their own, `.gitlab/harness.yml`, that the project's `.gitlab-ci.yml` includes:
+the harness never rewrites a file it did not write. The jobs run in GitLab's default
+`test` stage and set their variables on themselves, so including the file changes no
+other job. GitLab keeps cron schedules outside the file; its header says where to enter
+the cron line. With `--backend docker` the jobs get a Docker-in-Docker service.
 
 The files are built as data and dumped with PyYAML, so they are valid YAML by
-construction; the tests validate them against the published schemas and run the
-commands they contain.
+construction; the tests lint them with actionlint, validate them against the published
+schemas and run the commands they contain.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,8 +40,28 @@ from .errors import UsageError
 from .gate import FAIL_ON
 
 FORMATS = ("github", "gitlab")
-DEFAULT_OUTPUT = {"github": Path(".github/workflows/harness.yml"), "gitlab": Path(".gitlab-ci.yml")}
-_CRON_FIELD = re.compile(r"^[0-9*/,\-A-Za-z?LW#]+$")
+DEFAULT_OUTPUT = {"github": Path(".github/workflows/harness.yml"), "gitlab": Path(".gitlab/harness.yml")}
+OWNED = "# Written by `harness schedule"  # the first line of every file this module writes
+GITLAB_INCLUDE = "include:\n  - local: {path}"
+
+# Actions pinned by commit (a tag can be moved; a commit cannot), with the release in a comment
+# on the line, as Dependabot and Renovate keep them. Each commit is the tag's, read from
+# workflows that pin them; change the three together.
+ACTIONS = {
+    "checkout": ("actions/checkout", "11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2"),
+    "setup-python": ("actions/setup-python", "a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
+    "cache": ("actions/cache", "5a3ec84eff668545956fd18022155c47e93e2684", "v4.2.3"),
+    "cache/restore": ("actions/cache/restore", "5a3ec84eff668545956fd18022155c47e93e2684", "v4.2.3"),
+    "cache/save": ("actions/cache/save", "5a3ec84eff668545956fd18022155c47e93e2684", "v4.2.3"),
+    "upload-artifact": ("actions/upload-artifact", "ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
+    "download-artifact": ("actions/download-artifact", "d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0"),
+}
+DIND = "docker:27-dind"
+
+
+def uses(action: str) -> str:
+    name, commit, _ = ACTIONS[action]
+    return f"{name}@{commit}"
 
 
 @dataclass(frozen=True)
@@ -49,12 +75,23 @@ class Schedule:
     install: str = ""  # a pip requirement; see default_install()
     python: str = "3.11"
     backend: str = "uv"
+    pythons: tuple[str, ...] = ()  # the matrix's Pythons: each is set up for its cells
+    timeout: int = 120  # minutes a shard may take (the merge job gets 30)
 
-    def shard_command(self, k: str, n: str, outdir: str) -> str:
+    @property
+    def other_pythons(self) -> tuple[str, ...]:
+        return tuple(p for p in self.pythons if p != self.python)
+
+    def shard_command(self, k: str, n: str, outdir: str, python_downloads: bool = False) -> str:
         words = ["harness", "run", str(self.matrix), *map(str, self.models), "--shard", f"{k}/{n}", "--fail-on", "none", "-o", outdir]
         if self.backend != "uv":
             words += ["--backend", self.backend]
+        if python_downloads:
+            words.append("--python-downloads")  # the image has one Python: uv brings the matrix's others
         return _join(words)
+
+    def cells_command(self) -> str:
+        return _join(["harness", "cells", str(self.matrix), "--json"]) + " > harness-cells.json"
 
     def merge_command(self, results_glob: str) -> str:
         words = ["harness", "merge", "--allow-missing", "--fail-on", self.fail_on, "-o", "harness-report"]
@@ -75,6 +112,8 @@ class Schedule:
             words += ["--baseline", str(self.baseline)]
         if self.backend != "uv":
             words += ["--backend", self.backend]
+        if self.timeout != 120:
+            words += ["--timeout", str(self.timeout)]
         return shlex.join(words)
 
     def header(self, fmt: str) -> str:
@@ -85,6 +124,9 @@ class Schedule:
         ]
         if fmt == "gitlab":
             lines.append(f"# GitLab keeps schedules outside this file: CI/CD > Schedules > New schedule, interval pattern '{self.cron}'.")
+            lines.append("# .gitlab-ci.yml includes this file; the jobs run in stage 'test' (keep it in your stages).")
+            if self.backend == "docker":
+                lines.append(f"# The Docker backend needs a runner that allows privileged jobs (the {DIND} service).")
         return "\n".join(lines) + "\n"
 
 
@@ -134,11 +176,9 @@ def check(schedule: Schedule, root: Path | None = None) -> Schedule:
         except ValueError:
             raise UsageError(f"{path}: outside {root}; CI only sees files in the repository, commit the {what} there") from None
 
-    fields_ = schedule.cron.split()
-    if len(fields_) != 5 or not all(_CRON_FIELD.match(f) for f in fields_):
-        raise UsageError(
-            f"--cron '{schedule.cron}': expected 5 fields (minute hour day month weekday), e.g. '0 6 * * 1' for Mondays 06:00 UTC"
-        )
+    check_cron(schedule.cron)
+    if schedule.timeout < 1 or schedule.timeout > 360:
+        raise UsageError(f"--timeout {schedule.timeout}: minutes between 1 and 360 (GitHub stops any job after 6 hours)")
     if schedule.shards < 1 or schedule.shards > 256:
         raise UsageError(f"--shards {schedule.shards}: between 1 and 256 (GitHub runs at most 256 jobs per matrix)")
     if schedule.fail_on not in FAIL_ON:
@@ -162,27 +202,77 @@ def check(schedule: Schedule, root: Path | None = None) -> Schedule:
         install,
         schedule.python,
         schedule.backend,
+        schedule.pythons,
+        schedule.timeout,
     )
+
+
+def check_cron(cron: str) -> None:
+    """Five fields that croniter reads (GitHub's and GitLab's syntax), or a one-line error."""
+    from croniter import croniter
+
+    fields_ = cron.split()
+    why = "expected 5 fields (minute hour day month weekday)" if len(fields_) != 5 else None
+    if why is None:
+        try:
+            croniter(cron).get_next()  # also refuses a line that never fires (0 6 31 2 *)
+        except (ValueError, KeyError) as exc:  # croniter's errors are ValueErrors (CroniterBadCronError and kin)
+            why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if why:
+        raise UsageError(f"--cron '{cron}': {why}; e.g. '0 6 * * 1' for Mondays 06:00 UTC")
+
+
+def owned(path: Path) -> bool:
+    """Whether `path` is a file this command wrote (its first line says so): the only kind it replaces."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            return f.readline().startswith(OWNED)
+    except OSError:
+        return False
+
+
+def gitlab_include_hint(output: Path, root: Path) -> str:
+    """What to add to .gitlab-ci.yml so that it runs the file, or that it already does."""
+    main = root / ".gitlab-ci.yml"
+    local = output.as_posix()
+    if main.exists() and local in main.read_text(encoding="utf-8", errors="replace"):
+        return f"{main.name} already includes {local}"
+    if not main.exists():
+        return f"create .gitlab-ci.yml with:\n{GITLAB_INCLUDE.format(path=local)}"
+    return f"add to .gitlab-ci.yml (the harness does not edit it):\n{GITLAB_INCLUDE.format(path=local)}"
+
+
+NOT_CANCELLED = "!cancelled()"  # runs after a failed step, not after a cancel (always() would)
 
 
 def github_workflow(s: Schedule) -> str:
     n = str(s.shards)
     store_key = "harness-store-${{ github.workflow }}"
+    uv_key = "harness-uv-${{ runner.os }}-"
     restore_store = {
         "name": "Restore the result store (unchanged cells are reused; history for trends and regressions)",
-        "uses": "actions/cache/restore@v4",
+        "uses": uses("cache/restore"),
         "with": {"path": ".harness", "key": store_key + "-${{ github.run_id }}", "restore-keys": store_key + "-"},
     }
+    pythons = [*sorted(set(s.other_pythons), key=_version_key), s.python]  # the last is the default `python`
     setup = [
-        {"uses": "actions/checkout@v4"},
-        {"uses": "actions/setup-python@v5", "with": {"python-version": s.python}},
+        {"uses": uses("checkout")},
         {
-            "name": "Set up uv with its cache",
-            "uses": "astral-sh/setup-uv@v6",
-            "with": {"enable-cache": True, "cache-dependency-glob": str(s.matrix)},
+            "name": "Set up "
+            + ("Python " + s.python if len(pythons) == 1 else "every Python of the matrix (the harness runs on the last)"),
+            "uses": uses("setup-python"),
+            "with": {"python-version": "\n".join(pythons) + "\n" if len(pythons) > 1 else s.python},
         },
         restore_store,
         {"name": "Install harness", "run": s.install_command()},
+    ]
+    uv_cache = [
+        {"name": "Resolve the cells (their locks key uv's cache)", "run": s.cells_command()},
+        {
+            "name": "Restore uv's cache (saved again when a lock changed)",
+            "uses": uses("cache"),
+            "with": {"path": "~/.cache/uv", "key": uv_key + "${{ hashFiles('harness-cells.json') }}", "restore-keys": uv_key},
+        },
     ]
     workflow: dict[str, Any] = {
         "name": f"Keras load compatibility ({s.matrix.stem})",
@@ -193,17 +283,19 @@ def github_workflow(s: Schedule) -> str:
             "shard": {
                 "name": f"shard ${{{{ matrix.shard }}}}/{n}",
                 "runs-on": "ubuntu-latest",
+                "timeout-minutes": s.timeout,
                 "strategy": {"fail-fast": False, "matrix": {"shard": list(range(1, s.shards + 1))}},
                 "steps": [
                     *setup,
+                    *uv_cache,
                     {
                         "name": f"Load the models in shard ${{{{ matrix.shard }}}}/{n} of the cells",
                         "run": s.shard_command("${{ matrix.shard }}", n, "harness-shard-${{ matrix.shard }}"),
                     },
                     {
                         "name": "Upload the shard's results",
-                        "if": "always()",
-                        "uses": "actions/upload-artifact@v4",
+                        "if": NOT_CANCELLED,
+                        "uses": uses("upload-artifact"),
                         "with": {
                             "name": "harness-shard-${{ matrix.shard }}",
                             "path": "harness-shard-${{ matrix.shard }}",
@@ -215,63 +307,91 @@ def github_workflow(s: Schedule) -> str:
             "report": {
                 "name": "merged report",
                 "needs": "shard",
-                "if": "always()",
+                "if": NOT_CANCELLED,
                 "runs-on": "ubuntu-latest",
+                "timeout-minutes": 30,
                 "steps": [
                     *setup,
                     {
                         "name": "Download every shard's results",
-                        "uses": "actions/download-artifact@v4",
+                        "uses": uses("download-artifact"),
                         "with": {"pattern": "harness-shard-*", "path": "harness-shards"},
                     },
                     {"name": f"Merge the shards (fails on: {s.fail_on})", "run": s.merge_command("harness-shards/*/results.json")},
                     {
                         "name": "Write the report to the step summary",
-                        "if": "always()",
+                        "if": NOT_CANCELLED,
                         "run": 'cat harness-report/report.md >> "$GITHUB_STEP_SUMMARY"',
                     },
                     {
                         "name": "Upload the merged report",
-                        "if": "always()",
-                        "uses": "actions/upload-artifact@v4",
+                        "if": NOT_CANCELLED,
+                        "uses": uses("upload-artifact"),
                         "with": {"name": "harness-report", "path": "harness-report"},
                     },
                     {
                         "name": "Save the result store",
-                        "if": "always()",
-                        "uses": "actions/cache/save@v4",
+                        "if": NOT_CANCELLED,
+                        "uses": uses("cache/save"),
                         "with": {"path": ".harness", "key": store_key + "-${{ github.run_id }}"},
                     },
                 ],
             },
         },
     }
-    return s.header("github") + _dump(workflow)
+    text = _dump(workflow)
+    for name, commit, release in ACTIONS.values():
+        text = text.replace(f"uses: {name}@{commit}\n", f"uses: {name}@{commit}  # {release}\n")
+    return s.header("github") + text
 
 
 def gitlab_ci(s: Schedule) -> str:
     rules = [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}, {"if": '$CI_PIPELINE_SOURCE == "web"'}]
     store = {"key": "harness-store", "paths": [".harness/"]}
+    variables = {
+        "UV_CACHE_DIR": "$CI_PROJECT_DIR/.uv-cache",
+        "PIP_CACHE_DIR": "$CI_PROJECT_DIR/.pip-cache",
+        "HARNESS_STORE": "$CI_PROJECT_DIR/.harness/results.sqlite",
+    }
+    template: dict[str, Any] = {
+        "image": f"python:{s.python}-bookworm",
+        "stage": "test",
+        "timeout": f"{s.timeout} minutes",
+        "variables": variables,
+        "before_script": [s.install_command()],
+    }
+    if s.backend == "docker":
+        # Docker-in-Docker with TLS, as GitLab documents it: the service's daemon at docker:2376
+        template["services"] = [{"name": DIND, "alias": "docker"}]
+        template["variables"] = {
+            **variables,
+            "DOCKER_HOST": "tcp://docker:2376",
+            "DOCKER_TLS_CERTDIR": "/certs",
+            "DOCKER_TLS_VERIFY": "1",
+            "DOCKER_CERT_PATH": "/certs/client",
+        }
     config: dict[str, Any] = {
-        "stages": ["shard", "report"],
-        "variables": {
-            "UV_CACHE_DIR": "$CI_PROJECT_DIR/.uv-cache",
-            "PIP_CACHE_DIR": "$CI_PROJECT_DIR/.pip-cache",
-            "HARNESS_STORE": "$CI_PROJECT_DIR/.harness/results.sqlite",
-        },
-        ".harness": {"image": f"python:{s.python}-bookworm", "before_script": [s.install_command()]},
+        ".harness": template,
         "harness-shard": {
             "extends": ".harness",
-            "stage": "shard",
             "rules": rules,
             **({"parallel": s.shards} if s.shards > 1 else {}),
+            # GitLab uploads a job's cache again after every job (pull-push), so new wheels are kept under
+            # one key; GitHub's keys are immutable, hence its key made of the locks.
             "cache": [{"key": "harness-uv", "paths": [".uv-cache/", ".pip-cache/"]}, {**store, "policy": "pull"}],
-            "script": [s.shard_command("${CI_NODE_INDEX:-1}", "${CI_NODE_TOTAL:-1}", "harness-shard-${CI_NODE_INDEX:-1}")],
+            "script": [
+                s.shard_command(
+                    "${CI_NODE_INDEX:-1}",
+                    "${CI_NODE_TOTAL:-1}",
+                    "harness-shard-${CI_NODE_INDEX:-1}",
+                    python_downloads=bool(s.other_pythons),
+                )
+            ],
             "artifacts": {"when": "always", "paths": ["harness-shard-*/"], "expire_in": "1 week"},
         },
         "harness-report": {
             "extends": ".harness",
-            "stage": "report",
+            "timeout": "30 minutes",
             "rules": [{**rule, "when": "always"} for rule in rules],
             "needs": [{"job": "harness-shard", "artifacts": True}],
             "cache": [{**store, "policy": "pull-push", "when": "always"}],
@@ -285,6 +405,10 @@ def gitlab_ci(s: Schedule) -> str:
         },
     }
     return s.header("gitlab") + _dump(config)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(x) if x.isdigit() else 0 for x in version.split("."))
 
 
 def _join(words: Sequence[str]) -> str:

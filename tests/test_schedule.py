@@ -12,6 +12,7 @@ run must reuse every result through the restored store and show the trend.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import os
 import re
@@ -39,7 +40,7 @@ packages:
 KNOWN_ACTIONS = (
     "actions/checkout@",
     "actions/setup-python@",
-    "astral-sh/setup-uv@",
+    "actions/cache@",
     "actions/cache/restore@",
     "actions/cache/save@",
     "actions/upload-artifact@",
@@ -62,12 +63,17 @@ class Runner:
         self.caches = root / "caches"
         self.run_id = 0
         self.log: list[tuple[str, str, int]] = []  # (job, step, exit code)
+        self.uv_keys: list[str] = []  # the keys uv's cache was looked up by
 
-    def expand(self, text: str, context: dict[str, str]) -> str:
+    def expand(self, text: str, context: dict[str, str], work: Path | None = None) -> str:
         def value(m: re.Match[str]) -> str:
+            hashed = re.fullmatch(r"hashFiles\('([^']+)'\)", m.group(1))
+            if hashed:  # as GitHub's: a digest of the files' contents
+                assert work is not None
+                return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(work.glob(hashed.group(1))))).hexdigest()
             return context[m.group(1)]
 
-        out = re.sub(r"\$\{\{\s*([\w.]+)\s*\}\}", value, text)
+        out = re.sub(r"\$\{\{\s*([\w.]+|hashFiles\('[^']+'\))\s*\}\}", value, text)
         assert "${{" not in out, f"an expression the stand-in runner does not know: {text}"
         return out
 
@@ -77,7 +83,7 @@ class Runner:
         for job_id, job in workflow["jobs"].items():  # jobs are listed in dependency order
             values = job.get("strategy", {}).get("matrix", {}).get("shard", [None])
             for shard in values:
-                context = {"github.workflow": "wf", "github.run_id": str(self.run_id)}
+                context = {"github.workflow": "wf", "github.run_id": str(self.run_id), "runner.os": "Linux"}
                 if shard is not None:
                     context["matrix.shard"] = str(shard)
                 name = f"{job_id}-{shard}" if shard is not None else job_id
@@ -89,17 +95,20 @@ class Runner:
         work.mkdir(parents=True)
         summary = work.parent / f"{name}.summary.md"
         failed = 0
+        self.post: list[tuple[str, dict[str, str]]] = []
         for step in steps:
-            if failed and step.get("if") != "always()":
+            if failed and step.get("if") != "!cancelled()":  # nothing here cancels, so !cancelled() is always true
                 continue
             if "run" in step:
                 command = self.expand(step["run"], context)
                 env = {**self.env, "GITHUB_STEP_SUMMARY": str(summary)}
                 code = subprocess.run(["bash", "-e", "-c", command], cwd=work, env=env).returncode
             else:
-                code = self.use(step["uses"], {k: self.expand(str(v), context) for k, v in step.get("with", {}).items()}, work)
+                code = self.use(step["uses"], {k: self.expand(str(v), context, work) for k, v in step.get("with", {}).items()}, work)
             self.log.append((name, step.get("name") or step.get("uses") or "", code))
             failed = failed or code
+        for action, given in self.post:  # actions/cache saves at the end of the job, when its key was not found
+            self.use(action, given, work)
         return failed
 
     def use(self, action: str, given: dict[str, str], work: Path) -> int:
@@ -107,7 +116,12 @@ class Runner:
         if action.startswith("actions/checkout@"):
             shutil.copytree(self.repo, work, dirs_exist_ok=True)
         elif action.startswith("actions/setup-python@"):
-            assert given["python-version"] == f"{sys.version_info.major}.{sys.version_info.minor}"
+            assert given["python-version"].split()[-1] == f"{sys.version_info.major}.{sys.version_info.minor}"
+        elif action.startswith("actions/cache@"):  # restore now (by key, then prefix); save in the job's post step
+            self.use("actions/cache/restore@", given, work)
+            if not (self.caches / given["key"]).exists():
+                self.post.append(("actions/cache/save@", {"key": given["key"], "path": given["path"]}))
+            self.uv_keys.append(given["key"])
         elif action.startswith("actions/cache/restore@"):
             keys = sorted(
                 (p for p in self.caches.glob("*") if p.name == given["key"] or p.name.startswith(given["restore-keys"])),
@@ -116,7 +130,7 @@ class Runner:
             if keys:
                 shutil.copytree(keys[-1], work / given["path"], dirs_exist_ok=True)
         elif action.startswith("actions/cache/save@"):
-            if (work / given["path"]).exists():
+            if (work / given["path"]).exists() and not (self.caches / given["key"]).exists():  # keys are immutable
                 shutil.copytree(work / given["path"], self.caches / given["key"])
         elif action.startswith("actions/upload-artifact@"):
             source = work / given["path"]
@@ -143,7 +157,7 @@ def markdown_body(path: Path) -> str:
 
 
 @pytest.mark.e2e
-def test_generated_github_workflow_runs_sharded_and_merges_like_an_unsharded_run(tmp_path, saved_models, harness_cache, work_root):
+def test_generated_github_workflow_runs_sharded_and_merges_like_an_unsharded_run(tmp_path, saved_models, harness_cache, work_root, capsys):
     repo = tmp_path / "repo"
     (repo / "models").mkdir(parents=True)
     (repo / "matrix.yaml").write_text(MATRIX)
@@ -170,21 +184,22 @@ def test_generated_github_workflow_runs_sharded_and_merges_like_an_unsharded_run
         )
         assert code == 0
         assert cli.main(["schedule", "matrix.yaml", "models/dense.h5", "--shards", "2", "--format", "gitlab", "--install", str(REPO)]) == 0
+        assert "include:\n  - local: .gitlab/harness.yml" in capsys.readouterr().out
     finally:
         os.chdir(cwd)
     workflow_path = repo / ".github" / "workflows" / "harness.yml"
     validate(workflow_path, "vendor.github-workflows")
-    validate(repo / ".gitlab-ci.yml", "vendor.gitlab-ci")
+    validate(repo / ".gitlab" / "harness.yml", "vendor.gitlab-ci")
 
     workflow = yaml.safe_load(workflow_path.read_text())
     triggers = workflow["on"]  # written quoted, so YAML 1.1 readers do not take it for a boolean
     assert triggers["schedule"] == [{"cron": "0 6 * * 1"}] and "workflow_dispatch" in triggers
     shard, report = workflow["jobs"]["shard"], workflow["jobs"]["report"]
     assert shard["strategy"]["matrix"]["shard"] == [1, 2] and shard["strategy"]["fail-fast"] is False
-    assert report["needs"] == "shard" and report["if"] == "always()"
+    assert report["needs"] == "shard" and report["if"] == "!cancelled()"
     uses = [s.get("uses", "").split("@")[0] for s in shard["steps"] + report["steps"]]
     assert {
-        "astral-sh/setup-uv",
+        "actions/cache",
         "actions/cache/restore",
         "actions/upload-artifact",
         "actions/download-artifact",
@@ -194,7 +209,8 @@ def test_generated_github_workflow_runs_sharded_and_merges_like_an_unsharded_run
     assert any("--shard ${{ matrix.shard }}/2 --fail-on none" in r for r in runs)
     assert any(r.startswith("harness merge") and "--fail-on regression" in r for r in runs)
     assert any("$GITHUB_STEP_SUMMARY" in r for r in runs)
-    assert next(s for s in shard["steps"] if s.get("uses", "").startswith("astral-sh/setup-uv"))["with"]["enable-cache"] is True
+    uv_cache = next(s for s in shard["steps"] if s.get("uses", "").startswith("actions/cache@"))["with"]
+    assert uv_cache["path"] == "~/.cache/uv" and "hashFiles('harness-cells.json')" in uv_cache["key"]
 
     # a runner machine: a fresh venv where the workflow's own install step puts harness
     venv = work_root / "workflow-runner"
@@ -241,6 +257,10 @@ def test_generated_github_workflow_runs_sharded_and_merges_like_an_unsharded_run
     # next week's run: the store comes back from the cache, nothing changed
     codes = runner.run_workflow(workflow)
     assert codes == {"shard-1": 0, "shard-2": 0, "report": 0}, runner.log  # the failures are the previous run's: accepted
+    # uv's cache was looked up by the cells' locks: the same key in every shard of both runs, as nothing changed
+    assert len(runner.uv_keys) == 4 and len(set(runner.uv_keys)) == 1 and runner.uv_keys[0].startswith("harness-uv-Linux-")
+    cells = json.loads((tmp_path / "ci" / "run2" / "shard-1" / "harness-cells.json").read_text())
+    assert {c["id"] for c in cells} == {"py3.11-tensorflow2.15.1", "py3.11-tensorflow2.21.0"} and all(c["lock"] for c in cells)
     second = tmp_path / "ci" / "run2" / "report" / "harness-report"
     doc = json.loads((second / "results.json").read_text())
     assert all(r.get("cached") for r in doc["results"])  # every shard reused the stored results

@@ -41,18 +41,37 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--python", default="3.11", help="the runner's Python for the harness itself (cells bring their own)")
     parser.add_argument("--backend", choices=backend_choices(), default="uv")
-    parser.add_argument("-o", "--output", type=Path, help="default: .github/workflows/harness.yml or .gitlab-ci.yml; '-' prints it")
+    parser.add_argument(
+        "--timeout", type=int, default=120, metavar="MINUTES", help="how long a shard job may run (default 120; the merge job 30)"
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, help="default: .github/workflows/harness.yml or .gitlab/harness.yml (include it); '-' prints it"
+    )
+    parser.add_argument("--force", action="store_true", help="replace the output even if harness schedule did not write it")
     parser.set_defaults(main=main)
 
 
 def main(args: argparse.Namespace, console: Console) -> Outcome:
-    from ..matrix import load_matrix
-    from ..schedule import DEFAULT_OUTPUT, Schedule, check, github_workflow, gitlab_ci
+    from ..errors import UsageError
+    from ..matrix import HOST_PYTHON, load_matrix
+    from ..schedule import DEFAULT_OUTPUT, Schedule, check, github_workflow, gitlab_ci, gitlab_include_hint, owned
 
-    load_matrix(args.matrix)  # a broken matrix fails here, not in CI next Monday
+    matrix = load_matrix(args.matrix)  # a broken matrix fails here, not in CI next Monday
+    pythons = {str(v) for name, values in matrix.axes if name == "python" for v in values}
+    pythons |= {str(c.values["python"]) for c in matrix.include if "python" in c.values}
     schedule = check(
         Schedule(
-            args.matrix, tuple(args.models), args.cron, args.shards, args.fail_on, args.baseline, args.install, args.python, args.backend
+            args.matrix,
+            tuple(args.models),
+            args.cron,
+            args.shards,
+            args.fail_on,
+            args.baseline,
+            args.install,
+            args.python,
+            args.backend,
+            tuple(sorted(pythons or {HOST_PYTHON})),
+            args.timeout,
         )
     )
     text = github_workflow(schedule) if args.format == "github" else gitlab_ci(schedule)
@@ -60,7 +79,11 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     if str(output) == "-":
         sys.stdout.write(text)
         return PASSED
+    if output.exists() and not owned(output) and not args.force:
+        raise UsageError(f"{output}: exists and harness schedule did not write it; pass --force to replace it, or -o another file")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     console.print(f"wrote {output}: {args.shards} shard(s), cron '{args.cron}', fails on {args.fail_on}; commit it to enable the schedule")
+    if args.format == "gitlab" and output.name != ".gitlab-ci.yml":
+        console.print(gitlab_include_hint(output, Path.cwd()), markup=False, highlight=False)
     return PASSED
