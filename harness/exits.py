@@ -21,8 +21,9 @@ MEANINGS = {
     USAGE: "usage or matrix error",
     NOTHING_TO_DO: "nothing to do",
     BACKEND_UNAVAILABLE: "backend unavailable",
-    UNTESTED: "nothing was tested (the index could not be reached, or every cell was skipped, unresolvable or an "
-    "infrastructure error: never a pass)",
+    UNTESTED: "not everything was tested: nothing at all (the index could not be reached, or every cell was skipped, "
+    "unresolvable or an infrastructure error), or nothing failed but some cells were skipped (their Python is not on this "
+    "machine: --python-downloads); never a pass",
     INTERNAL: "internal error (a bug)",
     INTERRUPTED: "interrupted",
 }
@@ -57,7 +58,9 @@ def exit_code(outcome: Outcome | BaseException) -> int:
     if gate:  # --fail-on against the baseline or the previous run
         if gate.get("untested"):
             return UNTESTED
-        return FAILED if gate.get("failed") else OK
+        if gate.get("failed"):
+            return FAILED
+        return UNTESTED if gate.get("not_tested") else OK
     from .report.summary import failed  # a document older than the gate: any failure
 
     return FAILED if failed(outcome) else OK

@@ -125,6 +125,8 @@ def evaluate(
         "none": ("", "", ""),
     }[fail_on]
     untested = all(r["status"] in NOT_TRIED for r in results)
+    # cells skipped because their Python is not here were not tested: never a pass (exit 5 unless something failed)
+    skipped = sorted({r["cell"] for r in results if r["status"] == "skipped"})
     if untested:
         kinds = Counter(r["status"] for r in results)
         reason = "no cell was tested" + (f" ({', '.join(f'{n} {s}' for s, n in sorted(kinds.items()))})" if kinds else "")
@@ -133,6 +135,9 @@ def evaluate(
     elif counted:
         cells = len({r["cell"] for r in counted})
         reason = f"{len(counted)} {one if len(counted) == 1 else many} in {cells} cell{'s' if cells != 1 else ''}"
+    elif skipped:
+        why = next((str(r.get("detail") or "") for r in results if r["status"] == "skipped" and r.get("detail")), "")
+        reason = f"{len(skipped)} cell{'s' if len(skipped) != 1 else ''} not tested" + (f": {why}" if why else "")
     else:
         reason = none
     return {
@@ -143,6 +148,7 @@ def evaluate(
         "attribute_errors": len(attribute),
         "failed": bool(counted),
         "untested": untested,  # nothing ran a model: never "passes" (exit code 5)
+        "not_tested": skipped,  # cells skipped (their Python is missing): not a pass either, unless something failed
         "reason": reason,
     }
 

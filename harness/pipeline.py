@@ -54,6 +54,7 @@ class RunOptions:
     ray_cpus: float = 1.0  # what each cell asks Ray for
     ray_memory: str = "1.5g"
     sandbox: str = "auto"  # what contains a uv cell: bwrap, none, or auto (bwrap where it works)
+    python_downloads: bool = False  # uv may install the CPython a cell needs (else such cells are skipped: not tested)
     trust_models: bool = False  # run files that carry code even where no sandbox exists
     memory: str | None = None  # per cell (uv sandbox and Docker); None: 4g
     pids: int | None = None  # per cell; None: 512

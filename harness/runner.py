@@ -71,7 +71,12 @@ def run(
     if not options.dry_run:
         check_outdir(options.outdir)
     backend = get_backend(
-        options.backend, {**matrix.docker, **options.docker}, matrix.path, options.sandbox, Limits.parse(options.memory, options.pids)
+        options.backend,
+        {**matrix.docker, **options.docker},
+        matrix.path,
+        options.sandbox,
+        Limits.parse(options.memory, options.pids),
+        options.python_downloads,
     )
     check_trust(backend, infos, options)
     if backend.sandbox == "none" and not options.dry_run:

@@ -100,3 +100,20 @@ def test_without_the_docker_extra_the_error_names_it(tmp_path):
     ):
         done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=tmp_path, timeout=120)
         assert (done.returncode, done.stderr.strip().splitlines()) == (4, [expected]), argv
+
+
+def test_uvs_own_setting_allows_python_downloads(tmp_path):
+    from harness.backends.uv import python_downloads_allowed
+
+    home = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    project = tmp_path / "project" / "sub"
+    project.mkdir(parents=True)
+    assert not python_downloads_allowed(home, project)  # uv's default is not the user's word
+    assert python_downloads_allowed({**home, "UV_PYTHON_DOWNLOADS": "automatic"}, project)
+    assert not python_downloads_allowed({**home, "UV_PYTHON_DOWNLOADS": "never"}, project)
+    (tmp_path / "config" / "uv").mkdir(parents=True)
+    (tmp_path / "config" / "uv" / "uv.toml").write_text('python-downloads = "manual"\n')
+    assert python_downloads_allowed(home, project)
+    (tmp_path / "project" / "pyproject.toml").write_text('[tool.uv]\npython-downloads = "never"\n')
+    assert not python_downloads_allowed(home, project)  # the project's setting comes first
+    assert python_downloads_allowed({**home, "UV_PYTHON_DOWNLOADS": "automatic"}, project)  # and the environment before it

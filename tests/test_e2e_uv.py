@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -326,6 +327,47 @@ def test_python_not_on_the_host_is_skipped_with_a_hint(tmp_path, monkeypatch, sa
     [r] = doc["results"]
     assert (r["cell"], r["status"]) == ("py3.99", "skipped")
     assert "Python 3.99 is not available on this host" in r["detail"] and "--backend docker" in r["detail"]
+    assert "--python-downloads" in r["detail"]
+
+
+def test_with_python_downloads_a_python_uv_cannot_get_is_not_tested(tmp_path, monkeypatch, saved_models, harness_cache):
+    """--python-downloads asks uv for the CPython a cell lacks, and uv really tries: here from a
+    mirror on loopback that has nothing (tests reach no other host). The cell is skipped with uv's
+    words, the 3.11 cell loads, and the run is not a pass."""
+    import http.server
+    import threading
+
+    class Empty(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    mirror = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Empty)
+    threading.Thread(target=mirror.serve_forever, daemon=True).start()
+    # this machine's other Pythons (pyenv) out of sight: only the harness's own 3.11 is found
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).resolve().parent}:/usr/bin:/bin")
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+    monkeypatch.setenv("UV_PYTHON_INSTALL_DIR", str(tmp_path / "uv-pythons"))
+    monkeypatch.setenv("UV_PYTHON_INSTALL_MIRROR", f"http://127.0.0.1:{mirror.server_port}")
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  python: ["3.10", "3.11"]\n  tensorflow: ["2.15.1"]\npackages: {tensorflow: tensorflow-cpu}\n')
+    out = tmp_path / "out"
+    try:
+        code = run_harness(monkeypatch, harness_cache, str(matrix), str(saved_models["dense.h5"]), "-o", str(out), "--python-downloads")
+    finally:
+        mirror.shutdown()
+    doc = json.loads((out / "results.json").read_text())
+    status = {r["cell"]: r["status"] for r in doc["results"]}
+    assert status == {"py3.10-tensorflow2.15.1": "skipped", TF215: "loaded"}
+    skipped = result(doc, "dense.h5", "py3.10-tensorflow2.15.1")
+    assert "Python 3.10 is not on this host and uv could not download it (error: Failed to install cpython-3.10" in skipped["detail"]
+    assert "404" in skipped["detail"]
+    assert code == 5 and doc["gate"]["not_tested"] == ["py3.10-tensorflow2.15.1"]  # one cell loaded, one not tested: not a pass
+    assert "not a pass: 1 cell not tested: Python 3.10" in (out / "report.md").read_text()
+
 
 
 def test_outputs_are_compared_with_the_saved_by_cell_or_a_reference(tmp_path, monkeypatch, saved_models, harness_cache, isolated_store):

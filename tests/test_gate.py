@@ -225,3 +225,21 @@ def test_a_run_that_tested_nothing_never_passes():
     tested = document([result("tf2.15", "infra-error"), result("tf2.16", "loaded")])
     tested["gate"] = evaluate(tested, "any", None, None)
     assert not tested["gate"]["untested"] and exit_code(tested) == 0
+
+
+@pytest.mark.parametrize("fail_on", ["regression", "any", "none"])
+def test_a_skipped_cell_is_not_tested_and_never_a_pass(fail_on):
+    doc = {
+        "results": [
+            {"model": "m.h5", "cell": "py3.11-tf2.15", "status": "loaded"},
+            {"model": "m.h5", "cell": "py3.10-tf2.15", "status": "skipped", "detail": "Python 3.10 is not available on this host"},
+        ]
+    }
+    doc["gate"] = evaluate(doc, fail_on, None, None)
+    assert doc["gate"]["not_tested"] == ["py3.10-tf2.15"] and not doc["gate"]["untested"] and not doc["gate"]["failed"]
+    assert exit_code(doc) == exits.UNTESTED
+    assert doc["gate"]["reason"] == "1 cell not tested: Python 3.10 is not available on this host" or fail_on == "none"
+    failing = copy.deepcopy(doc)
+    failing["results"][0]["status"] = "load-error"
+    failing["gate"] = evaluate(failing, fail_on, None, None)
+    assert exit_code(failing) == (exits.UNTESTED if fail_on == "none" else exits.FAILED)  # a failure says more than a skip

@@ -123,6 +123,7 @@ class BackendConfig:
     matrix_path: Path | None = None
     sandbox: str = "auto"  # auto | bwrap | none (the uv backend's)
     limits: Any = None  # sandbox.Limits
+    python_downloads: bool = False  # the uv backend may install a uv-managed CPython a cell needs
 
 
 # name -> "module:factory"; each factory takes a BackendConfig and returns an unchecked backend.
@@ -202,9 +203,14 @@ def cell_request(request: Mapping[str, Any], place: Callable[[str, str], str], w
 
 
 def get_backend(
-    name: str, docker: Mapping[str, Any] | None = None, matrix_path: Path | None = None, sandbox: str = "auto", limits: Any = None
+    name: str,
+    docker: Mapping[str, Any] | None = None,
+    matrix_path: Path | None = None,
+    sandbox: str = "auto",
+    limits: Any = None,
+    python_downloads: bool = False,
 ) -> Backend:
     """The backend called `name` (see BACKENDS, or auto), checked; `docker` is the matrix's docker section."""
-    backend = create_backend(name, BackendConfig(dict(docker or {}), matrix_path, sandbox, limits))
+    backend = create_backend(name, BackendConfig(dict(docker or {}), matrix_path, sandbox, limits, python_downloads))
     backend.check()
     return backend

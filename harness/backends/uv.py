@@ -49,13 +49,20 @@ class UvBackend:
     name = "uv"
 
     def __init__(
-        self, root: Path | None = None, index: IndexConfig | None = None, sandbox: Sandbox | None = None, limits: Limits | None = None
+        self,
+        root: Path | None = None,
+        index: IndexConfig | None = None,
+        sandbox: Sandbox | None = None,
+        limits: Limits | None = None,
+        python_downloads: bool = False,
     ):
         self.root = root or cache_dir() / "envs"
         self.index = index or IndexConfig.from_env()
         self._box = sandbox
         self.limits = limits or Limits()
+        self.python_downloads = python_downloads or python_downloads_allowed(os.environ, Path.cwd())
         self._pythons: dict[str, str | None] = {}
+        self._download_errors: dict[str, str] = {}
         self._lock = threading.Lock()
 
     # What the recipe adds to Python and the lock: the environment's modules compiled to bytecode
@@ -82,7 +89,12 @@ class UvBackend:
         return None
 
     def skip_reason(self, version: str) -> str:
-        return f"Python {version} is not available on this host: install it (uv python install {version}, or pyenv) or use --backend docker"
+        if version in self._download_errors:
+            return f"Python {version} is not on this host and uv could not download it ({self._download_errors[version]})"
+        return (
+            f"Python {version} is not available on this host: pass --python-downloads to let uv install it, "
+            f"install it yourself (uv python install {version}, or pyenv) or use --backend docker"
+        )
 
     def _uv_env(self) -> dict[str, str]:
         # Never download interpreters (no network for it here, and a surprise elsewhere).
@@ -105,8 +117,25 @@ class UvBackend:
                     root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
                     builds = sorted(root.glob(f"{version}.*/bin/python{version}")) if root.is_dir() else []
                     path = str(builds[-1]) if builds else None
+                if path is None and self.python_downloads:
+                    path = self._download(version)
                 self._pythons[version] = path
             return self._pythons[version]
+
+    def _download(self, version: str) -> str | None:
+        """A uv-managed CPython for `version` (the user allowed downloads), or None with the reason kept."""
+        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "automatic"}
+        installed = proc.run([uv_bin(), "python", "install", version], env=env, timeout=900)
+        if not installed.ok:
+            # uv says what failed first, then each cause: keep the first and the innermost
+            lines = [line.strip().removeprefix("cause: ") for line in installed.stderr.splitlines() if line.strip()]
+            reason = "; ".join(dict.fromkeys([lines[0], lines[-1]])) if lines else "no output"
+            self._download_errors[version] = redact("timed out" if installed.timed_out else reason)[:300]
+            return None
+        found = proc.run([uv_bin(), "python", "find", "--managed-python", version], env=self._uv_env(), timeout=60)
+        if not found.ok:
+            found = proc.run([uv_bin(), "python", "find", version], env=self._uv_env(), timeout=60)
+        return found.stdout.strip() if found.ok else None
 
     def location(self, env: EnvSpec) -> Path:
         return self.root / env.key
@@ -221,7 +250,8 @@ class UvBackend:
         return {}  # the run records the sandbox already
 
     def portable_config(self) -> BackendConfig:
-        return BackendConfig(sandbox=self.sandbox, limits=self.limits)  # a worker uses the same sandbox, or fails the cell
+        # a worker uses the same sandbox (or fails the cell) and may download what this host may
+        return BackendConfig(sandbox=self.sandbox, limits=self.limits, python_downloads=self.python_downloads)
 
     def collect_garbage(self, older_than_days: float | None) -> str:
         keep: set[str] = set()
@@ -259,4 +289,24 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 def create(config: BackendConfig) -> UvBackend:
-    return UvBackend(sandbox=get_sandbox(config.sandbox), limits=config.limits)
+    return UvBackend(sandbox=get_sandbox(config.sandbox), limits=config.limits, python_downloads=config.python_downloads)
+
+
+def python_downloads_allowed(env: Mapping[str, str], cwd: Path) -> bool:
+    """uv's own setting: UV_PYTHON_DOWNLOADS, else `python-downloads` in uv.toml or [tool.uv]
+    (the project's, then the user's), "automatic" or "manual" allowing it. uv's default
+    ("automatic") is not taken as the user's word: downloading interpreters stays opt-in."""
+    value = env.get("UV_PYTHON_DOWNLOADS")
+    if value is None:
+        from ..config import read_toml
+
+        candidates = [p for folder in (cwd, *cwd.parents) for p in (folder / "uv.toml", folder / "pyproject.toml")]
+        candidates.append(Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "uv" / "uv.toml")
+        for path in candidates:
+            if path.is_file():
+                settings = read_toml(path) or {}
+                section = settings.get("tool", {}).get("uv", {}) if path.name == "pyproject.toml" else settings
+                if isinstance(section, dict) and "python-downloads" in section:
+                    value = str(section["python-downloads"])
+                    break
+    return (value or "").strip().lower() in ("automatic", "manual")

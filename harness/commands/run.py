@@ -123,6 +123,12 @@ def add_parser(commands: Any) -> None:
         metavar="SIZE",
         help="memory each cell asks Ray for (default 1.5g: Ray puts no more TensorFlow processes on a node than it holds)",
     )
+    cluster.add_argument(
+        "--python-downloads",
+        action="store_true",
+        help="let uv install a CPython a cell needs that this machine lacks (uv-managed, from uv's download source); "
+        "without it, or UV_PYTHON_DOWNLOADS=automatic / python-downloads in uv.toml, such cells are skipped and the run is not a pass",
+    )
     add_gate_arguments(parser)
     add_sandbox_arguments(parser)
     box = parser.add_argument_group("docker backend (override the matrix's docker: section)")
@@ -158,6 +164,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     docker = {"template": args.template, "base_image": args.base_image, "memory": args.memory, "cpus": args.cpus, "pids": args.pids}
     options = RunOptions(
         sandbox=args.sandbox,
+        python_downloads=args.python_downloads,
         trust_models=args.trust_models,
         memory=args.memory,
         pids=args.pids,

@@ -248,7 +248,15 @@ def gate_text(doc: Doc) -> str | None:
     if not gate:
         return None
     against = f" against {gate['reference']}" if gate.get("reference") and gate.get("fail_on") == "regression" else ""
-    verdict = "nothing tested" if gate.get("untested") else "fails" if gate.get("failed") else "passes"
+    verdict = (
+        "nothing tested"
+        if gate.get("untested")
+        else "fails"
+        if gate.get("failed")
+        else "not a pass"
+        if gate.get("not_tested")
+        else "passes"
+    )
     if not gate.get("given", True):  # the default gate: do not name an option the user never passed
         return f"{verdict}: {gate['reason']}{against}"
     return f"--fail-on {gate['fail_on']}: {verdict} ({gate['reason']}{against})"
