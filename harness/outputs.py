@@ -7,12 +7,14 @@ one that saved the file. Arrays are read with allow_pickle=False: data, never co
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import memo
 from .diagnose import CellResult, Status
 from .matrix import LoadOptions
 
@@ -72,30 +74,58 @@ def close(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray], load: 
 
 def compare_outputs(models: Sequence[Mapping[str, Any]], results: Sequence[CellResult], load: LoadOptions) -> list[CellResult]:
     """The results with `output_diff` set where outputs were saved, and those whose outputs
-    differ from the reference turned into loaded-output-mismatch (new values, same order)."""
+    differ from the reference turned into loaded-output-mismatch (new values, same order).
+
+    Each comparison is remembered by the two files' hashes and the tolerances (memo.py), so a
+    re-run whose results all come from the store neither imports numpy nor reads an array."""
     compared: dict[int, CellResult] = {}
     for model in models:
         saved = [(n, r) for n, r in enumerate(results) if r.model == model["name"] and r.outputs and Path(r.outputs).exists()]
         if not saved:
             continue
-        reference, label = _reference(model, [r for _, r in saved], load)
-        if reference is None:
+        label = _reference(model, [r for _, r in saved], load)
+        if label is None:
             continue
         for n, r in saved:
-            compared[n] = _compared(r, reference, label, load)
+            compared[n] = _compared(r, label, load)
     return [compared.get(n, r) for n, r in enumerate(results)]
 
 
-def _compared(r: CellResult, reference: Sequence[np.ndarray], label: str, load: LoadOptions) -> CellResult:
+def _digest(path: str | Path) -> str:
+    """The file's sha256; a file larger than any outputs may be is refused unread (a cell wrote it)."""
+    size = Path(path).stat().st_size
+    if size > MAX_OUTPUT_BYTES:
+        raise ValueError(f"{Path(path).name}: {size} bytes, more than {MAX_OUTPUT_BYTES}")
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _comparison(reference: str, outputs: str, load: LoadOptions) -> dict[str, Any]:
+    """{"diff": ..., "close": bool}, or {"error": why the outputs cannot be read}; remembered."""
+    try:
+        parts = [_digest(reference), _digest(outputs), repr(load.atol), repr(load.rtol)]
+    except (OSError, ValueError) as exc:
+        return {"error": str(exc)}
+
+    def compute() -> dict[str, Any]:
+        expected = read_arrays(reference)
+        try:
+            got = read_arrays(outputs)
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            return {"error": str(exc)}
+        return {"diff": differences(expected, got), "close": close(expected, got, load)}
+
+    return memo.remember("outputs", parts, ("outputs.py",), compute)
+
+
+def _compared(r: CellResult, label: str, load: LoadOptions) -> CellResult:
     if r.outputs == label:
         return replace(r, output_diff={"reference": "this cell", "max_abs": 0.0, "max_rel": 0.0})
     assert r.outputs is not None
-    try:
-        outputs = read_arrays(r.outputs)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        return replace(r, output_diff={"error": f"the outputs the cell sent cannot be read: {exc}"})
-    diff = {"reference": Path(label).stem if label != str(load.reference) else str(load.reference), **differences(reference, outputs)}
-    if close(reference, outputs, load):
+    found = _comparison(label, r.outputs, load)
+    if "error" in found:
+        return replace(r, output_diff={"error": f"the outputs the cell sent cannot be read: {found['error']}"})
+    diff = {"reference": Path(label).stem if label != str(load.reference) else str(load.reference), **found["diff"]}
+    if found["close"]:
         return replace(r, output_diff=diff)
     where = "shapes differ" if diff["max_abs"] is None else f"max abs diff {diff['max_abs']:.3g}, max rel diff {diff['max_rel']:.3g}"
     return replace(
@@ -108,14 +138,31 @@ def _compared(r: CellResult, reference: Sequence[np.ndarray], label: str, load: 
     )
 
 
-def _reference(model: Mapping[str, Any], results: Sequence[CellResult], load: LoadOptions) -> tuple[list[np.ndarray] | None, str]:
+def _readable(path: str) -> bool:
+    """Whether numpy reads these outputs (remembered by the file's hash)."""
+
+    def compute() -> bool:
+        try:
+            read_arrays(path)
+        except (OSError, ValueError, zipfile.BadZipFile):
+            return False
+        return True
+
+    try:
+        digest = _digest(path)
+    except (OSError, ValueError):
+        return False
+    return memo.remember("outputs-readable", [digest], ("outputs.py",), compute)
+
+
+def _reference(model: Mapping[str, Any], results: Sequence[CellResult], load: LoadOptions) -> str | None:
+    """The reference outputs' path: the user's file, else the first loaded cell whose Keras saved the model."""
     if load.reference:
-        return read_arrays(load.reference), str(load.reference)
+        read_arrays(load.reference)  # the user's file: unreadable is an error, said now
+        return str(load.reference)
     saved_by = model.get("keras_version")
     for r in results:
-        if r.status == "loaded" and r.outputs and saved_by and saved_by in (r.versions.get("keras"), r.versions.get("tf-keras")):
-            try:
-                return read_arrays(r.outputs), r.outputs
-            except (OSError, ValueError, zipfile.BadZipFile):
-                continue
-    return None, ""
+        saved_here = saved_by and saved_by in (r.versions.get("keras"), r.versions.get("tf-keras"))
+        if r.status == "loaded" and r.outputs and saved_here and _readable(r.outputs):
+            return r.outputs
+    return None

@@ -62,7 +62,10 @@ class Recorder:
             rows = self._rows(results)
             if rows:
                 self.store.add(self.run_id, rows)
-        self.flush()
+        if not all(r.cached for r in results):
+            # Results reused from the store are already kept there (a killed re-run finds them again):
+            # writing results.json for them alone only slowed a re-run down.
+            self.flush()
 
     def cached(self, cell_id: str, env_key: str, infos: Sequence[ModelInfo]) -> list[CellResult]:
         """Results the store holds for these models in this cell, unchanged since (keys.result_key)."""
@@ -101,14 +104,16 @@ class Recorder:
         self.document = follow_up(stamped, self.store, self.run_id or None, fail_on, baseline, baseline_name)
         if self.store:
             self.store.finish_run(self.run_id, complete, interrupted, self._rows(final))
-        self.flush()
+        self._write(self.document)  # the document holds the results already: not converted a second time
         write_reports(self.document, self.outdir)
         return self.document
 
     # ------------------------------------------------------------------
 
     def flush(self) -> None:
-        document = {**self.document, "results": [r.to_dict() for r in self.results]}
+        self._write({**self.document, "results": [r.to_dict() for r in self.results]})
+
+    def _write(self, document: Mapping[str, Any]) -> None:
         write_atomic(self.outdir / "results.json", json.dumps(document, indent=1, default=str))
 
     def _rows(self, results: Sequence[CellResult]) -> list[StoredResult]:

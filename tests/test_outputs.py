@@ -35,3 +35,33 @@ def test_compare_uses_the_saved_by_cell_and_marks_the_others(tmp_path):
     assert b.output_diff == {"reference": "this cell", "max_abs": 0.0, "max_rel": 0.0} and b.status == "loaded"
     assert c.status == "loaded-after-fix" and c.output_diff is not None and c.output_diff["max_abs"] < 1e-6
     assert d == results[3]  # no outputs: untouched
+
+
+def test_a_comparison_is_remembered_by_the_files_hashes(tmp_path, monkeypatch):
+    """A re-run compares the same files again: the answer comes from the memo, no array is read;
+    a changed file is read and compared anew."""
+    import harness.outputs as outputs
+
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    ref, other = tmp_path / "ref.npz", tmp_path / "other.npz"
+    np.savez(ref, np.zeros((1, 2)))
+    np.savez(other, np.full((1, 2), 0.5))
+    models = [{"name": "m.h5", "keras_version": "2.15.0"}]
+    results = [
+        CellResult("m.h5", "ref", "loaded", versions={"keras": "2.15.0"}, outputs=str(ref)),
+        CellResult("m.h5", "x", "loaded", versions={"keras": "3.5.0"}, outputs=str(other)),
+    ]
+    first = compare_outputs(models, results, LoadOptions())
+    assert first[1].status == MISMATCH and first[1].output_diff["max_abs"] == 0.5
+
+    def unread(path):
+        raise AssertionError(f"read {path} again")
+
+    monkeypatch.setattr(outputs, "read_arrays", unread)
+    assert compare_outputs(models, results, LoadOptions()) == first
+    monkeypatch.undo()
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    np.savez(other, np.zeros((1, 2)))  # the cell now answers as the reference
+    again = compare_outputs(models, results, LoadOptions())
+    assert again[1].status == "loaded" and again[1].output_diff["max_abs"] == 0.0
+    assert compare_outputs(models, results, LoadOptions(atol=1.0))[1].status == "loaded"  # tolerances are part of the key
