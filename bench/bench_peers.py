@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="runs per warm figure (median)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--skip-planning", action="store_true")
+    parser.add_argument("--only-planning", action="store_true", help="expansion and locking only, no environments")
     args = parser.parse_args()
     work = args.work
     shutil.rmtree(work, ignore_errors=True)
@@ -127,6 +128,10 @@ def main() -> None:
         dry = harness("run", str(five_hundred), str(MODEL), "--dry-run")
         figures["lock_500_new_cells_s"] = timed(dry, plan_env)
         figures["dry_run_500_locked_s"] = statistics.median(timed(dry, plan_env) for _ in range(args.runs))
+
+    if args.only_planning:
+        print_figures(figures)
+        return
 
     # -- 4 cells x 1 model: new environments, then warm, then nothing changed ----------------
     four = matrix_file(work / "four.yaml", {"tensorflow": RELEASES})
