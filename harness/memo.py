@@ -13,6 +13,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +31,26 @@ def code_hash(*modules: str) -> str:
     for name in modules:
         digest.update(name.encode() + b"\0" + (here / name).read_bytes())
     return digest.hexdigest()
+
+
+def machine_fact(kind: str, ident: Sequence[str], max_age: float, compute: Callable[[], T | None]) -> T | None:
+    """A fact about this machine (an interpreter's path, that bubblewrap works) kept for
+    `max_age` seconds while `ident` (what it depends on) is unchanged. Only answers that are
+    not None are kept: a "no" is asked again every time, so a fix the user makes counts at once,
+    and a kept "yes" that turned false fails loudly where it is used, never silently."""
+    key = hashlib.sha256("\0".join([kind, *ident]).encode()).hexdigest()[:32]
+    kept = cache_dir() / "machine" / f"{kind}-{key}.json"
+    try:
+        data = json.loads(kept.read_text())
+        if data.get("ident") == list(ident) and time.time() - float(data["at"]) < max_age:
+            return data["value"]  # type: ignore[no-any-return]
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    value = compute()
+    if value is not None:
+        with contextlib.suppress(OSError, TypeError, ValueError):
+            write_cache(kept, json.dumps({"ident": list(ident), "at": time.time(), "value": value}))
+    return value
 
 
 def remember(

@@ -261,19 +261,49 @@ def _try_bwrap(bwrap: str) -> tuple[str | None, bool]:
     """(why not, or None; whether --disable-userns is understood), tried once per binary."""
     with _probe_lock:
         if bwrap not in _probed:
-            why: str | None = None
-            disable = True
-            for flags in (["--disable-userns"], []):
-                done = proc.run([bwrap, "--unshare-all", "--unshare-user", *flags, *system_view(), "--", "/bin/true"], timeout=30)
-                if done.ok:
-                    why, disable = None, bool(flags)
-                    break
-                lines = done.stderr.strip().splitlines()
-                why = lines[-1] if lines else f"exit code {done.returncode}"
-                if "disable-userns" not in done.stderr:  # not the flag's fault: no older form will do better
-                    break
-            _probed[bwrap] = (why, disable)
+            failed: list[str] = []
+
+            def attempt() -> bool | None:
+                """Whether --disable-userns is understood, once a sandbox was made; None when none was."""
+                for flags in (["--disable-userns"], []):
+                    done = proc.run([bwrap, "--unshare-all", "--unshare-user", *flags, *system_view(), "--", "/bin/true"], timeout=30)
+                    if done.ok:
+                        return bool(flags)
+                    lines = done.stderr.strip().splitlines()
+                    failed.append(lines[-1] if lines else f"exit code {done.returncode}")
+                    if "disable-userns" not in done.stderr:  # not the flag's fault: no older form will do better
+                        break
+                return None
+
+            # A sandbox that worked is remembered for a day, while the binary, the boot and the
+            # kernel's user-namespace switches are the same (a re-run then starts no process);
+            # one that did not work is tried again every run.
+            from .memo import machine_fact
+
+            disable = machine_fact("bwrap", _bwrap_ident(bwrap), 86400.0, attempt)
+            _probed[bwrap] = (failed[-1] if disable is None else None, bool(disable) if disable is not None else True)
         return _probed[bwrap]
+
+
+def _bwrap_ident(bwrap: str) -> list[str]:
+    """What bubblewrap working here depends on: the binary, this boot, the kernel and its switches."""
+    parts = [bwrap, os.uname().release]
+    try:
+        info = os.stat(bwrap)
+        parts += [str(info.st_mtime_ns), str(info.st_size), str(info.st_mode)]
+    except OSError:
+        parts.append("missing")
+    for switch in (
+        "/proc/sys/kernel/random/boot_id",
+        "/proc/sys/user/max_user_namespaces",
+        "/proc/sys/kernel/unprivileged_userns_clone",
+        "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+    ):
+        try:
+            parts.append(Path(switch).read_text().strip())
+        except OSError:
+            parts.append("-")
+    return parts
 
 
 def find_bwrap() -> str | None:

@@ -117,3 +117,39 @@ def test_uvs_own_setting_allows_python_downloads(tmp_path):
     (tmp_path / "project" / "pyproject.toml").write_text('[tool.uv]\npython-downloads = "never"\n')
     assert not python_downloads_allowed(home, project)  # the project's setting comes first
     assert python_downloads_allowed({**home, "UV_PYTHON_DOWNLOADS": "automatic"}, project)  # and the environment before it
+
+
+def test_a_found_interpreter_is_remembered_and_looked_for_again_when_gone(tmp_path, monkeypatch):
+    """A re-run starts no `uv python find`: the path found is kept (an hour, same PATH and
+    folder); a kept path that is gone is looked for again, and a Python not found is never kept."""
+    import sys
+
+    from harness.backends.uv import UvBackend
+
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    calls: list[str] = []
+    real = UvBackend._find
+
+    def counted(self, version):
+        calls.append(version)
+        return real(self, version)
+
+    monkeypatch.setattr(UvBackend, "_find", counted)
+    mine = f"{sys.version_info.major}.{sys.version_info.minor}"
+    first = UvBackend(root=tmp_path / "envs").interpreter(mine)
+    assert first and calls == [mine]
+    assert UvBackend(root=tmp_path / "envs").interpreter(mine) == first and calls == [mine]  # another run: kept
+    assert UvBackend(root=tmp_path / "envs").interpreter("3.99") is None
+    assert UvBackend(root=tmp_path / "envs").interpreter("3.99") is None and calls == [mine, "3.99", "3.99"]  # a no is asked again
+
+    fake = tmp_path / "python-gone"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(UvBackend, "_find", lambda self, version: str(fake))
+    monkeypatch.chdir(tmp_path)  # another folder: another answer is kept
+    assert UvBackend(root=tmp_path / "envs").interpreter(mine) == str(fake)
+    fake.unlink()
+    monkeypatch.setattr(UvBackend, "_find", counted)
+    again = UvBackend(root=tmp_path / "envs").interpreter(mine)  # gone: looked for again
+    assert again and again != str(fake) and calls[-1] == mine and len(calls) == 4
+    # (uv answers per folder: here, outside the repository's .venv, another interpreter than `first`)

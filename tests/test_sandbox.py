@@ -218,3 +218,33 @@ def test_without_a_cgroup_the_probes_own_limits_hold():
     assert facts["cgroup"] is False  # nobody may not make cgroups: the rlimit path is the one tested
     started, memory = facts["stdout"].split()
     assert 0 < int(started) < 24 and memory == "MemoryError"
+
+
+def test_a_working_bubblewrap_is_remembered_a_failing_one_is_tried_again(tmp_path, monkeypatch):
+    import harness.sandbox as sandbox
+
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    good, bad = tmp_path / "good-bwrap", tmp_path / "bad-bwrap"
+    log = tmp_path / "calls"
+    good.write_text(f"#!/bin/sh\necho x >> {log}\nexit 0\n")
+    bad.write_text(f"#!/bin/sh\necho x >> {log}\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    for f in (good, bad):
+        f.chmod(0o755)
+
+    def fresh():  # a new process: nothing kept in memory
+        monkeypatch.setattr(sandbox, "_probed", {})
+
+    def calls() -> int:
+        return len(log.read_text().splitlines()) if log.exists() else 0
+
+    fresh()
+    assert sandbox._try_bwrap(str(good)) == (None, True) and calls() == 1
+    fresh()
+    assert sandbox._try_bwrap(str(good)) == (None, True) and calls() == 1  # remembered: no process started
+    fresh()
+    assert sandbox._try_bwrap(str(bad))[0] == "bwrap: No permissions to create new namespace"
+    fresh()
+    assert sandbox._try_bwrap(str(bad))[0] is not None and calls() == 3  # a failure is tried again every time
+    good.write_text(f"#!/bin/sh\necho x >> {log}\nexit 1\n")  # the binary changed: asked again
+    fresh()
+    assert sandbox._try_bwrap(str(good))[0] is not None and calls() >= 4

@@ -111,16 +111,28 @@ class UvBackend:
         """
         with self._lock:
             if version not in self._pythons:
-                found = proc.run([uv_bin(), "python", "find", version], env=self._uv_env(), timeout=60)
-                path = found.stdout.strip() if found.ok else None
-                if path is None:
-                    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
-                    builds = sorted(root.glob(f"{version}.*/bin/python{version}")) if root.is_dir() else []
-                    path = str(builds[-1]) if builds else None
+                from ..memo import machine_fact
+
+                # Found interpreters are remembered for an hour while what uv searches is unchanged
+                # (a re-run then starts no `uv python find`); one that is gone is looked for again.
+                searched = ("PATH", "PYENV_ROOT", "UV_PYTHON_INSTALL_DIR", "HOME", "VIRTUAL_ENV", "UV_PYTHON_PREFERENCE")
+                ident = [version, uv_bin(), os.getcwd(), *(os.environ.get(k, "") for k in searched)]  # uv looks in the folder's .venv too
+                path = machine_fact("python", ident, 3600.0, lambda: self._find(version))
+                if path is not None and not os.access(path, os.X_OK):
+                    path = self._find(version)
                 if path is None and self.python_downloads:
                     path = self._download(version)
                 self._pythons[version] = path
             return self._pythons[version]
+
+    def _find(self, version: str) -> str | None:
+        found = proc.run([uv_bin(), "python", "find", version], env=self._uv_env(), timeout=60)
+        path = found.stdout.strip() if found.ok else None
+        if path is None:
+            root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+            builds = sorted(root.glob(f"{version}.*/bin/python{version}")) if root.is_dir() else []
+            path = str(builds[-1]) if builds else None
+        return path
 
     def _download(self, version: str) -> str | None:
         """A uv-managed CPython for `version` (the user allowed downloads), or None with the reason kept."""
