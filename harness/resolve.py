@@ -12,16 +12,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
-import html.parser
-import http.client
 import json
 import os
 import platform
 import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,23 +154,6 @@ def _file_version(filename: str) -> Version | None:
         return None
 
 
-class _Anchors(html.parser.HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.files: list[ReleaseFile] = []
-        self._attrs: dict[str, str | None] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self._attrs = dict(attrs)
-
-    def handle_data(self, data: str) -> None:
-        if self._attrs:
-            requires = self._attrs.get("data-requires-python")
-            self.files.append(ReleaseFile(data.strip(), html.unescape(requires) if requires else None, "data-yanked" in self._attrs))
-            self._attrs = {}
-
-
 class PackageIndex:
     """Release files per distribution, cached on disk with a TTL."""
 
@@ -229,7 +208,11 @@ class PackageIndex:
                 return cached
         try:
             files = [f for url in self.config.urls for f in _fetch(url, name)]
-        except (OSError, ValueError, http.client.HTTPException) as exc:
+        except Exception as exc:
+            import http.client  # with the network code, only when a listing is fetched: a re-run from the cache never is
+
+            if not isinstance(exc, (OSError, ValueError, http.client.HTTPException)):
+                raise
             if cached is not None:
                 return cached  # offline: a stale list beats no list
             raise InfraUnavailable(
@@ -260,13 +243,16 @@ def _fetch(index_url: str, name: str) -> list[ReleaseFile]:
         found = credentials(given)
         if found is not None:
             headers["Authorization"] = basic_auth(*found)
+    from urllib import error as url_error
+    from urllib import request as url_request
+
     headers["Accept"] = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
-    request = urllib.request.Request(url, headers=headers)
+    request = url_request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with url_request.urlopen(request, timeout=30) as response:
             body = response.read()
             content_type = response.headers.get("Content-Type", "")
-    except urllib.error.HTTPError as exc:
+    except url_error.HTTPError as exc:
         if exc.code == 404:
             return []
         raise
@@ -295,7 +281,28 @@ def basic_auth(user: str, password: str) -> str:
 
 
 def _parse_html(text: str) -> list[ReleaseFile]:
-    parser = _Anchors()
+    """The release files a PEP 503 page links to (html.parser is imported here: listings are
+    mostly read from the cache, where they are JSON)."""
+    import html
+    import html.parser
+
+    class Anchors(html.parser.HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.files: list[ReleaseFile] = []
+            self._attrs: dict[str, str | None] = {}
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "a":
+                self._attrs = dict(attrs)
+
+        def handle_data(self, data: str) -> None:
+            if self._attrs:
+                requires = self._attrs.get("data-requires-python")
+                self.files.append(ReleaseFile(data.strip(), html.unescape(requires) if requires else None, "data-yanked" in self._attrs))
+                self._attrs = {}
+
+    parser = Anchors()
     parser.feed(text)
     return parser.files
 
