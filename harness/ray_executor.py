@@ -268,9 +268,12 @@ class RayExecutor:
             ask.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(self.backend, self.config, envs)
             for n in alive
         ]
+        # The question costs a worker start on a node whose workers are busy (measured 0.9 s here),
+        # which a 6-cell run feels and a 500-cell one does not: the wait is bounded by the run's size.
+        budget = min(60.0, max(0.3, 0.05 * len(tasks)))
         try:
-            answers = ray.get(refs, timeout=60)
-        except Exception:  # noqa: BLE001 - a node that cannot answer: no placement, Ray spreads as before
+            answers = ray.get(refs, timeout=budget)
+        except Exception:  # noqa: BLE001 - a node that cannot answer in time: no placement, Ray spreads as before
             return {}
         finally:
             refs = []
