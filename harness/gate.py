@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -153,19 +153,23 @@ def evaluate(
     }
 
 
-def accepted_reason(doc: Mapping[str, Any], result: Mapping[str, Any]) -> str | None:
-    """Why the gate lets this failed result pass, or None: the JUnit file reports it as skipped
-    with this reason, so a CI test tab and the harness's exit code agree."""
+def acceptance(doc: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], str | None]:
+    """For a result: why the gate lets it pass although it failed, or None. The JUnit file reports
+    such a result as skipped with this reason, so a CI test tab and the harness's exit code agree.
+    (The regressions are read once, not once per result.)"""
     gate = doc.get("gate") or {}
-    if result["status"] not in FAILED or not gate:
-        return None
     fail_on = gate.get("fail_on")
-    if fail_on == "none":
-        return "accepted: --fail-on none ignores load failures"
-    if fail_on == "attribute-error" and not result.get("attribute_error"):
-        return "accepted: --fail-on attribute-error counts AttributeErrors only"
-    if fail_on == "regression" and gate.get("reference"):
-        regressed = {(r["model"], r["cell"]) for r in gate.get("regressions") or []}
-        if (result["model"], result["cell"]) not in regressed:
+    regressed = {(r["model"], r["cell"]) for r in gate.get("regressions") or []}
+
+    def reason(result: Mapping[str, Any]) -> str | None:
+        if result["status"] not in FAILED or not gate:
+            return None
+        if fail_on == "none":
+            return "accepted: --fail-on none ignores load failures"
+        if fail_on == "attribute-error" and not result.get("attribute_error"):
+            return "accepted: --fail-on attribute-error counts AttributeErrors only"
+        if fail_on == "regression" and gate.get("reference") and (result["model"], result["cell"]) not in regressed:
             return f"accepted: it failed in {gate['reference']} too"
-    return None
+        return None
+
+    return reason

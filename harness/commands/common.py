@@ -234,9 +234,8 @@ def print_follow_up(console: Console, doc: dict[str, Any]) -> None:
     if news:
         console.print(f"[bold blue]{news}[/]")
     gate = doc.get("gate")
-    if gate and (gate["fail_on"] != "none" or gate.get("untested") or gate.get("not_tested")):
-        bad = gate["failed"] or gate.get("untested") or gate.get("not_tested")
-        console.print(f"[{'red' if bad else 'green'}]{summary.gate_text(doc)}[/]")
+    if gate and summary.shows_gate(doc):
+        console.print(f"[{'green' if summary.gate_verdict(gate) == 'passes' else 'red'}]{summary.gate_text(doc)}[/]")
         if gate["fail_on"] == "regression" and summary.shows_regressions(doc):
             for r in gate["regressions"]:
                 console.print(

@@ -7,7 +7,7 @@ a CI artifact or an air-gapped laptop.
 from __future__ import annotations
 
 import functools
-import re
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,10 +36,6 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         bytecode_cache=bytecode,
     )
-
-
-def _dom_id(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", text)
 
 
 def _details(doc: Mapping[str, Any], r: Mapping[str, Any], cell: Mapping[str, Any], runs: list[Mapping[str, Any]]) -> dict[str, Any]:
@@ -113,8 +109,8 @@ def render_html(doc: Mapping[str, Any]) -> str:
     cells = summary.cells_by_id(doc)
     runs = (doc.get("history") or {}).get("runs") or []
     details: list[dict[str, Any]] = []
-    statuses: dict[str, int] = {}
-    causes: dict[str, int] = {}
+    statuses: Counter[str] = Counter()
+    causes: Counter[str] = Counter()
     models = []
     grouped = summary.results_by_model(doc)
     for model in doc.get("models", []):
@@ -124,13 +120,12 @@ def render_html(doc: Mapping[str, Any]) -> str:
         for r in results:
             tiles[id(r)] = len(details)
             details.append(_details(doc, r, cells.get(r["cell"], {}), runs))
-            statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-            if r.get("cause"):
-                causes[r["cause"]] = causes.get(r["cause"], 0) + 1
+        statuses += summary.counts(results)
+        causes.update(r["cause"] for r in results if r.get("cause"))
         models.append(
             {
                 "info": model,
-                "dom": _dom_id(model["name"]),
+                "dom": summary.identifier(model["name"]),
                 "boundary": summary.boundary(doc, model["name"], results),
                 "counts": summary.count_text(results),
                 "grid": grid,
@@ -152,6 +147,8 @@ def render_html(doc: Mapping[str, Any]) -> str:
             causes=sorted(causes.items()),
             label=summary.exception_label,
             gate_text=summary.gate_text(doc),
+            gate_verdict=summary.gate_verdict(doc.get("gate") or {}),
+            shows_gate=summary.shows_gate(doc),
             containment=summary.containment_text(doc),
             infra=summary.infra_text(doc),
             code_ran=summary.CODE_RAN,

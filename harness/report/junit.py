@@ -10,18 +10,13 @@ with the reason, so the test tab and the harness's exit code agree.
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
 from ..diagnose import FAILED
-from ..gate import accepted_reason
+from ..gate import acceptance
 from . import summary
-
-
-def _class_part(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", text)
 
 
 def _properties(parent: ET.Element, pairs: list[tuple[str, str]]) -> None:
@@ -55,6 +50,7 @@ def render_junit(doc: Mapping[str, Any]) -> str:
     grouped = summary.results_by_model(doc)
     started = (doc.get("run") or {}).get("started") or ""
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    accepted_by = acceptance(doc)
     for model in doc.get("models", []):
         results = grouped.get(model["name"], [])
         suite = ET.SubElement(suites, "testsuite", name=model["name"])
@@ -66,7 +62,7 @@ def render_junit(doc: Mapping[str, Any]) -> str:
         )
         counts = {"tests": len(results), "failures": 0, "errors": 0, "skipped": 0}
         seconds = 0.0
-        classname = f"harness.{_class_part(matrix)}.{_class_part(model['name'])}"
+        classname = f"harness.{summary.identifier(matrix)}.{summary.identifier(model['name'])}"
         for r in results:
             seconds += r.get("seconds") or 0
             case = ET.SubElement(suite, "testcase", classname=classname, name=r["cell"], time=f"{r.get('seconds') or 0:.3f}")
@@ -77,7 +73,7 @@ def render_junit(doc: Mapping[str, Any]) -> str:
             pins += [(f"installed {k}", str(v)) for k, v in (r.get("versions") or {}).items()]
             _properties(case, pins)
             message = " · ".join(x for x in (r["status"], summary.exception_label(r), r.get("cause") or "", r.get("fix") or "") if x)
-            accepted = accepted_reason(doc, r)
+            accepted = accepted_by(r)
             if accepted:
                 counts["skipped"] += 1
                 ET.SubElement(case, "skipped", message=f"{accepted} ({message})")

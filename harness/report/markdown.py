@@ -36,8 +36,8 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     if not run.get("complete"):
         lines += ["> **Partial report**: the run was interrupted; finished cells are shown.", ""]
     gate = doc.get("gate")
-    if gate and (gate.get("fail_on") != "none" or gate.get("untested") or gate.get("not_tested")):
-        mark = "⚠️" if gate.get("untested") or (gate.get("not_tested") and not gate["failed"]) else "❌" if gate["failed"] else "✅"
+    if gate and summary.shows_gate(doc):
+        mark = {"nothing tested": "⚠️", "not a pass": "⚠️", "fails": "❌"}.get(summary.gate_verdict(gate), "✅")
         lines += [f"{mark} **{summary.gate_text(doc)}**", ""]
         if summary.shows_regressions(doc):
             lines += ["### Regressions", ""]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -248,18 +249,30 @@ def gate_text(doc: Doc) -> str | None:
     if not gate:
         return None
     against = f" against {gate['reference']}" if gate.get("reference") and gate.get("fail_on") == "regression" else ""
-    verdict = (
-        "nothing tested"
-        if gate.get("untested")
-        else "fails"
-        if gate.get("failed")
-        else "not a pass"
-        if gate.get("not_tested")
-        else "passes"
-    )
+    verdict = gate_verdict(gate)
     if not gate.get("given", True):  # the default gate: do not name an option the user never passed
         return f"{verdict}: {gate['reason']}{against}"
     return f"--fail-on {gate['fail_on']}: {verdict} ({gate['reason']}{against})"
+
+
+def gate_verdict(gate: Mapping[str, Any]) -> str:
+    """"nothing tested", "fails", "not a pass" (nothing failed, some cells not tested) or "passes"."""
+    if gate.get("untested"):
+        return "nothing tested"
+    if gate.get("failed"):
+        return "fails"
+    return "not a pass" if gate.get("not_tested") else "passes"
+
+
+def shows_gate(doc: Doc) -> bool:
+    """Whether a report states the gate: always, but for --fail-on none when everything was tested."""
+    gate = doc.get("gate") or {}
+    return bool(gate) and (gate.get("fail_on") != "none" or gate_verdict(gate) in ("nothing tested", "not a pass"))
+
+
+def identifier(text: str) -> str:
+    """`text` with every character but letters, digits, _ and - made _: an HTML id, a JUnit class name."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text)
 
 
 def shows_regressions(doc: Doc) -> bool:
@@ -309,14 +322,12 @@ def variant_grid(doc: Doc, model: str, results: Sequence[Result] | None = None) 
 
     # an axis is independent when some row holds several of its releases: its release names the column
     seen: dict[str, dict[str, set[str]]] = {}
-    pythons: set[str] = set()
     for r in results:
         cell = cells.get(r["cell"], {})
         for name, version in pinned(cell).items():
             seen.setdefault(name, {}).setdefault(row_of(cell), set()).add(version)
-        if cell.get("python"):
-            pythons.add(str(cell["python"]))
     independent = {name for name, per_row in seen.items() if any(len(v) > 1 for v in per_row.values())}
+    pythons = set().union(*seen.get("python", {}).values())
 
     rows: dict[str, None] = {}
     keyed: dict[str, tuple[Any, ...]] = {}
