@@ -26,7 +26,7 @@ import os
 import shutil
 import subprocess
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,20 +63,25 @@ def _uv_env(env: Mapping[str, str]) -> tuple[str, tuple[str, ...]] | None:
     return _split([*named, *extras, default or PYPI]) if named or extras else _split([default or PYPI])
 
 
-def _uv_files(env: Mapping[str, str], cwd: Path) -> tuple[str, tuple[str, ...]] | None:
+def uv_setting_tables(env: Mapping[str, str], cwd: Path) -> Iterator[Mapping[str, Any]]:
+    """uv's settings tables where uv reads them, first first: the project's uv.toml or
+    pyproject.toml `[tool.uv]` from `cwd` up, then the user's uv.toml."""
     for folder in (cwd, *cwd.parents):
         for name, table in (("uv.toml", None), ("pyproject.toml", "uv")):
             path = folder / name
             if path.is_file():
                 settings = _read_toml(path)
-                section = settings.get("tool", {}).get(table) if table else settings
+                tool = settings.get("tool")
+                section = (tool.get(table) if isinstance(tool, dict) else None) if table else settings
                 if isinstance(section, dict):
-                    found = _uv_settings(section)
-                    if found:
-                        return found
-    base = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    user = base / "uv" / "uv.toml"
-    return _uv_settings(_read_toml(user)) if user.is_file() else None
+                    yield section
+    user = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "uv" / "uv.toml"
+    if user.is_file():
+        yield _read_toml(user)
+
+
+def _uv_files(env: Mapping[str, str], cwd: Path) -> tuple[str, tuple[str, ...]] | None:
+    return next((found for section in uv_setting_tables(env, cwd) if (found := _uv_settings(section))), None)
 
 
 def _uv_settings(section: Mapping[str, Any]) -> tuple[str, tuple[str, ...]] | None:

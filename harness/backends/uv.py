@@ -310,15 +310,7 @@ def python_downloads_allowed(env: Mapping[str, str], cwd: Path) -> bool:
     ("automatic") is not taken as the user's word: downloading interpreters stays opt-in."""
     value = env.get("UV_PYTHON_DOWNLOADS")
     if value is None:
-        from ..config import read_toml
+        from ..indexes import uv_setting_tables
 
-        candidates = [p for folder in (cwd, *cwd.parents) for p in (folder / "uv.toml", folder / "pyproject.toml")]
-        candidates.append(Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "uv" / "uv.toml")
-        for path in candidates:
-            if path.is_file():
-                settings = read_toml(path) or {}
-                section = settings.get("tool", {}).get("uv", {}) if path.name == "pyproject.toml" else settings
-                if isinstance(section, dict) and "python-downloads" in section:
-                    value = str(section["python-downloads"])
-                    break
+        value = next((str(t["python-downloads"]) for t in uv_setting_tables(env, cwd) if "python-downloads" in t), None)
     return (value or "").strip().lower() in ("automatic", "manual")
