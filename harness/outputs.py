@@ -83,31 +83,34 @@ def compare_outputs(models: Sequence[Mapping[str, Any]], results: Sequence[CellR
         saved = [(n, r) for n, r in enumerate(results) if r.model == model["name"] and r.outputs and Path(r.outputs).exists()]
         if not saved:
             continue
-        label = _reference(model, [r for _, r in saved], load)
-        if label is None:
+        reference = _reference(model, [r for _, r in saved], load)
+        if reference is None:
             continue
         for n, r in saved:
-            compared[n] = _compared(r, label, load)
+            compared[n] = _compared(r, reference, load)
     return [compared.get(n, r) for n, r in enumerate(results)]
 
 
-def _digest(path: str | Path) -> str:
-    """The file's sha256; a file larger than any outputs may be is refused unread (a cell wrote it)."""
+def _digest(path: str | Path, limit: int | None = MAX_OUTPUT_BYTES) -> str:
+    """The file's sha256; a file larger than any outputs may be is refused unread (a cell wrote it;
+    the user's own reference has no limit)."""
     size = Path(path).stat().st_size
-    if size > MAX_OUTPUT_BYTES:
-        raise ValueError(f"{Path(path).name}: {size} bytes, more than {MAX_OUTPUT_BYTES}")
+    if limit is not None and size > limit:
+        raise ValueError(f"{Path(path).name}: {size} bytes, more than {limit}")
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _comparison(reference: str, outputs: str, load: LoadOptions) -> dict[str, Any]:
-    """{"diff": ..., "close": bool}, or {"error": why the outputs cannot be read}; remembered."""
+def _comparison(reference: tuple[str, str], outputs: str, load: LoadOptions) -> dict[str, Any]:
+    """{"diff": ..., "close": bool}, or {"error": why the outputs cannot be read}; remembered by
+    the reference's hash (taken once per model), the outputs' hash and the tolerances."""
+    path, digest = reference
     try:
-        parts = [_digest(reference), _digest(outputs), repr(load.atol), repr(load.rtol)]
+        parts = [digest, _digest(outputs), repr(load.atol), repr(load.rtol)]
     except (OSError, ValueError) as exc:
         return {"error": str(exc)}
 
     def compute() -> dict[str, Any]:
-        expected = read_arrays(reference)
+        expected = read_arrays(path)
         try:
             got = read_arrays(outputs)
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
@@ -117,11 +120,12 @@ def _comparison(reference: str, outputs: str, load: LoadOptions) -> dict[str, An
     return memo.remember("outputs", parts, ("outputs.py",), compute)
 
 
-def _compared(r: CellResult, label: str, load: LoadOptions) -> CellResult:
+def _compared(r: CellResult, reference: tuple[str, str], load: LoadOptions) -> CellResult:
+    label = reference[0]
     if r.outputs == label:
         return replace(r, output_diff={"reference": "this cell", "max_abs": 0.0, "max_rel": 0.0})
     assert r.outputs is not None
-    found = _comparison(label, r.outputs, load)
+    found = _comparison(reference, r.outputs, load)
     if "error" in found:
         return replace(r, output_diff={"error": f"the outputs the cell sent cannot be read: {found['error']}"})
     diff = {"reference": Path(label).stem if label != str(load.reference) else str(load.reference), **found["diff"]}
@@ -138,8 +142,8 @@ def _compared(r: CellResult, label: str, load: LoadOptions) -> CellResult:
     )
 
 
-def _readable(path: str) -> bool:
-    """Whether numpy reads these outputs (remembered by the file's hash)."""
+def _readable(path: str, limit: int | None = MAX_OUTPUT_BYTES) -> str | None:
+    """The sha256 of outputs numpy reads, or None (whether it reads them is remembered by that hash)."""
 
     def compute() -> bool:
         try:
@@ -149,20 +153,24 @@ def _readable(path: str) -> bool:
         return True
 
     try:
-        digest = _digest(path)
+        digest = _digest(path, limit)
     except (OSError, ValueError):
-        return False
-    return memo.remember("outputs-readable", [digest], ("outputs.py",), compute)
+        return None
+    return digest if memo.remember("outputs-readable", [digest], ("outputs.py",), compute) else None
 
 
-def _reference(model: Mapping[str, Any], results: Sequence[CellResult], load: LoadOptions) -> str | None:
-    """The reference outputs' path: the user's file, else the first loaded cell whose Keras saved the model."""
+def _reference(model: Mapping[str, Any], results: Sequence[CellResult], load: LoadOptions) -> tuple[str, str] | None:
+    """(path, sha256) of the reference outputs: the user's file, else the first loaded cell whose Keras saved the model."""
     if load.reference:
-        read_arrays(load.reference)  # the user's file: unreadable is an error, said now
-        return str(load.reference)
+        path = str(load.reference)
+        digest = _readable(path, limit=None)
+        if digest is None:
+            read_arrays(path)  # the user's file: unreadable is an error, said now (this raises it)
+            digest = _digest(path, limit=None)
+        return path, digest
     saved_by = model.get("keras_version")
     for r in results:
         saved_here = saved_by and saved_by in (r.versions.get("keras"), r.versions.get("tf-keras"))
-        if r.status == "loaded" and r.outputs and saved_here and _readable(r.outputs):
-            return r.outputs
+        if r.status == "loaded" and r.outputs and saved_here and (digest := _readable(r.outputs)):
+            return r.outputs, digest
     return None
