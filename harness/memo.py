@@ -33,23 +33,40 @@ def code_hash(*modules: str) -> str:
     return digest.hexdigest()
 
 
+_MISSING: Any = object()
+
+
+def _kept(folder: str, ident: list[str], max_age: float | None = None) -> tuple[Path, Any]:
+    """(where an answer for `ident` is kept, the answer or _MISSING): kept answers carry their
+    ident (a hash collision never answers) and the time they were written."""
+    key = hashlib.sha256("\0".join(ident).encode()).hexdigest()[:32]
+    path = cache_dir() / folder / ident[0] / f"{key}.json"
+    try:
+        data = json.loads(path.read_text())
+        if data.get("ident") == ident and (max_age is None or time.time() - float(data["at"]) < max_age):
+            return path, data["value"]
+    except (OSError, ValueError, TypeError, KeyError):
+        pass  # not kept, or unreadable: computed again
+    return path, _MISSING
+
+
+def _keep(path: Path, ident: list[str], value: Any) -> None:
+    with contextlib.suppress(OSError, TypeError, ValueError):  # a cache that cannot be written is only slower
+        write_cache(path, json.dumps({"ident": ident, "at": time.time(), "value": value}))
+
+
 def machine_fact(kind: str, ident: Sequence[str], max_age: float, compute: Callable[[], T | None]) -> T | None:
     """A fact about this machine (an interpreter's path, that bubblewrap works) kept for
     `max_age` seconds while `ident` (what it depends on) is unchanged. Only answers that are
     not None are kept: a "no" is asked again every time, so a fix the user makes counts at once,
     and a kept "yes" that turned false fails loudly where it is used, never silently."""
-    key = hashlib.sha256("\0".join([kind, *ident]).encode()).hexdigest()[:32]
-    kept = cache_dir() / "machine" / f"{kind}-{key}.json"
-    try:
-        data = json.loads(kept.read_text())
-        if data.get("ident") == list(ident) and time.time() - float(data["at"]) < max_age:
-            return data["value"]  # type: ignore[no-any-return]
-    except (OSError, ValueError, TypeError, KeyError):
-        pass
+    full = [kind, *ident]
+    path, value = _kept("machine", full, max_age)
+    if value is not _MISSING:
+        return value  # type: ignore[no-any-return]
     value = compute()
     if value is not None:
-        with contextlib.suppress(OSError, TypeError, ValueError):
-            write_cache(kept, json.dumps({"ident": list(ident), "at": time.time(), "value": value}))
+        _keep(path, full, value)
     return value
 
 
@@ -63,15 +80,9 @@ def remember(
 ) -> T:
     """compute(), or what it returned before for the same `parts` and the same `code` files."""
     ident = [kind, *parts, code_hash(*code)]
-    key = hashlib.sha256("\0".join(ident).encode()).hexdigest()[:32]
-    kept = cache_dir() / "memo" / kind / f"{key}.json"
-    try:
-        data = json.loads(kept.read_text())
-        if data.get("ident") == ident:
-            return decode(data["value"])
-    except (OSError, ValueError, TypeError, KeyError):
-        pass  # not kept, or unreadable: compute it
+    path, kept = _kept("memo", ident)
+    if kept is not _MISSING:
+        return decode(kept)
     value = compute()
-    with contextlib.suppress(OSError, TypeError, ValueError):  # a cache that cannot be written is only slower
-        write_cache(kept, json.dumps({"ident": ident, "value": encode(value)}))
+    _keep(path, ident, encode(value))
     return value
