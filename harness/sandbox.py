@@ -281,7 +281,7 @@ def _try_bwrap(bwrap: str) -> tuple[str | None, bool]:
             from .memo import machine_fact
 
             disable = machine_fact("bwrap", _bwrap_ident(bwrap), 86400.0, attempt)
-            _probed[bwrap] = (failed[-1] if disable is None else None, bool(disable) if disable is not None else True)
+            _probed[bwrap] = (failed[-1], True) if disable is None else (None, disable)
         return _probed[bwrap]
 
 

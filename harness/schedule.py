@@ -27,6 +27,7 @@ schemas and run the commands they contain.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,22 +47,21 @@ GITLAB_INCLUDE = "include:\n  - local: {path}"
 
 # Actions pinned by commit (a tag can be moved; a commit cannot), with the release in a comment
 # on the line, as Dependabot and Renovate keep them. Each commit is the tag's, read from
-# workflows that pin them; change the three together.
+# workflows that pin them. A sub-action (actions/cache/restore) is its repository's, at its commit.
 ACTIONS = {
-    "checkout": ("actions/checkout", "11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2"),
-    "setup-python": ("actions/setup-python", "a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
-    "cache": ("actions/cache", "5a3ec84eff668545956fd18022155c47e93e2684", "v4.2.3"),
-    "cache/restore": ("actions/cache/restore", "5a3ec84eff668545956fd18022155c47e93e2684", "v4.2.3"),
-    "cache/save": ("actions/cache/save", "5a3ec84eff668545956fd18022155c47e93e2684", "v4.2.3"),
-    "upload-artifact": ("actions/upload-artifact", "ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
-    "download-artifact": ("actions/download-artifact", "d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0"),
+    "actions/checkout": ("11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2"),
+    "actions/setup-python": ("a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
+    "actions/cache": ("5a3ec84eff668545956fd18022155c47e93e2684", "v4.2.3"),
+    "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
+    "actions/download-artifact": ("d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0"),
 }
 DIND = "docker:27-dind"
 
 
 def uses(action: str) -> str:
-    name, commit, _ = ACTIONS[action]
-    return f"{name}@{commit}"
+    """`actions/cache/restore` -> `actions/cache/restore@<commit>  # v4.2.3` (the comment added when dumped)."""
+    repository = "/".join(action.split("/")[:2])
+    return f"{action}@{ACTIONS[repository][0]}"
 
 
 @dataclass(frozen=True)
@@ -235,10 +235,10 @@ def gitlab_include_hint(output: Path, root: Path) -> str:
     """What to add to .gitlab-ci.yml so that it runs the file, or that it already does."""
     main = root / ".gitlab-ci.yml"
     local = output.as_posix()
-    if main.exists() and local in main.read_text(encoding="utf-8", errors="replace"):
-        return f"{main.name} already includes {local}"
     if not main.exists():
         return f"create .gitlab-ci.yml with:\n{GITLAB_INCLUDE.format(path=local)}"
+    if local in main.read_text(encoding="utf-8", errors="replace"):
+        return f"{main.name} already includes {local}"
     return f"add to .gitlab-ci.yml (the harness does not edit it):\n{GITLAB_INCLUDE.format(path=local)}"
 
 
@@ -251,16 +251,16 @@ def github_workflow(s: Schedule) -> str:
     uv_key = "harness-uv-${{ runner.os }}-"
     restore_store = {
         "name": "Restore the result store (unchanged cells are reused; history for trends and regressions)",
-        "uses": uses("cache/restore"),
+        "uses": uses("actions/cache/restore"),
         "with": {"path": ".harness", "key": store_key + "-${{ github.run_id }}", "restore-keys": store_key + "-"},
     }
     pythons = [*sorted(set(s.other_pythons), key=_version_key), s.python]  # the last is the default `python`
     setup = [
-        {"uses": uses("checkout")},
+        {"uses": uses("actions/checkout")},
         {
             "name": "Set up "
             + ("Python " + s.python if len(pythons) == 1 else "every Python of the matrix (the harness runs on the last)"),
-            "uses": uses("setup-python"),
+            "uses": uses("actions/setup-python"),
             "with": {"python-version": "\n".join(pythons) + "\n" if len(pythons) > 1 else s.python},
         },
         restore_store,
@@ -270,7 +270,7 @@ def github_workflow(s: Schedule) -> str:
         {"name": "Resolve the cells (their locks key uv's cache)", "run": s.cells_command()},
         {
             "name": "Restore uv's cache (saved again when a lock changed)",
-            "uses": uses("cache"),
+            "uses": uses("actions/cache"),
             "with": {"path": "~/.cache/uv", "key": uv_key + "${{ hashFiles('harness-cells.json') }}", "restore-keys": uv_key},
         },
     ]
@@ -295,7 +295,7 @@ def github_workflow(s: Schedule) -> str:
                     {
                         "name": "Upload the shard's results",
                         "if": NOT_CANCELLED,
-                        "uses": uses("upload-artifact"),
+                        "uses": uses("actions/upload-artifact"),
                         "with": {
                             "name": "harness-shard-${{ matrix.shard }}",
                             "path": "harness-shard-${{ matrix.shard }}",
@@ -314,7 +314,7 @@ def github_workflow(s: Schedule) -> str:
                     *setup,
                     {
                         "name": "Download every shard's results",
-                        "uses": uses("download-artifact"),
+                        "uses": uses("actions/download-artifact"),
                         "with": {"pattern": "harness-shard-*", "path": "harness-shards"},
                     },
                     {"name": f"Merge the shards (fails on: {s.fail_on})", "run": s.merge_command("harness-shards/*/results.json")},
@@ -326,13 +326,13 @@ def github_workflow(s: Schedule) -> str:
                     {
                         "name": "Upload the merged report",
                         "if": NOT_CANCELLED,
-                        "uses": uses("upload-artifact"),
+                        "uses": uses("actions/upload-artifact"),
                         "with": {"name": "harness-report", "path": "harness-report"},
                     },
                     {
                         "name": "Save the result store",
                         "if": NOT_CANCELLED,
-                        "uses": uses("cache/save"),
+                        "uses": uses("actions/cache/save"),
                         "with": {"path": ".harness", "key": store_key + "-${{ github.run_id }}"},
                     },
                 ],
@@ -340,8 +340,8 @@ def github_workflow(s: Schedule) -> str:
         },
     }
     text = _dump(workflow)
-    for name, commit, release in ACTIONS.values():
-        text = text.replace(f"uses: {name}@{commit}\n", f"uses: {name}@{commit}  # {release}\n")
+    releases = dict(ACTIONS.values())
+    text = re.sub(r"(uses: \S+@([0-9a-f]{40}))\n", lambda m: f"{m[1]}  # {releases[m[2]]}\n", text)
     return s.header("github") + text
 
 
