@@ -19,6 +19,8 @@ own result (the report says so for files that carry code), nothing more. With "o
 the request the probe also writes the assembled result there (a reproduction run by hand).
 """
 
+import contextlib
+import gc
 import importlib
 import importlib.util
 import json
@@ -598,6 +600,27 @@ def send_model(channel, workdir, key, data):
         channel.send("file", key=key, role=role, data=content)
 
 
+@contextlib.contextmanager
+def collector_paused():
+    """The framework imported without the cyclic garbage collector, which is back before any model loads.
+
+    TensorFlow's import makes some 400,000 objects and the collector walked them again every
+    700 allocations: TF 2.21's import took 2.1 s here, 1.6 s without it (the same modules,
+    2 MiB more at the peak). No model code runs in the import. What it made is then frozen
+    (gc.freeze, as one does before forking), so the loads, each in a fork, start with the
+    collector on and do not walk or copy the framework's objects.
+    """
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if hasattr(gc, "freeze"):
+            gc.freeze()
+        if was_on:
+            gc.enable()
+
+
 def not_dumpable():
     """No /proc/<pid>/fd or ptrace access to this process from the loads it forks."""
     try:
@@ -631,7 +654,8 @@ def main(argv):
     channel.send("start", **{k: v for k, v in result.items() if k != "models"})
     start = time.time()
     try:
-        keras = import_framework(result["api"])
+        with collector_paused():
+            keras = import_framework(result["api"])
         result["import"] = {"ok": True, "seconds": round(time.time() - start, 4), "keras_version": getattr(keras, "__version__", None)}
     except BaseException as exc:  # noqa: BLE001 - a broken framework is the finding
         if isinstance(exc, KeyboardInterrupt):

@@ -41,3 +41,25 @@ def test_serving_feeds_inputs_by_name_and_returns_outputs_in_natural_order():
     assert [s.shape for s in serving.inputs] == [(None, 3), (None, 2)]  # a, then b
     assert serving(["A", "B"], training=False) == [1, 2, 10]
     assert seen == {"a": "A", "b": "B"}
+
+
+def test_the_framework_imports_without_the_collector_and_the_loads_run_with_it():
+    """collector_paused: off during the import, then on, with what the import made frozen
+    (a fresh interpreter, so that this test's own objects are not frozen)."""
+    import subprocess
+    import sys
+
+    from harness import probe
+
+    code = f"""
+import gc, importlib.util
+spec = importlib.util.spec_from_file_location("probe", {probe.__file__!r})
+probe = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(probe)
+with probe.collector_paused():
+    during = gc.isenabled()
+    made = [[n] for n in range(1000)]  # stands for the framework's modules
+print(during, gc.isenabled(), gc.get_freeze_count() >= 1000)
+"""
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True", "True"]
