@@ -47,7 +47,7 @@ def test_uv_settings_and_garbage_collection(tmp_path, monkeypatch):
         stamp = time.time() - age_days * 86400
         os.utime(marker, (stamp, stamp))
     (envs / "half-built").mkdir()  # no marker: never finished, removed
-    assert uv.collect_garbage(30) == f"removed 2 environment(s) from {envs}"
+    assert uv.collect_garbage(30) == f"removed 2 environment(s) and 0 unused bytecode file(s) from {envs}"
     assert sorted(p.name for p in envs.iterdir()) == ["new"]
     assert cli.main(["gc", "--all"]) == 0 and not list(envs.iterdir())
 
@@ -76,7 +76,8 @@ def test_an_interrupted_uv_build_is_continued_and_a_finished_one_never_rebuilt(t
     assert (built / "left-by-the-killed-run").exists()  # continued, not started over
     assert next(built.glob("lib/python3.11/site-packages/six.py"))
     assert next(built.glob("lib/python3.11/site-packages/idna/__init__.py"))  # and completed
-    assert list(built.glob("lib/python3.11/site-packages/idna/__pycache__/*.pyc"))  # compiled at build time
+    compiled = next(built.glob("lib/python3.11/site-packages/idna/__pycache__/__init__.*.pyc"))  # at build time
+    assert compiled.read_bytes()[4:8] == b"\x01\x00\x00\x00" and compiled.stat().st_nlink == 2  # hash-based, in the store too
     again = backend.prepare(spec)
     assert again.reused and (built / "left-by-the-killed-run").exists()
 

@@ -123,6 +123,21 @@ def test_every_failure_has_a_known_cause(e2e_run):
     ]
 
 
+def test_environments_share_the_bytecode_of_the_sources_they_share(e2e_run, harness_cache):
+    """TF 2.15.1 with and without Addons: one compile of TensorFlow's modules, linked into both
+    (bytecode.py); what differs (Addons) is compiled for its own environment only."""
+    keys = {cell["id"]: cell["env_key"] for cell in e2e_run["doc"]["cells"]}
+    plain, addons = (harness_cache / "envs" / keys[cell] / "lib" / "python3.11" / "site-packages" for cell in (TF215, TF215_ADDONS))
+    for rel in ("tensorflow/__pycache__/__init__.cpython-311.pyc", "keras/src/engine/__pycache__/training.cpython-311.pyc"):
+        one, other = plain / rel, addons / rel
+        assert one.stat().st_ino == other.stat().st_ino, rel
+        assert one.read_bytes()[4:8] == b"\x01\x00\x00\x00"  # hash-based: valid wherever these bytes lie
+    assert next((addons / "tensorflow_addons" / "__pycache__").glob("__init__.*.pyc"))
+    assert not (plain / "tensorflow_addons").exists()
+    # Every load in these environments ran from that bytecode: the cells' results are the run's.
+    assert result(e2e_run["doc"], "dense.h5", TF215)["status"] == result(e2e_run["doc"], "dense.h5", TF215_ADDONS)["status"] == "loaded"
+
+
 def test_addons_release_outside_its_tensorflow_range(tmp_path, monkeypatch, saved_models, harness_cache):
     # tensorflow-addons 0.20 was built for TF 2.10-2.12; under TF 2.15 its import fails
     # (ImportError: cannot import name 'tf_utils' from 'keras.utils'), so its layers stay unknown.
