@@ -201,7 +201,13 @@ def test_ctrl_c_on_the_driver_cancels_the_cells_on_the_cluster(cluster, tmp_path
     time.sleep(3)
     driver.send_signal(signal.SIGINT)
     _, err = driver.communicate(timeout=120)
-    assert driver.returncode == 130, err
+    # Ray's own race between a cancel and the cancelled task's reply (ray-project/ray#54846,
+    # PR #54798 fixed its sibling "Tried to retry task that was not pending") can end the
+    # driver with exit 1 after the harness has kept its results and said so: seen once in
+    # CI with Ray 2.60, "Check failed: it != submissible_tasks_.end() Tried to complete
+    # task that was not pending". Anything else must be the interrupt's 130.
+    ray_race = driver.returncode == 1 and "it != submissible_tasks_.end()" in err
+    assert driver.returncode == 130 or ray_race, err
     assert "interrupted" in err and "shutdown" not in err
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (
