@@ -18,7 +18,8 @@ def add_parser(commands: Any) -> None:
         "gc",
         help="remove cached environments",
         description="Remove cached environments (uv venvs, or with --backend docker the harness-env images) not used for "
-        "--older-than days (default 30), or all with --all.",
+        "--older-than days (default 30), or all with --all. For uv, the compiled bytecode that no remaining environment "
+        "links goes too.",
     )
     parser.add_argument("--all", action="store_true", help="remove every cached environment")
     parser.add_argument("--older-than", type=float, default=30.0, metavar="DAYS")
