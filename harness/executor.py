@@ -7,11 +7,10 @@ finish. Threads suffice locally because every task's work happens in child proce
 from __future__ import annotations
 
 import concurrent.futures as cf
-import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
-from . import activity
+from . import activity, proc
 from .backends import Backend
 
 T = TypeVar("T")
@@ -90,7 +89,7 @@ def default_jobs(gib_per_cell: float = 1.5) -> int:
     A TensorFlow process with a small model peaks near 0.5-1 GiB here; 1.5 GiB per cell
     leaves room for bigger models and for the page cache that keeps imports fast.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = proc.usable_cores()
     try:
         with open("/proc/meminfo") as f:
             info = dict(line.split(":", 1) for line in f)

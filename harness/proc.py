@@ -92,6 +92,11 @@ class Capture:
         return head + gap + self.tail.decode("utf-8", "replace")
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def find_executable(name: str) -> str:
     found = shutil.which(name)
     if not found:

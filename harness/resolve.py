@@ -206,13 +206,11 @@ class PackageIndex:
             cached = [ReleaseFile(**f) for f in json.loads(path.read_text())["files"]]
             if time.time() - path.stat().st_mtime < self.ttl:
                 return cached
+        import http.client  # with the network code, only when a listing is fetched: a re-run from the cache never is
+
         try:
             files = [f for url in self.config.urls for f in _fetch(url, name)]
-        except Exception as exc:
-            import http.client  # with the network code, only when a listing is fetched: a re-run from the cache never is
-
-            if not isinstance(exc, (OSError, ValueError, http.client.HTTPException)):
-                raise
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             if cached is not None:
                 return cached  # offline: a stale list beats no list
             raise InfraUnavailable(

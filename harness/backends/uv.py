@@ -242,8 +242,8 @@ class UvBackend:
     def _compile(self, tmp: Path) -> None:
         """The environment's modules compiled to bytecode, each source once per Python across
         environments (bytecode.py says how and why); it runs before any model has."""
-        jobs = str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-        argv = [str(tmp / "bin" / "python"), "-I", "-S", str(BYTECODE), str(self.root / BYTECODE_STORE), str(tmp), "--jobs", jobs]
+        store = str(self.root / BYTECODE_STORE)
+        argv = [str(tmp / "bin" / "python"), "-I", "-S", str(BYTECODE), store, str(tmp), "--jobs", str(proc.usable_cores())]
         with self._compiling:
             say("compiling bytecode")
             compiled = proc.run(argv, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, cwd=tmp, timeout=1800)
