@@ -13,6 +13,11 @@ figure is what a team with a running cluster pays per run (driver connect, task
 submission, model shipping, worker start-up, result streaming). Prints medians and the
 ratio ray/local (target <= 1.10); asserts nothing.
 
+Ray's own floor, measured in the same run: an empty job (start Python, `import ray`,
+connect, one no-op task per node, disconnect), what any driver pays before its first
+result. The bench prints (local + empty job) / local beside the ratio: no Ray executor
+can do better than that on this cluster.
+
 Scale-out: a 24-cell matrix (the 6 releases x 4 environment-variable variants, which share
 the 6 environments) through the two-node cluster against the local executor at -j 1 (one
 node's one CPU): the speed-up two nodes give (target >= 1.7x).
@@ -41,6 +46,17 @@ PORT = 6391
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
     return run_timed(argv, env)[0]
+
+
+EMPTY_JOB = """
+import logging, ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+ray.init(address="127.0.0.1:%d", log_to_driver=False, logging_level=logging.ERROR)
+noop = ray.remote(num_cpus=1)(lambda: None)
+nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+ray.get([noop.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote() for n in nodes])
+ray.shutdown()
+"""
 
 
 def main() -> None:
@@ -78,6 +94,7 @@ def main() -> None:
     ray: list[float] = []
     one: list[float] = []
     two_nodes: list[float] = []
+    empty: list[float] = []
     try:
         start = time.monotonic()
         subprocess.run(
@@ -93,7 +110,8 @@ def main() -> None:
         for i in range(args.repeat):
             local.append(timed([*inside, *run, str(work / "local"), "-j", "2"], env))
             ray.append(timed([*inside, *run, str(work / "ray"), "--executor", "ray", "--ray-address", f"127.0.0.1:{PORT}"], env))
-            print(f"  round {i + 1}: local -j 2 {local[-1]:.2f} s, ray (2 x 1 CPU) {ray[-1]:.2f} s")
+            empty.append(timed([*inside, sys.executable, "-c", EMPTY_JOB % PORT], env))
+            print(f"  round {i + 1}: local -j 2 {local[-1]:.2f} s, ray (2 x 1 CPU) {ray[-1]:.2f} s, an empty Ray job {empty[-1]:.2f} s")
         for i in range(max(1, args.repeat - 1)):
             one.append(timed([*inside, *run24, str(work / "local24"), "-j", "1"], env))
             two_nodes.append(timed([*inside, *run24, str(work / "ray24"), "--executor", "ray", "--ray-address", f"127.0.0.1:{PORT}"], env))
@@ -103,12 +121,18 @@ def main() -> None:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     figures = {"local_j2_s": statistics.median(local), "ray_s": statistics.median(ray)}
     figures["ray_over_local"] = figures["ray_s"] / figures["local_j2_s"]
+    figures["empty_ray_job_s"] = statistics.median(empty)
+    figures["floor_over_local"] = (figures["local_j2_s"] + figures["empty_ray_job_s"]) / figures["local_j2_s"]
     figures["local_j1_24_s"] = statistics.median(one)
     figures["ray_24_s"] = statistics.median(two_nodes)
     figures["scale_out_24"] = figures["local_j1_24_s"] / figures["ray_24_s"]
     print(
         f"6 cells, medians of {args.repeat}: local -j 2 {figures['local_j2_s']:.2f} s, ray {figures['ray_s']:.2f} s, "
         f"ray/local = {figures['ray_over_local']:.2f}x (target <= 1.10)"
+    )
+    print(
+        f"Ray's floor: an empty job takes {figures['empty_ray_job_s']:.2f} s, so (local + empty job)/local = "
+        f"{figures['floor_over_local']:.2f}x before any harness work"
     )
     print(
         f"24 cells: local -j 1 {figures['local_j1_24_s']:.2f} s, two nodes {figures['ray_24_s']:.2f} s, "

@@ -150,28 +150,11 @@ class RayExecutor:
                 # Ray's Python notices (no SIGTERM handler from this thread) are noise on the harness's
                 # terminal; its errors still show.
                 ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
-            self._warm_up()
         except (ConnectionError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             self._error = BackendUnavailable(
                 f"cannot reach a Ray cluster at {address}: {first}; start one (`ray start --head`) or pass --ray-address HOST:6379"
             )
-
-    def _warm_up(self) -> None:
-        """Start each node's worker processes (and their harness import) while the driver still plans.
-
-        Ray starts a job's workers at its first task; a no-op task per cell slot, pinned
-        softly to each node, moves that second of start-up out of the first cells' way.
-        """
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        warm = self.ray.remote(num_cpus=self.cpus)(warm_worker)
-        for node in self.ray.nodes():
-            if not node.get("Alive"):
-                continue
-            slots = int(node.get("Resources", {}).get("CPU", 0) // max(self.cpus, 0.01))
-            for _ in range(min(slots, 8)):
-                warm.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=True)).remote()
 
     def run_all(self, tasks: Sequence[Any], on_stage: Callable[[str, str], None] | None = None) -> Iterator[list[CellResult]]:
         """`tasks` are the runner's CellTasks (plain data); other callables cannot travel."""
@@ -268,9 +251,12 @@ class RayExecutor:
             ask.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(self.backend, self.config, envs)
             for n in alive
         ]
-        # The question costs a worker start on a node whose workers are busy (measured 0.9 s here),
-        # which a 6-cell run feels and a 500-cell one does not: the wait is bounded by the run's size.
-        budget = min(60.0, max(0.3, 0.05 * len(tasks)))
+        # Ray starts a job's workers when its driver connects (one per CPU; measured with Ray 2.60:
+        # born 0.01 s after ray.init, ready 0.4 s later), and the question is the first task each
+        # node gets: it waits for that start, which the cells would wait for anyway, and then leaves
+        # the worker to them. A node whose workers are all busy (another job) starts one more for
+        # it (0.9 s measured), so the wait is bounded: 2 s, more for a large run.
+        budget = min(60.0, max(2.0, 0.05 * len(tasks)))
         try:
             answers = ray.get(refs, timeout=budget)
         except Exception:  # noqa: BLE001 - a node that cannot answer in time: no placement, Ray spreads as before
@@ -355,13 +341,6 @@ def built_here(backend_name: str, config: BackendConfig, envs: Sequence[Any]) ->
     except Exception:  # noqa: BLE001 - no such backend there (no Docker daemon): nothing built
         return []
     return [env.key for env in envs if backend.built(env)]
-
-
-def warm_worker() -> None:
-    """A no-op task whose only effect is a started worker with the harness imported."""
-    from .backends import preload
-
-    preload()
 
 
 def run_shipment(shipment: Shipment) -> dict[str, Any]:

@@ -138,13 +138,6 @@ def register(name: str, factory: str | Callable[[BackendConfig], Backend]) -> No
     BACKENDS[name] = factory
 
 
-def preload() -> None:
-    """Import every registered backend's module (a cluster worker warms up with this)."""
-    for factory in BACKENDS.values():
-        if isinstance(factory, str):
-            importlib.import_module(factory.partition(":")[0])
-
-
 def backend_names() -> tuple[str, ...]:
     return ("auto", *BACKENDS)
 
