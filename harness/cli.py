@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return USAGE
     # Logs (CI) are wider than the 80 columns rich assumes without a terminal.
-    console = Console(stderr=False, highlight=False, width=None if sys.stdout.isatty() else 160)
+    console = Console(stderr=False, highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
     try:
         return exit_code(args.main(args, console))
     except HarnessError as exc:

@@ -26,11 +26,6 @@ from typing import Any
 
 from .errors import UsageError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 FILES = ("harness.toml", "pyproject.toml")
 NEVER = {"trust_models": "--trust-models runs the model files' code: pass it on the command line, for that run"}
 NOT_OPTIONS = {"help", "main", "config_file", "traceback", "version"}
@@ -59,6 +54,10 @@ def find(start: Path) -> Config | None:
 
 def read_toml(path: Path) -> dict[str, Any]:
     """A TOML file's content; a one-line error naming the file when it cannot be read."""
+    if sys.version_info >= (3, 11):  # imported here: most runs find no file to read
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
     try:
         return dict(tomllib.loads(path.read_text()))
     except tomllib.TOMLDecodeError as exc:

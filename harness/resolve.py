@@ -14,7 +14,6 @@ import contextlib
 import functools
 import json
 import os
-import platform
 import re
 import time
 import urllib.parse
@@ -114,7 +113,7 @@ def compatible(file: ReleaseFile, python: str, machine: str | None = None) -> bo
         _, _, _, tags = parse_wheel_filename(file.filename)
     except InvalidWheelFilename:
         return False
-    return any(_tag_fits(tag, python, machine or platform.machine()) for tag in tags)
+    return any(_tag_fits(tag, python, machine or os.uname().machine) for tag in tags)
 
 
 def _tag_fits(tag: Tag, python: str, machine: str) -> bool:
@@ -177,7 +176,7 @@ class PackageIndex:
         stamped with the listing's mtime and size (a re-run reads a few hundred bytes, not the
         listing and thousands of wheel names)."""
         listing = self.cache / index_key(self.config.urls) / f"{name}.json"
-        derived = listing.with_name(f"{name}.versions-{python}-{platform.machine()}.json")
+        derived = listing.with_name(f"{name}.versions-{python}-{os.uname().machine}.json")
         try:
             st = listing.stat()
             if time.time() - st.st_mtime < self.ttl:

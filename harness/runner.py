@@ -22,7 +22,6 @@ from .executor import Executor
 from .fixes import LEGACY_FIX, apply_legacy, legacy_tries
 from .gate import load_baseline
 from .matrix import Matrix
-from .migrate import suggest
 from .modelfile import ModelInfo
 from .outputs import compare_outputs
 from .pipeline import (
@@ -121,7 +120,10 @@ def run(
         except Interrupted:
             finish_interrupted()
             raise
-    results = suggest(results, infos, {c.id: c for c in planned.cells}, matrix.packages)  # harness migrate, where a strategy applies
+    if any(r.status == "load-error" for r in results):  # the only ones it looks at; a passing run does not import it
+        from .migrate import suggest
+
+        results = suggest(results, infos, {c.id: c for c in planned.cells}, matrix.packages)  # harness migrate, where a strategy applies
     if matrix.load.inference and options.shard:
         progress.stage("outputs are compared when the shards are merged (the reference cell may be in another shard)")
     elif matrix.load.inference:

@@ -31,7 +31,6 @@ import shutil
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -458,7 +457,7 @@ def cell_cgroup(limits: Limits) -> Iterator[Cgroup | None]:
     if not _swept.is_set():
         _swept.set()
         sweep_stale_cgroups(parents)
-    name = f"{CGROUP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    name = f"{CGROUP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
     folders: list[Path] = []
     try:
         for parent in parents:

@@ -248,3 +248,16 @@ def test_junit_without_a_reference_fails_every_failure(tmp_path):
     xml = JUnitXml.fromfile(str(tmp_path / "junit.xml"))
     assert xml.failures == sum(r["status"] in ("load-error", "import-error", "timeout", "crash") for r in doc["results"])
     assert xml.skipped == 0
+
+
+def test_the_terminal_prints_a_models_text_as_written(tmp_path, capsys):
+    """Rich turns ':fire:' into an emoji by default; a file name that holds one is shown as is."""
+    doc = synthetic_doc(1, 1)
+    for result in doc["results"]:
+        result["model"] = "net:fire:.h5"
+    doc["models"] = [{**doc["models"][0], "name": "net:fire:.h5"}]
+    source = tmp_path / "results.json"
+    source.write_text(json.dumps(doc))
+    assert cli.main(["report", str(source), "-o", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "net:fire:.h5" in out and "\N{FIRE}" not in out

@@ -193,7 +193,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     executor = make_executor(options) if options.executor != "local" and not options.dry_run else None
     matrix = load_matrix(args.matrix)
     if args.json:  # stdout carries the document alone: progress and warnings go to stderr
-        console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+        console = Console(stderr=True, highlight=False, emoji=False, width=None if sys.stderr.isatty() else 160)
     progress = RichProgress(console, -1 if args.quiet or args.json else 1 if args.verbose else 0)
     start = time.monotonic()
     try:
