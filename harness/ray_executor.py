@@ -23,7 +23,8 @@ Results stream back as tasks finish (`ray.wait`), so the driver's store, results
 and progress bar advance cell by cell. A worker that dies mid-cell costs a retry (Ray's
 `max_retries`; the environment build is atomic and the probe has no side effects), and
 the driver records each cell once, when its task's final attempt returns. Ctrl-C on the
-driver cancels every outstanding task (`ray.cancel(force=True)`).
+driver ends every outstanding task: the driver leaves, and Ray ends a departed driver's
+tasks (a stream closed by --fail-fast cancels them, `ray.cancel(force=True)`).
 
 Workers need the same harness version as the driver (`pip install 'harness[ray]'` in
 the cluster's image); a mismatch is reported per cell as an infra error.
@@ -185,8 +186,13 @@ class RayExecutor:
                     self._disconnect()
                 yield receive(answer, task)
         finally:
-            for ref in pending:  # Ctrl-C (or a closed stream): nothing keeps running on the cluster
-                ray.cancel(ref, force=True)
+            if not interrupted:  # a closed stream (--fail-fast): the driver goes on, its tasks must stop now
+                for ref in pending:
+                    ray.cancel(ref, force=True)
+            # After Ctrl-C the driver leaves at once (cli.entry), and Ray ends the tasks of a job whose
+            # driver is gone, killing their workers as a forced cancel does. Cancelling first raced
+            # the cancelled tasks' replies inside Ray's core worker (ray-project/ray#54846: "Tried to
+            # complete task that was not pending"), which ended the driver with exit 1 instead of 130.
             # Drop every object reference while connected: a reference that outlives the shutdown
             # (a traceback keeps this frame alive after Ctrl-C) makes Ray end the process with
             # exit code 1 when it is collected.
