@@ -6,7 +6,8 @@
 Peers:
   nox       its uv backend, written as a user would: one session per TensorFlow release,
             `session.install("tensorflow-cpu==X")`, one `python load.py MODEL` per model.
-            New environments: `.nox` removed first; warm: `nox -R` (reuse, no install).
+            New environments: `.nox` removed first, paired with a harness run on a cache
+            folder of its own, --runs pairs; warm: `nox -R` (reuse, no install).
   planning  expansion alone (`harness cells M --no-lock`) of generated 5,000- and
             50,000-cell matrices, and `--dry-run` of a 500-cell matrix with its locks
             made in the run and then answered from the lock cache.
@@ -100,7 +101,7 @@ def noxfile(path: Path, models: list[Path]) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "harness-bench-peers")
-    parser.add_argument("--runs", type=int, default=2, help="runs per warm figure (median)")
+    parser.add_argument("--runs", type=int, default=2, help="runs per figure (median), new environments in pairs")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--skip-planning", action="store_true")
     parser.add_argument("--only-planning", action="store_true", help="expansion and locking only, no environments")
@@ -150,19 +151,26 @@ def main() -> None:
     # -- 4 cells x 1 model: new environments, then warm, then nothing changed ----------------
     four = matrix_file(work / "four.yaml", {"tensorflow": RELEASES})
     (work / "load.py").write_text(LOAD)
-    new_env = {**env, "HARNESS_CACHE_DIR": str(work / "cache")}
     run = harness("run", str(four), str(MODEL), "-o", str(work / "out"), "--no-store")
-    figures["harness_4_new_s"] = timed(run, new_env)
+    nox_one = noxfile(work / "noxfile.py", [MODEL])
+    nox = [sys.executable, "-m", "nox", "-f", str(nox_one), "--no-color"]
+    # New environments, in pairs (the harness with a cache folder of its own, nox with .nox
+    # removed), one pair after another: both are CPU-bound here and drift with the machine.
+    harness_new, nox_new = [], []
+    for n in range(args.runs):
+        new_env = {**env, "HARNESS_CACHE_DIR": str(work / f"cache{n}")}
+        harness_new.append(timed(run, new_env))
+        shutil.rmtree(work / ".nox", ignore_errors=True)
+        nox_new.append(timed(nox, env, cwd=work))
+        print(f"  new environments, pair {n + 1}: harness {harness_new[-1]:.1f} s, nox {nox_new[-1]:.1f} s", flush=True)
+    figures["harness_4_new_s"] = statistics.median(harness_new)
+    figures["nox_4_new_s"] = statistics.median(nox_new)
     figures["harness_4_warm_s"] = statistics.median(timed(run, new_env) for _ in range(args.runs))
     stored = harness("run", str(four), str(MODEL), "-o", str(work / "stored"), "--store", str(work / "store.sqlite"))
     timed(stored, new_env)
     # 0.2 s each: enough runs that one slow start on a shared machine does not make the median
     figures["harness_rerun_s"] = statistics.median(timed(stored, new_env) for _ in range(max(15, args.runs)))
 
-    nox_one = noxfile(work / "noxfile.py", [MODEL])
-    nox = [sys.executable, "-m", "nox", "-f", str(nox_one), "--no-color"]
-    shutil.rmtree(work / ".nox", ignore_errors=True)
-    figures["nox_4_new_s"] = timed(nox, env, cwd=work)
     figures["nox_4_warm_s"] = statistics.median(timed([*nox, "-R"], env, cwd=work) for _ in range(args.runs))
 
     # -- 16 models x 4 environments (warm) --------------------------------------------------
