@@ -55,14 +55,21 @@ def _keep(path: Path, ident: list[str], value: Any) -> None:
         write_cache(path, json.dumps({"ident": ident, "at": time.time(), "value": value}))
 
 
-def machine_fact(kind: str, ident: Sequence[str], max_age: float, compute: Callable[[], T | None]) -> T | None:
+def machine_fact(
+    kind: str,
+    ident: Sequence[str],
+    max_age: float,
+    compute: Callable[[], T | None],
+    still: Callable[[T], bool] = lambda value: True,
+) -> T | None:
     """A fact about this machine (an interpreter's path, that bubblewrap works) kept for
     `max_age` seconds while `ident` (what it depends on) is unchanged. Only answers that are
     not None are kept: a "no" is asked again every time, so a fix the user makes counts at once,
-    and a kept "yes" that turned false fails loudly where it is used, never silently."""
+    and a kept "yes" that turned false fails loudly where it is used, never silently. A kept
+    answer that `still` rejects (a path that is gone) is asked again, and the new answer kept."""
     full = [kind, *ident]
     path, value = _kept("machine", full, max_age)
-    if value is not _MISSING:
+    if value is not _MISSING and still(value):
         return value  # type: ignore[no-any-return]
     value = compute()
     if value is not None:

@@ -122,7 +122,8 @@ def test_uvs_own_setting_allows_python_downloads(tmp_path):
 
 def test_a_found_interpreter_is_remembered_and_looked_for_again_when_gone(tmp_path, monkeypatch):
     """A re-run starts no `uv python find`: the path found is kept (an hour, same PATH and
-    folder); a kept path that is gone is looked for again, and a Python not found is never kept."""
+    folder); a kept path that is gone is looked for again and the new one kept, and a Python
+    not found is never kept."""
     import sys
 
     from harness.backends.uv import UvBackend
@@ -153,4 +154,5 @@ def test_a_found_interpreter_is_remembered_and_looked_for_again_when_gone(tmp_pa
     monkeypatch.setattr(UvBackend, "_find", counted)
     again = UvBackend(root=tmp_path / "envs").interpreter(mine)  # gone: looked for again
     assert again and again != str(fake) and calls[-1] == mine and len(calls) == 4
+    assert UvBackend(root=tmp_path / "envs").interpreter(mine) == again and len(calls) == 4  # and the new answer is kept
     # (uv answers per folder: here, outside the repository's .venv, another interpreter than `first`)

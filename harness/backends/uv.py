@@ -124,12 +124,11 @@ class UvBackend:
                 from ..memo import machine_fact
 
                 # Found interpreters are remembered for an hour while what uv searches is unchanged
-                # (a re-run then starts no `uv python find`); one that is gone is looked for again.
+                # (a re-run then starts no `uv python find`); one that is gone is looked for again, and
+                # what is found then is kept in its place.
                 searched = ("PATH", "PYENV_ROOT", "UV_PYTHON_INSTALL_DIR", "HOME", "VIRTUAL_ENV", "UV_PYTHON_PREFERENCE")
                 ident = [version, uv_bin(), os.getcwd(), *(os.environ.get(k, "") for k in searched)]  # uv looks in the folder's .venv too
-                path = machine_fact("python", ident, 3600.0, lambda: self._find(version))
-                if path is not None and not os.access(path, os.X_OK):
-                    path = self._find(version)
+                path = machine_fact("python", ident, 3600.0, lambda: self._find(version), still=lambda p: os.access(p, os.X_OK))
                 if path is None and self.python_downloads:
                     path = self._download(version)
                 self._pythons[version] = path
