@@ -306,10 +306,11 @@ class UvBackend:
         """Drop the shared bytecode that no environment links any more (and writes a killed build left)."""
         freed = 0
         store = self.root / BYTECODE_STORE
+        abandoned = time.time() - 3600  # a .tmp older than this is no running build's
         for path in store.glob("*/*/*") if store.is_dir() else ():
             try:
                 info = path.lstat()
-                if (path.suffix == ".pyc" and info.st_nlink <= 1) or (path.suffix == ".tmp" and info.st_mtime < time.time() - 3600):
+                if (path.suffix == ".pyc" and info.st_nlink <= 1) or (path.suffix == ".tmp" and info.st_mtime < abandoned):
                     path.unlink()
                     freed += 1
             except FileNotFoundError:  # another gc
