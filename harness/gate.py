@@ -27,7 +27,6 @@ from typing import Any
 
 from .diagnose import FAILED, NOT_TRIED, exception_type
 from .errors import UsageError
-from .paths import read_json
 
 FAIL_ON = ("regression", "any", "attribute-error", "none")
 BASELINE_SCHEMA = "harness-baseline"
@@ -64,10 +63,10 @@ def write_baseline(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
 
 
 def load_baseline(path: Path) -> dict[str, Any]:
-    data = read_json(path, "baseline file", f"`harness baseline RESULTS.json -o {path}` writes one")
-    if not isinstance(data, dict) or data.get("schema") != BASELINE_SCHEMA or not isinstance(data.get("accepted"), dict):
-        raise UsageError(f'{path}: not a harness baseline (no "schema": "{BASELINE_SCHEMA}"); `harness baseline` writes one')
-    return data
+    """A baseline file, read bounded and checked against its schema (schema.check_baseline)."""
+    from .schema import load_baseline as read
+
+    return read(path)
 
 
 def outcomes_of(results: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

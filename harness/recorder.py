@@ -71,8 +71,10 @@ class Recorder:
         """Results the store holds for these models in this cell, unchanged since (keys.result_key)."""
         if not self.store:
             return []
-        found = [self.store.cached(result_key(i.sha256, cell_id, env_key, self.options, PROBE_VERSION)) for i in infos]
-        return [replace(CellResult.from_dict(r), cached=True) for r in found if r]
+        found = [(i, self.store.cached(result_key(i.sha256, cell_id, env_key, self.options, PROBE_VERSION))) for i in infos]
+        # Keyed by the file's bytes, not its name: a stored result takes the name of the file in this
+        # run (the same bytes under two names are two results, each under its own name).
+        return [replace(CellResult.from_dict(r), model=i.name, cached=True) for i, r in found if r]
 
     # ------------------------------------------------------------------ at the end
 

@@ -198,7 +198,7 @@ class Store:
                 "SELECT data FROM results WHERE result_key = ? AND status NOT IN ('infra-error', 'crash') ORDER BY recorded DESC LIMIT 1",
                 (result_key,),
             ).fetchone()
-        return json.loads(row[0]) if row else None
+        return _checked(row[0]) if row else None
 
     def record_cells(self, run_id: int, cells: Iterable[Mapping[str, Any]]) -> None:
         """The cells a run expanded to, with their pins: what "new release" is measured against."""
@@ -240,8 +240,20 @@ class Store:
     def results(self, run_id: int) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._db.execute("SELECT data FROM results WHERE run_id = ? ORDER BY rowid", (run_id,)).fetchall()
-        return [json.loads(row[0]) for row in rows]
+        return [r for r in (_checked(row[0]) for row in rows) if r is not None]
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _checked(data: str) -> dict[str, Any] | None:
+    """A stored result as the harness writes one (schema.check_result), else None: a store may
+    travel between CI runs (a cache restored from elsewhere), so a row that is not one of ours
+    is skipped, never used."""
+    from .schema import DocumentError, check_result
+
+    try:
+        return check_result(json.loads(data))
+    except (ValueError, RecursionError, DocumentError):
+        return None

@@ -6,15 +6,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
-from ..paths import read_json, write_atomic
+from ..paths import write_atomic
+from ..schema import load_results
 from .html import render_html
 from .junit import render_junit
 from .markdown import render_markdown
 
-SCHEMA = "harness-results"
-SCHEMA_VERSION = 1
 RENDERERS = {"report.md": render_markdown, "report.html": render_html, "junit.xml": render_junit}
+__all__ = ["RENDERERS", "load_results", "write_reports"]
 
 
 def write_reports(doc: Mapping[str, Any], outdir: Path) -> list[Path]:
@@ -25,15 +24,3 @@ def write_reports(doc: Mapping[str, Any], outdir: Path) -> list[Path]:
         write_atomic(path, render(doc))
         written.append(path)
     return written
-
-
-def load_results(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    doc = read_json(path, "results file", "harness run writes OUTDIR/results.json")
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        raise UsageError(f'{path}: not a harness results file (no "schema": "{SCHEMA}")')
-    if doc.get("schema_version", 0) > SCHEMA_VERSION:
-        raise UsageError(
-            f"{path}: schema version {doc['schema_version']} is newer than this harness reads ({SCHEMA_VERSION}); upgrade harness"
-        )
-    return doc
