@@ -57,3 +57,9 @@ def redact(text: str) -> str:
         return f"{found.group('scheme')}***@"  # a bare token as the user name
 
     return _USERINFO.sub(hide, text)
+
+
+def without_credentials(url: str) -> str:
+    """`url` with its user name and password left out (https://host/simple): for files that
+    leave this machine (a reproduction folder), where even a hidden `***` has no place."""
+    return _USERINFO.sub(lambda found: found.group("scheme"), url)

@@ -77,6 +77,16 @@ class IndexConfig:
             args += ["--index-strategy", "unsafe-best-match"]  # pip's rule: the best version over every index
         return args
 
+    def public(self) -> IndexConfig:
+        """The same indexes without credentials (errors.without_credentials): for files that leave the machine."""
+        from .errors import without_credentials
+
+        return IndexConfig(without_credentials(self.index_url), tuple(without_credentials(u) for u in self.extra_urls), self.source)
+
+    @property
+    def has_credentials(self) -> bool:
+        return any(u != self.public().urls[i] for i, u in enumerate(self.urls))
+
     def explicit_args(self, remote_only: bool = False) -> list[str]:
         """The URLs as flags, for a place that has no settings of its own (a Docker build;
         remote_only: without file:// indexes, which a container cannot see)."""

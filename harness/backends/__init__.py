@@ -105,6 +105,10 @@ class Reproducer(Protocol):
         """Shell lines for the folder's README: build, then run `command` sandboxed with `mounts` (inside -> host)."""
         ...
 
+    def ships_template(self, name: str) -> bool:
+        """Whether `name` is a template the harness ships (the only kind a document may name)."""
+        ...
+
     def build_folder(self, folder: Path, tag: str) -> tuple[bool, str]: ...
 
     def run_container(

@@ -33,10 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .. import proc
 from ..activity import ChannelStages, say
 from ..errors import BackendUnavailable, UsageError, redact
+from ..escape import shell_word
 from ..paths import cache_dir
 from ..plan import EnvSpec
 from ..resolve import IndexConfig
@@ -123,11 +125,12 @@ def render_dockerfile(env: EnvSpec, settings: DockerSettings, index: IndexConfig
     path = template_path(settings.template)
     if not path.exists():
         raise UsageError(f"docker template {path} does not exist")
-    loader = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    # Sandboxed, the user's templates too: a template reaches no attribute or call that could run code on this machine.
+    loader = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     context = template_context(env, settings, index, ca_file)
     try:
         return loader.from_string(path.read_text()).render(**context)
-    except jinja2.TemplateError as exc:
+    except jinja2.TemplateError as exc:  # a SecurityError of the sandbox too
         raise UsageError(f"{path}: cannot render the template: {exc}") from None
 
 
@@ -309,26 +312,34 @@ class DockerBackend:
     # ------------------------------------------------------------------ reproductions (backends.Reproducer)
 
     def write_build_files(self, env: EnvSpec, folder: Path, copies: Sequence[str]) -> None:
-        """A Dockerfile (and the host's CA bundle) that build the cell's image from `folder`."""
+        """A Dockerfile (and the host's CA bundle) that build the cell's image from `folder`.
+
+        The folder is meant to be shared (a bug report): the index URLs are written without
+        their credentials, and the README says how to give them at build time."""
         ca = "ca-certificates.crt" if HOST_CA.exists() else None
         if ca:
             shutil.copy(HOST_CA, folder / ca)
-        dockerfile = render_dockerfile(env, self.settings, self.index, ca)
+        dockerfile = render_dockerfile(env, self.settings, self.index.public(), ca)
         (folder / "Dockerfile").write_text(dockerfile + f"COPY {' '.join(copies)} {PROBE_DIR}/\n")
 
     def reproduction_commands(
         self, python: str, env_vars: Mapping[str, str], mounts: Mapping[str, str], command: Sequence[str]
     ) -> list[str]:
+        """`mounts`: inside path -> a file name in $MODEL_DIR (plain names: repro.PLAIN_NAME)."""
         tag = f"harness-repro:{python}"
-        envs = " ".join(f"-e {k}={v}" for k, v in env_vars.items())
-        volumes = " ".join(f'-v "{host}:{inside}:ro"' for inside, host in mounts.items())
+        envs = " ".join(f"-e {shell_word(f'{k}={v}')}" for k, v in env_vars.items())
+        volumes = " ".join(f'-v "$MODEL_DIR"/{shell_word(f"{host}:{inside}:ro")}' for inside, host in mounts.items())
+        needs = "its package index" + (" (with credentials: see the Dockerfile's --index-url)" if self.index.has_credentials else "")
         return [
-            "# 1. build (needs the base image " + self.settings.base_image.format(python=python) + " and PyPI)",
+            "# 1. build (needs the base image " + self.settings.base_image.format(python=python) + f" and {needs})",
             f"docker build --network host -t {tag} .",
             "# 2. run: no network, read-only root, no capabilities, the model mounted read-only",
             f"docker run --rm --network none --read-only --tmpfs /tmp --tmpfs /work:uid={UID},gid={UID} --cap-drop ALL "
             f"--security-opt no-new-privileges --user {UID}:{UID} {envs} {volumes} {tag} {' '.join(command)}",
         ]
+
+    def ships_template(self, name: str) -> bool:
+        return name in builtin_templates()
 
     def build_folder(self, folder: Path, tag: str) -> tuple[bool, str]:
         """Build a folder holding a Dockerfile: Engine API, or the CLI with BuildKit for cache mounts."""

@@ -22,28 +22,44 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("results", type=Path, metavar="RESULTS.json")
     parser.add_argument("cell", metavar="CELL_ID")
     parser.add_argument("-o", "--outdir", type=Path, required=True)
-    parser.add_argument("--model", type=Path, action="append", default=[], help="where a model file is now (if it moved); repeatable")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        action="append",
+        default=[],
+        help="a model file of the run (needed by --copy-model and --verify; checked against its sha256); repeatable. "
+        "Paths in a results file are never followed: it may come from someone else's machine",
+    )
     parser.add_argument("--copy-model", action="store_true", help="copy the model file(s) into the folder")
     parser.add_argument("--verify", action="store_true", help="build the folder's image, run it, compare the outcome")
     parser.add_argument("--base-image", metavar="IMAGE", help="base image for the Dockerfile ({python} filled in)")
+    parser.add_argument(
+        "--template",
+        type=Path,
+        metavar="FILE",
+        help="a Dockerfile template of yours (a Jinja2 file, rendered sandboxed); default: the one the run used if the harness ships it",
+    )
+    parser.add_argument("--custom-objects", type=Path, metavar="FILE", help="the custom objects module the run used, copied into the folder")
     parser.set_defaults(main=main)
 
 
 def main(args: argparse.Namespace, console: Console) -> Outcome:
+    from ..escape import terminal
     from ..report import load_results
     from ..repro import verify_repro, write_repro
 
     doc = load_results(args.results)
     paths = {p.name: p for p in args.model}
-    repro = write_repro(doc, args.cell, args.outdir, paths, args.copy_model, args.base_image)
-    console.print(f"wrote {args.outdir}: Dockerfile, requirements.lock, probe.py, request.json, model.json, expected.json, README.md")
+    repro = write_repro(doc, args.cell, args.outdir, paths, args.copy_model, args.base_image, args.custom_objects, args.template)
+    console.print(f"wrote {terminal(args.outdir)}: Dockerfile, requirements.lock, probe.py, request.json, model.json, expected.json, README.md")
     if not args.verify:
         return PASSED
     console.print("· verifying: building the folder's image and running it")
-    seen = verify_repro(repro, doc, paths, args.base_image)
+    seen = verify_repro(repro, doc, paths)
     same = seen == repro.expected
     for model, outcome in seen.items():
-        mark = "[green]same[/]" if outcome == repro.expected.get(model) else f"[red]differs[/] (expected {repro.expected.get(model)})"
-        console.print(f"  {model}: {outcome['status']} {outcome['exception_type'] or ''} ({outcome['cause'] or '-'}) {mark}")
+        mark = "[green]same[/]" if outcome == repro.expected.get(model) else f"[red]differs[/] (expected {terminal(repro.expected.get(model))})"
+        said = terminal(f"{model}: {outcome['status']} {outcome['exception_type'] or ''} ({outcome['cause'] or '-'})")
+        console.print(f"  {said} {mark}")
     console.print("[green]reproduced[/]" if same else "[red]not reproduced[/]")
     return Verdict(failed=not same)
