@@ -21,8 +21,9 @@ from .backends import Backend, EnvBuildFailed, get_backend
 from .diagnose import CellResult
 from .errors import Interrupted, NothingToDo, UsageError
 from .executor import LocalExecutor, default_jobs
+from .inspection import inspect_model
 from .matrix import Cell, Matrix
-from .modelfile import ModelInfo, inspect_model
+from .modelfile import ModelInfo
 from .pipeline import (
     Progress,
     QuietProgress,

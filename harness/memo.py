@@ -93,3 +93,15 @@ def remember(
     value = compute()
     _keep(path, ident, encode(value))
     return value
+
+
+def recall(kind: str, parts: Sequence[str], code: Sequence[str]) -> Any:
+    """What keep() kept for the same `parts` and `code` files, or None."""
+    _, kept = _kept("memo", [kind, *parts, code_hash(*code)])
+    return None if kept is _MISSING else kept
+
+
+def keep(kind: str, parts: Sequence[str], code: Sequence[str], value: Any) -> None:
+    """Keep `value` (JSON) for recall() with the same `parts` and `code` files."""
+    ident = [kind, *parts, code_hash(*code)]
+    _keep(_kept("memo", ident)[0], ident, value)

@@ -41,9 +41,10 @@ from .backends import Backend
 from .cell import run_cell
 from .diagnose import LOADS, CellResult, first_line
 from .errors import UsageError
+from .inspection import inspect_model
 from .matrix import Cell, LoadOptions, parse_matrix
 from .memo import remember
-from .modelfile import ModelInfo, inspect_model, keras_builtins
+from .modelfile import ModelInfo, keras_builtins
 from .outputs import close, differences, read_arrays
 from .paths import write_atomic
 from .pipeline import expand_cells, inspect_models

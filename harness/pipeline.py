@@ -25,8 +25,10 @@ from .diagnose import CellResult
 from .errors import Interrupted, NothingToDo, UsageError
 from .executor import Executor, LocalExecutor, default_jobs
 from .gate import default_fail_on
+from .inspection import inspect_files
 from .matrix import Cell, Matrix, combinations, expand_versions
-from .modelfile import ModelInfo, inspect_model
+from .modelfile import ModelInfo
+from .paths import name_part
 from .plan import EnvJob, EnvSpec, plan
 from .probe import PROBE_VERSION
 from .recorder import now
@@ -107,7 +109,9 @@ class Planned:
 
 
 def inspect_models(paths: Iterable[str | Path]) -> list[ModelInfo]:
-    infos = [inspect_model(p) for p in paths]
+    infos = inspect_files(paths)
+    for info in infos:
+        name_part(info.name, "model file name")  # it names the model's folders of outputs and files
     names = [i.name for i in infos]
     if len(set(names)) != len(names):
         raise UsageError(

@@ -131,7 +131,7 @@ def essence(r: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def test_static_facts_of_published_files(published):
-    from harness.modelfile import inspect_model
+    from harness.inspection import inspect_model
 
     facts = {name: inspect_model(path) for name, path in published.items()}
     assert {n: i.keras_version for n, i in facts.items()} == {

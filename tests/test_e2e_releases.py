@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import make_venv
 
-from harness.modelfile import inspect_model
+from harness.inspection import inspect_model
 
 pytestmark = pytest.mark.e2e
 

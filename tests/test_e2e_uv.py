@@ -21,7 +21,7 @@ from harness import cli
 from harness.backends.uv import UvBackend
 from harness.cell import run_cell
 from harness.matrix import parse_matrix
-from harness.modelfile import inspect_model
+from harness.inspection import inspect_model
 from harness.plan import EnvSpec
 from harness.resolve import Lock, Resolver
 from harness.store import Store
@@ -469,7 +469,7 @@ def test_crossload_grid_saved_by_rows_loaded_by_columns(tmp_path, monkeypatch, c
 
 
 def test_savedmodel_folder_inspected_and_loaded(tmp_path, monkeypatch, saved_models, harness_cache):
-    from harness.modelfile import inspect_model
+    from harness.inspection import inspect_model
 
     folder = saved_models["residual_savedmodel"]
     info = inspect_model(folder)
@@ -746,7 +746,7 @@ def test_trusted_files_refused_by_safe_mode_are_tried_without_it(tmp_path, monke
 def test_checkpoint_folders_are_recognised_and_settled_without_a_cell(tmp_path, monkeypatch, capsys, saved_models, harness_cache):
     """A TF checkpoint (Keras 2 save_weights without .h5) and an Orbax checkpoint, both written
     by the real libraries: inspect says what they are; run reports them without building."""
-    from harness.modelfile import inspect_model
+    from harness.inspection import inspect_model
 
     tf_ckpt, orbax = inspect_model(saved_models["tf_checkpoint"]), inspect_model(saved_models["orbax_checkpoint"])
     assert (tf_ckpt.format, tf_ckpt.kind) == ("tf-checkpoint", "weights")

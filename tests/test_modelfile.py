@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UsageError
-from harness.modelfile import inspect_model, keras_builtins
+from harness.inspection import inspect_model
+from harness.modelfile import keras_builtins
 
 MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
 
@@ -50,7 +51,7 @@ def test_keras3_zip_is_told_by_content_not_name(tmp_path):
 
 
 def test_nested_models_and_wrappers_are_walked():
-    from harness.modelfile import walk_classes
+    from harness.modelread import walk_classes
 
     config = {
         "class_name": "Sequential",
@@ -66,7 +67,7 @@ def test_nested_models_and_wrappers_are_walked():
             ]
         },
     }
-    found = {(c.name, c.kind) for c in walk_classes(config)}
+    found = {(c["name"], c["kind"]) for c in walk_classes(config)}
     assert ("MyInner", "custom") in found
     assert ("Addons>WeightNormalization", "addons") in found
     assert ("Dense", "builtin") in found and ("TimeDistributed", "builtin") in found
@@ -209,7 +210,7 @@ def test_a_model_larger_than_any_is_refused(tmp_path, monkeypatch):
 
 
 def test_functions_stored_as_code_are_found():
-    from harness.modelfile import count_code
+    from harness.modelread import count_code
 
     keras2_lambda = {"class_name": "Lambda", "config": {"function": ["4wEAAA==", None, None], "function_type": "lambda"}}
     keras2_shape = {"class_name": "Dense", "config": {"output_shape_type": "lambda"}}
@@ -237,7 +238,7 @@ def test_the_builtin_names_file_holds_what_real_releases_export(saved_models, wo
 def test_an_inspection_is_kept_by_content_and_never_answers_for_other_bytes(tmp_path, monkeypatch):
     import shutil
 
-    from harness import modelfile
+    from harness import inspection
 
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
     model = tmp_path / "residual_block.h5"
@@ -247,7 +248,7 @@ def test_an_inspection_is_kept_by_content_and_never_answers_for_other_bytes(tmp_
     def no_inspection(*args):
         raise AssertionError("inspected again")
 
-    monkeypatch.setattr(modelfile, "_inspect_hdf5", no_inspection)
+    monkeypatch.setattr(inspection, "_run_reader", no_inspection)
     assert inspect_model(model) == first  # the same bytes at the same path: kept
     with open(model, "r+b") as handle:  # one byte of the weights changed, size and path the same
         handle.seek(first.size - 100)

@@ -14,6 +14,7 @@ import pytest
 from fakes import FakeBackend, FakeIndex, FakeResolver, fails, loads
 
 from harness import backends, pipeline, proc, runner
+from harness.inspection import inspect_files
 from harness.errors import Interrupted
 from harness.matrix import parse_matrix
 from harness.runner import RunOptions, run
@@ -46,6 +47,7 @@ def fake(tmp_path, monkeypatch):
     import h5py  # noqa: F401 - its import asks `uname -p` once (platform caches it): before the guard
 
     platform.uname().processor  # noqa: B018
+    inspect_files(sorted(MODELS.iterdir()))  # the reader runs in a process (tested in test_modelfile): kept by content now
     for name in ("Popen", "run", "call", "check_output"):  # the guard: these tests run no program at all
         monkeypatch.setattr(subprocess, name, no_process)
     monkeypatch.setattr(os, "fork", no_process)

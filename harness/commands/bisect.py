@@ -38,8 +38,8 @@ def add_parser(commands: Any) -> None:
 def main(args: argparse.Namespace, console: Console) -> Outcome:
     from ..backends import get_backend
     from ..bisect import Step, bisect_model, max_steps
+    from ..inspection import inspect_model
     from ..matrix import HOST_PYTHON, LoadOptions, load_matrix
-    from ..modelfile import inspect_model
     from ..report import summary
 
     info = inspect_model(args.model)

@@ -20,33 +20,38 @@ def add_parser(commands: Any) -> None:
 
 
 def main(args: argparse.Namespace, console: Console) -> Outcome:
-    from ..modelfile import describe, inspect_model, partial_note, readable
+    from ..escape import terminal
+    from ..inspection import inspect_files
+    from ..modelfile import describe, partial_note, readable
 
-    infos = [inspect_model(p) for p in args.models]
+    infos = inspect_files(args.models)
     if args.json:
         print(json.dumps([describe(i) for i in infos], indent=1, default=str))
         return Verdict(failed=any(i.corrupt for i in infos))
-    for info in infos:
-        console.print(f"[bold]{info.path}[/]")
+    for info in infos:  # every value from the file passes escape.terminal: a class name is the file author's text
+        console.print(f"[bold]{terminal(info.path)}[/]")
         console.print(f"  format        {info.format}   size {info.size} bytes   sha256 {info.sha256[:16]}")
-        console.print(f"  saved by      Keras {info.keras_version or '?'}" + (f", backend {info.backend}" if info.backend else ""))
+        console.print(f"  saved by      Keras {terminal(info.keras_version or '?')}" + (f", backend {terminal(info.backend)}" if info.backend else ""))
         if info.partial:
-            console.print(f"  [dark_orange]not a model[/]   {partial_note(info)}")
-        console.print(f"  classes       {', '.join(sorted({c.name for c in info.classes})) or '—'}")
+            console.print(f"  [dark_orange]not a model[/]   {terminal(partial_note(info))}")
+        console.print(f"  classes       {terminal(', '.join(sorted({c.name for c in info.classes})) or '—')}")
         for kind, label in (("custom", "custom"), ("addons", "Addons"), ("lambda", "Lambda")):
             names = info.names(kind)
             if names:
-                console.print(f"  {label:<13} [bold]{', '.join(names)}[/]")
+                console.print(f"  {label:<13} [bold]{terminal(', '.join(names))}[/]")
         if info.loss or info.metrics or info.optimizer:
             console.print(
-                f"  compiled      loss {readable(info.loss)}; metrics {readable(info.metrics)}; optimizer {info.optimizer or '—'}"
+                f"  compiled      loss {terminal(readable(info.loss))}; metrics {terminal(readable(info.metrics))}; "
+                f"optimizer {terminal(info.optimizer or '—')}"
             )
         for risk in info.risks:
-            console.print(f"  [dark_orange]risk[/]          {risk}")
+            console.print(f"  [dark_orange]risk[/]          {terminal(risk)}")
         for problem in info.problems:
-            console.print(f"  [red]corrupt[/]       {problem}")
+            console.print(f"  [red]corrupt[/]       {terminal(problem)}")
         for doubt in info.doubts:
-            console.print(f"  [dark_orange]may be damaged[/] {doubt} (not certain: runs still load it)", markup=True)
-        if not info.problems and not info.doubts:
+            console.print(f"  [dark_orange]may be damaged[/] {terminal(doubt)} (not certain: runs still load it)")
+        for unread in info.unread:
+            console.print(f"  [dark_orange]not read[/]      {terminal(unread)} (runs load it in a sandbox of its own)")
+        if not info.problems and not info.doubts and not info.unread:
             console.print("  integrity     [green]no problem found[/]")
     return Verdict(failed=any(i.corrupt for i in infos))

@@ -1,0 +1,253 @@
+"""Static inspection of model files, with the file's bytes parsed in a sandbox.
+
+The harness itself only stats a model path, hashes its bytes and reads its first bytes
+for a signature (modelfile.py); everything that parses the file's structure (HDF5 through
+h5py and its C library, zip archives, JSON configs, SavedModel protobufs) runs in a child
+process (modelread.py): under bubblewrap where it works, with no network and a read-only
+view of only the interpreter, h5py, numpy, the reader and the model files at fixed paths,
+and always with limits on memory, CPU time, processes, file size and wall time. Its answer
+comes back as JSON lines on stdout, read bounded and checked against the schema; an
+answer that is missing (the reader crashed, hung or ran out of memory) makes the model
+`unread`: not known to be damaged, so its cells still run, in a sandbox of their own.
+
+All the models of one call share one reader (one interpreter start, one h5py import);
+when a reader dies, the models it had not answered are read again one per reader, so one
+hostile file costs only its own answer. What a reader found is kept (memo.py) by the
+file's sha256, so a re-run of an unchanged file starts no reader at all.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import memo, modelfile
+from .errors import UsageError
+from .modelfile import (
+    HEAD_BYTES,
+    ZIP_SIGNATURE,
+    ModelInfo,
+    content_hash,
+    file_sha256,
+    folder_kind,
+    hdf5_offset,
+    looks_like_text,
+    model_info,
+    regular_file,
+    weights_manifest,
+)
+from .paths import open_regular, scan_tree
+
+READER_TIMEOUT = 120.0  # seconds per model: a CRC check of a multi-GB archive fits, a hang does not
+READER_MEMORY = 3 << 30
+READER_CODE = ("modelfile.py", "modelread.py", "inspection.py", "keras_builtins.txt")
+FORMAT_OF = {"hdf5": "h5", "zip": "keras", "keras-dir": "keras-dir", "savedmodel": "savedmodel", "tf-checkpoint": "tf-checkpoint", "orbax": "orbax"}
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A model file whose facts the reader must find: what the harness knows of it already."""
+
+    base: dict[str, Any]  # path, name, sha256, size
+    kind: str  # hdf5 | zip | keras-dir | savedmodel | tf-checkpoint | orbax
+    host: Path
+
+
+def inspect_model(path: str | Path) -> ModelInfo:
+    return inspect_files([path])[0]
+
+
+def inspect_files(paths: Iterable[str | Path]) -> list[ModelInfo]:
+    """The facts of each model file, in order; a path that is no model is a one-line UsageError."""
+    found: list[ModelInfo | Pending] = [_identify(Path(p)) for p in paths]
+    answers: dict[int, ModelInfo] = {}
+    todo: list[int] = []
+    for i, item in enumerate(found):
+        if isinstance(item, ModelInfo):
+            answers[i] = item
+            continue
+        kept = memo.recall("inspected", _memo_parts(item), READER_CODE)
+        if isinstance(kept, dict):
+            answers[i] = _info(item, kept)
+        else:
+            todo.append(i)
+    if todo:
+        pending = [found[i] for i in todo]
+        assert all(isinstance(p, Pending) for p in pending)
+        for i, (answer, keep) in zip(todo, read_models(pending), strict=True):  # type: ignore[arg-type]
+            item = found[i]
+            assert isinstance(item, Pending)
+            answers[i] = _info(item, answer)
+            if keep:
+                memo.keep("inspected", _memo_parts(item), READER_CODE, answer)
+    return [answers[i] for i in range(len(found))]
+
+
+def _memo_parts(item: Pending) -> list[str]:
+    """What a reader's answer depends on: the bytes (a folder's hash covers its relative paths) and the kind."""
+    return [item.base["sha256"], item.kind]
+
+
+def _info(item: Pending, answer: dict[str, Any]) -> ModelInfo:
+    return model_info({**answer, **item.base, "format": answer.get("format") or FORMAT_OF[item.kind]})
+
+
+def _identify(path: Path) -> ModelInfo | Pending:
+    """What the harness itself can tell of `path` without parsing it: its kind, sha256 and size."""
+    if not path.exists():
+        raise UsageError(f"{path}: no such model file")
+    if path.is_dir():
+        root = path.resolve()  # the user's own argument may be a link to the folder; nothing inside is followed
+        tree = scan_tree(root)
+        entries = [name for name, _ in tree.files] + list(tree.folders)
+        top = {name for name in entries if "/" not in name}
+        below: dict[str, set[str]] = {}
+        for name in entries:
+            parts = name.split("/")
+            if len(parts) == 2:
+                below.setdefault(parts[0], set()).add(parts[1])
+        kind = folder_kind(top, below)
+        if kind is None:
+            raise UsageError(
+                f"{path}: is a folder but no model (no saved_model.pb, no config.json of an unzipped .keras); "
+                "pass a .h5/.keras file, a SavedModel folder or an unzipped .keras folder"
+            )
+        sha256, size = content_hash(root)
+        return Pending({"path": str(root), "name": path.name, "sha256": sha256, "size": size}, kind, root)
+    size = regular_file(path, "model file", modelfile.MAX_MODEL_BYTES)
+    try:
+        with open(open_regular(path), "rb", closefd=True) as handle:
+            head = handle.read(HEAD_BYTES)
+        sha256 = file_sha256(path)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the model file ({exc.strerror})") from None
+    base: dict[str, Any] = {"path": str(path.resolve()), "name": path.name, "sha256": sha256, "size": size}
+    if hdf5_offset(head) is not None:
+        return Pending(base, "hdf5", path.resolve())
+    if head.startswith(ZIP_SIGNATURE):
+        return Pending(base, "zip", path.resolve())
+    if path.name.endswith(".json") and looks_like_text(head[:4096]) and weights_manifest(head) is not None:
+        return ModelInfo(**base, format="weights-json", kind="weights")
+    what = "an empty file" if not head else "text" if looks_like_text(head[:4096]) else "unrecognised bytes"
+    raise UsageError(f"{path}: not a model file ({what}: no HDF5 signature, not a .keras zip, not a SavedModel folder)")
+
+
+# --------------------------------------------------------------------------- the reader
+
+
+def read_models(pending: Sequence[Pending]) -> list[tuple[dict[str, Any], bool]]:
+    """(answer, whether to keep it) per model: the reader's facts, checked, or an `unread` answer
+    saying why there are none. One reader for all; the ones a dead reader left are read alone."""
+    answers = _run_reader(pending)
+    result: list[tuple[dict[str, Any], bool]] = []
+    for i, item in enumerate(pending):
+        answer = answers.get(i)
+        if answer is None and len(pending) > 1:
+            answer = _run_reader([item]).get(0)
+        if isinstance(answer, dict):
+            result.append((answer, True))
+        else:
+            reason = answer if isinstance(answer, str) else "the reader gave no answer"
+            result.append(({"format": FORMAT_OF[item.kind], "unread": [reason]}, False))
+    return result
+
+
+def _run_reader(pending: Sequence[Pending]) -> dict[int, dict[str, Any] | str]:
+    """{index: checked answer, or why the reader gave none} for what one reader process answered."""
+    from .sandbox import SCRATCH, Jail, Limits, get_sandbox
+
+    sandbox = get_sandbox("auto")
+    limits = Limits(memory=READER_MEMORY, pids=16, file_size=1 << 20, scratch=16 << 20)
+    timeout = 15.0 + READER_TIMEOUT * len(pending)
+    mounts: dict[str, str] = {}
+
+    def show(host: Path, inside: str) -> str:
+        where = sandbox.inside(str(host), inside)
+        mounts[where] = str(host)
+        return where
+
+    python = Path(sys.executable).resolve()
+    home = python.parent.parent
+    if not str(home).startswith("/usr"):
+        show(home, str(home))
+    package = Path(__file__).resolve().parent
+    root = show(package, "/opt/harness-reader/harness").rpartition("/")[0]
+    sites = [show(site, str(site)) for site in _library_sites()]
+    models = [
+        {"kind": p.kind, "size": p.base["size"], "path": show(p.host, f"/models/m{i}{p.host.suffix if p.host.is_file() else ''}")}
+        for i, p in enumerate(pending)
+    ]
+    # Its own limits, whatever the sandbox: a reader starts no process, so address space (memory and
+    # what h5py maps), CPU seconds and file size bound it, with no cgroup to make.
+    request = {"limits": {"address_space": READER_MEMORY, "cpu": int(timeout) + 5, "file_size": limits.file_size}, "models": models}
+    boot = "import json, sys; sys.path[:0] = json.loads(sys.argv[1]); from harness.modelread import main; sys.exit(main(sys.argv[2]))"
+    argv = (str(python), "-I", "-S", "-c", boot, json.dumps([root, *sites]), json.dumps(request))
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "LC_ALL": "C.UTF-8",
+        "HOME": SCRATCH,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "HDF5_USE_FILE_LOCKING": "FALSE",
+    }
+    done = sandbox.run(Jail(argv, mounts, env, "/", cgroup=False), limits, timeout)
+    answers: dict[int, dict[str, Any] | str] = {}
+    for line in done.stdout.splitlines()[: len(pending)]:
+        try:
+            message = json.loads(line)
+            index = message["i"]
+            if not isinstance(index, int) or not 0 <= index < len(pending) or index in answers:
+                continue
+            if isinstance(message.get("unread"), str):
+                answers[index] = {"format": FORMAT_OF[pending[index].kind], "unread": [message["unread"][:2000]]}
+            else:
+                answers[index] = _checked(message.get("info"))
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            from .escape import visible
+
+            answers.setdefault(len(answers), f"the reader's answer could not be read ({visible(str(exc))[:200]})")
+    if len(answers) < len(pending):
+        why = _why_no_answer(done)
+        for i in range(len(pending)):
+            answers.setdefault(i, why)
+    return answers
+
+
+def _why_no_answer(done: Any) -> str:
+    from .escape import visible
+
+    if done.timed_out:
+        return "inspection did not finish in time (the reader was stopped)"
+    if done.returncode < 0:
+        return f"the reader was killed by signal {-done.returncode} (a crash in the file's parser, or out of memory)"
+    tail = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    return f"the reader ended with exit code {done.returncode}" + (f": {visible(tail[-1])[:300]}" if tail else "")
+
+
+def _checked(info: Any) -> dict[str, Any]:
+    """A reader's answer as the harness keeps it (schema.READER_ANSWER), or ValueError."""
+    from .schema import READER_ANSWER
+
+    checked: dict[str, Any] = READER_ANSWER(info, "answer")
+    return checked
+
+
+def _library_sites() -> list[Path]:
+    """The folders h5py and numpy are installed in (site-packages), found without importing them."""
+    sites = []
+    for name in ("h5py", "numpy"):
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise UsageError(f"{name} is not installed beside harness (pip install harness brings it); inspection needs it")
+        site = Path(next(iter(spec.submodule_search_locations))).resolve().parent
+        if site not in sites:
+            sites.append(site)
+    return sites
+
+
