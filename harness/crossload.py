@@ -4,7 +4,7 @@
 
 BUILD.py is the user's own (trusted) script, run in each cell as `python BUILD.py OUTDIR`;
 whatever model files it writes there are then loaded, like any model, in every cell. The
-report is the usual one (each saved file is a model named `<saving cell>/<file>`) plus a
+report is the usual one (each saved file is a model named `<file>@<saving cell>`) plus a
 2-D grid per file name in crossload.md: saved-by rows, loaded-by columns.
 """
 
@@ -21,9 +21,10 @@ from .backends import Backend, EnvBuildFailed, get_backend
 from .diagnose import CellResult
 from .errors import Interrupted, NothingToDo, UsageError
 from .executor import LocalExecutor, default_jobs
-from .inspection import inspect_model
+from .inspection import inspect_files
 from .matrix import Cell, Matrix
 from .modelfile import ModelInfo
+from .paths import name_part
 from .pipeline import (
     Progress,
     QuietProgress,
@@ -59,7 +60,8 @@ def save_in_cell(cell: Cell, env: EnvSpec, backend: Backend, script: Path, outdi
     except EnvBuildFailed as exc:
         return Saved(cell.id, False, detail=f"environment not built: {exc}")
     done = backend.run_script(prepared, script, target, dict(cell.env), timeout)
-    files = tuple(sorted(p.name for p in target.iterdir() if not p.name.startswith(".")))
+    # what the script wrote there: files and folders, not links (never followed out of the folder)
+    files = tuple(sorted(p.name for p in target.iterdir() if not p.name.startswith(".") and not p.is_symlink()))
     if not done.ok:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         return Saved(
@@ -122,15 +124,20 @@ def _save_task(cell: Cell, env: EnvSpec, backend: Backend, script: Path, outdir:
     return lambda: save_in_cell(cell, env, backend, script, outdir, timeout)
 
 
+def saved_name(file: str, cell: str) -> str:
+    """A saved file's model name: `dense.h5@py3.11-tensorflow2.15.1` (one file name, as every model name is)."""
+    return f"{file}@{cell}"
+
+
 def _saved_models(outdir: Path, saved: Sequence[Saved]) -> list[ModelInfo]:
     infos = []
     for s in saved:
         for name in s.files:
             try:
-                info = inspect_model(outdir / "saved" / s.cell / name)
+                [info] = inspect_files([outdir / "saved" / s.cell / name])
+                infos.append(dataclasses.replace(info, name=name_part(saved_name(name, s.cell), "saved file name")))
             except UsageError:
                 continue  # not a model (a log, a checkpoint index): nothing to load
-            infos.append(dataclasses.replace(info, name=f"{s.cell}/{name}"))
     return infos
 
 
@@ -139,7 +146,7 @@ def render_grid(doc: dict[str, Any]) -> str:
     saved = [s["cell"] for s in doc["crossload"]["saved"]]
     loaders = [c["id"] for c in doc["cells"] if c.get("env_key")]
     by_pair = {(r["model"], r["cell"]): r for r in doc["results"]}
-    names = sorted({m["name"].split("/", 1)[1] for m in doc["models"]})
+    names = sorted({m["name"].rpartition("@")[0] for m in doc["models"]})
     lines = [
         f"# Save-by-load grid: {doc['matrix']['name']}",
         "",
@@ -156,7 +163,7 @@ def render_grid(doc: dict[str, Any]) -> str:
         for saver in saved:
             cells = []
             for loader in loaders:
-                r = by_pair.get((f"{saver}/{name}", loader))
+                r = by_pair.get((saved_name(name, saver), loader))
                 cells.append("—" if r is None else f"{ICONS.get(r['status'], '')} {r['status']} {summary.exception_label(r)}".strip())
             lines.append(f"| `{saver}` | " + " | ".join(cells) + " |")
         lines.append("")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,7 +44,8 @@ from .modelfile import (
 )
 from .paths import open_regular, scan_tree
 
-READER_TIMEOUT = 120.0  # seconds per model: a CRC check of a multi-GB archive fits, a hang does not
+READER_START = 15.0  # seconds for the reader to start (an interpreter and h5py's import on a busy machine)
+READER_TIMEOUT = 60.0  # seconds per model: a CRC check of a multi-GB archive fits, a hang does not
 READER_MEMORY = 3 << 30
 READER_CODE = ("modelfile.py", "modelread.py", "inspection.py", "keras_builtins.txt")
 FORMAT_OF = {"hdf5": "h5", "zip": "keras", "keras-dir": "keras-dir", "savedmodel": "savedmodel", "tf-checkpoint": "tf-checkpoint", "orbax": "orbax"}
@@ -56,6 +58,7 @@ class Pending:
     base: dict[str, Any]  # path, name, sha256, size
     kind: str  # hdf5 | zip | keras-dir | savedmodel | tf-checkpoint | orbax
     host: Path
+    doubts: tuple[str, ...] = ()  # what the harness saw itself: links in a folder, never followed
 
 
 def inspect_model(path: str | Path) -> ModelInfo:
@@ -94,7 +97,8 @@ def _memo_parts(item: Pending) -> list[str]:
 
 
 def _info(item: Pending, answer: dict[str, Any]) -> ModelInfo:
-    return model_info({**answer, **item.base, "format": answer.get("format") or FORMAT_OF[item.kind]})
+    doubts = [*item.doubts, *(answer.get("doubts") or ())]
+    return model_info({**answer, **item.base, "format": answer.get("format") or FORMAT_OF[item.kind], "doubts": doubts})
 
 
 def _identify(path: Path) -> ModelInfo | Pending:
@@ -118,7 +122,9 @@ def _identify(path: Path) -> ModelInfo | Pending:
                 "pass a .h5/.keras file, a SavedModel folder or an unzipped .keras folder"
             )
         sha256, size = content_hash(root)
-        return Pending({"path": str(root), "name": path.name, "sha256": sha256, "size": size}, kind, root)
+        doubts = [f"links in the folder, not followed: {', '.join(tree.links[:5])}"] if tree.links else []
+        doubts += [f"special files in the folder, not read: {', '.join(tree.others[:5])}"] if tree.others else []
+        return Pending({"path": str(root), "name": path.name, "sha256": sha256, "size": size}, kind, root, tuple(doubts))
     size = regular_file(path, "model file", modelfile.MAX_MODEL_BYTES)
     try:
         with open(open_regular(path), "rb", closefd=True) as handle:
@@ -143,27 +149,27 @@ def _identify(path: Path) -> ModelInfo | Pending:
 def read_models(pending: Sequence[Pending]) -> list[tuple[dict[str, Any], bool]]:
     """(answer, whether to keep it) per model: the reader's facts, checked, or an `unread` answer
     saying why there are none. One reader for all; the ones a dead reader left are read alone."""
-    answers = _run_reader(pending)
+    answers, why = _run_reader(pending)
     result: list[tuple[dict[str, Any], bool]] = []
     for i, item in enumerate(pending):
         answer = answers.get(i)
         if answer is None and len(pending) > 1:
-            answer = _run_reader([item]).get(0)
-        if isinstance(answer, dict):
+            alone, why = _run_reader([item])
+            answer = alone.get(0)
+        if answer is not None:
             result.append((answer, True))
-        else:
-            reason = answer if isinstance(answer, str) else "the reader gave no answer"
-            result.append(({"format": FORMAT_OF[item.kind], "unread": [reason]}, False))
+        else:  # the reader died or stopped before answering: asked again next time
+            result.append(({"format": FORMAT_OF[item.kind], "unread": [why]}, False))
     return result
 
 
-def _run_reader(pending: Sequence[Pending]) -> dict[int, dict[str, Any] | str]:
-    """{index: checked answer, or why the reader gave none} for what one reader process answered."""
+def _run_reader(pending: Sequence[Pending]) -> tuple[dict[int, dict[str, Any]], str]:
+    """({index: checked answer} for what one reader process answered, why it answered no more)."""
     from .sandbox import SCRATCH, Jail, Limits, get_sandbox
 
     sandbox = get_sandbox("auto")
     limits = Limits(memory=READER_MEMORY, pids=16, file_size=1 << 20, scratch=16 << 20)
-    timeout = 15.0 + READER_TIMEOUT * len(pending)
+    timeout = READER_START + READER_TIMEOUT * len(pending)
     mounts: dict[str, str] = {}
 
     def show(host: Path, inside: str) -> str:
@@ -184,7 +190,11 @@ def _run_reader(pending: Sequence[Pending]) -> dict[int, dict[str, Any] | str]:
     ]
     # Its own limits, whatever the sandbox: a reader starts no process, so address space (memory and
     # what h5py maps), CPU seconds and file size bound it, with no cgroup to make.
-    request = {"limits": {"address_space": READER_MEMORY, "cpu": int(timeout) + 5, "file_size": limits.file_size}, "models": models}
+    request = {
+        "limits": {"address_space": READER_MEMORY, "cpu": int(timeout) + 5, "file_size": limits.file_size},
+        "seconds_per_model": max(1, int(READER_TIMEOUT)),
+        "models": models,
+    }
     boot = "import json, sys; sys.path[:0] = json.loads(sys.argv[1]); from harness.modelread import main; sys.exit(main(sys.argv[2]))"
     argv = (str(python), "-I", "-S", "-c", boot, json.dumps([root, *sites]), json.dumps(request))
     env = {
@@ -197,7 +207,8 @@ def _run_reader(pending: Sequence[Pending]) -> dict[int, dict[str, Any] | str]:
         "HDF5_USE_FILE_LOCKING": "FALSE",
     }
     done = sandbox.run(Jail(argv, mounts, env, "/", cgroup=False), limits, timeout)
-    answers: dict[int, dict[str, Any] | str] = {}
+    answers: dict[int, dict[str, Any]] = {}
+    malformed = ""
     for line in done.stdout.splitlines()[: len(pending)]:
         try:
             message = json.loads(line)
@@ -211,12 +222,8 @@ def _run_reader(pending: Sequence[Pending]) -> dict[int, dict[str, Any] | str]:
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             from .escape import visible
 
-            answers.setdefault(len(answers), f"the reader's answer could not be read ({visible(str(exc))[:200]})")
-    if len(answers) < len(pending):
-        why = _why_no_answer(done)
-        for i in range(len(pending)):
-            answers.setdefault(i, why)
-    return answers
+            malformed = f"the reader's answer could not be read ({visible(str(exc))[:200]})"
+    return answers, malformed or _why_no_answer(done)
 
 
 def _why_no_answer(done: Any) -> str:
@@ -224,6 +231,8 @@ def _why_no_answer(done: Any) -> str:
 
     if done.timed_out:
         return "inspection did not finish in time (the reader was stopped)"
+    if done.returncode in (-signal.SIGALRM, 128 + signal.SIGALRM):  # bubblewrap passes its child's signal on as 128+N
+        return f"inspection did not finish in {int(READER_TIMEOUT)} s (the reader was stopped)"
     if done.returncode < 0:
         return f"the reader was killed by signal {-done.returncode} (a crash in the file's parser, or out of memory)"
     tail = [line for line in done.stderr.strip().splitlines() if line.strip()]

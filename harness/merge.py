@@ -10,7 +10,8 @@ trend see scheduled sharded runs like any other.
 
 from __future__ import annotations
 
-import shutil
+import contextlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -21,6 +22,7 @@ from .errors import UsageError
 from .gate import load_baseline
 from .matrix import LoadOptions
 from .outputs import compare_outputs
+from .paths import below, copy_regular, name_part
 from .recorder import Recorder
 from .report import load_results
 from .store import Store
@@ -33,6 +35,7 @@ def merge_runs(
     fail_on: str = "any",
     baseline: Path | None = None,
     allow_missing: bool = False,
+    reference: Path | None = None,
 ) -> dict[str, Any]:
     if not paths:
         raise UsageError("harness merge needs the results.json of every shard")
@@ -93,7 +96,7 @@ def merge_runs(
         "environments": list(environments.values()),
         "results": [],
     }
-    load = load_options(first["matrix"].get("load") or {})
+    load = load_options(first["matrix"].get("load") or {}, reference)
     final = [CellResult.from_dict(r) for r in merged_results]
     if load.inference:
         final = compare_outputs(document["models"], final, load)
@@ -153,15 +156,25 @@ def check_shards(docs: Sequence[tuple[Path, Mapping[str, Any]]], allow_missing: 
     return {"missing": missing}
 
 
+MAX_LOG_BYTES = 64 << 20  # a cell's log as a shard kept it (stderr is kept as 64 KiB head and tail): larger is not ours
+MAX_CARRIED_OUTPUTS = 512 << 20  # a cell's saved outputs (outputs.MAX_OUTPUT_BYTES, compressed at most as large)
+
+
 def carry_files(result: dict[str, Any], source: Path, outdir: Path) -> dict[str, Any]:
-    """Outputs saved by a shard move with its results (wherever its artifact was unpacked)."""
+    """Outputs saved by a shard move with its results (wherever its artifact was unpacked).
+
+    Found only where the harness writes them (outputs/<model>/<cell>.npz under the shard's
+    folder), through real folders and as a regular file: a link anywhere on the way (a shard
+    artifact may be someone else's) is not followed and the outputs count as missing.
+    """
     if result.get("outputs"):
-        saved = source / "outputs" / result["model"] / f"{result['cell']}.npz"
-        if saved.exists():
-            target = outdir / "outputs" / result["model"] / saved.name
+        model, cell = name_part(result["model"], "model name"), name_part(result["cell"], "cell id")
+        saved = below(source, "outputs", model, f"{cell}.npz")
+        if saved is not None and saved.stat().st_size <= MAX_CARRIED_OUTPUTS:
+            target = outdir / "outputs" / model / saved.name
             target.parent.mkdir(parents=True, exist_ok=True)
             if saved.resolve() != target.resolve():
-                shutil.copy(saved, target)
+                copy_regular(saved, target)
             result["outputs"] = str(target)
         else:
             result["outputs"] = None
@@ -169,17 +182,26 @@ def carry_files(result: dict[str, Any], source: Path, outdir: Path) -> dict[str,
 
 
 def copy_logs(source: Path, target: Path) -> None:
-    if not source.is_dir() or source.resolve() == target.resolve():
+    """A shard's logs/ (the cells' stderr and build logs): regular files only, none through a link."""
+    folder = below(source.parent, source.name)
+    if folder is None or not folder.is_dir() or folder.resolve() == target.resolve():
         return
     target.mkdir(parents=True, exist_ok=True)
-    for log in source.iterdir():
-        if log.is_file():
-            shutil.copy(log, target / log.name)
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name)[:MAX_LOGS]:
+        if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_size <= MAX_LOG_BYTES:
+            with contextlib.suppress(OSError):  # replaced by a link or a FIFO since: not copied
+                copy_regular(Path(entry.path), target / name_part(entry.name, "log name"))
 
 
-def load_options(recorded: Mapping[str, Any]) -> LoadOptions:
-    """The matrix's load options as results.json records them."""
+MAX_LOGS = 100_000
+
+
+def load_options(recorded: Mapping[str, Any], reference: Path | None = None) -> LoadOptions:
+    """The matrix's load options as results.json records them, without its paths: a document
+    names no file the harness opens (the reference outputs come from --reference)."""
     paths = {"custom_objects", "input", "reference"}
     known = {f.name for f in fields(LoadOptions)}
-    values: dict[str, Any] = {k: (Path(v) if k in paths and v else v) for k, v in recorded.items() if k in known}
-    return LoadOptions(**values)
+    values: dict[str, Any] = {k: v for k, v in recorded.items() if k in known and k not in paths}
+    for key in ("resave", "rescue"):
+        values[key] = tuple(values.get(key) or ())
+    return LoadOptions(**values, reference=reference)

@@ -130,6 +130,26 @@ def scan_tree(root: Path, limit: int = MAX_TREE_ENTRIES, depth: int = MAX_TREE_D
     return Tree(tuple(files), tuple(sorted(folders)), tuple(sorted(links)), tuple(sorted(others)))
 
 
+def below(root: Path, *parts: str) -> Path | None:
+    """`root/part/part...` if each part is one name (name_part) and each step below `root` is a
+    real folder, the last a regular file or folder, none of them a link; else None. For reading
+    a folder someone else may have filled (a shard's artifact): its links are never followed."""
+    path = root
+    for part in parts:
+        try:
+            name_part(part)
+        except UsageError:
+            return None
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return None
+        if stat.S_ISLNK(mode) or not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            return None
+    return path
+
+
 def open_regular(path: Path) -> int:
     """A descriptor for reading `path` if it is a regular file reached without a link at its end:
     a FIFO neither blocks nor opens, a device is refused, a link (even one swapped in after a

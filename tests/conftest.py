@@ -68,7 +68,7 @@ checkpointer.wait_until_finished()
 """
 
 # Tests that build real environments, start a daemon's containers, a cluster or a browser.
-SLOW_MARKERS = {"e2e", "docker", "ray", "browser", "npm"}
+SLOW_MARKERS = {"e2e", "docker", "ray", "browser", "npm", "fuzz"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

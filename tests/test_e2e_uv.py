@@ -20,8 +20,8 @@ import pytest
 from harness import cli
 from harness.backends.uv import UvBackend
 from harness.cell import run_cell
-from harness.matrix import parse_matrix
 from harness.inspection import inspect_model
+from harness.matrix import parse_matrix
 from harness.plan import EnvSpec
 from harness.resolve import Lock, Resolver
 from harness.store import Store
@@ -455,13 +455,13 @@ def test_crossload_grid_saved_by_rows_loaded_by_columns(tmp_path, monkeypatch, c
     assert len(doc["results"]) == 4 * 2  # 2 cells x 2 files saved, each loaded in 2 cells
     outcome = {(r["model"], r["cell"]): (r["status"], r["cause"]) for r in doc["results"]}
     # each Keras reads what it saved itself
-    assert outcome[(f"{TF215}/dense.h5", TF215)] == ("loaded", None)
-    assert outcome[(f"{TF221}/dense.keras", TF221)] == ("loaded", None)
+    assert outcome[(f"dense.h5@{TF215}", TF215)] == ("loaded", None)
+    assert outcome[(f"dense.keras@{TF221}", TF221)] == ("loaded", None)
     # Keras 2 reads neither file Keras 3 saved; Keras 3 reads Keras 2's H5 but not its .keras
-    assert outcome[(f"{TF221}/dense.h5", TF215)] == ("load-error", "version-mismatch")
-    assert outcome[(f"{TF221}/dense.keras", TF215)] == ("load-error", "version-mismatch")
-    assert outcome[(f"{TF215}/dense.h5", TF221)] == ("loaded", None)
-    assert outcome[(f"{TF215}/dense.keras", TF221)] == ("load-error", "version-mismatch")
+    assert outcome[(f"dense.h5@{TF221}", TF215)] == ("load-error", "version-mismatch")
+    assert outcome[(f"dense.keras@{TF221}", TF215)] == ("load-error", "version-mismatch")
+    assert outcome[(f"dense.h5@{TF215}", TF221)] == ("loaded", None)
+    assert outcome[(f"dense.keras@{TF215}", TF221)] == ("load-error", "version-mismatch")
     grid = (tmp_path / "out" / "crossload.md").read_text()
     assert f"| `{TF221}` | ❌ load-error TypeError | ✅ loaded |" in grid
     assert "## `dense.keras`" in grid and "saved by \\ loaded by" in grid

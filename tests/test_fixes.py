@@ -9,8 +9,8 @@ from packaging.version import Version
 
 from harness.diagnose import CellResult
 from harness.fixes import LEGACY_FIX, apply_legacy, legacy_tries
-from harness.matrix import Cell
 from harness.inspection import inspect_model
+from harness.matrix import Cell
 
 KERAS2_FILE = inspect_model(Path(__file__).resolve().parent.parent / "examples" / "models" / "residual_block.h5")  # saved by Keras 2.15
 

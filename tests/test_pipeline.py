@@ -14,8 +14,8 @@ import pytest
 from fakes import FakeBackend, FakeIndex, FakeResolver, fails, loads
 
 from harness import backends, pipeline, proc, runner
-from harness.inspection import inspect_files
 from harness.errors import Interrupted
+from harness.inspection import inspect_files
 from harness.matrix import parse_matrix
 from harness.runner import RunOptions, run
 

@@ -193,9 +193,9 @@ def test_run_suggests_migrate_only_where_a_strategy_applies():
     from pathlib import Path
 
     from harness.diagnose import CellResult
+    from harness.inspection import inspect_model
     from harness.matrix import Cell
     from harness.migrate import suggest
-    from harness.inspection import inspect_model
 
     models = Path(__file__).resolve().parent.parent / "examples" / "models"
     infos = [inspect_model(models / name) for name in ("addons_groupnorm.h5", "residual_block.h5", "dense.h5")]
@@ -258,8 +258,8 @@ def test_the_source_is_where_the_saving_keras_lives():
     from dataclasses import replace
     from pathlib import Path
 
-    from harness.migrate import source_spec
     from harness.inspection import inspect_model
+    from harness.migrate import source_spec
 
     models = Path(__file__).resolve().parent.parent / "examples" / "models"
     addons, keras3 = inspect_model(models / "addons_groupnorm.h5"), inspect_model(models / "dense_keras3.keras")

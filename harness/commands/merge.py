@@ -30,25 +30,36 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--allow-missing", action="store_true", help="write a partial report when a shard's results are missing (exit 1)")
     parser.add_argument("--store", type=Path, default=None, metavar="PATH", help="default: .harness/results.sqlite or $HARNESS_STORE")
     parser.add_argument("--no-store", action="store_true", help="do not record the merged run")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        metavar="FILE",
+        help="expected outputs (.npy/.npz) to compare every cell's with, as load.reference does for a run "
+        "(a results file's own paths are never opened)",
+    )
     add_gate_arguments(parser)
     add_json_argument(parser, "the merged results document")
     parser.set_defaults(main=main)
 
 
 def main(args: argparse.Namespace, console: Console) -> Outcome:
+    from ..escape import terminal
     from ..gate import default_fail_on
     from ..merge import merge_runs
     from ..store import Store, default_store
 
     store = None if args.no_store else Store(args.store or default_store())
     fail_on = args.fail_on or default_fail_on(args.baseline)
-    doc = merge_runs(args.results, args.outdir, store, fail_on, args.baseline, args.allow_missing)
+    doc = merge_runs(args.results, args.outdir, store, fail_on, args.baseline, args.allow_missing, args.reference)
+    recorded = (doc["matrix"].get("load") or {}).get("reference")
+    if recorded and not args.reference:
+        console.print(f"[yellow]the shards' matrix names reference outputs ({terminal(recorded)}): pass --reference FILE to compare with them[/]")
     if args.json:
         print_json(doc)
         return doc
     summary_tables(console, doc)
     console.print(
-        f"[bold]merged {len(args.results)} results file(s): {len(doc['results'])} results[/] · report: {args.outdir}/report.html, report.md"
+        f"[bold]merged {len(args.results)} results file(s): {len(doc['results'])} results[/] · report: {terminal(args.outdir)}/report.html, report.md"
     )
     print_follow_up(console, doc)
     missing = doc["run"].get("missing_shards")
