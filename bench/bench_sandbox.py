@@ -22,10 +22,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from harness.backends.uv import UvBackend  # noqa: E402
-from harness.cell import probe_request  # noqa: E402
 from harness.inspection import inspect_model  # noqa: E402
 from harness.matrix import Cell, LoadOptions  # noqa: E402
 from harness.plan import EnvSpec  # noqa: E402
+from harness.request import probe_request  # noqa: E402
 from harness.resolve import Lock, Resolver  # noqa: E402
 from harness.sandbox import BwrapSandbox, NoSandbox, find_bwrap  # noqa: E402
 

@@ -12,7 +12,6 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from . import activity, proc
 from .backends import Backend, EnvBuildFailed, Prepared
@@ -21,7 +20,8 @@ from .diagnose import Cause, CellResult, ProbeOutcome, Status, diagnose, diagnos
 from .matrix import Cell, LoadOptions
 from .modelfile import ModelInfo
 from .plan import EnvSpec
-from .probe import PROBE_VERSION
+from .request import probe_request, refuse_untrusted
+from .sandbox import unsandboxed_reason
 
 
 def run_cell(
@@ -63,6 +63,7 @@ def probe_group(
     cell: Cell, prepared: Prepared, backend: Backend, infos: Sequence[ModelInfo], load: LoadOptions, logs: Path | None, stderr: list[str]
 ) -> list[CellResult]:
     """One probe run for `infos`: its channel read bounded and validated, then diagnosed."""
+    refuse_untrusted(backend.sandbox, infos, load.trusted, unsandboxed_reason())
     request = probe_request(infos, load, cell.api)
     done = backend.run_probe(prepared, request, dict(cell.env), timeout=load.timeout * len(infos) + 15)
     if len(infos) == 1 or stderr:
@@ -128,34 +129,6 @@ def keep_files(
                 continue
             kept.setdefault(info.name, {})[role] = write_fresh(folder / info.name / cell.id / FILE_NAMES[role], data)
     return kept
-
-
-def probe_request(infos: Sequence[ModelInfo], load: LoadOptions, api: str) -> dict[str, Any]:
-    """What the probe is asked, with host paths; the backend says where the result goes."""
-    return {
-        "probe_version": PROBE_VERSION,
-        "api": api,
-        "models": [
-            {
-                "key": f"m{i}",
-                "path": info.path,
-                "format": info.format,
-                "plugins": ["tensorflow_addons"] if info.names("addons") else [],
-                "resave": info.name in load.resave,
-                "rescue": info.name in load.rescue,
-            }
-            for i, info in enumerate(infos)
-        ],
-        "compile": load.compile,
-        "inference": load.inference,
-        "custom_objects": str(load.custom_objects) if load.custom_objects else None,
-        "input": str(load.input) if load.input else None,
-        "fixes": load.fixes,
-        "trusted": load.trusted,
-        "timeout": load.timeout,
-        "export": load.export,
-        "save_as": load.save_as,
-    }
 
 
 # --------------------------------------------------------------------------- the run

@@ -10,12 +10,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rich.console import Console
-
 from . import __version__
 from .commands import COMMANDS
+from .commands.common import new_console
 from .errors import HarnessError, redact
+from .escape import controls_shown
 from .exits import USAGE, epilog, exit_code
+from .report.github import stop_commands
 
 EPILOG = """\
 examples:
@@ -71,14 +72,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return USAGE
-    # Logs (CI) are wider than the 80 columns rich assumes without a terminal.
-    console = Console(stderr=False, highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
+    # Inside GitHub Actions: no workflow command of a model's text is read from our output.
+    stop_commands(sys.stderr if getattr(args, "json", False) else sys.stdout)
+    console = new_console()
     try:
         return exit_code(args.main(args, console))
     except HarnessError as exc:
         if args.traceback or os.environ.get("HARNESS_TRACEBACK"):
             print_traceback()
-        print(f"harness: error: {redact(str(exc))}", file=sys.stderr)  # one line, never wrapped
+        print(f"harness: error: {controls_shown(redact(str(exc)))}", file=sys.stderr)  # one line, never wrapped
         return exit_code(exc)
     except KeyboardInterrupt as exc:
         print("harness: interrupted", file=sys.stderr)
@@ -92,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a bug in harness: say so, with no secret in it
         print_traceback()
         print(
-            f"harness: internal error: {redact(f'{type(exc).__name__}: {exc}')} (a bug: please report it with the traceback above)",
+            f"harness: internal error: {controls_shown(redact(f'{type(exc).__name__}: {exc}'))} (a bug: please report it with the traceback above)",
             file=sys.stderr,
         )
         return exit_code(exc)
@@ -115,7 +117,7 @@ def print_traceback() -> None:
     """The current exception's traceback, with credentials in URLs hidden."""
     import traceback
 
-    print(redact(traceback.format_exc()), file=sys.stderr, end="")
+    print(controls_shown(redact(traceback.format_exc())), file=sys.stderr, end="")
 
 
 def entry() -> None:

@@ -20,6 +20,8 @@ from . import proc
 from .backends import Backend, EnvBuildFailed, get_backend
 from .diagnose import CellResult
 from .errors import Interrupted, NothingToDo, UsageError
+from .escape import markdown as md
+from .escape import markdown_code as code
 from .executor import LocalExecutor, default_jobs
 from .inspection import inspect_files
 from .matrix import Cell, Matrix
@@ -31,6 +33,7 @@ from .pipeline import (
     RunOptions,
     cell_task,
     check_outdir,
+    check_trust,
     create_outdir,
     new_document,
     plan_run,
@@ -95,6 +98,8 @@ def crossload(matrix: Matrix, script: Path, options: RunOptions, progress: Progr
     infos = _saved_models(options.outdir, saved)
     if not infos:
         raise NothingToDo("the build script saved no model in any cell: " + "; ".join(f"{s.cell}: {s.detail}" for s in saved))
+    check_trust(backend, infos, options)
+    matrix = dataclasses.replace(matrix, load=dataclasses.replace(matrix.load, trusted=options.trust_models))
     progress.stage(f"loading {len(infos)} saved files in {len(jobs)} cells")
     document = new_document(matrix, infos, planned, backend, options)
     order = [c.id for c, _ in jobs]
@@ -150,24 +155,24 @@ def render_grid(doc: dict[str, Any]) -> str:
     lines = [
         f"# Save-by-load grid: {doc['matrix']['name']}",
         "",
-        f"Built by `{Path(doc['crossload']['build']).name}` in each row's cell, loaded in each column's.",
+        f"Built by {code(Path(doc['crossload']['build']).name)} in each row's cell, loaded in each column's.",
         "",
     ]
     for name in names:
         lines += [
-            f"## `{name}`",
+            f"## {code(name)}",
             "",
-            "| saved by \\ loaded by | " + " | ".join(f"`{c}`" for c in loaders) + " |",
+            "| saved by \\ loaded by | " + " | ".join(code(c) for c in loaders) + " |",
             "|---" * (len(loaders) + 1) + "|",
         ]
         for saver in saved:
             cells = []
             for loader in loaders:
                 r = by_pair.get((saved_name(name, saver), loader))
-                cells.append("—" if r is None else f"{ICONS.get(r['status'], '')} {r['status']} {summary.exception_label(r)}".strip())
-            lines.append(f"| `{saver}` | " + " | ".join(cells) + " |")
+                cells.append("—" if r is None else f"{ICONS.get(r['status'], '')} {r['status']} {md(summary.exception_label(r))}".strip())
+            lines.append(f"| {code(saver)} | " + " | ".join(cells) + " |")
         lines.append("")
     failures = [s for s in doc["crossload"]["saved"] if not s["ok"]]
     for s in failures:
-        lines += [f"- `{s['cell']}` saved nothing: {s['detail'].splitlines()[0] if s['detail'] else ''}"]
+        lines += [f"- {code(s['cell'])} saved nothing: {md(s['detail'].splitlines()[0] if s['detail'] else '')}"]
     return "\n".join(lines) + "\n"

@@ -32,8 +32,9 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # What XML 1.0 forbids (its Char production): controls but tab, newline and return; lone surrogates; U+FFFE/FFFF.
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-# Markdown and HTML syntax that text could use to open markup, links, images, emphasis or table cells.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
+# Markdown and HTML syntax that text could use to open raw HTML, links, images, code or table
+# cells. Emphasis marks (* _ ~) are left: they can only restyle the text they stand in.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`\[\]<>|&])")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e"}
 
 
@@ -56,6 +57,16 @@ def _shown(found: re.Match[str]) -> str:
     if named:
         return named
     return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def controls_shown(text: str) -> str:
+    """`text` with every control and format character but newline and tab shown as an escape: for
+    whole outputs (a table, a rendered file) where the harness's own newlines must stay."""
+    value = clean(text)
+    return _CONTROL_BUT_LINES.sub(_shown, value) if _CONTROL_BUT_LINES.search(value) else value
 
 
 def terminal(text: object) -> str:

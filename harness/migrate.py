@@ -41,6 +41,9 @@ from .backends import Backend
 from .cell import run_cell
 from .diagnose import LOADS, CellResult, first_line
 from .errors import UsageError
+from .escape import markdown as md
+from .escape import markdown_code as code
+from .escape import visible
 from .inspection import inspect_model
 from .matrix import Cell, LoadOptions, parse_matrix
 from .memo import remember
@@ -625,20 +628,20 @@ def write_reports(m: Migration, outdir: Path) -> None:
 
 def render_markdown(doc: Mapping[str, Any]) -> str:
     name = doc["model"]["name"]
-    lines = [f"# Migration of `{name}`", ""]
+    lines = [f"# Migration of {code(name)}", ""]
     source, target = doc["source"], doc["target"]
-    lines += [f"- source: `{source['cell']}` (`{source['spec']}`)", f"- target: `{target['cell']}` (`{target['spec']}`)", ""]
+    lines += [f"- source: {code(source['cell'])} ({code(source['spec'])})", f"- target: {code(target['cell'])} ({code(target['spec'])})", ""]
     chosen = next((s for s in doc["strategies"] if s["proven"]), None)
     if chosen:
         lines += [
-            f"**Proven**: `{doc['migrated']}` ({chosen['strategy']}) loads in the target and answers as `{name}` does in the source: "
+            f"**Proven**: {code(doc['migrated'])} ({md(chosen['strategy'])}) loads in the target and answers as {code(name)} does in the source: "
             f"max abs diff {doc['max_abs_diff']:.3g}, max rel diff {doc['max_rel_diff']:.3g} "
-            f"(atol {doc['tolerance']['atol']}, rtol {doc['tolerance']['rtol']}: {doc['tolerance']['why']}).",
+            f"(atol {doc['tolerance']['atol']}, rtol {doc['tolerance']['rtol']}: {md(doc['tolerance']['why'])}).",
             "",
             "## What changed",
             "",
             *(
-                [f"- {r}" for r in chosen["repairs"]]
+                [f"- {md(r)}" for r in chosen["repairs"]]
                 or [
                     f"- the SavedModel is copied as it is: it is called through {chosen['loaded_with']}, not rebuilt as a Keras model"
                     if chosen["loaded_with"] in RESCUES
@@ -654,34 +657,35 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
             "",
         ]
         if chosen["notes"]:
-            lines += ["## What it cannot do", "", *[f"- {n}" for n in chosen["notes"]], ""]
+            lines += ["## What it cannot do", "", *[f"- {md(n)}" for n in chosen["notes"]], ""]
     else:
         lines += ["**Not proven**: no strategy gave a file that loads in the target and answers as the original.", ""]
         custom = [t for t in doc["strategies"] if "your custom objects" in str(t["why"]) or "their code" in str(t["why"])]
         if custom:
-            lines += [f"Your custom objects' code is the obstacle, and no config change reaches it: {custom[0]['why']}", ""]
+            lines += [f"Your custom objects' code is the obstacle, and no config change reaches it: {md(custom[0]['why'])}", ""]
     lines += ["## Every strategy tried", "", "| strategy | outcome | max abs diff | why |", "|---|---|---|---|"]
     for s in doc["strategies"]:
         diff = f"{s['max_abs_diff']:.3g}" if s["max_abs_diff"] is not None else "—"
-        why = str(s["why"]).replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {s['strategy']} | {s['status']}{' (proven)' if s['proven'] else ''} | {diff} | {why} |")
+        lines.append(f"| {md(s['strategy'])} | {md(s['status'])}{' (proven)' if s['proven'] else ''} | {diff} | {md(s['why'])} |")
     return "\n".join(lines) + "\n"
 
 
 def _load_line(file: str, fix: str | None, custom_objects: bool = False) -> str:
     """How to load the migrated file: as the proving attempt did (the probe's safe_mode=False
-    attempt passes the custom objects when there are some)."""
+    attempt passes the custom objects when there are some). The file's name is a Python literal
+    (repr, controls shown): a name cannot end the string and run code of its own when pasted."""
+    literal = repr(visible(file)).replace("`", "\\x60")  # a backtick run could close the Markdown fence it stands in
     if fix == TFSM:
         return (
-            f'model = keras.layers.TFSMLayer("{file}", call_endpoint="serving_default")  # inference only\n'
+            f'model = keras.layers.TFSMLayer({literal}, call_endpoint="serving_default")  # inference only\n'
             "outputs = model(inputs)  # a dict of the signature's outputs"
         )
     if fix == SAVED_MODEL_LOAD:
         return (
-            f'model = tf.saved_model.load("{file}").signatures["serving_default"]  # inference only\n'
+            f'model = tf.saved_model.load({literal}).signatures["serving_default"]  # inference only\n'
             "outputs = model(**inputs)  # inputs by the signature's input names; a dict of outputs"
         )
-    lines, args = [], [f'"{file}"']
+    lines, args = [], [literal]
     if fix and ("custom_objects" in fix or (fix == "safe_mode=False" and custom_objects)):
         lines.append("from custom_objects import CUSTOM_OBJECTS  # your custom objects, as for the original file")
         args.append("custom_objects=CUSTOM_OBJECTS")

@@ -32,6 +32,7 @@ from .paths import name_part
 from .plan import EnvJob, EnvSpec, plan
 from .probe import PROBE_VERSION
 from .recorder import now
+from .request import refuse_untrusted
 from .resolve import INDEX_TTL, LOCK_TTL, Lock, PackageIndex, Resolution, ResolveFailed, Resolver, Unresolvable
 from .sandbox import unsandboxed_reason
 
@@ -125,15 +126,8 @@ def expand_cells(matrix: Matrix, index: PackageIndex) -> list[Cell]:
 
 
 def check_trust(backend: Backend, infos: Sequence[ModelInfo], options: RunOptions) -> None:
-    """Refuse to run files that carry code where nothing contains it, unless the user trusts them."""
-    if backend.sandbox != "none" or options.trust_models:
-        return
-    coded = [i.name for i in infos if i.carries_code]
-    if coded:
-        raise UsageError(
-            f"{', '.join(coded)}: carries Python code that runs when it loads, and cells are not sandboxed here "
-            f"({why_unsandboxed(options)}); install bubblewrap or use --backend docker, or pass --trust-models if you trust the file"
-        )
+    """Refuse, before anything is built, the files every cell would refuse (request.refuse_untrusted)."""
+    refuse_untrusted(backend.sandbox, infos, options.trust_models, why_unsandboxed(options))
 
 
 def why_unsandboxed(options: RunOptions) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import probe
 from .backends import PROBE_DIR, Reproducer, cell_request
-from .cell import probe_request, read_probe
+from .cell import read_probe
 from .diagnose import exception_type
 from .errors import UsageError
 from .escape import markdown, markdown_code, visible
@@ -30,6 +30,7 @@ from .inspection import inspect_model
 from .matrix import Cell, LoadOptions
 from .modelfile import MAX_MODEL_BYTES, content_hash, model_info, regular_file
 from .plan import EnvSpec
+from .request import probe_request
 
 PROBE = Path(probe.__file__).resolve()
 PROBE_COMMAND = ("python", "-I", f"{PROBE_DIR}/probe.py", f"{PROBE_DIR}/request.json")

@@ -38,6 +38,7 @@ import yaml
 
 from . import __version__
 from .errors import UsageError
+from .escape import shell_word, visible
 from .gate import FAIL_ON
 
 FORMATS = ("github", "gitlab")
@@ -83,7 +84,8 @@ class Schedule:
         return tuple(p for p in self.pythons if p != self.python)
 
     def shard_command(self, k: str, n: str, outdir: str, python_downloads: bool = False) -> str:
-        words = ["harness", "run", str(self.matrix), *map(str, self.models), "--shard", f"{k}/{n}", "--fail-on", "none", "-o", outdir]
+        shard = CiWord(f"{k}/{n}") if isinstance(k, CiWord) or isinstance(n, CiWord) else f"{k}/{n}"
+        words = ["harness", "run", str(self.matrix), *map(str, self.models), "--shard", shard, "--fail-on", "none", "-o", outdir]
         if self.backend != "uv":
             words += ["--backend", self.backend]
         if python_downloads:
@@ -102,7 +104,7 @@ class Schedule:
     def install_command(self) -> str:
         """pip installs the harness; with the Docker backend, its docker extra too (docker-py)."""
         words = [self.install] if self.backend != "docker" else with_extra(self.install, "docker")
-        return "python -m pip install " + " ".join(shlex.quote(w) for w in words)
+        return "python -m pip install " + " ".join(shell_word(w) for w in words)
 
     def command(self, fmt: str) -> str:
         """The `harness schedule` command that writes this file again."""
@@ -176,6 +178,11 @@ def check(schedule: Schedule, root: Path | None = None) -> Schedule:
         except ValueError:
             raise UsageError(f"{path}: outside {root}; CI only sees files in the repository, commit the {what} there") from None
 
+    for value, what in ((schedule.matrix, "matrix"), *((m, "model") for m in schedule.models), (schedule.baseline, "baseline file")):
+        if value is not None:
+            written(str(value), what)
+    if schedule.install:
+        written(schedule.install, "--install")
     check_cron(schedule.cron)
     if schedule.timeout < 1 or schedule.timeout > 360:
         raise UsageError(f"--timeout {schedule.timeout}: minutes between 1 and 360 (GitHub stops any job after 6 hours)")
@@ -205,6 +212,16 @@ def check(schedule: Schedule, root: Path | None = None) -> Schedule:
         schedule.pythons,
         schedule.timeout,
     )
+
+
+def written(value: str, what: str) -> str:
+    """A value of the user's as it may stand in a generated CI file: quoted as a shell word there,
+    so it only must not hold what quoting cannot stop: a control character (a newline would end
+    the header's comment line) or a GitHub expression (`${{ ... }}` is evaluated before any shell
+    runs, in a step's name and its command alike)."""
+    if re.search(r"[\x00-\x1f\x7f]", value) or "${{" in value:
+        raise UsageError(f"{what} {visible(value)!r}: a control character or '${{{{' cannot stand in a CI file; rename it")
+    return value
 
 
 def check_cron(cron: str) -> None:
@@ -290,7 +307,7 @@ def github_workflow(s: Schedule) -> str:
                     *uv_cache,
                     {
                         "name": f"Load the models in shard ${{{{ matrix.shard }}}}/{n} of the cells",
-                        "run": s.shard_command("${{ matrix.shard }}", n, "harness-shard-${{ matrix.shard }}"),
+                        "run": s.shard_command(CiWord("${{ matrix.shard }}"), n, CiWord("harness-shard-${{ matrix.shard }}")),
                     },
                     {
                         "name": "Upload the shard's results",
@@ -381,9 +398,9 @@ def gitlab_ci(s: Schedule) -> str:
             "cache": [{"key": "harness-uv", "paths": [".uv-cache/", ".pip-cache/"]}, {**store, "policy": "pull"}],
             "script": [
                 s.shard_command(
-                    "${CI_NODE_INDEX:-1}",
-                    "${CI_NODE_TOTAL:-1}",
-                    "harness-shard-${CI_NODE_INDEX:-1}",
+                    CiWord("${CI_NODE_INDEX:-1}"),
+                    CiWord("${CI_NODE_TOTAL:-1}"),
+                    CiWord("harness-shard-${CI_NODE_INDEX:-1}"),
                     python_downloads=bool(s.other_pythons),
                 )
             ],
@@ -411,9 +428,15 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(x) if x.isdigit() else 0 for x in version.split("."))
 
 
+class CiWord(str):
+    """A word this module writes with a CI expression in it (`${{ matrix.shard }}`,
+    `harness-shard-${CI_NODE_INDEX:-1}`), left for CI or the shell to fill in. Only words made
+    here are; a path or a value of the user's is always quoted (_join)."""
+
+
 def _join(words: Sequence[str]) -> str:
-    """Shell words; CI expressions (`${{ matrix.shard }}`, `${CI_NODE_INDEX:-1}`) stay as written: CI or the shell fills them in."""
-    return " ".join(word if "${" in word else shlex.quote(word) for word in words)
+    """Shell words, each quoted (escape.shell_word) but the CiWords this module made itself."""
+    return " ".join(word if isinstance(word, CiWord) else shell_word(word) for word in words)
 
 
 class _Dumper(yaml.SafeDumper):

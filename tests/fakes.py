@@ -20,6 +20,7 @@ from packaging.version import Version
 from harness import proc
 from harness.backends import BackendConfig, Prepared
 from harness.plan import EnvSpec
+from harness.request import ProbeRequest
 from harness.resolve import IndexConfig, Lock
 from harness.sandbox import Limits
 
@@ -69,22 +70,22 @@ class FakeBackend:
     def prepare(self, env: EnvSpec) -> Prepared:
         return Prepared(env, f"/fake/{env.key}", reused=True, seconds=0.0)
 
-    def run_probe(self, prepared: Prepared, request: Mapping[str, Any], env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
+    def run_probe(self, prepared: Prepared, request: ProbeRequest, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
         tensorflow = next(line.split("==")[1] for line in prepared.env.lock.splitlines() if line.startswith("tensorflow"))
         if self.before_probe:
             self.before_probe(tensorflow)
-        names = tuple(Path(m["path"]).name for m in request["models"])
+        names = tuple(Path(m.path).name for m in request.models)
         self.probes.append((tensorflow, names))
         legacy = env_vars.get("TF_USE_LEGACY_KERAS") == "1"  # tf-keras: Keras 2, looked up as "<tensorflow>+legacy"
         keras = "2.15.0" if Version(tensorflow) < Version("2.16") or legacy else "3.15.1"
         lines = [
-            {"kind": "start", "probe_version": request["probe_version"], "python": "3.11", "api": request["api"],
+            {"kind": "start", "probe_version": request.probe_version, "python": "3.11", "api": request.api,
              "versions": {"tensorflow": tensorflow, "keras": keras, "numpy": "1.26.4"}},
             {"kind": "import", "import": {"ok": True, "seconds": 0.5}},
         ]  # fmt: skip
-        for model, name in zip(request["models"], names, strict=True):
+        for model, name in zip(request.models, names, strict=True):
             attempts = self.table.get((name, tensorflow + ("+legacy" if legacy else "")), loads())
-            lines.append({"kind": "model", "key": model["key"], "result": {"attempts": attempts, "plugins": []}})
+            lines.append({"kind": "model", "key": model.key, "result": {"attempts": attempts, "plugins": []}})
         lines.append({"kind": "done", "seconds": 1.0})
         stdout = "".join(json.dumps(line) + "\n" for line in lines)
         return proc.Completed(("probe",), 0, stdout, "", 1.0)

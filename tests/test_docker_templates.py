@@ -8,6 +8,7 @@ from harness.backends import cell_request
 from harness.backends.docker import DockerBackend, DockerSettings, _mount_spec, builtin_templates, render_dockerfile
 from harness.errors import UsageError
 from harness.plan import EnvSpec
+from harness.request import ModelRequest, ProbeRequest
 from harness.resolve import IndexConfig
 
 LOCK_A = "numpy==1.26.4\ntensorflow-cpu==2.15.1\n"
@@ -55,14 +56,20 @@ def test_bad_settings_are_usage_errors(tmp_path):
 
 
 def test_cell_paths_and_read_only_mounts():
-    request = {"models": [{"key": "m0", "path": "/data/a.h5"}, {"key": "m1", "path": "/data/b.keras"}], "custom_objects": "/src/objs.py"}
+    models = (ModelRequest("m0", "/data/a.h5", "h5"), ModelRequest("m1", "/data/b.keras", "keras"), ModelRequest("m2", "/data/c.h5\nRUN x", "h5"))
+    request = ProbeRequest(models, custom_objects="/src/objs.py")
     inner, mounts = cell_request(request, lambda host, wanted: wanted, "/work")
-    assert [m["path"] for m in inner["models"]] == ["/models/m0.h5", "/models/m1.keras"]
+    assert [m["path"] for m in inner["models"]] == ["/models/m0.h5", "/models/m1.keras", "/models/m2"]  # an odd suffix is left out
     assert inner["custom_objects"] == "/harness/custom_objects.py" and inner["workdir"] == "/work" and "out" not in inner
-    assert mounts == {"/models/m0.h5": "/data/a.h5", "/models/m1.keras": "/data/b.keras", "/harness/custom_objects.py": "/src/objs.py"}
+    assert mounts == {
+        "/models/m0.h5": "/data/a.h5",
+        "/models/m1.keras": "/data/b.keras",
+        "/models/m2": "/data/c.h5\nRUN x",
+        "/harness/custom_objects.py": "/src/objs.py",
+    }
     # without a sandbox that remaps, the cell uses the host paths
     plain, _ = cell_request(request, lambda host, wanted: host, "/tmp/x")
-    assert [m["path"] for m in plain["models"]] == ["/data/a.h5", "/data/b.keras"] and plain["workdir"] == "/tmp/x"
+    assert [m["path"] for m in plain["models"]] == ["/data/a.h5", "/data/b.keras", "/data/c.h5\nRUN x"] and plain["workdir"] == "/tmp/x"
 
 
 def test_mount_specs_keep_odd_paths_whole():

@@ -108,7 +108,7 @@ def test_keras2_files_migrate_to_keras3_proven_by_outputs(name, repair, tmp_path
     migrated = tmp_path / "out" / doc["migrated"]
     assert migrated.is_file() and migrated.read_bytes() != model.read_bytes()
     text = (tmp_path / "out" / "migration.md").read_text()
-    assert "**Proven**" in text and repair in text and f'keras.models.load_model("{doc["migrated"]}")' in text
+    assert "**Proven**" in text and repair in text and f"keras.models.load_model({doc['migrated']!r})" in text
     if name == "mixed_precision.h5":  # float16 arithmetic: the tolerance says why it is wider
         assert doc["tolerance"]["atol"] == 1e-3 and "mixed_float16" in doc["tolerance"]["why"]
 
@@ -141,7 +141,7 @@ def test_a_savedmodel_crosses_through_the_bridge_to_a_keras3_file(tmp_path, monk
     assert doc["loaded_with"] == "safe_mode=False" and doc["max_abs_diff"] <= 1e-5
     assert zipfile.is_zipfile(tmp_path / "out" / doc["migrated"])
     text = (tmp_path / "out" / "migration.md").read_text()
-    assert 'load_model("residual_savedmodel.keras", custom_objects=CUSTOM_OBJECTS, safe_mode=False)' in text
+    assert "load_model('residual_savedmodel.keras', custom_objects=CUSTOM_OBJECTS, safe_mode=False)" in text
     assert "training config" in text  # what it cannot do: said
 
 
@@ -159,7 +159,7 @@ def test_an_exported_savedmodel_is_rescued_for_inference_and_says_so(tmp_path, m
     written = tmp_path / "out" / doc["migrated"]
     assert written.is_dir() and (written / "saved_model.pb").is_file()
     text = (tmp_path / "out" / "migration.md").read_text()
-    assert 'keras.layers.TFSMLayer("exported_keras3", call_endpoint="serving_default")' in text and "inference only" in text
+    assert "keras.layers.TFSMLayer('exported_keras3', call_endpoint=\"serving_default\")" in text and "inference only" in text
 
 
 def test_a_lambda_loss_is_dropped_with_a_note(tmp_path, monkeypatch, saved_models, harness_cache):

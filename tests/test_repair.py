@@ -184,7 +184,7 @@ def test_the_report_says_what_changed_how_to_load_and_what_was_tried():
         "tolerance": {"atol": 1e-5, "rtol": 1e-4, "why": "float32 outputs"},
     }
     text = render_markdown(doc)
-    assert 'model = keras.models.load_model("gru.h5", custom_objects=CUSTOM_OBJECTS, compile=False)' in text
+    assert "model = keras.models.load_model('gru.h5', custom_objects=CUSTOM_OBJECTS, compile=False)" in text
     assert "- gru: dropped time_major=False" in text and "compile the model again" in text
     assert "loads \\| and answers" in text  # a pipe in a message stays inside its table cell
 

@@ -1,6 +1,6 @@
 """Backends build an environment for an EnvSpec and run the probe in it.
 
-One Protocol, one class per backend, found by name in a registry (as nox chooses
+One Protocol (base.py), one class per backend, found by name in a registry (as nox chooses
 venv/uv/conda). Nothing outside this package imports a concrete backend: a new one
 (Podman, say) is a module here with a `create(config)` and a line in BACKENDS.
 """
@@ -8,126 +8,39 @@ venv/uv/conda). Nothing outside this package imports a concrete backend: a new o
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from .. import proc
 from ..errors import BackendUnavailable
-from ..plan import EnvSpec
+from .base import (
+    MODEL_DIR,
+    PROBE_DIR,
+    REPRODUCER,
+    Backend,
+    BackendConfig,
+    EnvBuildFailed,
+    Prepared,
+    Reproducer,
+    cell_request,
+)
 
-
-class EnvBuildFailed(Exception):
-    """The environment could not be built. `infra` means network or disk, not the pins."""
-
-    def __init__(self, message: str, infra: bool):
-        super().__init__(message)
-        self.infra = infra
-
-
-@dataclass(frozen=True)
-class Prepared:
-    env: EnvSpec
-    location: str  # a venv folder, an image tag
-    reused: bool
-    seconds: float
-    log: str | None = None  # the build log, when there was a build
-
-
-class Backend(Protocol):
-    name: str
-    limits: Any  # sandbox.Limits: memory, processes, file size, scratch per cell
-
-    @property
-    def fingerprint(self) -> str:
-        """What besides Python and the lock goes into an environment (e.g. a template)."""
-        ...
-
-    def check(self) -> None:
-        """Raise BackendUnavailable with a one-line reason when this backend cannot run."""
-
-    def python_available(self, version: str) -> bool: ...
-
-    def skip_reason(self, version: str) -> str: ...
-
-    def describe(self, env: EnvSpec) -> str | None:
-        """What would be built, for --dry-run (a rendered Dockerfile), if anything."""
-        ...
-
-    def prepare(self, env: EnvSpec) -> Prepared: ...
-
-    def built(self, env: EnvSpec) -> bool:
-        """The environment is already here, whole (a cluster places cells where theirs is)."""
-        ...
-
-    @property
-    def sandbox(self) -> str:
-        """What contains a cell's code here: bwrap, docker, none."""
-        ...
-
-    def run_probe(self, prepared: Prepared, request: Mapping[str, Any], env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
-        """Run the probe on `request` (host paths) in a sandbox; its result channel is the stdout."""
-        ...
-
-    def run_script(self, prepared: Prepared, script: Path, outdir: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
-        """Run a user's (trusted) build script as `python SCRIPT OUTDIR` in the environment."""
-        ...
-
-    def settings_record(self) -> dict[str, Any]:
-        """What the run document's `run` section records of this backend (JSON), merged into it:
-        Docker's settings under "docker", which repro and merge read; nothing for uv."""
-        ...
-
-    def portable_config(self) -> BackendConfig:
-        """What a worker on another machine needs to create the same backend, with
-        create_backend(self.name, config): plain data, no path of this machine."""
-        ...
-
-    def collect_garbage(self, older_than_days: float | None) -> str:
-        """Remove cached environments unused for `older_than_days` (None: all); say what went."""
-        ...
-
-
-@runtime_checkable
-class Reproducer(Protocol):
-    """A backend that can write one cell as a folder anyone rebuilds without harness
-    (`harness repro`), and rebuild and run such a folder (`--verify`)."""
-
-    def write_build_files(self, env: EnvSpec, folder: Path, copies: Sequence[str]) -> None:
-        """The files that build the cell's environment from `folder` (its lock is there as
-        requirements.lock); `copies` (probe, request, custom objects) go into PROBE_DIR."""
-        ...
-
-    def reproduction_commands(
-        self, python: str, env_vars: Mapping[str, str], mounts: Mapping[str, str], command: Sequence[str]
-    ) -> list[str]:
-        """Shell lines for the folder's README: build, then run `command` sandboxed with `mounts` (inside -> host)."""
-        ...
-
-    def ships_template(self, name: str) -> bool:
-        """Whether `name` is a template the harness ships (the only kind a document may name)."""
-        ...
-
-    def build_folder(self, folder: Path, tag: str) -> tuple[bool, str]: ...
-
-    def run_container(
-        self, image: str, command: list[str], mounts: Mapping[str, str], env_vars: Mapping[str, str], timeout: float
-    ) -> proc.Completed: ...
-
-
-REPRODUCER = "docker"  # the backend whose folders rebuild anywhere without harness
-
-
-@dataclass(frozen=True)
-class BackendConfig:
-    """What a command knows when it asks for a backend."""
-
-    docker: Mapping[str, Any] = field(default_factory=dict)  # the matrix's docker section with the command line's values
-    matrix_path: Path | None = None
-    sandbox: str = "auto"  # auto | bwrap | none (the uv backend's)
-    limits: Any = None  # sandbox.Limits
-    python_downloads: bool = False  # the uv backend may install a uv-managed CPython a cell needs
+__all__ = [
+    "BACKENDS",
+    "MODEL_DIR",
+    "PROBE_DIR",
+    "Backend",
+    "BackendConfig",
+    "EnvBuildFailed",
+    "Prepared",
+    "Reproducer",
+    "backend_names",
+    "cell_request",
+    "create_backend",
+    "get_backend",
+    "register",
+    "reproducer",
+]
 
 
 # name -> "module:factory"; each factory takes a BackendConfig and returns an unchecked backend.
@@ -169,34 +82,6 @@ def reproducer(settings: Mapping[str, Any] | None = None, check: bool = False) -
     if check:
         backend.check()
     return backend
-
-
-PROBE_DIR = "/harness"  # inside a cell: the probe, its request, the user's custom objects and input
-MODEL_DIR = "/models"
-
-
-def cell_request(request: Mapping[str, Any], place: Callable[[str, str], str], workdir: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """The probe request with the paths the cell sees, and the read-only mounts (inside -> host).
-
-    `place(host, wanted)` says which path the cell uses: `wanted` in a sandbox that
-    remaps (bwrap, Docker), the host path without one. Each file gets a fixed name, so
-    nothing of the host's layout (a user name, a project path) reaches the cell.
-    """
-    inner = dict(request, workdir=workdir)
-    inner.pop("out", None)
-    mounts: dict[str, str] = {}
-
-    def show(host: str, wanted: str) -> str:
-        path = place(host, wanted)
-        mounts[path] = host
-        return path
-
-    inner["models"] = [dict(m, path=show(m["path"], f"{MODEL_DIR}/{m['key']}{Path(m['path']).suffix}")) for m in request["models"]]
-    if request.get("custom_objects"):
-        inner["custom_objects"] = show(request["custom_objects"], f"{PROBE_DIR}/custom_objects.py")
-    if request.get("input"):
-        inner["input"] = show(request["input"], f"{PROBE_DIR}/input{Path(request['input']).suffix}")
-    return inner, mounts
 
 
 def get_backend(

@@ -41,9 +41,10 @@ from ..errors import BackendUnavailable, UsageError, redact
 from ..escape import shell_word
 from ..paths import cache_dir
 from ..plan import EnvSpec
+from ..request import ProbeRequest
 from ..resolve import IndexConfig
 from ..sandbox import CHANNEL_KEEP, Limits, sweep_scratch
-from . import PROBE_DIR, BackendConfig, EnvBuildFailed, Prepared, cell_request
+from .base import PROBE_DIR, BackendConfig, EnvBuildFailed, Prepared, cell_request
 
 PROBE = Path(__file__).resolve().parent.parent / "probe.py"
 REPO_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "dockerfiles"
@@ -375,7 +376,7 @@ class DockerBackend:
     def sandbox(self) -> str:
         return "docker"
 
-    def run_probe(self, prepared: Prepared, request: Mapping[str, Any], env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
+    def run_probe(self, prepared: Prepared, request: ProbeRequest, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
         """Run the probe in a sandboxed container; paths in the request become container paths."""
         inner, mounts = cell_request(request, lambda host, wanted: wanted, "/work")
         inner["limits"] = {"file_size": self.limits.file_size}
@@ -391,7 +392,7 @@ class DockerBackend:
                 mounts,
                 env_vars,
                 timeout,
-                watch=ChannelStages(len(request["models"])),
+                watch=ChannelStages(len(request.models)),
             )
 
     def run_script(self, prepared: Prepared, script: Path, outdir: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:

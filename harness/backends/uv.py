@@ -24,9 +24,10 @@ from ..activity import ChannelStages, say
 from ..errors import redact
 from ..paths import cache_dir
 from ..plan import EnvSpec
+from ..request import ProbeRequest
 from ..resolve import IndexConfig, Lock, uv_bin
 from ..sandbox import Jail, Limits, Sandbox, get_sandbox, interpreter_home, sweep_scratch
-from . import PROBE_DIR, BackendConfig, EnvBuildFailed, Prepared, cell_request
+from .base import PROBE_DIR, BackendConfig, EnvBuildFailed, Prepared, cell_request
 
 PROBE = Path(__file__).resolve().parent.parent / "probe.py"
 BYTECODE = PROBE.with_name("bytecode.py")
@@ -260,7 +261,7 @@ class UvBackend:
             "VIRTUAL_ENV": prepared.location,
         }
 
-    def run_probe(self, prepared: Prepared, request: Mapping[str, Any], env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
+    def run_probe(self, prepared: Prepared, request: ProbeRequest, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
         with tempfile.TemporaryDirectory(prefix=f"harness-cell-{os.getpid()}-") as tmp:
             scratch = Path(tmp) / "work"  # used only without a sandbox; bwrap's is a tmpfs
             scratch.mkdir()
@@ -277,7 +278,7 @@ class UvBackend:
             python = str(Path(prepared.location) / "bin" / "python")
             env = {**self._run_env(prepared, inner["workdir"]), **env_vars}
             # -I: ignore PYTHON* variables and the user's site-packages; the cell is all there is.
-            jail = Jail((python, "-I", probe, request_path), mounts, env, inner["workdir"], ChannelStages(len(request["models"])))
+            jail = Jail((python, "-I", probe, request_path), mounts, env, inner["workdir"], ChannelStages(len(request.models)))
             return self.box.run(jail, self.limits, timeout)
 
     def run_script(self, prepared: Prepared, script: Path, outdir: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from ..exits import PASSED, Outcome
 from .common import (
     STYLE,
+    add_sandbox_arguments,
     backend_choices,
 )
 
@@ -32,33 +34,41 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--patches", action="store_true", help="every release, not only the newest patch per minor line")
     parser.add_argument("--by", choices=("status", "exception"), default="status", help="what counts as a change (default status)")
     parser.add_argument("--backend", choices=backend_choices(), default="uv")
+    add_sandbox_arguments(parser)
     parser.set_defaults(main=main)
 
 
 def main(args: argparse.Namespace, console: Console) -> Outcome:
     from ..backends import get_backend
     from ..bisect import Step, bisect_model, max_steps
+    from ..escape import terminal
     from ..inspection import inspect_model
     from ..matrix import HOST_PYTHON, LoadOptions, load_matrix
     from ..report import summary
+    from ..request import refuse_untrusted
+    from ..sandbox import Limits, unsandboxed_reason
 
     info = inspect_model(args.model)
     matrix = load_matrix(args.matrix) if args.matrix else None
     install = args.package or (matrix.install_name(args.axis) if matrix else args.axis)
-    backend = get_backend(args.backend, matrix.docker if matrix else {}, matrix.path if matrix else None)
+    backend = get_backend(
+        args.backend, matrix.docker if matrix else {}, matrix.path if matrix else None, args.sandbox, Limits.parse(args.memory, args.pids)
+    )
+    load = replace(matrix.load if matrix else LoadOptions(), trusted=args.trust_models)
+    refuse_untrusted(backend.sandbox, [info], load.trusted, unsandboxed_reason() if args.sandbox == "auto" else "--sandbox none was given")
 
     def show(step: Step) -> None:
         r = step.result
         label = summary.exception_label(r.to_dict())
-        console.print(f"  {args.axis} {step.version:<10} [{STYLE.get(r.status, 'white')}]{r.status}[/] {label} {r.cause or ''}")
+        console.print(f"  {terminal(args.axis)} {step.version:<10} [{STYLE.get(r.status, 'white')}]{r.status}[/] {terminal(label)} {r.cause or ''}")
 
-    console.print(f"· bisecting {info.name} over {install} ({args.start or 'oldest'} to {args.stop})")
+    console.print(f"· bisecting {terminal(info.name)} over {terminal(install)} ({terminal(args.start or 'oldest')} to {terminal(args.stop)})")
     result = bisect_model(
         info,
         args.axis,
         install,
         backend,
-        matrix.load if matrix else LoadOptions(),
+        load,
         args.start,
         args.stop,
         args.python or HOST_PYTHON,
@@ -74,7 +84,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     for step, word in ((result.before, "last with the old outcome"), (result.first_change, "first with the new outcome")):
         r = step.result
         console.print(
-            f"  {word:<27} {args.axis} {step.version}: {r.status} {summary.exception_label(r.to_dict())} {r.cause or ''}".rstrip()
+            terminal(f"  {word:<27} {args.axis} {step.version}: {r.status} {summary.exception_label(r.to_dict())} {r.cause or ''}".rstrip())
         )
-    console.print(f"[bold]the outcome changes at {args.axis} {result.first_change.version}[/] (after {result.before.version})")
+    console.print(f"[bold]the outcome changes at {terminal(args.axis)} {result.first_change.version}[/] (after {result.before.version})")
     return PASSED

@@ -4,21 +4,49 @@ argument groups. harness/commands/ and cli.py are the only modules that draw on 
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.errors import MarkupError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from ..diagnose import CellResult
 from ..errors import UsageError
+from ..escape import controls_shown, terminal, visible
 from ..gate import FAIL_ON
 from ..store import Store
+
+
+class SafeConsole(Console):
+    """The screen every command prints to: whatever a string holds (a file's class name, a
+    document's message), no control sequence of its reaches the terminal and no bracket of
+    its breaks the harness's own markup.
+
+    Values a model or a document controls are escaped where they are formatted (escape.terminal);
+    this is the net under that: every string rich renders (markup, tables, titles, plain prints)
+    has its control characters shown as escapes, and text whose markup does not parse is shown
+    as it is written instead of ending the command.
+    """
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        text = controls_shown(text)
+        try:
+            return super().render_str(text, **kwargs)
+        except MarkupError:
+            return super().render_str(text, **{**kwargs, "markup": False})
+
+
+def new_console(stderr: bool = False) -> SafeConsole:
+    """Logs (CI) are wider than the 80 columns rich assumes without a terminal; no emoji codes, no highlighting."""
+    stream = sys.stderr if stderr else sys.stdout
+    return SafeConsole(stderr=stderr, highlight=False, emoji=False, width=None if stream.isatty() else 160)
+
 
 STYLE = {
     "loaded": "green",
@@ -125,7 +153,7 @@ class RichProgress:
             self.console.print(f"[grey50]· {text}[/]")
 
     def warn(self, text: str) -> None:
-        self.console.print(f"[bold yellow]· {escape(text)}[/]")
+        self.console.print(f"[bold yellow]· {terminal(text)}[/]")
 
     def start(self, total: int) -> None:
         if self.verbosity >= 0:
@@ -142,10 +170,10 @@ class RichProgress:
                 return
             self.said[cell] = stage
             if not self.live:
-                self.console.print(f"[grey50]  {cell}: {stage}[/]", highlight=False)
+                self.console.print(f"[grey50]  {terminal(cell)}: {terminal(stage)}[/]", highlight=False)
                 return
             row = self.running.get(cell)
-            text = f"[grey50]  {escape(cell)}: {escape(stage)}[/]"
+            text = f"[grey50]  {terminal(cell)}: {terminal(stage)}[/]"
             if row is None:
                 self.running[cell] = self.bar.add_task(text, total=None)
             else:
@@ -163,13 +191,14 @@ class RichProgress:
                 if x
             )
             attr = " [black on yellow] AttributeError [/]" if r.attribute_error else ""
-            self.console.print(f"[{STYLE.get(r.status, 'white')}]{r.status:>16}[/] {r.cell} [grey50]{r.model}[/] {extra}{attr}")
+            said = f"{terminal(r.cell)} [grey50]{terminal(r.model)}[/] {terminal(extra)}"
+            self.console.print(f"[{STYLE.get(r.status, 'white')}]{r.status:>16}[/] {said}{attr}")
             if self.verbosity > 0:
                 for a in r.attempts:
                     outcome = "loaded" if a.get("ok") else f"{a.get('exception') or 'failed'}: {a.get('message') or ''}"
-                    self.console.print(f"{'':>18}[grey50]{escape(str(a.get('fix') or 'as is'))}: {escape(outcome)}[/]", highlight=False)
+                    self.console.print(f"{'':>18}[grey50]{terminal(a.get('fix') or 'as is')}: {terminal(outcome)}[/]", highlight=False)
                 if r.fix:
-                    self.console.print(f"{'':>18}[grey50]fix: {escape(r.fix)}[/]", highlight=False)
+                    self.console.print(f"{'':>18}[grey50]fix: {terminal(r.fix)}[/]", highlight=False)
         with self.lock:
             for cell in {r.cell for r in results}:
                 self.said.pop(cell, None)
@@ -206,18 +235,19 @@ def summary_tables(console: Console, doc: dict[str, Any]) -> None:
     grouped = summary.results_by_model(doc)
     for model in doc.get("models", []):
         results = grouped.get(model["name"], [])
-        table = Table(title=f"[bold]{model['name']}[/]: {summary.boundary(doc, model['name'], results)}", title_justify="left")
+        title = f"[bold]{terminal(model['name'])}[/]: {terminal(summary.boundary(doc, model['name'], results))}"
+        table = Table(title=title, title_justify="left")
         for column in ("cell", "status", "exception", "cause", "fix"):
             table.add_column(column, overflow="fold")
         fixes: dict[str, int] = {}
         for r in results:
             number = fixes.setdefault(r["fix"], len(fixes) + 1) if r.get("fix") else None
-            status = f"[{STYLE.get(r['status'], 'white')}]{r['status']}[/]" + (f" ({r['fix_worked']})" if r.get("fix_worked") else "")
+            status = f"[{STYLE.get(r['status'], 'white')}]{r['status']}[/]" + (f" ({terminal(r['fix_worked'])})" if r.get("fix_worked") else "")
             status += " [grey50]cached[/]" if r.get("cached") else ""
-            table.add_row(r["cell"], status, summary.exception_label(r), r.get("cause") or "", f"[{number}]" if number else "")
+            table.add_row(terminal(r["cell"]), status, terminal(summary.exception_label(r)), r.get("cause") or "", f"\\[{number}]" if number else "")
         console.print(table)
         for fix, number in fixes.items():
-            console.print(f"  [{number}] {fix}", markup=False)
+            console.print(f"  [{number}] {visible(fix)}", markup=False)
 
 
 def print_follow_up(console: Console, doc: dict[str, Any]) -> None:
@@ -226,34 +256,34 @@ def print_follow_up(console: Console, doc: dict[str, Any]) -> None:
 
     contained = summary.containment_text(doc)
     if contained.startswith("NOT"):
-        console.print(f"[bold red]{contained}[/]", markup=True, highlight=False)
+        console.print(f"[bold red]{terminal(contained)}[/]", markup=True, highlight=False)
     infra = summary.infra_text(doc)
     if infra:
-        console.print(f"[bold blue]{infra}[/]")
+        console.print(f"[bold blue]{terminal(infra)}[/]")
     news = summary.new_release_text(doc)
     if news:
-        console.print(f"[bold blue]{news}[/]")
+        console.print(f"[bold blue]{terminal(news)}[/]")
     gate = doc.get("gate")
     if gate and summary.shows_gate(doc):
-        console.print(f"[{'green' if summary.gate_verdict(gate) == 'passes' else 'red'}]{summary.gate_text(doc)}[/]")
+        console.print(f"[{'green' if summary.gate_verdict(gate) == 'passes' else 'red'}]{terminal(summary.gate_text(doc))}[/]")
         if gate["fail_on"] == "regression" and summary.shows_regressions(doc):
             for r in gate["regressions"]:
                 console.print(
-                    f"  regression: {r['model']} @ {r['cell']}: {r['status']} {r.get('exception') or ''} ({r['why']})", markup=False
+                    visible(f"  regression: {r['model']} @ {r['cell']}: {r['status']} {r.get('exception') or ''} ({r['why']})"), markup=False
                 )
 
 
 def print_plan(console: Console, doc: dict[str, Any]) -> None:
-    table = Table(title=f"{doc['matrix']['name']}: {len(doc['cells'])} cells (dry run: nothing built)", title_justify="left")
+    table = Table(title=f"{terminal(doc['matrix']['name'])}: {len(doc['cells'])} cells (dry run: nothing built)", title_justify="left")
     for column in ("cell", "env", "lock"):
         table.add_column(column, overflow="fold")
     for cell in doc["cells"]:
         lock = cell["lock"]
-        table.add_row(cell["id"], cell["env_key"] or "—", f"{len(lock)} packages" if lock else "[magenta]unresolvable or skipped[/]")
+        table.add_row(terminal(cell["id"]), terminal(cell["env_key"] or "—"), f"{len(lock)} packages" if lock else "[magenta]unresolvable or skipped[/]")
     console.print(table)
     for env in doc.get("environments", []):
         if env.get("build"):
-            console.print(f"[bold]# environment {env['key']} ({', '.join(env['cells'])})[/]")
+            console.print(f"[bold]# environment {terminal(env['key'])} ({terminal(', '.join(env['cells']))})[/]")
             console.print(env["build"], markup=False, highlight=False, soft_wrap=True)
 
 

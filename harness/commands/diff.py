@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 
 from ..errors import UsageError
+from ..escape import visible
 from ..exits import Outcome, Verdict
 from .common import (
     open_store,
@@ -62,7 +63,10 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
             console.print(f"{title}: {len(changes[key])}")
             for c in changes[key]:
                 console.print(
-                    f"  {c['model']} @ {c['cell']}: {c['before'] or '-'} {c['exception_before'] or ''} -> {c['after'] or '-'} {c['exception_after'] or ''}",
+                    visible(
+                        f"  {c['model']} @ {c['cell']}: {c['before'] or '-'} {c['exception_before'] or ''} -> "
+                        f"{c['after'] or '-'} {c['exception_after'] or ''}"
+                    ),
                     markup=False,
                 )
     return Verdict(failed=bool(changes["new_failures"]))

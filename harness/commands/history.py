@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ..escape import terminal
 from ..exits import PASSED, Outcome
 from .common import (
     open_store,
@@ -28,12 +29,12 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     if args.json:
         print_json([{**run, "complete": bool(run["complete"]), "interrupted": bool(run["interrupted"])} for run in store.runs()])
         return PASSED
-    table = Table(title=f"runs in {store.path}", title_justify="left")
+    table = Table(title=f"runs in {terminal(store.path)}", title_justify="left")
     for column in ("run", "started", "matrix", "backend", "results", "state"):
         table.add_column(column)
     for run in store.runs():
         state = "complete" if run["complete"] else "interrupted" if run["interrupted"] else "unfinished (killed?)"
         state += f" · shard {run['shard']}" if run["shard"] else ""
-        table.add_row(str(run["id"]), run["started"], run["matrix"], run["backend"], str(run["results"]), state)
+        table.add_row(str(run["id"]), terminal(run["started"]), terminal(run["matrix"]), terminal(run["backend"]), str(run["results"]), state)
     console.print(table)
     return PASSED

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from ..errors import UsageError
+from ..escape import terminal
 from ..exits import Outcome, Verdict
 from .common import add_sandbox_arguments, backend_choices
 
@@ -93,19 +94,19 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
             packages,
             load,
             args.python,
-            lambda text: console.print(f"[grey50]· {text}[/]"),
+            lambda text: console.print(f"[grey50]· {terminal(text)}[/]"),
             tolerance,
         )
     except MigrationFailed as exc:
-        console.print(f"[red]{exc}[/]", markup=True)
+        console.print(f"[red]{terminal(exc)}[/]", markup=True)
         console.print(f"report: {args.outdir}/migration.md, migration.json")
         return Verdict(failed=True)
     for tried in migration.tried:
         mark = "[green]proven[/]" if tried.proven else "[red]no[/]"
-        console.print(f"  {tried.candidate.strategy:<42} {mark} {tried.why}", highlight=False)
+        console.print(f"  {terminal(tried.candidate.strategy):<42} {mark} {terminal(tried.why)}", highlight=False)
     if migration.written is None:
         console.print(f"[red]no strategy gave a file that loads in {migration.target.cell.id} and answers as the original[/]")
     else:
-        console.print(f"[green]proven:[/] {migration.written} loads in {migration.target.cell.id} and answers as the original")
+        console.print(f"[green]proven:[/] {terminal(migration.written)} loads in {terminal(migration.target.cell.id)} and answers as the original")
     console.print(f"report: {args.outdir}/migration.md, migration.json")
     return Verdict(failed=migration.written is None)

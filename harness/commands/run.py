@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from ..errors import UsageError
+from ..escape import terminal
 from ..exits import PASSED, Outcome
 from .common import (
     RichProgress,
@@ -18,6 +19,7 @@ from .common import (
     add_json_argument,
     add_sandbox_arguments,
     backend_choices,
+    new_console,
     parse_shard,
     print_follow_up,
     print_json,
@@ -193,7 +195,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     executor = make_executor(options) if options.executor != "local" and not options.dry_run else None
     matrix = load_matrix(args.matrix)
     if args.json:  # stdout carries the document alone: progress and warnings go to stderr
-        console = Console(stderr=True, highlight=False, emoji=False, width=None if sys.stderr.isatty() else 160)
+        console = new_console(stderr=True)
     progress = RichProgress(console, -1 if args.quiet or args.json else 1 if args.verbose else 0)
     start = time.monotonic()
     try:
@@ -211,7 +213,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     if not args.quiet:
         summary_tables(console, doc)
     console.print(
-        f"[bold]{len(doc['results'])} results in {time.monotonic() - start:.0f} s[/] · report: {args.outdir}/report.html, report.md, junit.xml, results.json"
+        f"[bold]{len(doc['results'])} results in {time.monotonic() - start:.0f} s[/] · report: {terminal(args.outdir)}/report.html, report.md, junit.xml, results.json"
     )
     print_follow_up(console, doc)
     return doc

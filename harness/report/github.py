@@ -1,29 +1,67 @@
 """Inside GitHub Actions: the run's Markdown report in the job's step summary, and an
 `::error` annotation per regression, without any workflow step asking for them.
 
-Workflow commands are lines on stdout that the runner interprets, so every value is
-escaped as GitHub documents it (a cell's exception text cannot start a command of its own).
+Workflow commands are lines of a step's output that the runner interprets: `::command::` at
+the start of a line, and the older `##[command]` anywhere in one (actions/runner,
+ActionCommand.TryParse). Names and messages the harness prints come from model files and
+documents, so while the harness runs inside Actions the runner reads no command of its
+output at all (`::stop-commands::TOKEN`, with a token nobody can guess), but for the
+harness's own annotations, around which it resumes and stops again; it resumes when the
+harness exits. The annotations' values are escaped as the runner unescapes them.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
-from collections.abc import Callable, Mapping
+import secrets
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from ..escape import workflow_data, workflow_property
 from .markdown import render_markdown
 from .summary import shows_regressions
 
 SUMMARY_LIMIT = 1 << 20  # GitHub refuses a step summary over 1 MiB
+_stopped: list[str] = []  # the token that resumes command processing, while it is stopped
 
 
-def escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+def stop_commands(stream: TextIO | None = None, environ: Mapping[str, str] | None = None) -> bool:
+    """Inside Actions, stop the runner from reading workflow commands in this process's output,
+    until commands_allowed() or the process's exit; whether it did. `stream`: where the harness's
+    own commands go (stdout; stderr when stdout carries a JSON document)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("GITHUB_ACTIONS") != "true" or _stopped:
+        return False
+    out = stream or sys.stdout
+    token = secrets.token_hex(16)
+    print(f"::stop-commands::{token}", file=out, flush=True)
+    _stopped.append(token)
+
+    def resume() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            print(f"::{_stopped.pop()}::", file=out, flush=True)
+
+    atexit.register(resume)
+    return True
 
 
-def escape_property(text: str) -> str:
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+@contextlib.contextmanager
+def commands_allowed(emit: Callable[[str], None]) -> Iterator[None]:
+    """The runner reads commands again while the harness writes its own (then stops again)."""
+    if not _stopped:
+        yield
+        return
+    emit(f"::{_stopped.pop()}::")
+    try:
+        yield
+    finally:
+        token = secrets.token_hex(16)
+        emit(f"::stop-commands::{token}")
+        _stopped.append(token)
 
 
 def error_annotations(doc: Mapping[str, Any]) -> list[str]:
@@ -33,9 +71,9 @@ def error_annotations(doc: Mapping[str, Any]) -> list[str]:
         return []
     lines = []
     for r in (doc.get("gate") or {}).get("regressions") or []:
-        title = escape_property(f"harness: {r.get('model')} regressed")
+        title = workflow_property(f"harness: {r.get('model')} regressed")
         message = f"{r.get('model')} @ {r.get('cell')}: {r.get('status')} {r.get('exception') or ''} ({r.get('why')})"
-        lines.append(f"::error title={title}::{escape_data(message)}")
+        lines.append(f"::error title={title}::{workflow_data(message)}")
     return lines
 
 
@@ -55,7 +93,11 @@ def report_to_github(doc: Mapping[str, Any], environ: Mapping[str, str] | None =
             with Path(summary).open("ab") as handle:
                 handle.write(data + b"\n")
         except OSError as exc:
-            emit(f"::warning::{escape_data(f'harness could not write the step summary: {exc.strerror}')}")
-    for line in error_annotations(doc):
-        emit(line)
+            with commands_allowed(emit):
+                emit(f"::warning::{workflow_data(f'harness could not write the step summary: {exc.strerror}')}")
+    annotations = error_annotations(doc)
+    if annotations:
+        with commands_allowed(emit):
+            for line in annotations:
+                emit(line)
     return True

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..diagnose import FAILED
+from ..escape import xml
 from ..gate import acceptance
 from . import summary
 
@@ -95,5 +96,16 @@ def render_junit(doc: Mapping[str, Any]) -> str:
         suite.set("time", f"{seconds:.3f}")
     for key, value in totals.items():
         suites.set(key, str(value))
+    _xml_safe(suites)
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _xml_safe(root: ET.Element) -> None:
+    """Every text and attribute of the tree through escape.xml: a character XML forbids (ESC, BEL,
+    a lone surrogate) in a model's message would make the file no XML any reader parses."""
+    for element in root.iter():
+        if element.text:
+            element.text = xml(element.text)
+        for key, value in element.attrib.items():
+            element.set(key, xml(value))
