@@ -38,6 +38,7 @@ from .pipeline import (
     new_document,
     plan_run,
     run_cells,
+    why_unsandboxed,
 )
 from .plan import EnvSpec
 from .recorder import Recorder
@@ -81,6 +82,8 @@ def crossload(matrix: Matrix, script: Path, options: RunOptions, progress: Progr
     backend = get_backend(
         options.backend, {**matrix.docker, **options.docker}, matrix.path, options.sandbox, Limits.parse(options.memory, options.pids)
     )
+    if backend.sandbox == "none":
+        progress.warn(f"NOT SANDBOXED: the build script and the models run with your user's access to this machine ({why_unsandboxed(options)})")
     planned = plan_run(matrix, options, backend, progress)
     jobs = [(cell, job.env) for job in planned.jobs for cell in job.cells]
     if not jobs:

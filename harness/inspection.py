@@ -29,6 +29,7 @@ from typing import Any
 
 from . import memo, modelfile
 from .errors import UsageError
+from .escape import visible
 from .modelfile import (
     HEAD_BYTES,
     ZIP_SIGNATURE,
@@ -165,11 +166,34 @@ def read_models(pending: Sequence[Pending]) -> list[tuple[dict[str, Any], bool]]
 
 def _run_reader(pending: Sequence[Pending]) -> tuple[dict[int, dict[str, Any]], str]:
     """({index: checked answer} for what one reader process answered, why it answered no more)."""
+    timeout = READER_START + READER_TIMEOUT * len(pending)
+    models = [{"kind": p.kind, "size": p.base["size"]} for p in pending]
+    done = run_child({"op": "read", "models": models, "seconds_per_model": max(1, int(READER_TIMEOUT))}, [p.host for p in pending], timeout)
+    answers: dict[int, dict[str, Any]] = {}
+    malformed = ""
+    for line in done.stdout.splitlines()[: len(pending)]:
+        try:
+            message = json.loads(line)
+            index = message["i"]
+            if not isinstance(index, int) or not 0 <= index < len(pending) or index in answers:
+                continue
+            if isinstance(message.get("unread"), str):
+                answers[index] = {"format": FORMAT_OF[pending[index].kind], "unread": [message["unread"][:2000]]}
+            else:
+                answers[index] = _checked(message.get("info"))
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            malformed = f"the reader's answer could not be read ({visible(str(exc))[:200]})"
+    return answers, malformed or _why_no_answer(done)
+
+
+def run_child(request: dict[str, Any], files: Sequence[Path], timeout: float, out: Path | None = None) -> Any:
+    """modelread.main(request) in the inspection sandbox: `files` shown read-only (the request's
+    models get their inside paths as "path"), `out` (a folder of the harness's) the only place it
+    may write, as /out. Returns proc.Completed; its stdout is the child's answer, to be checked."""
     from .sandbox import SCRATCH, Jail, Limits, get_sandbox
 
     sandbox = get_sandbox("auto")
-    limits = Limits(memory=READER_MEMORY, pids=16, file_size=1 << 20, scratch=16 << 20)
-    timeout = READER_START + READER_TIMEOUT * len(pending)
+    limits = Limits(memory=READER_MEMORY, pids=16, file_size=(1 << 20) if out is None else modelfile.MAX_MODEL_BYTES, scratch=16 << 20)
     mounts: dict[str, str] = {}
 
     def show(host: Path, inside: str) -> str:
@@ -184,19 +208,16 @@ def _run_reader(pending: Sequence[Pending]) -> tuple[dict[int, dict[str, Any]], 
     package = Path(__file__).resolve().parent
     root = show(package, "/opt/harness-reader/harness").rpartition("/")[0]
     sites = [show(site, str(site)) for site in _library_sites()]
-    models = [
-        {"kind": p.kind, "size": p.base["size"], "path": show(p.host, f"/models/m{i}{p.host.suffix if p.host.is_file() else ''}")}
-        for i, p in enumerate(pending)
-    ]
-    # Its own limits, whatever the sandbox: a reader starts no process, so address space (memory and
+    inside = [show(path, f"/models/m{i}{path.suffix if path.is_file() else ''}") for i, path in enumerate(files)]
+    writable = {sandbox.inside(str(out), "/out"): str(out)} if out is not None else {}
+    request = dict(request, files=inside, out=next(iter(writable), None))
+    for model, path in zip(request.get("models") or [], inside, strict=False):
+        model["path"] = path
+    # Its own limits, whatever the sandbox: the child starts no process, so address space (memory and
     # what h5py maps), CPU seconds and file size bound it, with no cgroup to make.
-    request = {
-        "limits": {"address_space": READER_MEMORY, "cpu": int(timeout) + 5, "file_size": limits.file_size},
-        "seconds_per_model": max(1, int(READER_TIMEOUT)),
-        "models": models,
-    }
-    boot = "import json, sys; sys.path[:0] = json.loads(sys.argv[1]); from harness.modelread import main; sys.exit(main(sys.argv[2]))"
-    argv = (str(python), "-I", "-S", "-c", boot, json.dumps([root, *sites]), json.dumps(request))
+    request["limits"] = {"address_space": READER_MEMORY, "cpu": int(timeout) + 5, "file_size": limits.file_size}
+    boot = "import json, sys; sys.path[:0] = json.loads(sys.argv[1]); from harness.modelread import main; sys.exit(main(sys.stdin.read()))"
+    argv = (str(python), "-I", "-S", "-c", boot, json.dumps([root, *sites]))
     env = {
         "PATH": "/usr/bin:/bin",
         "LC_ALL": "C.UTF-8",
@@ -206,29 +227,78 @@ def _run_reader(pending: Sequence[Pending]) -> tuple[dict[int, dict[str, Any]], 
         "OMP_NUM_THREADS": "1",
         "HDF5_USE_FILE_LOCKING": "FALSE",
     }
-    done = sandbox.run(Jail(argv, mounts, env, "/", cgroup=False), limits, timeout)
-    answers: dict[int, dict[str, Any]] = {}
-    malformed = ""
-    for line in done.stdout.splitlines()[: len(pending)]:
-        try:
-            message = json.loads(line)
-            index = message["i"]
-            if not isinstance(index, int) or not 0 <= index < len(pending) or index in answers:
-                continue
-            if isinstance(message.get("unread"), str):
-                answers[index] = {"format": FORMAT_OF[pending[index].kind], "unread": [message["unread"][:2000]]}
-            else:
-                answers[index] = _checked(message.get("info"))
-        except (ValueError, KeyError, TypeError, RecursionError) as exc:
-            from .escape import visible
+    return sandbox.run(Jail(argv, mounts, env, "/", cgroup=False, writable=writable, stdin=json.dumps(request)), limits, timeout)
 
-            malformed = f"the reader's answer could not be read ({visible(str(exc))[:200]})"
-    return answers, malformed or _why_no_answer(done)
+
+# --------------------------------------------------------------------------- configs and rewritten files (harness migrate)
+
+MAX_CONFIG_ANSWER = 64 << 20
+
+
+def read_configs(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(model config, training config) of an HDF5 model or a .keras archive, read in the sandbox
+    and kept by the file's sha256; ValueError when they cannot be read."""
+    item = _identify(path)
+    if not isinstance(item, Pending) or item.kind not in ("hdf5", "zip"):
+        raise ValueError(f"{path.name}: not an HDF5 model or a .keras archive")
+    parts = [item.base["sha256"], item.kind]
+    kept = memo.recall("configs", parts, READER_CODE)
+    if not isinstance(kept, dict):
+        done = run_child({"op": "configs", "models": [{"kind": item.kind, "size": item.base["size"]}]}, [item.host], READER_START + READER_TIMEOUT)
+        kept = _answer(done, "the config")
+        memo.keep("configs", parts, READER_CODE, kept)
+    model_config, training_config = kept.get("model_config"), kept.get("training_config")
+    if not isinstance(model_config, dict):
+        raise ValueError(f"{path.name}: {kept.get('error') or 'no model config'}")
+    return model_config, training_config if isinstance(training_config, dict) else None
+
+
+def write_repaired(source: Path, target: Path, model_config: Any, training_config: Any) -> None:
+    """A copy of `source` at `target` with these configs, the weights unchanged: written by the
+    sandboxed child (h5py opens the source there), into a folder of its own, then moved here."""
+    _write({"op": "write-repaired", "model_config": model_config, "training_config": training_config}, [source], target)
+
+
+def assemble(model_config: Any, weights: Path, target: Path) -> None:
+    """A model file from an architecture and a weights file a cell exported (harness migrate's
+    bridge): HDF5 for a Keras 2 save_weights file (.h5 target), a .keras archive for Keras 3's."""
+    _write({"op": "assemble", "model_config": model_config, "format": "h5" if target.suffix == ".h5" else "keras"}, [weights], target)
+
+
+def _write(request: dict[str, Any], files: Sequence[Path], target: Path) -> None:
+    import shutil
+    import tempfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="harness-write-", dir=target.parent) as folder:
+        out = Path(folder)
+        out.chmod(0o777)  # the sandbox's user writes it (the same user, or root mapped in a user namespace)
+        done = run_child(dict(request, name=f"written{target.suffix}"), files, READER_START + READER_TIMEOUT * 4, out)
+        _answer(done, "the file")
+        written = out / f"written{target.suffix}"
+        if written.is_symlink() or not written.is_file():
+            raise ValueError("the sandbox wrote no file")
+        target.unlink(missing_ok=True)
+        shutil.move(str(written), target)
+
+
+def _answer(done: Any, what: str) -> dict[str, Any]:
+    """The child's one JSON answer, bounded and checked to be an object, or ValueError saying why there is none."""
+    line = done.stdout.strip().splitlines()[:1]
+    if not line or len(line[0]) > MAX_CONFIG_ANSWER:
+        raise ValueError(f"{what} could not be read in the sandbox: {_why_no_answer(done)}")
+    try:
+        answer = json.loads(line[0])
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"{what}: the sandbox's answer is no JSON ({visible(str(exc))[:200]})") from None
+    if not isinstance(answer, dict):
+        raise ValueError(f"{what}: the sandbox's answer is no object")
+    if answer.get("error"):
+        raise ValueError(visible(str(answer["error"]))[:500])
+    return answer
 
 
 def _why_no_answer(done: Any) -> str:
-    from .escape import visible
-
     if done.timed_out:
         return "inspection did not finish in time (the reader was stopped)"
     if done.returncode in (-signal.SIGALRM, 128 + signal.SIGALRM):  # bubblewrap passes its child's signal on as 128+N

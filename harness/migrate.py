@@ -44,12 +44,12 @@ from .errors import UsageError
 from .escape import markdown as md
 from .escape import markdown_code as code
 from .escape import visible
-from .inspection import inspect_model
+from .inspection import assemble, inspect_model, read_configs, write_repaired
 from .matrix import Cell, LoadOptions, parse_matrix
 from .memo import remember
 from .modelfile import ModelInfo, keras_builtins
 from .outputs import close, differences, read_arrays
-from .paths import write_atomic
+from .paths import copy_tree, write_atomic
 from .pipeline import expand_cells, inspect_models
 from .plan import EnvSpec
 from .probe import RESCUES, SAVED_MODEL_LOAD, TFSM
@@ -60,10 +60,8 @@ from .repair import (
     Repaired,
     addons_to_keras,
     half_precision,
-    read_configs,
     to_keras2,
     to_keras3,
-    write_repaired,
 )
 from .resolve import Lock, PackageIndex, Resolver
 
@@ -304,14 +302,14 @@ def _changes(info: ModelInfo, keras: str) -> int:
     def repairs() -> int:
         try:
             return len(repair_for(Path(info.path), keras).repairs)
-        except (CannotRepair, OSError, ValueError, KeyError, zipfile.BadZipFile):
+        except (CannotRepair, OSError, ValueError, KeyError, zipfile.BadZipFile, UsageError):
             return 0
 
     return renamed + remember("repairs", (info.sha256, info.path, keras), ("repair.py", "migrate.py", "keras_builtins.txt"), repairs)
 
 
 def _written(source: Path, target: Path, strategy: str, repaired: Repaired) -> Candidate:
-    write_repaired(source, target, repaired)
+    write_repaired(source, target, repaired.model_config, repaired.training_config)
     return Candidate(strategy, target, repaired.repairs, repaired.notes)
 
 
@@ -429,8 +427,7 @@ def _write_migrated(info: ModelInfo, chosen: Path, outdir: Path) -> Path:
     source = Path(info.path)
     if chosen.is_dir():
         written = outdir / (source.name if source.name not in ("work", "migration.json", "migration.md") else f"{source.name}.savedmodel")
-        shutil.rmtree(written, ignore_errors=True)
-        shutil.copytree(chosen, written, symlinks=True)
+        copy_tree(chosen, written)  # links in the folder are neither followed nor carried (migration.md says so)
         return written
     written = outdir / f"{source.stem if info.format != 'savedmodel' else source.name}{chosen.suffix}"
     shutil.copyfile(chosen, written)
@@ -458,15 +455,16 @@ def bridge_file(reference: CellResult, target_keras: str, folder: Path) -> tuple
         repaired = repair_config(architecture, None, target_keras)
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
+        # What a cell sent is read in the inspection sandbox (h5py never opens it here).
         if sent.get("weights"):  # Keras 2's save_weights: an HDF5 model's model_weights group
             target = folder / "bridge.h5"
-            assemble_h5(repaired.model_config, Path(sent["weights"]), target)
+            assemble(repaired.model_config, Path(sent["weights"]), target)
         else:  # Keras 3's .weights.h5: a .keras archive's model.weights.h5
             target = folder / "bridge.keras"
-            assemble_keras(repaired.model_config, Path(sent["weights3"]), target)
+            assemble(repaired.model_config, Path(sent["weights3"]), target)
     except CannotRepair as exc:
         return None, str(exc)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, RecursionError, UsageError) as exc:
         return None, f"the export cannot be assembled ({type(exc).__name__}: {exc})"
     changes = (
         *repaired.repairs,
@@ -476,31 +474,6 @@ def bridge_file(reference: CellResult, target_keras: str, folder: Path) -> tuple
         "re-saved from its architecture and weights: the training config (loss, optimizer state) is not carried over; compile it again to train",
     )
     return Candidate("bridge", target, changes, notes), ""
-
-
-def assemble_h5(model_config: Mapping[str, Any], weights: Path, target: Path) -> None:
-    """An HDF5 model as tf.keras 2 saves one: the config as attributes, the weights (a
-    save_weights file has model_weights' layout) under model_weights."""
-    import h5py
-
-    with h5py.File(weights, "r") as source, h5py.File(target, "w") as out:
-        out.attrs["model_config"] = json.dumps(model_config)
-        out.attrs["backend"] = "tensorflow"
-        out.attrs["keras_version"] = str(source.attrs.get("keras_version", "2"))
-        group = out.create_group("model_weights")
-        for key, value in source.attrs.items():
-            group.attrs[key] = value
-        for name in source:
-            source.copy(source[name], group, name=name)
-
-
-def assemble_keras(model_config: Mapping[str, Any], weights: Path, target: Path) -> None:
-    """A .keras archive as Keras saves one: config.json, metadata.json, model.weights.h5."""
-    metadata = {"keras_version": "3", "date_saved": time.strftime("%Y-%m-%d@%H:%M:%S")}
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("metadata.json", json.dumps(metadata))
-        archive.writestr("config.json", json.dumps(model_config))
-        archive.write(weights, "model.weights.h5")
 
 
 def _resaved(
@@ -535,7 +508,7 @@ def tolerance_for(info: ModelInfo) -> tuple[float, float, str]:
     """(atol, rtol, why): float32's unless a layer computes in 16 bits, where one rounding step is ~1e-3."""
     try:
         model_config, _ = read_configs(Path(info.path)) if info.format in ("h5", "keras") else ({}, None)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, UsageError):
         model_config = {}
     half = half_precision(model_config)
     if half:

@@ -87,6 +87,17 @@ def main(request_text: str) -> int:
     apply_limits(request.get("limits") or {})
     sys.setrecursionlimit(RECURSION + 200)
     import h5py  # noqa: F401 - now, before any file: a reader that cannot import it fails as a reader, not per file
+
+    op = request.get("op", "read")
+    if op != "read":
+        try:
+            answer = OPERATIONS[op](request)
+        except (Unread, MemoryError, RecursionError) as exc:
+            answer = {"error": _unread_reason(exc)}
+        except Exception as exc:  # noqa: BLE001 - damaged bytes: said, never a crash
+            answer = {"error": f"{type(exc).__name__}: {_short(exc)}"}
+        sys.stdout.write(json.dumps(answer, default=str) + "\n")
+        return 0
     seconds = int(request.get("seconds_per_model") or 0)
     for i, item in enumerate(request["models"]):
         if seconds:
@@ -822,6 +833,128 @@ def risks(classes: list[dict[str, Any]], code: int = 0) -> tuple[str, ...]:
     if code:
         return (f"{code} function(s) stored as Python code: it runs when the file is loaded; load it only in a sandbox",)
     return ()
+
+
+
+# --------------------------------------------------------------------------- configs and rewritten files (harness migrate)
+
+MAX_CONFIG_DEPTH = 100  # a config the harness repairs and re-serializes: Keras nests a few dozen levels
+
+
+def _depth(value: Any, limit: int = MAX_CONFIG_DEPTH) -> int:
+    """How deep `value` nests, checked iteratively; Unread past `limit`."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if level > limit:
+            raise Unread(f"the config nests deeper than {limit} levels")
+        deepest = max(deepest, level)
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def configs(request: dict[str, Any]) -> dict[str, Any]:
+    """{"model_config", "training_config"} of an HDF5 model or a .keras archive."""
+    [model] = request["models"]
+    path = Path(model["path"])
+    if model["kind"] == "zip":
+        with zipfile.ZipFile(path) as archive:
+            if _zip_overlaps(path, archive.infolist()):
+                raise ValueError("damaged zip archive: members overlap")
+            config = json.loads(_read_member(archive, archive.getinfo("config.json"), MAX_JSON_BYTES).decode("utf-8"))
+        if not isinstance(config, dict):
+            raise ValueError("config.json is not an object")
+        training = config.get("compile_config")
+    else:
+        import h5py
+
+        with h5py.File(path, "r") as h5:
+            config = _json(_attribute(h5.attrs, "model_config"), "model_config", [])
+            training = _json(_attribute(h5.attrs, "training_config"), "training_config", [])
+        if not isinstance(config, dict):
+            raise ValueError("the file holds no model config")
+    _depth(config)
+    _depth(training)
+    return {"model_config": config, "training_config": training if isinstance(training, dict) else None}
+
+
+def _target(request: dict[str, Any]) -> Path:
+    name = str(request["name"])
+    if "/" in name or name in (".", ".."):
+        raise ValueError("a target name must be one file name")
+    return Path(request["out"]) / name
+
+
+def write_repaired(request: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the source with the given configs, its weights unchanged."""
+    import shutil
+
+    [source] = [Path(p) for p in request["files"]]
+    target = _target(request)
+    model_config, training_config = request["model_config"], request.get("training_config")
+    if zipfile.is_zipfile(source):
+        config = dict(model_config)
+        if training_config is None:
+            config.pop("compile_config", None)
+        else:
+            config["compile_config"] = training_config
+        with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
+            if _zip_overlaps(source, old.infolist()):
+                raise ValueError("damaged zip archive: members overlap")
+            for info in old.infolist():
+                new.writestr(info, json.dumps(config) if info.filename == "config.json" else _read_member(old, info, MAX_INFLATED))
+        return {"written": target.name}
+    import h5py
+
+    shutil.copyfile(source, target)
+    with h5py.File(target, "r+") as h5:
+        h5.attrs["model_config"] = json.dumps(model_config)
+        if training_config is None:
+            if "training_config" in h5.attrs:
+                del h5.attrs["training_config"]
+        else:
+            h5.attrs["training_config"] = json.dumps(training_config)
+    return {"written": target.name}
+
+
+def assemble(request: dict[str, Any]) -> dict[str, Any]:
+    """A model file from an exported architecture and weights file: HDF5 as tf.keras 2 saves one
+    (the config as attributes, the save_weights layout under model_weights), or a .keras archive
+    as Keras 3 saves one (config.json, metadata.json, model.weights.h5)."""
+    import time
+
+    import h5py
+
+    [weights] = [Path(p) for p in request["files"]]
+    target = _target(request)
+    model_config = request["model_config"]
+    if request["format"] == "h5":
+        with h5py.File(weights, "r") as source, h5py.File(target, "w") as out:
+            out.attrs["model_config"] = json.dumps(model_config)
+            out.attrs["backend"] = "tensorflow"
+            out.attrs["keras_version"] = str(_version(source.attrs.get("keras_version", "2")) or "2")
+            group = out.create_group("model_weights")
+            for key, value in source.attrs.items():
+                group.attrs[key] = value
+            for name in source:
+                if _member(source, name) is not None:  # links are not copied: the weights are this file's own
+                    source.copy(source[name], group, name=name)
+        return {"written": target.name}
+    metadata = {"keras_version": "3", "date_saved": time.strftime("%Y-%m-%d@%H:%M:%S")}
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", json.dumps(metadata))
+        archive.writestr("config.json", json.dumps(model_config))
+        archive.write(weights, "model.weights.h5")
+    return {"written": target.name}
+
+
+OPERATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "configs": configs,
+    "write-repaired": write_repaired,
+    "assemble": assemble,
+}
 
 
 if __name__ == "__main__":

@@ -24,12 +24,8 @@ Keras 3 -> 2
 from __future__ import annotations
 
 import copy
-import json
-import shutil
-import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 RNN_LAYERS = {"GRU", "LSTM", "SimpleRNN", "RNN", "GRUV2", "LSTMV2", "CuDNNGRU", "CuDNNLSTM", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
@@ -373,54 +369,3 @@ def _histories(value: Any) -> Iterator[list[Any]]:
 
 
 MAX_CONFIG_BYTES = 64 << 20  # a model's config is JSON text; more than this is not a config
-
-
-def read_configs(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(model config, training config) of an HDF5 model or a .keras archive."""
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            info = archive.getinfo("config.json")
-            if info.file_size > MAX_CONFIG_BYTES:
-                raise ValueError(f"{path.name}: config.json declares {info.file_size} bytes")
-            config = json.loads(archive.read(info))
-        return config, config.get("compile_config")
-    import h5py
-
-    with h5py.File(path, "r") as h5:
-        return _attr_json(h5, "model_config") or {}, _attr_json(h5, "training_config")
-
-
-def _attr_json(h5: Any, name: str) -> dict[str, Any] | None:
-    raw = h5.attrs.get(name)
-    if raw is None:
-        return None
-    text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    if len(text) > MAX_CONFIG_BYTES:
-        raise ValueError(f"{name} is {len(text)} characters")
-    value = json.loads(text)
-    return value if isinstance(value, dict) else None
-
-
-def write_repaired(source: Path, target: Path, repaired: Repaired) -> None:
-    """A copy of `source` at `target` whose config is `repaired`'s; the weights unchanged."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if zipfile.is_zipfile(source):
-        config = dict(repaired.model_config)
-        if repaired.training_config is None:
-            config.pop("compile_config", None)
-        else:
-            config["compile_config"] = repaired.training_config
-        with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
-            for info in old.infolist():
-                new.writestr(info, json.dumps(config) if info.filename == "config.json" else old.read(info))
-        return
-    import h5py
-
-    shutil.copyfile(source, target)
-    with h5py.File(target, "r+") as h5:
-        h5.attrs["model_config"] = json.dumps(repaired.model_config)
-        if repaired.training_config is None:
-            if "training_config" in h5.attrs:
-                del h5.attrs["training_config"]
-        else:
-            h5.attrs["training_config"] = json.dumps(repaired.training_config)

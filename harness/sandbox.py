@@ -86,6 +86,10 @@ class Jail:
     # A cgroup of its own for memory and processes, where one can be made. A command that sets its
     # own rlimits and starts nothing (the inspection reader) goes without: 17 ms less per start.
     cgroup: bool = True
+    # inside -> host folder it may write (a folder the harness made for that alone, read back as
+    # untrusted: a migrated file, a build script's models); every other mount is read-only.
+    writable: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    stdin: str | None = None  # what the command reads on its stdin (a request larger than an argument may be)
 
 
 class Sandbox(Protocol):
@@ -129,7 +133,7 @@ class NoSandbox:
         return {"file_size": limits.file_size, "address_space": address_space(limits)}
 
     def run(self, jail: Jail, limits: Limits, timeout: float) -> proc.Completed:
-        return proc.run(jail.argv, env=jail.env, cwd=jail.cwd, timeout=timeout, stdout_keep=CHANNEL_KEEP, watch=jail.watch)
+        return proc.run(jail.argv, env=jail.env, cwd=jail.cwd, timeout=timeout, stdin=jail.stdin, stdout_keep=CHANNEL_KEEP, watch=jail.watch)
 
 
 class BwrapSandbox:
@@ -181,6 +185,8 @@ class BwrapSandbox:
         argv += system_view()
         for inside, host in sorted(jail.mounts.items()):
             argv += ["--ro-bind", host, inside]
+        for inside, host in sorted(jail.writable.items()):
+            argv += ["--bind", host, inside]
         # The root (bwrap's own tmpfs, where the folders above the mounts were made) read-only too.
         argv += ["--remount-ro", "/", "--chdir", jail.cwd, "--", *jail.argv]
         return argv
@@ -190,7 +196,7 @@ class BwrapSandbox:
             argv = self.command(jail, limits)
             if cgroup is not None:
                 argv = cgroup.enter_argv() + argv
-            done = proc.run(argv, env=jail.env, cwd="/", timeout=timeout, stdout_keep=CHANNEL_KEEP, watch=jail.watch)
+            done = proc.run(argv, env=jail.env, cwd="/", timeout=timeout, stdin=jail.stdin, stdout_keep=CHANNEL_KEEP, watch=jail.watch)
             if done.returncode == 128 + signal.SIGKILL and not done.timed_out:  # bwrap reports its child's SIGKILL as 137
                 done = dataclasses.replace(done, returncode=-signal.SIGKILL)
             if cgroup is not None and cgroup.oom_killed():  # the probe, or one load it forked, hit the memory limit

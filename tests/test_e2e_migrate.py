@@ -231,7 +231,7 @@ def test_the_proof_catches_a_changed_weight(tmp_path, monkeypatch, keras2_files,
         return write
 
     monkeypatch.setattr(migrate_module, "write_repaired", damaging(migrate_module.write_repaired))
-    monkeypatch.setattr(migrate_module, "assemble_h5", damaging(migrate_module.assemble_h5))
+    monkeypatch.setattr(migrate_module, "assemble", damaging(migrate_module.assemble))
     code, doc = migrate(monkeypatch, harness_cache, keras2_files["depthwise.h5"], tmp_path / "out", *TO_KERAS3)
     assert code == 1 and doc["proven"] is False
     loaded = [s for s in doc["strategies"] if s["strategy"] != "as is"]

@@ -15,7 +15,7 @@ from fakes import FakeBackend, FakeIndex, FakeResolver, fails, loads
 
 from harness import backends, pipeline, proc, runner
 from harness.errors import Interrupted
-from harness.inspection import inspect_files
+from harness.inspection import inspect_files, read_configs
 from harness.matrix import parse_matrix
 from harness.runner import RunOptions, run
 
@@ -47,7 +47,10 @@ def fake(tmp_path, monkeypatch):
     import h5py  # noqa: F401 - its import asks `uname -p` once (platform caches it): before the guard
 
     platform.uname().processor  # noqa: B018
-    inspect_files(sorted(MODELS.iterdir()))  # the reader runs in a process (tested in test_modelfile): kept by content now
+    # The reader runs in a process (tests/test_inspection.py); what it finds is kept by content, so read it now.
+    inspect_files(sorted(MODELS.iterdir()))
+    for model in MODELS.iterdir():
+        read_configs(model)  # what harness migrate's suggestion reads of a failing file
     for name in ("Popen", "run", "call", "check_output"):  # the guard: these tests run no program at all
         monkeypatch.setattr(subprocess, name, no_process)
     monkeypatch.setattr(os, "fork", no_process)

@@ -19,8 +19,9 @@ import zipfile
 import h5py
 import pytest
 
+from harness.inspection import read_configs, write_repaired
 from harness.migrate import parse_spec, render_markdown
-from harness.repair import CannotRepair, addons_to_keras, half_precision, read_configs, to_keras2, to_keras3, write_repaired
+from harness.repair import CannotRepair, addons_to_keras, half_precision, to_keras2, to_keras3
 
 BUILTIN_LOSSES = {"mse", "mean_squared_error", "categorical_crossentropy"}
 
@@ -138,7 +139,7 @@ def test_repaired_files_keep_their_weights(tmp_path):
         h5.attrs["training_config"] = json.dumps({"loss": "mse"})
         h5.create_dataset("model_weights/gru/kernel:0", data=[[1.0, 2.0]])
     repaired = to_keras3(*read_configs(source), BUILTIN_LOSSES)
-    write_repaired(source, tmp_path / "out" / "m.h5", repaired)
+    write_repaired(source, tmp_path / "out" / "m.h5", repaired.model_config, repaired.training_config)
     with h5py.File(tmp_path / "out" / "m.h5") as h5:
         assert "time_major" not in h5.attrs["model_config"] and json.loads(h5.attrs["training_config"]) == {"loss": "mse"}
         assert h5["model_weights/gru/kernel:0"][...].tolist() == [[1.0, 2.0]]
@@ -147,7 +148,7 @@ def test_repaired_files_keep_their_weights(tmp_path):
         z.writestr("config.json", json.dumps({**functional(layer("Dense", "d", units=1)), "compile_config": {"loss": "mse"}}))
         z.writestr("model.weights.h5", b"weights")
     without = to_keras2(*read_configs(archive))
-    write_repaired(archive, tmp_path / "out" / "k.keras", without.__class__(without.model_config, None, without.repairs))
+    write_repaired(archive, tmp_path / "out" / "k.keras", without.model_config, None)
     with zipfile.ZipFile(tmp_path / "out" / "k.keras") as z:
         assert "compile_config" not in json.loads(z.read("config.json")) and z.read("model.weights.h5") == b"weights"
 
@@ -236,20 +237,20 @@ def test_nested_models_and_lambdas_in_the_form_keras3_reads():
 
 
 def test_a_bridge_export_is_assembled_into_the_layout_the_target_reads(tmp_path):
-    from harness.migrate import assemble_h5, assemble_keras
+    from harness.inspection import assemble
 
     weights = tmp_path / "weights.h5"  # what tf.keras 2's save_weights writes: layer groups, layer_names
     with h5py.File(weights, "w") as h5:
         h5.attrs["layer_names"] = [b"dense"]
         h5.attrs["keras_version"] = "2.15.0"
         h5.create_dataset("dense/dense/kernel:0", data=[[1.0]])
-    assemble_h5({"class_name": "Functional", "config": {}}, weights, tmp_path / "bridge.h5")
+    assemble({"class_name": "Functional", "config": {}}, weights, tmp_path / "bridge.h5")  # in the inspection sandbox
     with h5py.File(tmp_path / "bridge.h5") as h5:
         assert json.loads(h5.attrs["model_config"])["class_name"] == "Functional" and h5.attrs["keras_version"] == "2.15.0"
         assert [str(n) for n in h5["model_weights"].attrs["layer_names"]] == ["dense"] and h5["model_weights/dense/dense/kernel:0"][
             0, 0
         ] == 1.0
-    assemble_keras({"class_name": "Functional"}, weights, tmp_path / "bridge.keras")
+    assemble({"class_name": "Functional"}, weights, tmp_path / "bridge.keras")
     with zipfile.ZipFile(tmp_path / "bridge.keras") as z:
         assert sorted(z.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
 

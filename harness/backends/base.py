@@ -72,7 +72,8 @@ class Backend(Protocol):
         ...
 
     def run_script(self, prepared: Prepared, script: Path, outdir: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
-        """Run a user's (trusted) build script as `python SCRIPT OUTDIR` in the environment."""
+        """Run a user's build script as `python SCRIPT OUTDIR` in the environment, contained as a
+        probe is (no network, nothing of the harness's), with OUTDIR the one folder it writes."""
         ...
 
     def settings_record(self) -> dict[str, Any]:

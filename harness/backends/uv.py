@@ -282,10 +282,22 @@ class UvBackend:
             return self.box.run(jail, self.limits, timeout)
 
     def run_script(self, prepared: Prepared, script: Path, outdir: Path, env_vars: Mapping[str, str], timeout: float) -> proc.Completed:
-        python = Path(prepared.location) / "bin" / "python"
-        with tempfile.TemporaryDirectory(prefix="harness-home-") as home:  # keras writes ~/.keras
-            env = {**self._run_env(prepared, home), **env_vars}
-            return proc.run([str(python), str(script), str(outdir)], env=env, cwd=outdir, timeout=timeout)
+        """The user's build script (crossload) in the cell's sandbox, as a probe runs: no network, the
+        environment read-only, `outdir` (a folder of the harness's, read back without following a
+        link) the only place it writes besides its scratch."""
+        with tempfile.TemporaryDirectory(prefix=f"harness-cell-{os.getpid()}-") as tmp:
+            scratch = Path(tmp) / "work"  # home and scratch without a sandbox; bwrap's is a tmpfs
+            scratch.mkdir()
+            mounts = {self.box.inside(str(script), f"{PROBE_DIR}/build.py"): str(script), prepared.location: prepared.location}
+            home = interpreter_home(Path(prepared.location))
+            if home is not None:
+                mounts[str(home)] = str(home)
+            out = self.box.inside(str(outdir), "/out")
+            python = str(Path(prepared.location) / "bin" / "python")
+            work = self.box.scratch(scratch)
+            env = {**self._run_env(prepared, work), **env_vars}
+            jail = Jail((python, f"{PROBE_DIR}/build.py" if self.box.contained else str(script), out), mounts, env, out, writable={out: str(outdir)})
+            return self.box.run(jail, self.limits, timeout)
 
     def settings_record(self) -> dict[str, Any]:
         return {}  # the run records the sandbox already
