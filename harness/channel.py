@@ -18,6 +18,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from .escape import clean
+
 MAX_LINE = 64 << 20  # one message (an outputs message is the largest)
 MAX_STRING = 16_000
 MAX_ITEMS = 200
@@ -65,7 +67,7 @@ def read_channel(text: str, keys: Collection[str]) -> ProbeReport:
             result["models"] = {}
             if not isinstance(result.get("versions"), dict):
                 result["versions"] = {}
-            result["versions"] = {str(k): str(v)[:100] for k, v in result["versions"].items()}
+            result["versions"] = {clean(str(k)[:100]): clean(str(v)[:100]) for k, v in result["versions"].items()}
         elif result is None:
             problems.append(f"message {number}: '{str(kind)[:40]}' before 'start', dropped")
         elif kind == "import":
@@ -119,10 +121,10 @@ def bounded(value: Any, depth: int = 0) -> Any:
         return None
     if value is None or isinstance(value, bool | int | float):
         return value
-    if isinstance(value, str):
-        return value if len(value) <= MAX_STRING else value[:MAX_STRING] + " [... cut by harness]"
+    if isinstance(value, str):  # clean: JSON's \ud800 escapes give lone surrogates, which no writer writes
+        return clean(value if len(value) <= MAX_STRING else value[:MAX_STRING] + " [... cut by harness]")
     if isinstance(value, list):
         return [bounded(v, depth + 1) for v in value[:MAX_ITEMS]]
     if isinstance(value, dict):
-        return {str(k)[:200]: bounded(v, depth + 1) for k, v in list(value.items())[:MAX_ITEMS]}
-    return str(value)[:MAX_STRING]
+        return {clean(str(k)[:200]): bounded(v, depth + 1) for k, v in list(value.items())[:MAX_ITEMS]}
+    return clean(str(value)[:MAX_STRING])

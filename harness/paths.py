@@ -60,7 +60,7 @@ def write_atomic(path: Path, text: str) -> None:
     """Write `path` whole or not at all: a full disk leaves the previous version and a one-line error."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8", errors="replace")  # text the harness could not clean is never a crash
         tmp.replace(path)
     except OSError as exc:
         with contextlib.suppress(OSError):

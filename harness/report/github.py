@@ -43,7 +43,8 @@ def stop_commands(stream: TextIO | None = None, environ: Mapping[str, str] | Non
 
     def resume() -> None:
         with contextlib.suppress(OSError, ValueError):
-            print(f"::{_stopped.pop()}::", file=out, flush=True)
+            if _stopped:
+                print(f"::{_stopped.pop()}::", file=out, flush=True)
 
     atexit.register(resume)
     return True
