@@ -11,12 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .commands import COMMANDS
-from .commands.common import new_console
 from .errors import HarnessError, redact
 from .escape import controls_shown
 from .exits import USAGE, epilog, exit_code
-from .report.github import stop_commands
 
 EPILOG = """\
 examples:
@@ -49,12 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     parser.add_argument("--traceback", action="store_true", help="show a Python traceback on errors (for bug reports)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from .commands import COMMANDS  # here, not at the top: `harness inspect` starts its reader before these imports
+
     for command in COMMANDS:
         command.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["inspect"] and "-h" not in words and "--help" not in words:
+        from .inspection import start_early
+
+        start_early([w for w in words[1:] if not w.startswith("-")])  # the reader starts while the parser is built
     parser = build_parser()
     config_error: HarnessError | None = None
     try:
@@ -72,8 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return USAGE
-    # Inside GitHub Actions: no workflow command of a model's text is read from our output.
-    stop_commands(sys.stderr if getattr(args, "json", False) else sys.stdout)
+    if os.environ.get("GITHUB_ACTIONS") == "true":  # no workflow command of a model's text is read from our output
+        from .report.github import stop_commands
+
+        stop_commands(sys.stderr if getattr(args, "json", False) else sys.stdout)
+    from .commands.common import new_console
+
     console = new_console()
     try:
         return exit_code(args.main(args, console))

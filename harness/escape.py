@@ -33,8 +33,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # What XML 1.0 forbids (its Char production): controls but tab, newline and return; lone surrogates; U+FFFE/FFFF.
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # Markdown and HTML syntax that text could use to open raw HTML, links, images, code or table
-# cells. Emphasis marks (* _ ~) are left: they can only restyle the text they stand in.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`\[\]<>|&])")
+# cells. Emphasis marks (* _ ~) and ">" are left: they can only restyle the text they stand in
+# (a ">" opens nothing without a "<", and a quote only at a line's start, where no value stands).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`\[\]<|&])")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e"}
 
 

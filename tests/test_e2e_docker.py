@@ -295,6 +295,7 @@ def test_repro_folder_rebuilds_and_gives_the_same_outcome(tmp_path, monkeypatch,
             "--verify",
             "--base-image",
             "harness-base:py{python}",
+            *(word for m in models for word in ("--model", str(m))),  # a results file's paths are never followed
         ]
     )
     assert code == 0
@@ -317,7 +318,8 @@ def test_repro_folder_rebuilds_and_gives_the_same_outcome(tmp_path, monkeypatch,
     assert expected["residual_block.h5"]["status"] == "load-error" and expected["residual_block.h5"]["cause"] == "custom-object"
 
     copied = tmp_path / "repro-copy"
-    assert cli.main(["repro", str(tmp_path / "out" / "results.json"), "py3.11-tensorflow2.15.1", "-o", str(copied), "--copy-model"]) == 0
+    args = ["repro", str(tmp_path / "out" / "results.json"), "py3.11-tensorflow2.15.1", "-o", str(copied), "--copy-model"]
+    assert cli.main([*args, "--model", str(models[0]), "--model", str(models[1])]) == 0
     assert (copied / "residual_block.h5").read_bytes() == models[0].read_bytes()
     assert json.loads((copied / "model.json").read_text())[0]["copied"] is True
 

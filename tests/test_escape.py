@@ -30,7 +30,7 @@ def test_escape_functions_one_per_medium():
     assert escape.visible("a\x1b[2Jb\nc\u202ed") == "a\\e[2Jb\\nc\\u202ed"
     assert escape.terminal("T[/]") == "T\\[/]"
     assert escape.controls_shown("line\n\x1b[1mx\ttab") == "line\n\\e[1mx\ttab"
-    assert escape.markdown("<img src=x> | [a](b) `c` &amp;") == "\\<img src=x\\> \\| \\[a\\](b) \\`c\\` \\&amp;"
+    assert escape.markdown("<img src=x> | [a](b) `c` &amp;") == "\\<img src=x> \\| \\[a\\](b) \\`c\\` \\&amp;"
     assert escape.markdown_code("a ``b`` c|d") == "```a ``b`` c\\|d```"
     assert escape.markdown_code("`x") == "`` `x ``"
     assert escape.xml("a\x1b\x07\ud800b\tc") == "a\\e\\x07\\ud800b\tc"
