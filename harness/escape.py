@@ -22,7 +22,6 @@ UTF-8 writer accepts; they become U+FFFD where text enters (documents, model fil
 from __future__ import annotations
 
 import re
-import shlex
 
 from rich.markup import escape as _rich_escape
 
@@ -111,4 +110,6 @@ def workflow_property(text: object) -> str:
 
 def shell_word(text: object) -> str:
     """One word of a POSIX shell line, quoted so that the shell runs nothing in it."""
+    import shlex
+
     return shlex.quote(str(text))

@@ -439,6 +439,11 @@ RESULT = record(
     ("model", "cell", "status"),
 )
 OUTCOME = record({"status": STATUS, "exception": nullable(SHORT), "cause": CAUSE}, ("status",))
+# A stored result as history, diff and --last-failed read it: its outcome only (a tenth of RESULT's checks).
+OUTCOME_ROW = record(
+    {"model": name, "cell": CELL, "status": STATUS, "cause": CAUSE, "exception": nullable(record({"type": nullable(SHORT)}))},
+    ("model", "cell", "status"),
+)
 HISTORY = record(
     {
         "compared_with": nullable(TEXT),

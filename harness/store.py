@@ -238,22 +238,26 @@ class Store:
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def results(self, run_id: int) -> list[dict[str, Any]]:
+        """A run's outcomes (model, cell, status, cause, exception type: what history, diff and
+        --last-failed compare), each row checked (schema.OUTCOME_ROW); a row that is not one is skipped."""
         with self._lock:
             rows = self._db.execute("SELECT data FROM results WHERE run_id = ? ORDER BY rowid", (run_id,)).fetchall()
-        return [r for r in (_checked(row[0]) for row in rows) if r is not None]
+        return [r for r in (_checked(row[0], outcome=True) for row in rows) if r is not None]
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
 
-def _checked(data: str) -> dict[str, Any] | None:
-    """A stored result as the harness writes one (schema.check_result), else None: a store may
-    travel between CI runs (a cache restored from elsewhere), so a row that is not one of ours
-    is skipped, never used."""
-    from .schema import DocumentError, check_result
+def _checked(data: str, outcome: bool = False) -> dict[str, Any] | None:
+    """A stored result as the harness writes one (schema.check_result; with `outcome`, only the
+    fields of its outcome), else None: a store may travel between CI runs (a cache restored
+    from elsewhere), so a row that is not one of ours is skipped, never used."""
+    from .schema import OUTCOME_ROW, DocumentError, check_result
 
     try:
-        return check_result(json.loads(data))
+        value = json.loads(data)
+        checked: dict[str, Any] = OUTCOME_ROW(value, "result") if outcome else check_result(value)
+        return checked
     except (ValueError, RecursionError, DocumentError):
         return None
