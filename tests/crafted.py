@@ -108,9 +108,9 @@ def _central(name: bytes, method: int, crc: int, compressed: int, size: int, off
     )
 
 
-def zip_bomb_overlapping(folder: Path, entries: int = 60, inflated: int = 1 << 30) -> Path:
+def zip_bomb_overlapping(folder: Path, entries: int = 60, inflated: int = 256 << 20) -> Path:
     """`entries` central directory entries that all point at one deflated stream of `inflated` zero
-    bytes (a 1 MB file declaring entries x 1 GiB): testzip alone reads it `entries` times."""
+    bytes (a 250 KB file declaring 15 GiB): testzip alone reads it `entries` times."""
     stream = zlib.compressobj(9, zlib.DEFLATED, -15)
     chunk = bytes(1 << 20)
     body = b"".join(stream.compress(chunk) for _ in range(inflated >> 20)) + stream.flush()
