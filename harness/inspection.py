@@ -107,10 +107,9 @@ def inspect_files(paths: Iterable[str | Path]) -> list[ModelInfo]:
 
 
 def _inspect_files(paths: Sequence[Path]) -> list[ModelInfo]:
-    found: list[ModelInfo | Pending] = [_identify(p) for p in paths]
     answers: dict[int, ModelInfo] = {}
-    todo: list[int] = []
-    for i, item in enumerate(found):
+    todo: list[tuple[int, Pending]] = []  # what the reader must read: not kept from an earlier inspection
+    for i, item in enumerate(_identify(p) for p in paths):
         if isinstance(item, ModelInfo):
             answers[i] = item
             continue
@@ -118,17 +117,13 @@ def _inspect_files(paths: Sequence[Path]) -> list[ModelInfo]:
         if isinstance(kept, dict):
             answers[i] = _info(item, kept)
         else:
-            todo.append(i)
+            todo.append((i, item))
     if todo:
-        pending = [found[i] for i in todo]
-        assert all(isinstance(p, Pending) for p in pending)
-        for i, (answer, keep) in zip(todo, read_models(pending), strict=True):  # type: ignore[arg-type]
-            item = found[i]
-            assert isinstance(item, Pending)
+        for (i, item), (answer, keep) in zip(todo, read_models([item for _, item in todo]), strict=True):
             answers[i] = _info(item, answer)
             if keep:
                 memo.keep("inspected", _memo_parts(item), READER_CODE, answer)
-    return [answers[i] for i in range(len(found))]
+    return [answers[i] for i in range(len(paths))]
 
 
 def _memo_parts(item: Pending) -> list[str]:

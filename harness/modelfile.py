@@ -23,6 +23,7 @@ from .errors import UsageError
 
 # Defined beside the reader, which needs them in the sandbox without this module.
 from .modelread import HDF5_SIGNATURE as HDF5_SIGNATURE
+from .modelread import hdf5_offset as hdf5_offset
 from .modelread import keras_builtins as keras_builtins
 
 ZIP_SIGNATURE = b"PK\x03\x04"
@@ -166,16 +167,6 @@ def content_hash(path: Path) -> tuple[str, int]:
     for link in tree.links:
         digest.update(b"\0link\0" + link.encode("utf-8", "surrogateescape") + b"\0" + os.readlink(path / link).encode("utf-8", "surrogateescape"))
     return digest.hexdigest(), size
-
-
-def hdf5_offset(data: bytes) -> int | None:
-    """HDF5 puts its signature at 0, 512, 1024, 2048 ... (after an optional user block)."""
-    offset = 0
-    while offset + 8 <= len(data) and offset <= 1 << 20:
-        if data[offset : offset + 8] == HDF5_SIGNATURE:
-            return offset
-        offset = 512 if offset == 0 else offset * 2
-    return None
 
 
 def looks_like_text(head: bytes) -> bool:

@@ -103,11 +103,13 @@ def write_repro(
     base_image: str | None = None,
     custom_objects: Path | None = None,
     template: Path | None = None,
+    trusted: bool = False,
 ) -> Repro:
     """The folder for `cell_id` of a checked results document (schema.check_results).
 
     Nothing is taken from the document as a path: model files come from `model_paths`
-    (--model), custom objects and a template from this command line only.
+    (--model), custom objects and a template from this command line only; so is trust
+    (--trust-models: the probe's safe_mode=False attempt runs a file's code).
     """
     cells = {c["id"]: c for c in doc.get("cells", [])}
     if cell_id not in cells:
@@ -135,8 +137,10 @@ def write_repro(
         fixes=bool(recorded_load.get("fixes", True)),
         timeout=float(recorded_load.get("timeout", 300)),
         custom_objects=Path("/custom_objects.py") if custom_objects else None,
-        trusted=bool(recorded_load.get("trusted", False)),
+        trusted=trusted,
     )
+    if recorded_load.get("trusted") and not trusted:
+        notes.append("the run trusted its files (--trust-models: safe_mode=False was tried); pass --trust-models to do the same")
     request, _ = cell_request(probe_request(infos, load, record.get("api", "tf.keras")), lambda host, wanted: wanted, "/work")
     copies = ["probe.py", "request.json"]
     shutil.copy(PROBE, folder / "probe.py")

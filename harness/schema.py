@@ -322,50 +322,37 @@ CLASS = record(
     ("name", "kind"),
 )
 FORMAT = choice(("h5", "keras", "keras-dir", "savedmodel", "weights-json", "tf-checkpoint", "orbax"), "a model format")
+# What inspection finds in a model file: what the sandbox's reader answers (modelread.read), checked
+# before it is believed (READER_ANSWER), and the facts of a document's models beside their identity.
+FACTS = {
+    "format": FORMAT,
+    "keras_version": nullable(text(100)),
+    "backend": nullable(text(100)),
+    "classes": array(CLASS),
+    "loss": free,
+    "metrics": free,
+    "optimizer": nullable(SHORT),
+    "problems": array(TEXT, 1000),
+    "risks": array(TEXT, 1000),
+    "doubts": array(TEXT, 1000),
+    "unread": array(TEXT, 1000),
+    "code": integer(0),
+    "kind": choice(("model", "weights", "checkpoint"), "a file kind"),
+}
+READER_ANSWER = record(FACTS, ("format",))
 MODEL = record(
     {
         "name": name,
         "path": SHORT,
         "sha256": text(64, SHA256, "a sha256"),
         "size": integer(0),
-        "format": FORMAT,
-        "keras_version": nullable(text(100)),
-        "backend": nullable(text(100)),
-        "classes": array(CLASS),
-        "loss": free,
-        "metrics": free,
-        "optimizer": nullable(SHORT),
-        "problems": TEXTS,
-        "risks": TEXTS,
-        "doubts": TEXTS,
-        "unread": TEXTS,
-        "code": integer(0),
-        "kind": choice(("model", "weights", "checkpoint"), "a file kind"),
+        **FACTS,
         "custom": SHORTS,
         "addons": SHORTS,
         "lambdas": integer(0),
         "carries_code": boolean,
     },
     ("name", "sha256"),
-)
-# What the inspection sandbox's reader answers for one model (modelread.read): checked before it is believed.
-READER_ANSWER = record(
-    {
-        "format": FORMAT,
-        "keras_version": nullable(text(100)),
-        "backend": nullable(text(100)),
-        "classes": array(CLASS),
-        "loss": free,
-        "metrics": free,
-        "optimizer": nullable(SHORT),
-        "problems": array(TEXT, 1000),
-        "risks": array(TEXT, 1000),
-        "doubts": array(TEXT, 1000),
-        "unread": array(TEXT, 1000),
-        "code": integer(0),
-        "kind": choice(("model", "weights", "checkpoint"), "a file kind"),
-    },
-    ("format",),
 )
 PINS = mapping(nullable(text(100, VERSION, "a version")), text(200, PACKAGE, "a package name"))
 CELL_RECORD = record(

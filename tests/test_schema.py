@@ -184,6 +184,7 @@ def test_repro_renders_no_template_and_copies_no_file_a_document_names(real_doc,
     doc = _with_lock(real_doc)
     doc["run"]["docker"] = {"template": str(evil), "base_image": "python:{python}-slim"}
     doc["matrix"]["load"]["custom_objects"] = str(secret)
+    doc["matrix"]["load"]["trusted"] = True  # trust is a decision of this command line, never a document's
     doc["models"][0]["path"] = str(secret)
     path = tmp_path / "r.json"
     path.write_text(json.dumps(doc))
@@ -193,7 +194,8 @@ def test_repro_renders_no_template_and_copies_no_file_a_document_names(real_doc,
     written = "".join(p.read_text(errors="replace") for p in folder.iterdir() if p.is_file())
     assert SECRET not in written and "cycler" not in written
     readme = (folder / "README.md").read_text()
-    assert "pass --template FILE" in readme and "pass --custom-objects FILE" in readme
+    assert "pass --template FILE" in readme and "pass --custom-objects FILE" in readme and "pass --trust-models" in readme
+    assert json.loads((folder / "request.json").read_text())["trusted"] is False
     # the model file is needed to copy it: taken from --model only, never from the document's path
     line = _one_line_error(["repro", str(path), "py3.11-tensorflow2.15.1", "-o", str(tmp_path / "c"), "--copy-model"], capsys)
     assert "pass --model PATH" in line

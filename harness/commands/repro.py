@@ -40,6 +40,9 @@ def add_parser(commands: Any) -> None:
         help="a Dockerfile template of yours (a Jinja2 file, rendered sandboxed); default: the one the run used if the harness ships it",
     )
     parser.add_argument("--custom-objects", type=Path, metavar="FILE", help="the custom objects module the run used, copied into the folder")
+    parser.add_argument(
+        "--trust-models", action="store_true", help="try safe_mode=False as the run did with --trust-models (it runs a file's code)"
+    )
     parser.set_defaults(main=main)
 
 
@@ -50,7 +53,9 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
 
     doc = load_results(args.results)
     paths = {p.name: p for p in args.model}
-    repro = write_repro(doc, args.cell, args.outdir, paths, args.copy_model, args.base_image, args.custom_objects, args.template)
+    repro = write_repro(
+        doc, args.cell, args.outdir, paths, args.copy_model, args.base_image, args.custom_objects, args.template, args.trust_models
+    )
     console.print(f"wrote {terminal(args.outdir)}: Dockerfile, requirements.lock, probe.py, request.json, model.json, expected.json, README.md")
     if not args.verify:
         return PASSED
