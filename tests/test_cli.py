@@ -184,6 +184,25 @@ def test_a_model_with_code_is_refused_where_nothing_contains_it(tmp_path, monkey
     assert "--trust-models" in err and not (tmp_path / "out").exists()
 
 
+def test_every_command_that_loads_refuses_code_where_nothing_contains_it(tmp_path, monkeypatch, capsys):
+    """One trust rule (harness/request.py) for every load: bisect asks before it lists a release."""
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("asked the network before refusing")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    code = cli.main(["bisect", str(MODELS / "lambda_layer.h5"), "--sandbox", "none"])
+    err = capsys.readouterr().err
+    assert code == 2 and "lambda_layer.h5: carries Python code that runs when it loads" in err and "--trust-models" in err
+    from harness.inspection import inspect_model
+    from harness.request import refuse_untrusted
+
+    refuse_untrusted("none", [inspect_model(MODELS / "lambda_layer.h5")], True, "")  # trusted: no refusal
+    refuse_untrusted("bwrap", [inspect_model(MODELS / "lambda_layer.h5")], False, "")  # contained: no refusal
+
+
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A 64 KiB tmpfs of our own (root only), unmounted after the test."""
