@@ -157,6 +157,7 @@ def check_shards(docs: Sequence[tuple[Path, Mapping[str, Any]]], allow_missing: 
 
 
 MAX_LOG_BYTES = 64 << 20  # a cell's log as a shard kept it (stderr is kept as 64 KiB head and tail): larger is not ours
+MAX_LOGS = 100_000  # files in a shard's logs/ (two per cell)
 MAX_CARRIED_OUTPUTS = 512 << 20  # a cell's saved outputs (outputs.MAX_OUTPUT_BYTES, compressed at most as large)
 
 
@@ -187,13 +188,13 @@ def copy_logs(source: Path, target: Path) -> None:
     if folder is None or not folder.is_dir() or folder.resolve() == target.resolve():
         return
     target.mkdir(parents=True, exist_ok=True)
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name)[:MAX_LOGS]:
+    with os.scandir(folder) as found:
+        entries = sorted(found, key=lambda e: e.name)[:MAX_LOGS]
+    for entry in entries:
         if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_size <= MAX_LOG_BYTES:
-            with contextlib.suppress(OSError):  # replaced by a link or a FIFO since: not copied
+            # not copied: a name that is no single file name elsewhere (a backslash), or a file replaced by a link or a FIFO since
+            with contextlib.suppress(OSError, UsageError):
                 copy_regular(Path(entry.path), target / name_part(entry.name, "log name"))
-
-
-MAX_LOGS = 100_000
 
 
 def load_options(recorded: Mapping[str, Any], reference: Path | None = None) -> LoadOptions:
