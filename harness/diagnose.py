@@ -11,13 +11,13 @@ printed AttributeError still counts.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from .matrix import Cell
 from .modelfile import ModelInfo, keras_builtins, partial_note
-from .probe import AS_H5, RESCUES, UNSAFE
+from .probe import AS_H5, COMPILE, CUSTOM, REPAIRED, RESCUES, UNSAFE
 
 Status = Literal[
     "loaded",
@@ -121,6 +121,7 @@ class CellResult:
     fix_worked: str | None = None  # the fix the harness tried and that loaded the model
     fixes_tried: tuple[str, ...] = ()
     attempts: tuple[Mapping[str, Any], ...] = ()  # every load attempt: fix, ok, exception type and first line
+    recipe: Mapping[str, Any] | None = None  # how to make it load, as data (recipes.py): proven, or why not tried
     detail: str = ""
     versions: Mapping[str, str] = field(default_factory=dict)
     plugins: tuple[Mapping[str, Any], ...] = ()
@@ -180,9 +181,14 @@ class ProbeOutcome:
 
 
 def diagnose(cell: Cell, info: ModelInfo, model_key: str, outcome: ProbeOutcome) -> CellResult:
-    base: dict[str, Any] = {"model": info.name, "cell": cell.id, "stderr_tail": _tail(outcome.stderr), "seconds": round(outcome.seconds, 3)}
     result = outcome.result
-    printed = _printed_attribute_errors(outcome.stderr)
+    own = ((result or {}).get("models") or {}).get(model_key)
+    # the model's own output where the probe kept it apart (each load in its own fork), else the cell's
+    stderr = own["stderr"] if isinstance(own, dict) and isinstance(own.get("stderr"), str) else outcome.stderr
+    base: dict[str, Any] = {"model": info.name, "cell": cell.id, "stderr_tail": _tail(stderr), "seconds": round(outcome.seconds, 3)}
+    printed = _printed_attribute_errors(stderr)
+    if isinstance(own, dict):
+        result = dict(result or {}, models={**(result or {}).get("models", {}), model_key: user_paths(own, model_key, info.name)})
     if result is not None and "import" not in result:  # it started, and died importing the framework
         base.update(versions=dict(result.get("versions") or {}))
         result = None
@@ -292,8 +298,8 @@ def _load_outcome(
     if attempts[0].get("ok"):
         return CellResult(**extra, status="loaded", attribute_error=bool(printed))
     error = attempts[0].get("error") or {}
-    worked = next((a["fix"] for a in attempts[1:] if a.get("ok")), None)
-    cause, missing, fix = _load_cause(cell, info, error, plugins, worked, versions)
+    worked = next((a["fix"] for a in attempts[1:] if a.get("ok") and not a.get("standin")), None)
+    cause, missing, fix = _load_cause(cell, info, error, plugins, worked, versions, attempts)
     shown = _failed_fix(attempts, info, versions, cell) if not worked else None
     if shown is not None:
         cause, fix = shown
@@ -308,8 +314,42 @@ def _load_outcome(
         missing_name=missing,
         fix=fix,
         fix_worked=worked,
-        detail=f"loaded with {worked}" if worked else ("no fix the harness could try loaded it" if len(attempts) > 1 else ""),
+        detail=f"loaded with {worked}" if worked else _not_loaded(attempts),
     )
+
+
+_SANDBOX_PATH = r"(?:/models/{key}(?:\.repaired\d)?|/[^\s'\"`:]*/{key}\.h5)(?:\.[A-Za-z0-9]{{1,12}})?(?!\w)"
+
+
+def user_paths(value: Any, key: str, name: str) -> Any:
+    """A probe's answer with the paths the cell saw (/models/m3.keras, its .h5 alias, a
+    repaired copy) written as the user's file name: messages name the user's files."""
+    pattern = re.compile(_SANDBOX_PATH.format(key=re.escape(key)))
+    text = name
+
+    def walk(node: Any, depth: int = 0) -> Any:
+        if depth > 12:
+            return node
+        if isinstance(node, str):
+            return pattern.sub(lambda m: text, node) if key in node else node
+        if isinstance(node, list):
+            return [walk(v, depth + 1) for v in node]
+        if isinstance(node, dict):
+            return {k: walk(v, depth + 1) for k, v in node.items()}
+        return node
+
+    return walk(value)
+
+
+def options(fix: str | None) -> set[str]:
+    """The load options of an attempt's name ("custom_objects+compile=False")."""
+    return set((fix or "").split("+")) - {""}
+
+
+def _not_loaded(attempts: Sequence[Mapping[str, Any]]) -> str:
+    if any(a.get("ok") and a.get("standin") for a in attempts):
+        return "it loads only with a stand-in for a function the file names (not the model's own: not counted as loaded)"
+    return "no fix the harness could try loaded it" if len(attempts) > 1 else ""
 
 
 def _attempt_summary(attempt: Mapping[str, Any]) -> dict[str, Any]:
@@ -319,6 +359,7 @@ def _attempt_summary(attempt: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "fix": attempt.get("fix") or "as is",
         "ok": bool(attempt.get("ok")),
+        **({"standin": True} if attempt.get("standin") else {}),
         "exception": error.get("type") or ("timeout" if attempt.get("timeout") else "crash" if attempt.get("crash") else None),
         "message": first_line(error.get("message", "")) or attempt.get("skipped") or "",
         "attribute_error": any(e.get("type") == "AttributeError" for e in errors),
@@ -366,15 +407,21 @@ def _load_cause(
     plugins: Iterable[Mapping[str, Any]],
     worked: str | None,
     versions: Mapping[str, str],
+    attempts: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[Cause, str | None, str]:
     """(cause, missing name, fix) for a load that failed. Each rule reads a message a real
     release raises (tests/test_diagnose.py quotes them); the first that matches decides."""
     text = " ".join(_messages(error))
     tf = _tf_version(versions)
-    keras = versions.get("keras") or versions.get("tf-keras") or ""
+    loader, keras = _loader(cell, versions)
     env_major = _env_keras_major(cell, versions)
     saved = f"Keras {info.keras_version}" if info.keras_version else "another Keras"
     proven = " (proven: it loaded)"
+    done = options(worked)
+    later = " ".join(" ".join(_messages(a.get("error") or {})) for a in attempts[1:])
+    found = _older_keras(info, text, later, done, attempts, env_major)
+    if found is not None:
+        return found
     addons = info.names("addons")
     plugin = {p.get("name"): p for p in plugins}.get("tensorflow_addons")
     if any(h in text for h in _CORRUPT):
@@ -384,7 +431,7 @@ def _load_cause(
             return (
                 "version-mismatch",
                 None,
-                f"keras {keras} cannot read the .keras format (Keras 2.12+ can): load with a newer TensorFlow or re-save as .h5",
+                f"{loader} {keras} cannot read the .keras format (Keras 2.12+ can): load with a newer TensorFlow or re-save as .h5",
             )
         return (
             "version-mismatch",
@@ -418,7 +465,7 @@ def _load_cause(
         return (
             "environment",
             "keras",
-            f"keras {keras} does not match tensorflow {tf}: keras must match tensorflow's minor, install keras=={line}.*",
+            f"{loader} {keras} does not match tensorflow {tf}: keras must match tensorflow's minor, install keras=={line}.*",
         )
     if addons and any(a in text for a in addons):
         if plugin and plugin.get("installed") and not plugin.get("ok"):
@@ -443,34 +490,34 @@ def _load_cause(
             "KerasLayer comes from tensorflow-hub: install it and pass custom_objects={'KerasLayer': hub.KerasLayer}"
             + ("; tensorflow-hub's layer is Keras 2 only: load with tf-keras and TF_USE_LEGACY_KERAS=1" if (env_major or 0) >= 3 else ""),
         )
-    if info.format == "h5" and info.name.endswith(".keras") and (".keras` zip" in text or worked == AS_H5):
+    if info.format == "h5" and info.name.endswith(".keras") and (".keras` zip" in text or AS_H5 in done):
         return (
             "version-mismatch",
             None,
-            f"the file is HDF5 under a .keras name, and keras {keras} picks the loader by the name: copy it to a .h5 name"
-            + (proven if worked == AS_H5 else ""),
+            f"the file is HDF5 under a .keras name, and {loader} {keras} picks the loader by the name: copy it to a .h5 name"
+            + (proven if AS_H5 in done else ""),
         )
     if "TFSMLayer" in text and "safe_mode" in text:
         return (
             "safe-mode",
             "TFSMLayer",
             "the model wraps an external SavedModel (TFSMLayer), which Keras refuses by default: only for a file you trust, "
-            "pass safe_mode=False, with that SavedModel at the path the file names" + (proven if worked == UNSAFE else ""),
+            "pass safe_mode=False, with that SavedModel at the path the file names" + (proven if UNSAFE in done else ""),
         )
     if "safe_mode" in text:
         return (
             "safe-mode",
             "Lambda",
             "Keras 3 refuses Python code stored in a file (a Lambda) by default: only for a file you trust, pass safe_mode=False (it runs the file's code)"
-            + (proven if worked == UNSAFE else ""),
+            + (proven if UNSAFE in done else ""),
         )
     compiled = sorted({c.name for c in info.classes if c.kind == "custom" and c.where in ("loss", "metrics")})
-    if name == "<lambda>" or (worked == "compile=False" and "<lambda>" in compiled):
+    if name == "<lambda>" or (done == {COMPILE} and "<lambda>" in compiled):
         return (
             "custom-object",
             "<lambda>",
             "the training config names a lambda as loss or metric, which no Keras can rebuild from a file: "
-            f"load_model(..., compile=False){proven if worked == 'compile=False' else ''} and compile again with the function in code",
+            f"load_model(..., compile=False){proven if COMPILE in done else ''} and compile again with the function in code",
         )
     if name in ("Policy", "DTypePolicy") or (
         "Policy" in {c.name for c in info.classes}
@@ -480,7 +527,7 @@ def _load_cause(
         return (
             "version-mismatch",
             name or "Policy",
-            f"the file stores a mixed-precision policy of {saved} (a Keras class, not a custom object), which keras {keras} cannot read: "
+            f"the file stores a mixed-precision policy of {saved} (a Keras class, not a custom object), which {loader} {keras} cannot read: "
             + _format_fix(info, env_major),
         )
     if name is not None:
@@ -497,7 +544,7 @@ def _load_cause(
         return (
             "version-mismatch",
             name,
-            f"'{name}' is not known to keras {keras}: load with the Keras that saved the file ({info.keras_version})",
+            f"'{name}' is not known to {loader} {keras}: load with the Keras that saved the file ({info.keras_version})",
         )
     variables = _EXPECTED_VARIABLES.search(text)
     if variables:
@@ -517,7 +564,7 @@ def _load_cause(
         return (
             "version-mismatch",
             None,
-            f"{layer}'s config has {keys}, which keras {keras} does not accept; " + _direction_fix(info, env_major, keras),
+            f"{layer}'s config has {keys}, which {loader} {keras} does not accept; " + _direction_fix(info, env_major, keras, loader),
         )
     if "cannot contain character `/`" in text:
         return (
@@ -530,8 +577,8 @@ def _load_cause(
         return (
             "version-mismatch",
             argument.group(1),
-            f"the saved training config passes '{argument.group(1)}', which keras {keras} no longer accepts (written by {saved}): "
-            f"load_model(..., compile=False){proven if worked == 'compile=False' else ''} and compile again",
+            f"the saved training config passes '{argument.group(1)}', which {loader} {keras} no longer accepts (written by {saved}): "
+            f"load_model(..., compile=False){proven if COMPILE in done else ''} and compile again",
         )
     if ("parent module" in text and "cannot be imported" in text) or "File format not supported" in text:
         return "version-mismatch", None, _format_fix(info, env_major)
@@ -540,11 +587,11 @@ def _load_cause(
         return (
             "version-mismatch",
             None,
-            f"the model's config does not deserialize in keras {keras}; " + _direction_fix(info, env_major, keras),
+            f"the model's config does not deserialize in {loader} {keras}; " + _direction_fix(info, env_major, keras, loader),
         )
-    if worked and worked.startswith("custom_objects"):
+    if CUSTOM in done:
         return "custom-object", next(iter(info.names("custom")), None), "pass the custom objects to load_model (custom_objects=...)"
-    if worked == "compile=False" and compiled:
+    if done == {COMPILE} and compiled:
         # The training config names a function no Keras knows (its message may say anything:
         # Keras 3 reading a Keras 2 file raises "string indices must be integers").
         return (
@@ -553,24 +600,117 @@ def _load_cause(
             f"the training config names {', '.join(compiled)}, which this environment does not know: pass "
             f"custom_objects={{'{compiled[0]}': {compiled[0]}}}, or load_model(..., compile=False) (proven) and compile again",
         )
-    if worked == "compile=False":
+    if done == {COMPILE}:
         return (
             "version-mismatch",
             None,
-            f"the saved training config does not load in keras {keras}: load_model(..., compile=False) and compile again",
+            f"the saved training config does not load in {loader} {keras}: load_model(..., compile=False) and compile again",
         )
     if info.keras_major and env_major and info.keras_major != env_major:
         return "version-mismatch", None, _format_fix(info, env_major)
     return "unknown", None, f"{error.get('type', 'error')}: {first_line(error.get('message', ''))}"
 
 
-def _direction_fix(info: ModelInfo, env_major: int | None, keras: str) -> str:
+def _loader(cell: Cell, versions: Mapping[str, str]) -> tuple[str, str]:
+    """(the distribution that loads here, its version): tf-keras in a legacy cell, else keras."""
+    if (
+        _env_keras_major(cell, versions) == 2
+        and "tf-keras" in versions
+        and (cell.api == "tf_keras" or dict(cell.env).get("TF_USE_LEGACY_KERAS") == "1")
+    ):
+        return "tf-keras", versions["tf-keras"]
+    return "keras", versions.get("keras") or versions.get("tf-keras") or ""
+
+
+_ACTIVATION = re.compile(
+    r"(?:Unknown activation function:? '?|Could not interpret activation function identifier: '?)([^'\s]+?)'?(?:\.? |\.?$)"
+)
+_RESET_AFTER = re.compile(r"GRU\(reset_after=False\) is not compatible with GRU\(reset_after=True\)")
+_KERAS1_WORDS = re.compile(
+    r"'(output_dim|inner_activation|inner_init|init|W_regularizer|U_regularizer|b_regularizer|dropout_W|dropout_U|consume_less|"
+    r"border_mode|nb_filter|nb_row|nb_col|subsample|dim_ordering|input_dtype|forget_bias_init|beta_init|gamma_init|p)'"
+)
+_MISSING_ARGUMENT = re.compile(r"missing \d+ required positional arguments?: '(units|filters|rate|kernel_size|output_dim)'")
+_MARSHAL = ("bad marshal data", "unknown type code")
+
+
+def _keras1_file(info: ModelInfo) -> bool:
+    """Written by Keras 1: its version says so, or an HDF5 model says no version (Keras 1.0-1.1 wrote none)."""
+    return info.keras_major == 1 or (info.keras_version is None and info.format == "h5")
+
+
+def _older_keras(
+    info: ModelInfo, text: str, later: str, done: set[str], attempts: Sequence[Mapping[str, Any]], env_major: int | None
+) -> tuple[Cause, str | None, str] | None:
+    """The blockers of files from older Keras and Python, each from a message real releases raise
+    (tests/test_diagnose.py): a lambda activation saved by name, a GRU from before reset_after,
+    Keras 1 argument names, a Lambda marshalled by Python 2; and a load the repaired config proved."""
+    saved = f"Keras {info.keras_version}" if info.keras_version else "an older Keras"
+    repaired = REPAIRED in done
+    if any(m in text or m in later for m in _MARSHAL) and info.names("lambda"):
+        return (
+            "version-mismatch",
+            "Lambda",
+            "a Lambda layer's code was marshalled by another Python (Python 2 bytecode, or another 3.x minor's): no Keras "
+            "release and no safe_mode setting reads it here; rebuild the Lambda in code under this Python and load the "
+            "weights into it (load_weights)",
+        )
+    activation = _ACTIVATION.search(text)
+    if activation:
+        function = activation.group(1)
+        standin = any(a.get("ok") and a.get("standin") for a in attempts)
+        evidence = (
+            " (tried with a stand-in function: then the model loads, so that function is all it lacks)"
+            if standin
+            else " (not tried: the harness does not have your function)"
+        )
+        if CUSTOM in done:
+            evidence = " (proven: it loaded with your custom objects)"
+        return (
+            "custom-object",
+            function,
+            f"a layer's activation was saved as '{function}'"
+            + (
+                " (a Python lambda, which a file keeps by name only)"
+                if function == "<lambda>"
+                else " (a function this Keras does not define)"
+            )
+            + f": pass custom_objects={{'{function}': the_function}} to load_model{evidence}",
+        )
+    if _RESET_AFTER.search(text):
+        return (
+            "version-mismatch",
+            "reset_after",
+            f"the GRU was saved by {saved}, before GRU had reset_after (it computed reset_after=False); this Keras assumes "
+            "reset_after=True: set reset_after=False in the layer's config"
+            + (" (proven: the repaired config loaded)" if repaired else " (not tried here)"),
+        )
+    keras1 = _KERAS1_WORDS.search(text) or _MISSING_ARGUMENT.search(text)
+    if keras1 and _keras1_file(info):
+        return (
+            "version-mismatch",
+            keras1.group(1),
+            f"the file was written by {saved} with Keras 1 argument names (the message names '{keras1.group(1)}'), which Keras 2 renamed: "
+            "rename them in the config as Keras 2.0 did (output_dim -> units, init -> kernel_initializer, ...)"
+            + (" (proven: the repaired config loaded)" if repaired else " (not tried here)"),
+        )
+    if repaired:
+        return (
+            "version-mismatch",
+            None,
+            f"the config written by {saved} needs changes for this Keras (proven: the repaired config loaded); "
+            "`harness migrate` writes the repaired file",
+        )
+    return None
+
+
+def _direction_fix(info: ModelInfo, env_major: int | None, keras: str, loader: str = "keras") -> str:
     """Which Keras to load a file with, from who wrote it and what is here."""
     saved = info.keras_major
     if saved and env_major and saved != env_major:
         return _format_fix(info, env_major)
     if info.keras_version and keras and _release(info.keras_version) > _release(keras):
-        return f"the file was written by Keras {info.keras_version}: load with keras>={info.keras_version}, or re-save the model with keras {keras}"
+        return f"the file was written by Keras {info.keras_version}: load with keras>={info.keras_version}, or re-save the model with {loader} {keras}"
     return f"load with the Keras that wrote it ({info.keras_version or 'see harness inspect'})"
 
 
@@ -623,6 +763,13 @@ def _format_fix(info: ModelInfo, env_major: int | None) -> str:
     if saved and saved >= 3 and (env_major or 0) < 3:
         # Keras 2 reads neither Keras 3's .keras nor its H5 layer configs (seen: InputLayer batch_shape)
         return f"this file was saved by Keras {info.keras_version}, which Keras 2 cannot read: load it with tensorflow>=2.16 (Keras 3)"
+    if env_major is not None and env_major <= 2:  # tf-keras is what loads here already: it is no advice
+        if saved == 1:
+            return (
+                f"this file was saved by Keras {info.keras_version or '1'}, whose layer arguments Keras 2.0 renamed: "
+                "rename them in the config (harness migrate does) or load with the Keras 1 that wrote it"
+            )
+        return f"this file was saved by Keras {info.keras_version or '?'}: load it with the Keras that wrote it"
     return (
         f"this file was saved by Keras {info.keras_version or '2'}: install tf-keras and set TF_USE_LEGACY_KERAS=1 "
         "(--try-fixes tries it), or load it once there and re-save it with Keras 3"

@@ -17,6 +17,7 @@ from packaging.version import Version
 from .diagnose import LOADS, CellResult
 from .matrix import Cell, select_versions
 from .modelfile import ModelInfo
+from .recipes import environment, load_options, recipe
 
 LEGACY_FIX = "tf-keras + TF_USE_LEGACY_KERAS=1"
 
@@ -91,7 +92,21 @@ def _applied(r: CellResult, attempt: LegacyTry, got: Mapping[tuple[str, str], Ce
             fix_worked=LEGACY_FIX,
             detail=f"loads with tf-keras {release} and TF_USE_LEGACY_KERAS=1 (cell {outcome.cell})",
             # only what was tried: re-saving with Keras 3 was not, so it is not claimed
-            fix=f"install tf-keras=={release} and set TF_USE_LEGACY_KERAS=1 (tried: it loads)",
+            fix=f"install tf-keras=={release} and set TF_USE_LEGACY_KERAS=1 (proven: it loads in {outcome.cell})",
+            recipe=recipe(
+                env=environment(
+                    {
+                        "python": attempt.cell.python,
+                        "pins": dict(attempt.cell.pins),
+                        "env": dict(attempt.cell.env),
+                        "api": attempt.cell.api,
+                    },
+                    outcome.cell,
+                ),
+                load=load_options(outcome.fix_worked, outcome),
+                proven=True,
+                where=outcome.cell,
+            ),
         )
     why = (
         f"no tf-keras release for tensorflow {attempt.line}"

@@ -47,7 +47,7 @@ from .escape import visible
 from .inspection import assemble, inspect_model, read_configs, write_repaired
 from .matrix import Cell, LoadOptions, parse_matrix
 from .memo import remember
-from .modelfile import ModelInfo, keras_builtins
+from .modelfile import ModelInfo
 from .outputs import close, differences, read_arrays
 from .paths import copy_tree, write_atomic
 from .pipeline import expand_cells, inspect_models
@@ -58,10 +58,8 @@ from .repair import (
     CannotRepair,
     Repair,
     Repaired,
-    addons_to_keras,
     half_precision,
-    to_keras2,
-    to_keras3,
+    repair_config,
 )
 from .resolve import Lock, PackageIndex, Resolver
 
@@ -249,16 +247,6 @@ def repair_for(path: Path, target_keras: str) -> Repaired:
     return repair_config(*read_configs(path), target_keras)
 
 
-def repair_config(model_config: Mapping[str, Any], training_config: Mapping[str, Any] | None, target_keras: str) -> Repaired:
-    """Addons objects Keras has first, then the differences between the Keras majors."""
-    addons = addons_to_keras(model_config, training_config)
-    if target_keras.startswith("3"):
-        repaired = to_keras3(addons.model_config, addons.training_config, set(keras_builtins()))
-    else:
-        repaired = to_keras2(addons.model_config, addons.training_config, target_keras)
-    return replace(repaired, repairs=(*addons.repairs, *repaired.repairs))
-
-
 def suggest(
     results: Sequence[CellResult], infos: Sequence[ModelInfo], cells: Mapping[str, Cell], packages: Mapping[str, str]
 ) -> list[CellResult]:
@@ -267,9 +255,13 @@ def suggest(
     untried: the command proves or disproves it (new values, same order)."""
     by_name = {i.name: i for i in infos}
     planned: dict[tuple[str, str], int] = {}
+    sources = {r.model for r in results if r.status in ("loaded", "loaded-after-fix")}  # migrate needs a cell that loads it
     out = []
     for r in results:
         info, cell = by_name.get(r.model), cells.get(r.cell)
+        if r.model not in sources:
+            out.append(r)
+            continue
         keras = r.versions.get("keras")
         # a SPEC names pins only: a cell with environment variables (tf-keras legacy mode) or another API is not one
         expressible = cell is not None and not cell.env and cell.api == "tf.keras"
@@ -603,7 +595,11 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     name = doc["model"]["name"]
     lines = [f"# Migration of {code(name)}", ""]
     source, target = doc["source"], doc["target"]
-    lines += [f"- source: {code(source['cell'])} ({code(source['spec'])})", f"- target: {code(target['cell'])} ({code(target['spec'])})", ""]
+    lines += [
+        f"- source: {code(source['cell'])} ({code(source['spec'])})",
+        f"- target: {code(target['cell'])} ({code(target['spec'])})",
+        "",
+    ]
     chosen = next((s for s in doc["strategies"] if s["proven"]), None)
     if chosen:
         lines += [

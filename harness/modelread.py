@@ -268,7 +268,11 @@ def read_hdf5(path: Path, size: int) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - h5py raises OSError, KeyError, RuntimeError, ValueError... on damaged bytes
         if not problems:
             problems.append(f"HDF5 library cannot read the file: {type(exc).__name__}: {_short(exc)}")
-    info: dict[str, Any] = {"format": "h5", "keras_version": _version(attrs.get("keras_version")), "backend": _version(attrs.get("backend"))}
+    info: dict[str, Any] = {
+        "format": "h5",
+        "keras_version": _version(attrs.get("keras_version")),
+        "backend": _version(attrs.get("backend")),
+    }
     if not problems and "model_config" not in attrs and weights_only:
         return dict(info, kind="weights", doubts=doubts)
     if not attrs and not problems:
@@ -393,7 +397,9 @@ def _check_crcs(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], problems
     budget = CRC_BUDGET
     for info in infos:
         if info.compress_type == zipfile.ZIP_DEFLATED and info.file_size > DEFLATE_RATIO * info.compress_size + (1 << 20):
-            problems.append(f"zip member {info.filename} declares {info.file_size} bytes from {info.compress_size}: no deflate stream holds that")
+            problems.append(
+                f"zip member {info.filename} declares {info.file_size} bytes from {info.compress_size}: no deflate stream holds that"
+            )
             return False
         if info.file_size > budget:
             return True
@@ -719,7 +725,12 @@ def _json(text: Any, what: str, problems: list[str]) -> Any:
 
 
 def class_ref(name: str, kind: str, where: str, module: Any = None) -> dict[str, Any]:
-    return {"name": name[:MAX_TEXT], "kind": kind, "where": where[:MAX_TEXT], "module": module[:MAX_TEXT] if isinstance(module, str) else None}
+    return {
+        "name": name[:MAX_TEXT],
+        "kind": kind,
+        "where": where[:MAX_TEXT],
+        "module": module[:MAX_TEXT] if isinstance(module, str) else None,
+    }
 
 
 def with_config(
@@ -785,11 +796,29 @@ def walk_classes(node: Any, where: str = "model", depth: int = 0) -> Iterator[di
             module = node.get("module")
             yield class_ref(name, classify(name, module if isinstance(module, str) else None), where, module)
         for key, value in node.items():
+            if key in ACTIVATION_KEYS:
+                function = _activation_name(value)
+                if function is not None and classify(function, None) != "builtin":  # built-in ones are no news
+                    yield class_ref(function, classify(function, None), f"{where}.{key}")
             if isinstance(value, (dict, list)):
                 yield from walk_classes(value, f"{where}.{str(key)[:200]}", depth + 1)
     elif isinstance(node, list):
         for i, value in enumerate(node):
             yield from walk_classes(value, f"{where}[{i}]", depth + 1)
+
+
+ACTIVATION_KEYS = ("activation", "recurrent_activation", "inner_activation")
+
+
+def _activation_name(value: Any) -> str | None:
+    """The function an activation argument names when it is not a Keras class: a string
+    ('relu', or '<lambda>' from Keras 2.0-2.12 for a lambda), or Keras 3's
+    {"class_name": "function", "config": name}. A function stored by value is counted as code."""
+    if isinstance(value, str):
+        return value[:MAX_TEXT] if value else None
+    if isinstance(value, dict) and value.get("class_name") == "function" and isinstance(value.get("config"), str):
+        return value["config"][:MAX_TEXT] or None
+    return None
 
 
 def _function_names(value: Any, depth: int = 0) -> Iterator[str]:
@@ -833,7 +862,6 @@ def risks(classes: list[dict[str, Any]], code: int = 0) -> tuple[str, ...]:
     if code:
         return (f"{code} function(s) stored as Python code: it runs when the file is loaded; load it only in a sandbox",)
     return ()
-
 
 
 # --------------------------------------------------------------------------- configs and rewritten files (harness migrate)

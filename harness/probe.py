@@ -31,7 +31,7 @@ import sys
 import time
 import traceback
 
-PROBE_VERSION = 5  # 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
+PROBE_VERSION = 6  # 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
 OUTPUTS_MAX = 48 << 20  # bytes of saved outputs sent back per model (base64 on the channel)
 DISTRIBUTIONS = (
     "tensorflow",
@@ -122,6 +122,25 @@ def load_custom_objects(path):
         for name, value in vars(module).items()
         if not name.startswith("_") and callable(value) and getattr(value, "__module__", None) == module.__name__
     }
+
+
+def keras_major(keras, api, versions):
+    """The major version of the Keras that loads here ("2", "3"), or None."""
+    version = getattr(keras, "__version__", None)
+    if not version:
+        legacy = api == "tf_keras" or (api == "tf.keras" and os.environ.get("TF_USE_LEGACY_KERAS") == "1")
+        version = versions.get("tf-keras" if legacy and "tf-keras" in versions else "keras")
+    version = str(version or "")
+    return version.split(".")[0] if version[:1].isdigit() else None
+
+
+def for_major(model, major):
+    """The model's request with the repaired config made for this Keras major, if any."""
+    model = dict(model)
+    repaired = model.pop("repaired", None)
+    if isinstance(repaired, dict) and repaired.get(major):
+        model["repaired"] = repaired[major]
+    return model
 
 
 def import_plugins(names):
@@ -243,31 +262,66 @@ def serving(keras, path, how):
     return Serving(function, lambda named: function(**named))
 
 
-def attempt_plan(request, model=None):
-    """(fix, compile flag, with the user's custom objects) for the plain load, then the fixes.
+CUSTOM = "custom_objects"
+STANDIN = "stand-in functions"
+COMPILE = "compile=False"
+REPAIRED = "repaired config"
+# The load options, in the order the chain tries them: nothing that changes the file before
+# what changes only the call; running the file's code (safe_mode=False) last.
+OPTIONS = (AS_H5, CUSTOM, STANDIN, COMPILE, REPAIRED, UNSAFE)
 
-    Two fixes depend on the file: an HDF5 file under a .keras name is tried under an .h5
-    name (Keras 3 picks the format by the extension), and safe_mode=False (it runs the
+
+def fix_name(options):
+    """An attempt's options as one name: "custom_objects+compile=False"."""
+    return "+".join(options) or None
+
+
+def candidates(request, model=None):
+    """The load options that apply to this file and request, in OPTIONS order.
+
+    An HDF5 file under a .keras name is tried under an .h5 name (Keras 3 picks the format by
+    the extension); the user's custom objects when given; stand-ins for functions the file
+    names and nobody defines (an activation saved as '<lambda>': does anything else block?);
+    compile=False for a compiled load; the config repaired by the harness's rules for this
+    Keras major (GRU reset_after, Keras 1 argument names, ...); safe_mode=False (it runs the
     file's code) only for a file the user said they trust.
     """
     model = model or {}
-    compile_flag = bool(request.get("compile", True))
-    custom = bool(request.get("custom_objects"))
-    plan = [(None, compile_flag, False)]
-    if request.get("fixes", True):
-        if model.get("format") == "h5" and str(model.get("path", "")).endswith(".keras"):
-            plan.append((AS_H5, compile_flag, False))
-        if custom:
-            plan.append(("custom_objects", compile_flag, True))
-        if compile_flag:
-            plan.append(("compile=False", False, False))
-            if custom:
-                plan.append(("custom_objects+compile=False", False, True))
-        if request.get("trusted"):
-            plan.append((UNSAFE, compile_flag, custom))
+    if not request.get("fixes", True):
+        return []
+    found = []
+    if model.get("format") == "h5" and str(model.get("path", "")).endswith(".keras"):
+        found.append(AS_H5)
+    if request.get("custom_objects"):
+        found.append(CUSTOM)
+    if model.get("standins"):
+        found.append(STANDIN)
+    if request.get("compile", True):
+        found.append(COMPILE)
+    if model.get("repaired"):
+        found.append(REPAIRED)
+    if request.get("trusted"):
+        found.append(UNSAFE)
+    return found
+
+
+def attempt_plan(request, model=None):
+    """(fix, compile flag, with the user's custom objects) of the attempts every run makes
+    whatever happens: the plain load, and the inference-only rescue of a SavedModel (harness
+    migrate asks for it). The chain between them is decided as it goes (load_model_attempts)."""
+    model = model or {}
+    plan = [(None, bool(request.get("compile", True)), False)]
     if model.get("rescue") and model.get("format") == "savedmodel":
         plan += [(TFSM, False, False), (SAVED_MODEL_LOAD, False, False)]
     return plan
+
+
+def _blocker(record):
+    """What an attempt failed on, as a comparable key: the exception type and message head."""
+    error = record.get("error") or {}
+    if not error:
+        return ("timeout",) if record.get("timeout") else ("crash",) if record.get("crash") else ("?",)
+    return (error.get("type"), str(error.get("message", ""))[:200])
 
 
 def export_model(keras, model, workdir, key, custom_file=None):
@@ -299,14 +353,25 @@ def h5_alias(model, workdir):
     return alias
 
 
-def one_attempt(keras, model, request, fix, compile_flag, with_objects):
-    """One attempt, in a process that has imported the framework and nothing of the user's:
-    the environment's plugins (as a careful user would import them), the user's custom
-    objects only when this attempt is about them, the load, and inference when it loads."""
+def _standin(x, *args, **kwargs):
+    """What a function the file names but nobody defines is replaced by to see whether
+    anything else blocks the load (the identity: what the model then computes is not the
+    model's, so a load with a stand-in never counts as loaded)."""
+    return x
+
+
+def one_attempt(keras, model, request, options):
+    """One attempt with `options` (a tuple of OPTIONS, or one of RESCUES), in a process that
+    has imported the framework and nothing of the user's: the environment's plugins (as a
+    careful user would import them), the user's custom objects only when this attempt is
+    about them, the load, and inference when it loads for real."""
+    fix = fix_name(options)
+    rescue = fix if fix in RESCUES else None
+    compile_flag = bool(request.get("compile", True)) and COMPILE not in options and not rescue
     custom_file = request.get("custom_objects")
     result = {"plugins": import_plugins(model.get("plugins", []))}
     objects = None
-    if with_objects:
+    if CUSTOM in options:
         try:
             objects = load_custom_objects(custom_file)
             result["custom_objects"] = {"ok": True, "names": sorted(objects)}
@@ -315,22 +380,33 @@ def one_attempt(keras, model, request, fix, compile_flag, with_objects):
             result["attempt"] = {"fix": fix, "compile": compile_flag, "ok": False, "skipped": "the custom objects module did not import"}
             result["peak_rss_mb"] = peak_rss_mb()
             return result
-    path = h5_alias(model, request["workdir"]) if fix == AS_H5 else model["path"]
-    if fix == TFSM and not hasattr(keras.layers, TFSM):
+    if STANDIN in options:
+        objects = dict(objects or {})
+        for name in model.get("standins") or []:
+            objects.setdefault(name, _standin)
+    path = model["path"]
+    if REPAIRED in options:
+        path = model["repaired"]
+    elif AS_H5 in options:
+        path = h5_alias(model, request["workdir"])
+    if rescue == TFSM and not hasattr(keras.layers, TFSM):
         result["attempt"] = {"fix": fix, "compile": compile_flag, "ok": False, "skipped": "this Keras has no TFSMLayer (Keras 3 has)"}
         result["peak_rss_mb"] = peak_rss_mb()
         return result
-    record = attempt(keras, path, compile_flag, objects, fix, custom_file, unsafe=fix == UNSAFE)
-    if record["ok"] and request.get("inference"):
+    record = attempt(keras, path, compile_flag, objects, fix, custom_file, unsafe=UNSAFE in options)
+    real = record["ok"] and STANDIN not in options
+    if STANDIN in options:
+        record["standin"] = True
+    if real and request.get("inference"):
         try:
             save_to = os.path.join(request["workdir"], "outputs-%s.npz" % model["key"])
             summary = run_inference(record["model"], request.get("input"), save_to)
             result["inference"] = {"ok": True, "outputs": summary, "saved": os.path.basename(save_to)}
         except BaseException as exc:  # noqa: BLE001
             result["inference"] = {"ok": False, "error": describe_exception(exc, custom_file)}
-    if record["ok"] and request.get("export") and fix not in RESCUES:
+    if real and request.get("export") and not rescue:
         result["export"] = export_model(keras, record["model"], request["workdir"], model["key"], custom_file)
-    if record["ok"] and model.get("resave") and request.get("save_as") and fix not in RESCUES:
+    if real and model.get("resave") and request.get("save_as") and not rescue:
         result["rebuilt"] = save_rebuilt(record["model"], request["workdir"], model["key"], request["save_as"], custom_file)
     record.pop("model", None)
     result["attempt"] = record
@@ -338,30 +414,29 @@ def one_attempt(keras, model, request, fix, compile_flag, with_objects):
     return result
 
 
-def load_model_attempts(keras, model, request, run_attempt):
-    """The plain load, then each fix until one loads; every attempt recorded.
+STDERR_KEEP = 12000  # characters of a model's own stderr sent back with its result
 
-    `run_attempt(fix, compile_flag, with_objects, deadline)` runs one attempt (in a fresh
-    fork where the platform has fork) and returns its result, or {"timeout": True} /
-    {"crash": ...}. The model's timeout covers all its attempts.
+
+def load_model_attempts(keras, model, request, run_attempt):
+    """The plain load, then a chain of load options until one loads; every attempt recorded.
+
+    The chain: each option that applies (candidates) is tried on top of those kept so far;
+    an option that moved the load past its blocker (the attempt failed on something else)
+    is kept, so a file that needs custom objects *and* compile=False is tried with both,
+    and the attempts show each blocker in turn. `run_attempt(options, deadline)` runs one
+    attempt (in a fresh fork where the platform has fork) and returns its result, or
+    {"timeout": True} / {"crash": ...}. The model's timeout covers all its attempts.
     """
     deadline = time.time() + float(request.get("timeout", 300))
     merged = {"attempts": []}
-    for fix, compile_flag, with_objects in attempt_plan(request, model):
-        if with_objects and (merged.get("custom_objects") or {}).get("ok") is False:
-            continue  # the module did not import once; it will not now
-        if fix == UNSAFE and not any("safe_mode" in json.dumps(a.get("error") or {}) for a in merged["attempts"]):
-            continue  # nothing was refused for safety: running the file's code would prove nothing
-        if time.time() >= deadline:
-            break
-        out = run_attempt(fix, compile_flag, with_objects, deadline)
+    stderr = []
+
+    def run(options):
+        out = run_attempt(options, deadline)
+        if out.get("stderr"):
+            stderr.append("--- %s\n%s" % (fix_name(options) or "as is", out["stderr"]))
         if "timeout" in out or "crash" in out:
-            if not merged["attempts"]:
-                return out  # the plain load itself hung or died: that is the outcome
-            merged["attempts"].append(dict(out, fix=fix, compile=compile_flag, ok=False))
-            if "timeout" in out:
-                break
-            continue
+            return out, dict((k, v) for k, v in out.items() if k != "stderr")
         merged.setdefault("plugins", out.get("plugins", []))
         if "custom_objects" in out:
             merged["custom_objects"] = out["custom_objects"]
@@ -369,18 +444,58 @@ def load_model_attempts(keras, model, request, run_attempt):
             if extra in out:
                 merged[extra] = out[extra]
         merged["peak_rss_mb"] = max(merged.get("peak_rss_mb") or 0, out.get("peak_rss_mb") or 0) or None
-        merged["attempts"].append(out["attempt"])
-        if out["attempt"].get("ok"):
+        return out, out["attempt"]
+
+    def finish():
+        if stderr:
+            merged["stderr"] = "\n".join(stderr)[-STDERR_KEEP:]
+        return merged
+
+    out, first = run(())
+    if "timeout" in out or "crash" in out:
+        if stderr:
+            out["stderr"] = "\n".join(stderr)[-STDERR_KEEP:]
+        return out  # the plain load itself hung or died: that is the outcome
+    merged["attempts"].append(first)
+    if first.get("ok"):
+        return finish()
+    kept, last = [], _blocker(first)
+    for option in candidates(request, model):
+        if option == CUSTOM and (merged.get("custom_objects") or {}).get("ok") is False:
+            continue
+        if option == UNSAFE and not any("safe_mode" in json.dumps(a.get("error") or {}) for a in merged["attempts"]):
+            continue  # nothing was refused for safety: running the file's code would prove nothing
+        if time.time() >= deadline:
             break
-    return merged
+        options = tuple(o for o in OPTIONS if o in kept or o == option)
+        out, record = run(options)
+        merged["attempts"].append(dict(record, fix=fix_name(options), ok=False) if record is not out.get("attempt") else record)
+        if "timeout" in out:
+            return finish()
+        if record.get("ok"):
+            return finish()
+        if record.get("skipped") or "crash" in out:
+            continue
+        blocker = _blocker(record)
+        if blocker != last:
+            kept.append(option)
+            last = blocker
+    for fix, _, _ in attempt_plan(request, model)[1:]:  # the inference-only rescue, last
+        if time.time() >= deadline:
+            break
+        out, record = run((fix,))
+        merged["attempts"].append(dict(record, fix=fix, ok=False) if record is not out.get("attempt") else record)
+        if "timeout" in out or record.get("ok"):
+            break
+    return finish()
 
 
 def load_one(keras, model, request):
     """Every attempt in this process, one after another (where there is no fork: the user's
     custom objects, once imported for a fix, stay imported; with fork each starts clean)."""
 
-    def here(fix, compile_flag, with_objects, deadline):
-        return one_attempt(keras, model, request, fix, compile_flag, with_objects)
+    def here(options, deadline):
+        return one_attempt(keras, model, request, options)
 
     return load_model_attempts(keras, model, request, here)
 
@@ -463,18 +578,22 @@ def load_in_children(keras, model, request):
     starts from the same clean state (nothing of the user's imported, no class registered by
     an earlier attempt), and the import is still paid once."""
 
-    def forked(fix, compile_flag, with_objects, deadline):
-        return in_child(lambda: one_attempt(keras, model, request, fix, compile_flag, with_objects), deadline)
+    def forked(options, deadline):
+        return in_child(lambda: one_attempt(keras, model, request, options), deadline, request["workdir"])
 
     return load_model_attempts(keras, model, request, forked)
 
 
-def in_child(work, deadline):
-    """Run `work()` in a forked child; its JSON-able result, or {"timeout"} / {"crash"}.
+def in_child(work, deadline, workdir=None):
+    """Run `work()` in a forked child; its JSON-able result, or {"timeout"} / {"crash"},
+    with what the child printed under "stderr" (the tail).
 
     The child sends its result through a pipe, not a file: a model that fills the scratch
-    folder cannot keep its own outcome from being reported.
+    folder cannot keep its own outcome from being reported. What it prints goes to a file
+    of its own that no other process can name (unlinked as it is made), so each model's
+    warnings stay with that model; the parent copies it to the cell's log afterwards.
     """
+    err_fd = _private_file(workdir) if workdir else None
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -482,6 +601,12 @@ def in_child(work, deadline):
         die_with_parent()
         if Channel.fd_in_use is not None:  # a model loaded here reports through its parent only
             os.close(Channel.fd_in_use)
+        if err_fd is not None:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(err_fd, 1)
+            os.dup2(err_fd, 2)
+            os.close(err_fd)
         code = 0
         try:
             data = memoryview(json.dumps(work(), default=str).encode())
@@ -499,14 +624,58 @@ def in_child(work, deadline):
         received, status = _collect(pid, read_fd, deadline)
     finally:
         os.close(read_fd)
+    printed = _printed(err_fd) if err_fd is not None else ""
     if status is None:
-        return {"timeout": True}
-    if os.WIFSIGNALED(status):
-        return {"crash": {"signal": os.WTERMSIG(status)}}
+        out = {"timeout": True}
+    elif os.WIFSIGNALED(status):
+        out = {"crash": {"signal": os.WTERMSIG(status)}}
+    else:
+        try:
+            out = json.loads(b"".join(received).decode("utf-8", "replace"))
+            if not isinstance(out, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            out = {"crash": {"exit_code": os.WEXITSTATUS(status)}}
+    if printed:
+        out["stderr"] = printed
+    return out
+
+
+LOG_KEEP = 256 << 10  # bytes of one attempt's output copied to the cell's log
+
+
+def _private_file(workdir):
+    """A file only this process and its children hold: made, opened and unlinked at once."""
+    for n in range(100):
+        path = os.path.join(workdir, ".stderr-%d-%d-%d" % (os.getpid(), int(time.time() * 1e6), n))
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+        os.unlink(path)
+        return fd
+    return None
+
+
+def _printed(fd):
+    """What an attempt printed: its tail copied to this process's stderr (the cell's log) and
+    returned as text; the file closed."""
     try:
-        return json.loads(b"".join(received).decode("utf-8", "replace"))
-    except ValueError:
-        return {"crash": {"exit_code": os.WEXITSTATUS(status)}}
+        size = os.fstat(fd).st_size
+        data = os.pread(fd, LOG_KEEP, max(0, size - LOG_KEEP)) if size else b""
+    except OSError:
+        data = b""
+    finally:
+        os.close(fd)
+    if not data:
+        return ""
+    try:
+        os.write(2, data if data.endswith(b"\n") else data + b"\n")
+    except OSError:
+        pass
+    return data[-STDERR_KEEP * 2 :].decode("utf-8", "replace")[-STDERR_KEEP:]
 
 
 def _collect(pid, read_fd, deadline, limit=64 << 20):
@@ -666,7 +835,8 @@ def main(argv):
             write_json(out, result)
         return 0
     channel.send("import", **{"import": result["import"]})  # recorded even if a load later kills the process
-    models = request["models"]
+    major = keras_major(keras, result["api"], result["versions"])
+    models = [for_major(m, major) for m in request["models"]]
     # Every load in a forked child, one model too: its deadline is enforced here and this
     # process, which holds the channel, never runs a model's code.
     shared = hasattr(os, "fork") and request.get("fork", True)

@@ -14,6 +14,11 @@ Keras 2 -> 3
   - a mixed-precision `Policy` object as a layer dtype -> its name, which Keras 3 reads
   - an optimizer's `lr` -> `learning_rate`
   - a training config whose loss cannot be reloaded (a lambda) is dropped, with a note
+Older Keras (for any target; tests/test_repair.py quotes the messages of TF 2.12-2.21):
+  - a GRU saved without `reset_after` (Keras 2.0 and before computed reset_after=False;
+    tf.keras assumes True: "GRU(reset_after=False) is not compatible with GRU(reset_after=True)")
+  - Keras 1 argument names (`output_dim`, `init`, `inner_activation`, `W_regularizer`,
+    `border_mode`, `nb_filter`, ...) renamed as Keras 2.0's own converters renamed them
 Keras 3 -> 2
   - InputLayer `batch_shape` -> `batch_input_shape`
   - a DTypePolicy object as a dtype -> its name
@@ -25,8 +30,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from .modelread import keras_builtins
 
 RNN_LAYERS = {"GRU", "LSTM", "SimpleRNN", "RNN", "GRUV2", "LSTMV2", "CuDNNGRU", "CuDNNLSTM", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
 POLICY_CLASSES = {"Policy", "DTypePolicy", "FloatDTypePolicy", "PolicyV1"}
@@ -58,8 +65,10 @@ class Repaired:
 
 def layers(config: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     """Every layer entry ({"class_name", "config", ...}) in a model config, nested models and wrappers included."""
-    inner = config.get("config") if isinstance(config.get("config"), Mapping) else None
-    if inner is None:
+    inner = config.get("config")
+    if isinstance(inner, list):  # a Keras 1 Sequential: the config is the list of layers
+        inner = {"layers": inner}
+    if not isinstance(inner, Mapping):
         return
     for entry in inner.get("layers") or []:
         if isinstance(entry, dict):
@@ -150,6 +159,111 @@ def addons_to_keras(model_config: Mapping[str, Any], training_config: Mapping[st
 # --------------------------------------------------------------------------- the rules
 
 
+REPAIR_RULES = 2  # results carry it (keys.result_key): a rule added or changed runs the cells again
+
+# Keras 1 argument -> Keras 2 argument, as Keras 2.0's legacy interfaces converted them.
+_KERAS1_COMMON = {
+    "init": "kernel_initializer",
+    "W_regularizer": "kernel_regularizer",
+    "b_regularizer": "bias_regularizer",
+    "W_constraint": "kernel_constraint",
+    "b_constraint": "bias_constraint",
+    "bias": "use_bias",
+    "input_dtype": "dtype",
+}
+_KERAS1_RNN = {
+    **_KERAS1_COMMON,
+    "output_dim": "units",
+    "inner_init": "recurrent_initializer",
+    "inner_activation": "recurrent_activation",
+    "U_regularizer": "recurrent_regularizer",
+    "dropout_W": "dropout",
+    "dropout_U": "recurrent_dropout",
+}
+_KERAS1_CONV = {
+    **_KERAS1_COMMON,
+    "nb_filter": "filters",
+    "filter_length": "kernel_size",
+    "subsample_length": "strides",
+    "subsample": "strides",
+    "border_mode": "padding",
+    "dim_ordering": "data_format",
+}
+_KERAS1_POOL = {"border_mode": "padding", "dim_ordering": "data_format", "pool_length": "pool_size", "stride": "strides"}
+KERAS1_ARGS: dict[str, dict[str, str]] = {
+    "Dense": {**_KERAS1_COMMON, "output_dim": "units"},
+    "Dropout": {"p": "rate"},
+    "SpatialDropout1D": {"p": "rate"},
+    "SpatialDropout2D": {"p": "rate", "dim_ordering": "data_format"},
+    "GaussianDropout": {"p": "rate"},
+    "Embedding": {"init": "embeddings_initializer", "W_regularizer": "embeddings_regularizer", "W_constraint": "embeddings_constraint"},
+    "BatchNormalization": {"beta_init": "beta_initializer", "gamma_init": "gamma_initializer", "input_dtype": "dtype"},
+    **{kind: _KERAS1_RNN for kind in ("LSTM", "GRU", "SimpleRNN")},
+    **{kind: _KERAS1_CONV for kind in ("Convolution1D", "Convolution2D", "Convolution3D", "Conv1D", "Conv2D", "Conv3D")},
+    **{
+        kind: _KERAS1_POOL
+        for kind in ("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D")
+    },
+    **{
+        kind: {"dim_ordering": "data_format"}
+        for kind in ("Flatten", "ZeroPadding2D", "UpSampling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D")
+    },
+}
+KERAS1_CLASSES = {"Convolution1D": "Conv1D", "Convolution2D": "Conv2D", "Convolution3D": "Conv3D"}
+_DIM_ORDERING = {"tf": "channels_last", "th": "channels_first"}
+_CONSUME_LESS = {"cpu": 1, "mem": 1, "gpu": 2}  # Keras 2.0: consume_less -> implementation (0 is gone in tf.keras: 1 computes the same)
+_KERAS1_DROPPED = {"forget_bias_init", "consume_less", "mode", "dim_ordering"}  # said in the repair when dropped
+
+
+def old_keras(model_config: Mapping[str, Any]) -> Repaired:
+    """A config written by Keras 1 or an early Keras 2 as tf.keras and Keras 3 read it."""
+    config = copy.deepcopy(dict(model_config))
+    repairs: list[Repair] = []
+    for entry in layers(config):
+        kind, layer = entry.get("class_name"), entry.get("config")
+        if not isinstance(layer, dict) or not isinstance(kind, str):
+            continue
+        if kind == "GRU" and "reset_after" not in layer and ("units" in layer or "output_dim" in layer):
+            layer["reset_after"] = False
+            repairs.append(Repair(_name(entry), "reset_after=False (saved before Keras had the argument: the GRU it computed)"))
+        renames = KERAS1_ARGS.get(kind, {})
+        changed = []
+        for old, new in renames.items():
+            if old in layer and new not in layer:
+                value = layer.pop(old)
+                if old == "dim_ordering":
+                    if value == "default":
+                        changed.append("dropped dim_ordering='default'")
+                        continue
+                    value = _DIM_ORDERING.get(value, value)
+                layer[new] = value
+                changed.append(f"{old} -> {new}")
+        if kind in ("Convolution2D", "Convolution3D") and "nb_row" in layer:
+            sizes = [layer.pop(k) for k in ("nb_row", "nb_col", "nb_dim") if k in layer]
+            layer["kernel_size"] = sizes
+            changed.append("nb_row, nb_col -> kernel_size")
+        if "consume_less" in layer:
+            layer["implementation"] = _CONSUME_LESS.get(layer.pop("consume_less"), 1)
+            changed.append("consume_less -> implementation")
+        if layer.pop("forget_bias_init", None) is not None:
+            layer.setdefault("unit_forget_bias", True)
+            changed.append("forget_bias_init -> unit_forget_bias")
+        if kind == "BatchNormalization" and "mode" in layer:
+            if layer["mode"] not in (0, None):
+                raise CannotRepair(f"{_name(entry)}: BatchNormalization mode={layer['mode']} has no Keras 2 equivalent")
+            del layer["mode"]
+            changed.append("dropped mode=0")
+        if kind == "Embedding" and layer.get("dropout") in (0, 0.0):
+            del layer["dropout"]
+            changed.append("dropped dropout=0")
+        if kind in KERAS1_CLASSES:
+            entry["class_name"] = KERAS1_CLASSES[kind]
+            changed.append(f"{kind} -> {KERAS1_CLASSES[kind]}")
+        if changed:
+            repairs.append(Repair(_name(entry), "Keras 1 arguments: " + ", ".join(changed)))
+    return Repaired(config, None, tuple(repairs))
+
+
 def to_keras3(model_config: Mapping[str, Any], training_config: Mapping[str, Any] | None, builtin_losses: set[str]) -> Repaired:
     """A Keras 2 config as Keras 3 reads it; `builtin_losses`: loss names Keras 3 knows."""
     config = copy.deepcopy(dict(model_config))
@@ -219,7 +333,11 @@ def _renumber_nested_nodes(model: dict[str, Any], repairs: list[Repair]) -> None
         if isinstance(inner.get(key), list):
             inner[key] = shift(inner[key])
     if changed:
-        repairs.append(Repair(str(inner.get("name") or "model"), f"node indices of nested model(s) {', '.join(sorted(shifted))} as Keras 3 counts them"))
+        repairs.append(
+            Repair(
+                str(inner.get("name") or "model"), f"node indices of nested model(s) {', '.join(sorted(shifted))} as Keras 3 counts them"
+            )
+        )
 
 
 def _lambda_to_keras3(layer: dict[str, Any], name: str, repairs: list[Repair]) -> None:
@@ -234,7 +352,11 @@ def _lambda_to_keras3(layer: dict[str, Any], name: str, repairs: list[Repair]) -
         if kind == "lambda" and isinstance(value, list | tuple) and len(value) == 3:
             code, defaults, closure = value
             layer[key] = {"class_name": "__lambda__", "config": {"code": code, "defaults": defaults, "closure": closure}}
-    repairs.append(Repair(name, "Lambda's function in the form Keras 3 reads (its bytecode unchanged: same Python, and loading it needs --trust-models)"))
+    repairs.append(
+        Repair(
+            name, "Lambda's function in the form Keras 3 reads (its bytecode unchanged: same Python, and loading it needs --trust-models)"
+        )
+    )
 
 
 def _training_to_keras3(
@@ -363,6 +485,18 @@ def _histories(value: Any) -> Iterator[list[Any]]:
     elif isinstance(value, list | tuple):
         for item in value:
             yield from _histories(item)
+
+
+def repair_config(model_config: Mapping[str, Any], training_config: Mapping[str, Any] | None, target_keras: str) -> Repaired:
+    """Older Keras's arguments first, Addons objects Keras has, then the differences between the Keras majors."""
+    old = old_keras(model_config)
+    addons = addons_to_keras(old.model_config, training_config)
+    addons = replace(addons, repairs=(*old.repairs, *addons.repairs))
+    if target_keras.startswith("3"):
+        repaired = to_keras3(addons.model_config, addons.training_config, set(keras_builtins()))
+    else:
+        repaired = to_keras2(addons.model_config, addons.training_config, target_keras)
+    return replace(repaired, repairs=(*addons.repairs, *repaired.repairs))
 
 
 # --------------------------------------------------------------------------- reading and writing files

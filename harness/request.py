@@ -15,7 +15,9 @@ from typing import Any
 from .errors import UsageError
 from .matrix import LoadOptions
 from .modelfile import ModelInfo
+from .modelread import ACTIVATION_KEYS
 from .probe import PROBE_VERSION
+from .tryrepair import repaired_files
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class ModelRequest:
     plugins: tuple[str, ...] = ()
     resave: bool = False
     rescue: bool = False
+    standins: tuple[str, ...] = ()  # functions the file names that nobody defines (an activation saved as '<lambda>')
+    repaired: tuple[tuple[str, str], ...] = ()  # (Keras major, host path of the file with its config repaired for it)
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,16 @@ class ProbeRequest:
             "probe_version": self.probe_version,
             "api": self.api,
             "models": [
-                {"key": m.key, "path": m.path, "format": m.format, "plugins": list(m.plugins), "resave": m.resave, "rescue": m.rescue}
+                {
+                    "key": m.key,
+                    "path": m.path,
+                    "format": m.format,
+                    "plugins": list(m.plugins),
+                    "resave": m.resave,
+                    "rescue": m.rescue,
+                    **({"standins": list(m.standins)} if m.standins else {}),
+                    **({"repaired": dict(m.repaired)} if m.repaired else {}),
+                }
                 for m in self.models
             ],
             "compile": self.compile,
@@ -78,6 +91,8 @@ def probe_request(infos: Sequence[ModelInfo], load: LoadOptions, api: str) -> Pr
                 plugins=("tensorflow_addons",) if info.names("addons") else (),
                 resave=info.name in load.resave,
                 rescue=info.name in load.rescue,
+                standins=standins(info) if load.fixes else (),
+                repaired=tuple((major, f.path) for major, f in sorted(repaired_files(info).items())) if load.fixes else (),
             )
             for i, info in enumerate(infos)
         ),
@@ -92,6 +107,12 @@ def probe_request(infos: Sequence[ModelInfo], load: LoadOptions, api: str) -> Pr
         export=load.export,
         save_as=load.save_as,
     )
+
+
+def standins(info: ModelInfo) -> tuple[str, ...]:
+    """Activation functions the file names and no Keras defines: the probe tries the load with a
+    stand-in for each, to learn whether anything else blocks it (never counted as loaded)."""
+    return tuple(sorted({c.name for c in info.classes if c.kind == "custom" and c.where.rpartition(".")[2] in ACTIVATION_KEYS}))
 
 
 def refuse_untrusted(sandbox: str, infos: Sequence[ModelInfo], trusted: bool, why_unsandboxed: str) -> None:

@@ -44,10 +44,12 @@ from .pipeline import (
     why_unsandboxed,
 )
 from .plan import EnvSpec
+from .recipes import with_recipes
 from .recorder import Recorder
 from .resolve import Lock, PackageIndex, Resolver
 from .sandbox import Limits
 from .store import Store
+from .tryrepair import repaired_files
 
 __all__ = ["RunOptions", "run"]
 
@@ -124,6 +126,14 @@ def run(
         from .migrate import suggest
 
         results = suggest(results, infos, {c.id: c for c in planned.cells}, matrix.packages)  # harness migrate, where a strategy applies
+    results = with_recipes(
+        results,
+        {c["id"]: c for c in document["cells"]},
+        try_fixes=bool(options.try_fixes or matrix.load.try_fixes),
+        custom_objects=matrix.load.custom_objects is not None,
+        trusted=matrix.load.trusted,
+        repairs={(i.name, major): f.repairs for i in infos for major, f in repaired_files(i).items()} if matrix.load.fixes else {},
+    )
     if matrix.load.inference and options.shard:
         progress.stage("outputs are compared when the shards are merged (the reference cell may be in another shard)")
     elif matrix.load.inference:

@@ -388,7 +388,42 @@ EXCEPTION = record(
     }
 )
 ATTEMPT = record(
-    {"fix": nullable(SHORT), "ok": boolean, "exception": nullable(SHORT), "message": nullable(TEXT), "attribute_error": boolean}
+    {
+        "fix": nullable(SHORT),
+        "ok": boolean,
+        "standin": boolean,
+        "exception": nullable(SHORT),
+        "message": nullable(TEXT),
+        "attribute_error": boolean,
+    }
+)
+RECIPE = record(
+    {
+        "environment": nullable(
+            record(
+                {
+                    "cell": nullable(CELL),
+                    "python": nullable(text(16, PYTHON, "a Python version")),
+                    "pins": PINS,
+                    "env": mapping(text(4096), text(128, ENV_NAME, "an environment variable name")),
+                    "api": nullable(choice(("tf.keras", "keras", "tf_keras"), "a loading API")),
+                }
+            )
+        ),
+        "load": record(
+            {
+                "compile": nullable(boolean),
+                "safe_mode": nullable(boolean),
+                "custom_objects": nullable(SHORTS),
+                "file_name": nullable(SHORT),
+                "repairs": SHORTS,
+            }
+        ),
+        "proven": boolean,
+        "where": nullable(CELL),
+        "why": nullable(TEXT),
+    },
+    ("proven",),
 )
 OUTPUT_DIFF = record(
     {"reference": nullable(SHORT), "max_abs": NUMBER_OR_NULL, "max_rel": NUMBER_OR_NULL, "error": nullable(TEXT), "shapes": free}
@@ -407,6 +442,7 @@ RESULT = record(
         "fix_worked": nullable(SHORT),
         "fixes_tried": SHORTS,
         "attempts": array(ATTEMPT, 1000),
+        "recipe": nullable(RECIPE),
         "detail": TEXT,
         "versions": mapping(text(200)),
         "plugins": array(free, 1000),

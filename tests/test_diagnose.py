@@ -310,7 +310,9 @@ def test_keras_file_of_another_keras_2_minor():
 
 
 def test_keras_newer_than_tensorflow():
-    error = failed("TypeError", "VariableMetaclass._variable_v1_call() got an unexpected keyword argument 'experimental_enable_variable_lifting'")
+    error = failed(
+        "TypeError", "VariableMetaclass._variable_v1_call() got an unexpected keyword argument 'experimental_enable_variable_lifting'"
+    )
     r = first_attempt(info_of("d.h5", "h5", "2.15.0"), TF212_K213, error)
     assert (r.cause, r.missing_name) == ("environment", "keras")
     assert "keras 2.13.1 does not match tensorflow 2.12.1" in r.fix and "keras==2.12.*" in r.fix
@@ -319,7 +321,10 @@ def test_keras_newer_than_tensorflow():
 def test_a_keras_2_mixed_precision_policy_under_keras_3_is_no_custom_object():
     # Keras 3.15.1 and 3.3.3 both fail with an AttributeError on the stored Policy
     info = info_of("mixed.h5", "h5", "2.15.0", ClassRef("Policy", "builtin", "layers[1].config.dtype"))
-    for versions, message in ((K3_15, "'str' object has no attribute 'quantization_mode'"), (K3_3, "'str' object has no attribute 'convert_input'")):
+    for versions, message in (
+        (K3_15, "'str' object has no attribute 'quantization_mode'"),
+        (K3_3, "'str' object has no attribute 'convert_input'"),
+    ):
         r = first_attempt(info, versions, failed("AttributeError", message), cell=CELL_K3)
         assert (r.cause, r.missing_name, r.attribute_error) == ("version-mismatch", "Policy", True)
         assert "mixed-precision policy" in r.fix and "TF_USE_LEGACY_KERAS=1" in r.fix
@@ -340,7 +345,9 @@ def test_unrecognized_keyword_arguments_name_the_key_the_layer_and_the_writer():
         chain=[failed("ValueError", "Unrecognized keyword arguments: ['batch_shape', 'optional']")],
     )
     r = first_attempt(info_of("k3.h5", "h5", "3.15.1"), K2_15, k3_in_k2)
-    assert r.fix.startswith("InputLayer's config has batch_shape, optional, which keras 2.15.0 does not accept; this file was saved by Keras 3.15.1")
+    assert r.fix.startswith(
+        "InputLayer's config has batch_shape, optional, which keras 2.15.0 does not accept; this file was saved by Keras 3.15.1"
+    )
     assert "tensorflow>=2.16" in r.fix
     newer = failed(
         "TypeError",
@@ -479,3 +486,91 @@ def test_a_newer_keras_3_file_that_does_not_deserialize_is_a_version_question():
     assert r.cause == "version-mismatch" and "keras>=3.15.1" in r.fix
     r = first_attempt(info_of("o.keras", "keras", "3.3.3"), K3_15, error, cell=CELL_K3)  # older file: nothing says why
     assert r.cause == "unknown"
+
+
+# --------------------------------------------------------------------------- older Keras (captured 2026-12-07)
+# from files saved by tensorflow-cpu 2.12.1 / 2.15.1 and loaded by 2.12.1, 2.15.1, 2.21.0 and tf-keras 2.21.0
+
+K3_VERSIONS = {"tensorflow-cpu": "2.21.0", "keras": "3.15.1", "numpy": "2.1.3"}
+K3_CELL = Cell(python="3.11", pins=(("tensorflow", "2.21.0"),))
+LEGACY_CELL = Cell(python="3.11", pins=(("tensorflow", "2.21.0"), ("tf-keras", "2.21.0")), env=(("TF_USE_LEGACY_KERAS", "1"),))
+DESERIALIZING = "Error when deserializing class 'Dense' using config={'name': 'dense', 'units': 3, 'activation': '<lambda>'}.\n\nException encountered: "
+
+
+def test_a_lambda_activation_saved_by_name_is_a_custom_object_with_the_stand_in_evidence():
+    info = info_of("act.h5", "h5", "2.12.0", ClassRef("<lambda>", "custom", "model.config.layers[1].config.activation"))
+    keras2 = failed(
+        "TypeError",
+        DESERIALIZING + "Unknown activation function: '<lambda>'. Please ensure you are using a `keras.utils.custom_object_scope`",
+        [{"type": "ValueError", "message": "Unknown activation function: '<lambda>'. Please ensure ..."}],
+    )
+    keras3 = failed(
+        "TypeError",
+        DESERIALIZING + "Could not interpret activation function identifier: <lambda>",
+        [{"type": "ValueError", "message": "Could not interpret activation function identifier: <lambda>"}],
+    )
+    for cell, versions, error in (
+        (CELL, VERSIONS, keras2),
+        (K3_CELL, K3_VERSIONS, keras3),
+        (LEGACY_CELL, {**K3_VERSIONS, "tf-keras": "2.21.0"}, keras2),
+    ):
+        attempts = [
+            {"fix": None, "ok": False, "error": error},
+            {"fix": "compile=False", "ok": False, "error": error},
+            {"fix": "stand-in functions", "ok": True, "standin": True},
+        ]
+        r = diagnose(cell, info, "m0", ProbeOutcome(probe({"attempts": attempts}, versions=versions)))
+        assert (r.status, r.cause, r.missing_name, r.fix_worked) == ("load-error", "custom-object", "<lambda>", None), cell.id
+        assert "custom_objects={'<lambda>': the_function}" in r.fix and "stand-in" in r.fix
+        assert "tf-keras" not in r.fix and "TF_USE_LEGACY_KERAS" not in r.fix  # no other Keras reads a lambda it never stored
+        assert r.attempts[-1]["standin"] is True and "stand-in" in r.detail
+
+
+def test_a_gru_saved_before_reset_after():
+    info = info_of("gru.h5", "h5", "2.0.8", ClassRef("GRU", "builtin", "layers[1]"))
+    error = failed("ValueError", "GRU(reset_after=False) is not compatible with GRU(reset_after=True)")
+    r = diagnose(CELL, info, "m0", ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": error}]})))
+    assert (r.status, r.cause, r.missing_name) == ("load-error", "version-mismatch", "reset_after")
+    assert "reset_after=False" in r.fix and "not tried" in r.fix
+    repaired = [{"fix": None, "ok": False, "error": error}, {"fix": "repaired config", "ok": True}]
+    r = diagnose(CELL, info, "m0", ProbeOutcome(probe({"attempts": repaired})))
+    assert (r.status, r.fix_worked) == ("loaded-after-fix", "repaired config") and "proven: the repaired config loaded" in r.fix
+
+
+def test_keras1_argument_names_are_named_and_the_tf_keras_cell_is_not_told_to_install_tf_keras():
+    info = info_of("k1.h5", "h5", "1.2.2", ClassRef("LSTM", "builtin", "layers[0]"))
+    error = failed("TypeError", "LSTM.__init__() missing 1 required positional argument: 'units'")
+    for cell, versions in ((CELL, VERSIONS), (K3_CELL, K3_VERSIONS), (LEGACY_CELL, {**K3_VERSIONS, "tf-keras": "2.21.0"})):
+        r = diagnose(cell, info, "m0", ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": error}]}, versions=versions)))
+        assert (r.cause, r.missing_name) == ("version-mismatch", "units"), cell.id
+        assert "Keras 1 argument names" in r.fix and "TF_USE_LEGACY_KERAS" not in r.fix
+
+
+def test_a_python2_lambda_is_rebuilt_in_code_not_unlocked_with_safe_mode():
+    info = info_of("py2.h5", "h5", "2.1.6", ClassRef("Lambda", "lambda", "layers[1]"))
+    error = failed("ValueError", "bad marshal data (unknown type code)")
+    r = diagnose(CELL, info, "m0", ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": error}]})))
+    assert (r.cause, r.missing_name) == ("version-mismatch", "Lambda")
+    assert "rebuild the Lambda in code" in r.fix and "safe_mode=False" not in r.fix
+
+
+def test_the_legacy_cell_names_tf_keras_as_the_loader():
+    info = info_of("m.h5", "h5", "2.15.0", ClassRef("Dense", "builtin", "layers[0]"))
+    error = failed("ValueError", "Unrecognized keyword arguments passed to Dense: {'quantization_config': None}")
+    r = diagnose(
+        LEGACY_CELL,
+        info,
+        "m0",
+        ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": error}]}, versions={**K3_VERSIONS, "tf-keras": "2.21.0"})),
+    )
+    assert "tf-keras 2.21.0 does not accept" in r.fix and "keras 3.15.1" not in r.fix
+
+
+def test_a_model_s_own_stderr_and_the_user_s_file_name():
+    info = info_of("my model.keras", "keras", "3.15.1")
+    error = failed("ValueError", "File not found: filepath=/models/m0.keras. Please ensure the file is an accessible `.keras` zip file.")
+    model = {"attempts": [{"fix": None, "ok": False, "error": error}], "stderr": "--- as is\nWARNING: only mine"}
+    outcome = ProbeOutcome(probe(model), stderr="WARNING: the whole cell's\nAttributeError: 'X' object has no attribute 'y'")
+    r = diagnose(K3_CELL, info, "m0", outcome)
+    assert r.stderr_tail == "--- as is\nWARNING: only mine" and r.attribute_error is False
+    assert "filepath=my model.keras." in r.exception["message"] and "/models/" not in r.exception["message"]

@@ -172,7 +172,12 @@ def test_try_fixes_runs_legacy_cells_and_records_the_final_results_once(fake, tm
     got = {r["cell"]: r for r in doc["results"] if r["model"] == "residual_block.h5"}
     fixed, still = got["py3.11-tensorflow2.21.0"], got["py3.11-tensorflow2.16.2"]
     assert (fixed["status"], fixed["fix_worked"], fixed["fixes_tried"]) == ("loaded-after-fix", LEGACY_FIX, (LEGACY_FIX,))
-    assert fixed["fix"] == "install tf-keras==2.21.0 and set TF_USE_LEGACY_KERAS=1 (tried: it loads)"
+    assert (
+        fixed["fix"]
+        == "install tf-keras==2.21.0 and set TF_USE_LEGACY_KERAS=1 (proven: it loads in py3.11-tensorflow2.21.0-tf-keras2.21.0-legacy)"
+    )
+    assert fixed["recipe"]["proven"] is True and fixed["recipe"]["environment"]["env"] == {"TF_USE_LEGACY_KERAS": "1"}
+    assert fixed["recipe"]["environment"]["pins"]["tf-keras"] == "2.21.0"
     assert still["status"] == "load-error" and still["detail"].endswith("tf-keras legacy mode did not load it either (load-error)")
     assert LEGACY_FIX not in got["py3.11-tensorflow2.15.1"]["fixes_tried"]  # Keras 2 already: nothing to try
     legacy = [p for p in fake.probes if p[1] == ("residual_block.h5",)]

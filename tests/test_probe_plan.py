@@ -5,7 +5,21 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from harness.probe import AS_H5, SAVED_MODEL_LOAD, TFSM, UNSAFE, Serving, attempt_plan
+from harness.probe import (
+    AS_H5,
+    COMPILE,
+    CUSTOM,
+    REPAIRED,
+    SAVED_MODEL_LOAD,
+    STANDIN,
+    TFSM,
+    UNSAFE,
+    Serving,
+    attempt_plan,
+    candidates,
+    fix_name,
+    load_model_attempts,
+)
 
 
 def fixes(request: dict, model: dict) -> list[str | None]:
@@ -14,18 +28,66 @@ def fixes(request: dict, model: dict) -> list[str | None]:
 
 def test_the_rescue_is_planned_last_and_only_for_a_savedmodel_that_asks():
     saved = {"format": "savedmodel", "path": "/m/sm", "rescue": True}
-    assert fixes({}, saved) == [None, "compile=False", TFSM, SAVED_MODEL_LOAD]
-    assert fixes({"trusted": True, "custom_objects": "/c.py"}, saved)[-2:] == [TFSM, SAVED_MODEL_LOAD]
+    assert fixes({}, saved) == [None, TFSM, SAVED_MODEL_LOAD]
     assert TFSM not in fixes({}, {**saved, "rescue": False})  # harness run: never
     assert TFSM not in fixes({}, {"format": "h5", "path": "/m/a.h5", "rescue": True})
     # the rescue is for inference: compiled or not does not apply
     assert [c for f, c, _ in attempt_plan({}, saved) if f in (TFSM, SAVED_MODEL_LOAD)] == [False, False]
 
 
-def test_file_dependent_fixes():
-    assert fixes({}, {"format": "h5", "path": "/m/a.keras"}) == [None, AS_H5, "compile=False"]
-    assert fixes({"trusted": True}, {"format": "keras", "path": "/m/a.keras"}) == [None, "compile=False", UNSAFE]
-    assert fixes({"fixes": False}, {"format": "h5", "path": "/m/a.keras"}) == [None]
+def test_the_options_that_apply_in_the_order_the_chain_tries_them():
+    assert candidates({}, {"format": "h5", "path": "/m/a.keras"}) == [AS_H5, COMPILE]
+    assert candidates({"trusted": True}, {"format": "keras", "path": "/m/a.keras"}) == [COMPILE, UNSAFE]
+    assert candidates({"fixes": False}, {"format": "h5", "path": "/m/a.keras"}) == []
+    everything = {"format": "h5", "path": "/m/a.keras", "standins": ["<lambda>"], "repaired": "/m/a.repaired2.h5"}
+    assert candidates({"custom_objects": "/c.py", "trusted": True}, everything) == [AS_H5, CUSTOM, STANDIN, COMPILE, REPAIRED, UNSAFE]
+    assert candidates({"compile": False}, {"format": "h5", "path": "/m/a.h5"}) == []  # already uncompiled
+
+
+def chain(request: dict, model: dict, blockers: dict[frozenset[str], str | None]) -> list[str | None]:
+    """The attempts load_model_attempts makes when an attempt with options O fails on blockers[O]
+    (None: it loads); options not in the table fail as the plain load does."""
+    plain = blockers[frozenset()]
+    tried: list[str | None] = []
+
+    def run(options: tuple[str, ...], deadline: float) -> dict:
+        tried.append(fix_name(options))
+        blocker = blockers.get(frozenset(options), plain)
+        if blocker is None:
+            return {"attempt": {"fix": fix_name(options), "ok": True}}
+        return {"attempt": {"fix": fix_name(options), "ok": False, "error": {"type": "ValueError", "message": blocker}}}
+
+    load_model_attempts(None, model, request, run)
+    return tried
+
+
+def test_the_chain_keeps_each_option_that_moved_the_load_past_a_blocker():
+    """A Keras 3 file with a custom layer and a lambda loss: custom objects clear the first
+    blocker, compile=False the second; together they load (tried in that order)."""
+    request = {"custom_objects": "/c.py"}
+    model = {"format": "keras", "path": "/m/a.keras"}
+    blockers = {
+        frozenset(): "Could not locate class 'Block'",
+        frozenset({CUSTOM}): "Unknown loss function: '<lambda>'",
+        frozenset({COMPILE}): "Could not locate class 'Block'",
+        frozenset({CUSTOM, COMPILE}): None,
+    }
+    assert chain(request, model, blockers) == [None, CUSTOM, f"{CUSTOM}+{COMPILE}"]
+
+
+def test_an_option_that_changes_nothing_is_not_carried_on():
+    request = {"custom_objects": "/c.py"}
+    model = {"format": "h5", "path": "/m/a.h5", "repaired": "/m/r.h5"}
+    blockers = {frozenset(): "GRU(reset_after=False) is not compatible", frozenset({REPAIRED}): None}
+    assert chain(request, model, blockers) == [None, CUSTOM, COMPILE, REPAIRED]
+
+
+def test_safe_mode_is_tried_only_after_a_refusal_for_safety():
+    model = {"format": "keras", "path": "/m/a.keras"}
+    refused = {frozenset(): "Requested the deserialization of a `lambda` ... safe_mode=False", frozenset({UNSAFE}): None}
+    assert chain({"trusted": True}, model, refused) == [None, COMPILE, UNSAFE]
+    other = {frozenset(): "Could not locate class 'Block'"}
+    assert chain({"trusted": True}, model, other) == [None, COMPILE]  # nothing refused: its code is not run
 
 
 def test_serving_feeds_inputs_by_name_and_returns_outputs_in_natural_order():

@@ -203,13 +203,18 @@ def test_run_suggests_migrate_only_where_a_strategy_applies():
     cell = Cell(python="3.11", pins=(("tensorflow", "2.21.0"),))
     failed = [CellResult(i.name, cell.id, "load-error", fix="install it", versions={"keras": "3.15.1"}) for i in infos[:2]]
     loaded = CellResult("dense.h5", cell.id, "loaded", versions={"keras": "3.15.1"})
-    addons, residual, same = suggest([*failed, loaded], infos, {cell.id: cell}, {"tensorflow": "tensorflow-cpu"})
+    source = Cell(python="3.11", pins=(("tensorflow", "2.15.1"),))
+    sources = [CellResult(i.name, source.id, "loaded", versions={"keras": "2.15.0"}) for i in infos[:2]]
+    cells = {cell.id: cell, source.id: source}
+    addons, residual, same, *_ = suggest([*failed, loaded, *sources], infos, cells, {"tensorflow": "tensorflow-cpu"})
     command = f'harness migrate {infos[0].path} --to "tensorflow==2.21.0" --package tensorflow=tensorflow-cpu -o migrated/'
     assert addons.fix == f"install it; or `{command}` tries 1 change(s) to the file and proves the result by its outputs"
     assert residual == failed[1]  # nothing in its config to repair (its custom layer needs custom objects)
     assert same is loaded
     # a re-run takes the result from the store, suggestion included: it is not suggested twice
-    assert suggest([addons], infos, {cell.id: cell}, {"tensorflow": "tensorflow-cpu"}) == [addons]
+    assert suggest([addons, *sources], infos, cells, {"tensorflow": "tensorflow-cpu"})[0] == addons
+    # migrate needs a source that loads the file: where no cell of the run loads it, it is not suggested
+    assert suggest([*failed, loaded], infos, {cell.id: cell}, {"tensorflow": "tensorflow-cpu"})[0] == failed[0]
 
 
 def test_nested_models_and_lambdas_in_the_form_keras3_reads():
@@ -270,3 +275,37 @@ def test_the_source_is_where_the_saving_keras_lives():
     assert source_spec(replace(plain, keras_version="2.12.0")) == "tensorflow==2.12"
     assert source_spec(replace(plain, keras_version="2.0.5")) == "tensorflow==2.15"  # no wheels of its own for this Python
     assert source_spec(keras3) == f"keras=={keras3.keras_version}"
+
+
+def test_older_keras_configs_are_renamed_as_keras_2_0_did():
+    """TF 2.12-2.21 raised, for these configs: "GRU(reset_after=False) is not compatible with
+    GRU(reset_after=True)" and "LSTM.__init__() missing 1 required positional argument: 'units'"."""
+    from harness.repair import old_keras
+
+    keras1 = {
+        "class_name": "Sequential",
+        "config": [
+            layer(
+                "LSTM", "lstm_1", output_dim=4, inner_activation="hard_sigmoid", init="glorot_uniform", consume_less="gpu", dropout_W=0.1
+            ),
+            layer("Convolution2D", "conv", nb_filter=8, nb_row=3, nb_col=3, border_mode="same", dim_ordering="tf"),
+            layer("Dropout", "drop", p=0.5),
+            layer("GRU", "gru_1", units=3),
+            layer("GRU", "gru_2", units=3, reset_after=True),
+        ],
+    }
+    fixed = old_keras(keras1)
+    lstm, conv, drop, gru, kept = (entry["config"] for entry in fixed.model_config["config"])
+    assert (lstm["units"], lstm["recurrent_activation"], lstm["kernel_initializer"], lstm["implementation"], lstm["dropout"]) == (
+        4,
+        "hard_sigmoid",
+        "glorot_uniform",
+        2,
+        0.1,
+    )
+    assert not {"output_dim", "inner_activation", "init", "consume_less", "dropout_W"} & set(lstm)
+    assert (conv["filters"], conv["kernel_size"], conv["padding"], conv["data_format"]) == (8, [3, 3], "same", "channels_last")
+    assert fixed.model_config["config"][1]["class_name"] == "Conv2D"
+    assert drop["rate"] == 0.5 and gru["reset_after"] is False and kept["reset_after"] is True
+    assert {r.where for r in fixed.repairs} == {"lstm_1", "conv", "drop", "gru_1"}
+    assert old_keras({"class_name": "Sequential", "config": {"layers": [layer("Dense", "d", units=2)]}}).repairs == ()

@@ -152,13 +152,16 @@ def cell_request(request: ProbeRequest, place: Callable[[str, str], str], workdi
         return path
 
     inner["models"] = [dict(m, path=show(m["path"], f"{MODEL_DIR}/{m['key']}{_suffix(m['path'])}")) for m in inner["models"]]
+    for m in inner["models"]:
+        if m.get("repaired"):
+            m["repaired"] = {
+                major: show(host, f"{MODEL_DIR}/{m['key']}.repaired{major}{_suffix(host)}") for major, host in m["repaired"].items()
+            }
     if request.custom_objects:
         inner["custom_objects"] = show(request.custom_objects, f"{PROBE_DIR}/custom_objects.py")
     if request.input:
         inner["input"] = show(request.input, f"{PROBE_DIR}/input{_suffix(request.input)}")
     return inner, mounts
-
-
 
 
 def _suffix(path: str) -> str:

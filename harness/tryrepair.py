@@ -1,0 +1,82 @@
+"""Config repairs tried in the failing cell itself, not only by `harness migrate`.
+
+Before a cell probes a model, the harness writes the file's config repaired by the rules
+of repair.py for each Keras major (older Keras's arguments, Addons objects Keras has, the
+Keras 2 <-> 3 differences), where any rule applies. The probe tries that file in its
+chain of load options only after the plain load failed, so a passing model costs nothing
+but the config read, once per file content (kept in the cache folder by the file's sha256
+and the repairer's source). The config is read and the file written by the sandboxed
+reader (inspection.py): a cell never sees more than a repaired copy of its own model.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .memo import code_hash, remember
+from .modelfile import ModelInfo
+from .paths import cache_dir
+from .repair import CannotRepair, repair_config
+
+# The Keras release each major's repairs are written for (to_keras2 names its module paths).
+TARGETS = {"2": "2.15.0", "3": "3.15.1"}
+SOURCES = ("repair.py", "migrate.py", "tryrepair.py", "keras_builtins.txt", "modelread.py")
+
+
+@dataclass(frozen=True)
+class RepairedFile:
+    major: str  # the Keras major it is repaired for
+    path: str  # where the harness wrote it (the cache folder)
+    repairs: tuple[str, ...]  # what was changed, in words
+
+
+def repaired_files(info: ModelInfo) -> dict[str, RepairedFile]:
+    """major -> the model's file with its config repaired for that Keras, where a rule applies."""
+    if info.format not in ("h5", "keras") or info.settled or not info.sha256:
+        return {}
+    folder = cache_dir() / "repaired" / info.sha256[:2]
+    suffix = ".h5" if info.format == "h5" else ".keras"
+    stamp = code_hash(*SOURCES)[:12]
+
+    def compute() -> dict[str, Any]:
+        from .inspection import read_configs, write_repaired
+
+        made: dict[str, Any] = {}
+        try:
+            model_config, training_config = read_configs(Path(info.path))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return made
+        for major, target in TARGETS.items():
+            try:
+                repaired = repair_config(model_config, training_config, target)
+            except (CannotRepair, ValueError, KeyError, TypeError, RecursionError):
+                continue
+            if not repaired.repairs:
+                continue
+            path = folder / f"{info.sha256}-{stamp}-k{major}{suffix}"
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                write_repaired(Path(info.path), path, repaired.model_config, repaired.training_config)
+            except (OSError, ValueError):
+                continue
+            made[major] = {"path": str(path), "repairs": [str(r) for r in repaired.repairs]}
+        return made
+
+    found = remember("tryrepair", (info.sha256, info.format), SOURCES, compute)
+    if any(not Path(entry["path"]).is_file() for entry in found.values()):  # the cache was cleaned: made again
+        found = compute()
+    return {major: RepairedFile(major, entry["path"], tuple(entry["repairs"])) for major, entry in _valid(found).items()}
+
+
+def _valid(found: Any) -> Mapping[str, Any]:
+    if not isinstance(found, dict):
+        return {}
+    return {
+        major: entry
+        for major, entry in found.items()
+        if major in TARGETS and isinstance(entry, dict) and isinstance(entry.get("path"), str) and isinstance(entry.get("repairs"), list)
+    }
