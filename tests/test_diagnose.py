@@ -413,6 +413,17 @@ def test_hdf5_under_a_keras_name_is_copied_to_h5():
     assert "HDF5 under a .keras name" in r.fix and "proven" in r.fix
 
 
+def test_a_fix_whose_attempt_failed_says_what_came_next_not_the_same_advice_alone():
+    """Copied to .h5, the file then fails on its custom layer: the fix goes on to that blocker."""
+    error = failed("ValueError", "File not found: filepath=/models/m0.keras. Please ensure the file is an accessible `.keras` zip file.")
+    info = info_of("named.keras", "h5", "2.15.0", ClassRef("Block", "custom", "layers[1]"))
+    unknown = failed("TypeError", "Could not locate class 'Block'. Make sure custom classes are decorated with ...")
+    r = first_attempt(info, K3_15, error, {"fix": "copied to .h5", "ok": False, "error": unknown}, cell=CELL_K3)
+    assert r.status == "load-error" and "copy it to a .h5 name" in r.fix and "proven" not in r.fix
+    assert "tried with copied to .h5, the load gets past that and then fails with TypeError: Could not locate class 'Block'" in r.fix
+    assert r.fix.endswith("custom_objects={'Block': Block} to load_model (or decorate it with @keras.saving.register_keras_serializable())")
+
+
 def test_numpy_names_removed_by_a_release_name_the_numpy_that_has_them():
     # the message numpy 1.26.4 raises for np.object (captured: python -c "import numpy; numpy.object")
     error = failed(
@@ -574,3 +585,20 @@ def test_a_model_s_own_stderr_and_the_user_s_file_name():
     r = diagnose(K3_CELL, info, "m0", outcome)
     assert r.stderr_tail == "--- as is\nWARNING: only mine" and r.attribute_error is False
     assert "filepath=my model.keras." in r.exception["message"] and "/models/" not in r.exception["message"]
+
+
+def test_advice_to_move_to_keras_3_names_what_the_file_needs_there_too():
+    """A Keras 3 file in Keras 2 ("Unrecognized keyword arguments: ['batch_shape']") that inspection
+    shows has a custom layer, a lambda loss and a Lambda: the move alone is not the whole recipe."""
+    info = info_of(
+        "k3.keras",
+        "keras",
+        "3.5.0",
+        ClassRef("Block", "custom", "layers[1]"),
+        ClassRef("Lambda", "lambda", "layers[2]"),
+        ClassRef("<lambda>", "custom", "loss"),
+    )
+    error = failed("TypeError", "Error when deserializing class 'InputLayer' ... Unrecognized keyword arguments: ['batch_shape']")
+    r = first_attempt(info, K2_15, error)
+    assert "tensorflow>=2.16" in r.fix
+    assert "there it also needs custom_objects for 'Block', compile=False (its loss or metric is a lambda), safe_mode=False" in r.fix
