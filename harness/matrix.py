@@ -123,6 +123,7 @@ class LoadOptions:
     save_as: str | None = None  # harness migrate: save the models named in `resave` again as "keras" or "h5", and send them back
     resave: tuple[str, ...] = ()
     rescue: tuple[str, ...] = ()  # harness migrate: SavedModels also tried through their serving signature (inference only)
+    repairs: bool = True  # the probe may try the config repaired by the harness's rules (harness migrate tries its own candidates)
 
 
 @dataclass

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .backends import Backend
 from .cell import run_cell
-from .diagnose import LOADS, CellResult, first_line
+from .diagnose import LOADS, CellResult, first_line, options
 from .errors import UsageError
 from .escape import markdown as md
 from .escape import markdown_code as code
@@ -326,7 +326,7 @@ def migrate(
     if info.partial or info.corrupt:
         raise UsageError(f"{info.name}: {'not a whole model' if info.partial else 'damaged'}; there is nothing to migrate")
     atol, rtol, tolerance_why = tolerance_for(info) if tolerance is None else (*tolerance, "given")
-    load = replace(load or LoadOptions(), inference=True, atol=atol, rtol=rtol)
+    load = replace(load or LoadOptions(), inference=True, atol=atol, rtol=rtol, repairs=False)  # its candidates are its own
     packages = dict(packages or {})
     index = PackageIndex()
     say("resolving the source and target environments")
@@ -655,12 +655,13 @@ def _load_line(file: str, fix: str | None, custom_objects: bool = False) -> str:
             "outputs = model(**inputs)  # inputs by the signature's input names; a dict of outputs"
         )
     lines, args = [], [literal]
-    if fix and ("custom_objects" in fix or (fix == "safe_mode=False" and custom_objects)):
+    done = options(fix)  # the probe's chain joins what the load needed: "custom_objects+safe_mode=False"
+    if "custom_objects" in done or ("safe_mode=False" in done and custom_objects):
         lines.append("from custom_objects import CUSTOM_OBJECTS  # your custom objects, as for the original file")
         args.append("custom_objects=CUSTOM_OBJECTS")
-    if fix and "compile=False" in fix:
+    if "compile=False" in done:
         args.append("compile=False")
-    if fix == "safe_mode=False":
+    if "safe_mode=False" in done:
         lines.append("# safe_mode=False runs the Python code stored in the file (a Lambda): only for a file you trust")
         args.append("safe_mode=False")
     return "\n".join([*lines, f"model = keras.models.load_model({', '.join(args)})"])

@@ -586,27 +586,29 @@ def load_in_children(keras, model, request):
 
 def in_child(work, deadline, workdir=None):
     """Run `work()` in a forked child; its JSON-able result, or {"timeout"} / {"crash"},
-    with what the child printed under "stderr" (the tail).
+    with the tail of what the child printed under "stderr".
 
     The child sends its result through a pipe, not a file: a model that fills the scratch
-    folder cannot keep its own outcome from being reported. What it prints goes to a file
-    of its own that no other process can name (unlinked as it is made), so each model's
-    warnings stay with that model; the parent copies it to the cell's log afterwards.
+    folder cannot keep its own outcome from being reported. What it prints goes through a
+    second pipe that this process drains as it comes (a model that prints a gigabyte is
+    never blocked, and fills nothing): a bounded head goes on to the cell's log, the tail
+    stays with the model's own result, so one model's warnings are never another's.
+    `workdir` is unused (kept for callers).
     """
-    err_fd = _private_file(workdir) if workdir else None
     read_fd, write_fd = os.pipe()
+    err_r, err_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
+        os.close(err_r)
         die_with_parent()
         if Channel.fd_in_use is not None:  # a model loaded here reports through its parent only
             os.close(Channel.fd_in_use)
-        if err_fd is not None:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(err_fd, 1)
-            os.dup2(err_fd, 2)
-            os.close(err_fd)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(err_w, 1)
+        os.dup2(err_w, 2)
+        os.close(err_w)
         code = 0
         try:
             data = memoryview(json.dumps(work(), default=str).encode())
@@ -620,11 +622,13 @@ def in_child(work, deadline, workdir=None):
             sys.stderr.flush()
             os._exit(code)
     os.close(write_fd)
+    os.close(err_w)
+    printed = Printed()
     try:
-        received, status = _collect(pid, read_fd, deadline)
+        received, status = _collect(pid, read_fd, deadline, err_fd=err_r, printed=printed)
     finally:
         os.close(read_fd)
-    printed = _printed(err_fd) if err_fd is not None else ""
+        os.close(err_r)
     if status is None:
         out = {"timeout": True}
     elif os.WIFSIGNALED(status):
@@ -636,79 +640,83 @@ def in_child(work, deadline, workdir=None):
                 raise ValueError("not an object")
         except ValueError:
             out = {"crash": {"exit_code": os.WEXITSTATUS(status)}}
-    if printed:
-        out["stderr"] = printed
+    if printed.tail:
+        out["stderr"] = printed.text()
     return out
 
 
-LOG_KEEP = 256 << 10  # bytes of one attempt's output copied to the cell's log
+LOG_KEEP = 256 << 10  # bytes of one attempt's output passed on to the cell's log (its head)
 
 
-def _private_file(workdir):
-    """A file only this process and its children hold: made, opened and unlinked at once."""
-    for n in range(100):
-        path = os.path.join(workdir, ".stderr-%d-%d-%d" % (os.getpid(), int(time.time() * 1e6), n))
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        except FileExistsError:
-            continue
-        except OSError:
-            return None
-        os.unlink(path)
-        return fd
-    return None
+class Printed(object):
+    """What an attempt printed: the head passed on to this process's stderr (the cell's log),
+    the tail kept for the model's result, the rest counted and dropped."""
+
+    def __init__(self):
+        self.passed = 0
+        self.dropped = 0
+        self.tail = b""
+
+    def add(self, chunk):
+        if self.passed < LOG_KEEP:
+            part = chunk[: LOG_KEEP - self.passed]
+            try:
+                os.write(2, part)
+            except OSError:
+                pass
+            self.passed += len(part)
+            self.dropped += len(chunk) - len(part)
+        else:
+            self.dropped += len(chunk)
+        self.tail = (self.tail + chunk)[-STDERR_KEEP * 2 :]
+
+    def text(self):
+        if self.dropped:
+            try:
+                os.write(2, ("\n[harness: %d more bytes of this load's output not logged]\n" % self.dropped).encode())
+            except OSError:
+                pass
+        return self.tail.decode("utf-8", "replace")[-STDERR_KEEP:]
 
 
-def _printed(fd):
-    """What an attempt printed: its tail copied to this process's stderr (the cell's log) and
-    returned as text; the file closed."""
-    try:
-        size = os.fstat(fd).st_size
-        data = os.pread(fd, LOG_KEEP, max(0, size - LOG_KEEP)) if size else b""
-    except OSError:
-        data = b""
-    finally:
-        os.close(fd)
-    if not data:
-        return ""
-    try:
-        os.write(2, data if data.endswith(b"\n") else data + b"\n")
-    except OSError:
-        pass
-    return data[-STDERR_KEEP * 2 :].decode("utf-8", "replace")[-STDERR_KEEP:]
-
-
-def _collect(pid, read_fd, deadline, limit=64 << 20):
+def _collect(pid, read_fd, deadline, limit=64 << 20, err_fd=None, printed=None):
     """(what the child sent, its wait status), or (.., None) when the deadline passed and it was killed.
 
     Reads as it comes (a large result must not block the child on a full pipe); once the
-    child has exited, what is left in the pipe is drained without waiting for an EOF that
-    a process the model started (holding the pipe) might never give.
+    child has exited, what is left in the pipes is drained without waiting for an EOF that
+    a process the model started (holding a pipe) might never give. `err_fd`: the child's
+    output, handed to `printed` as it comes.
     """
     import fcntl
     import select
 
-    chunks, size, status, eof = [], 0, None, False
+    chunks, size, status = [], 0, None
+    open_fds = [read_fd] + ([err_fd] if err_fd is not None else [])
     while True:
-        ready = select.select([read_fd], [], [], 0.05)[0] if not eof else []
-        if ready:
-            chunk = os.read(read_fd, 1 << 16)
-            if chunk:
+        ready = select.select(open_fds, [], [], 0.05)[0] if open_fds else []
+        for fd in ready:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                open_fds.remove(fd)
+            elif fd == read_fd:
                 size += len(chunk)
                 if size <= limit:
                     chunks.append(chunk)
-                continue
-            eof = True
+            else:
+                printed.add(chunk)
+        # asked every round, data or not: a process the model started may print forever
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             break
-        if eof:
+        if not open_fds:
             time.sleep(0.02)
         if time.time() > deadline:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             return chunks, None
-    fcntl.fcntl(read_fd, fcntl.F_SETFL, fcntl.fcntl(read_fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+    for fd in ([read_fd] + ([err_fd] if err_fd is not None else [])):
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+    drained = 0
     while size <= limit:
         try:
             chunk = os.read(read_fd, 1 << 16)
@@ -718,6 +726,15 @@ def _collect(pid, read_fd, deadline, limit=64 << 20):
             break
         size += len(chunk)
         chunks.append(chunk)
+    while err_fd is not None and drained < (64 << 20):
+        try:
+            chunk = os.read(err_fd, 1 << 16)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drained += len(chunk)
+        printed.add(chunk)
     return chunks, status
 
 

@@ -75,11 +75,15 @@ def with_recipes(
     custom_objects: bool,
     trusted: bool,
     repairs: Mapping[tuple[str, str], Sequence[str]] | None = None,
+    inference: bool = False,
 ) -> list[CellResult]:
     """Each result that did not load as it is gets its recipe, and its fix sentence a mark.
 
     `cells`: the run's cells as results.json writes them (id -> python, pins, env, api);
-    `repairs`: (model, Keras major) -> the config repairs the harness made (tryrepair)."""
+    `repairs`: (model, Keras major) -> the config repairs the harness made (tryrepair);
+    `inference`: outputs were saved and compared (outputs.py ran before this): a repaired
+    config is proven only when it loads *and*, where the original loads as it is somewhere in
+    the run, answers as the original does there."""
 
     def proof_of(x: CellResult) -> dict[str, Any]:
         """The recipe x's own cell proved (a sibling's, tf-keras legacy mode, carries its own)."""
@@ -115,6 +119,15 @@ def with_recipes(
             made = proof["load"].get("repairs") or []
             if fix and made:
                 fix = fix.replace(REPAIRED_SAID, f"{REPAIRED_SAID}: {_shown(made)}", 1)
+            original = next((x.cell for x in loads.get(r.model, []) if x.status == "loaded"), None)
+            if REPAIRED in options(r.fix_worked) and original is not None and not (inference and r.output_diff):
+                # a repaired config that loads is not yet the same model: where the original loads, outputs decide
+                why = (
+                    f"the repaired config loads here, but its outputs were not compared with the original's, which loads as it "
+                    f"is in {original}: run with load.inference: true"
+                )
+                proof = dict(proof, proven=False, why=why)
+                fix = (fix or "").replace("(proven: the repaired config loaded", "(not proven: " + why + "; the repaired config loaded", 1)
             out.append(replace(r, recipe=proof, fix=fix))
             continue
         elsewhere = _nearest(r, [x for x in loads.get(r.model, []) if x.cell != r.cell])

@@ -215,14 +215,56 @@ _CONSUME_LESS = {"cpu": 1, "mem": 1, "gpu": 2}  # Keras 2.0: consume_less -> imp
 _KERAS1_DROPPED = {"forget_bias_init", "consume_less", "mode", "dim_ordering"}  # said in the repair when dropped
 
 
+INITIALIZER_CLASSES = {
+    "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal", "VarianceScaling", "Orthogonal",
+    "Identity", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "LecunNormal", "LecunUniform",
+}  # fmt: skip
+
+
+def _initializer_dtype(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and value.get("class_name") in INITIALIZER_CLASSES
+        and isinstance(value.get("config"), dict)
+        and "dtype" in value["config"]
+    )
+
+
 def old_keras(model_config: Mapping[str, Any]) -> Repaired:
     """A config written by Keras 1 or an early Keras 2 as tf.keras and Keras 3 read it."""
     config = copy.deepcopy(dict(model_config))
     repairs: list[Repair] = []
+    if config.get("class_name") == "Sequential" and isinstance(config.get("config"), list):
+        # Keras <= 2.2.2 wrote a Sequential's config as its list of layers; Keras 3's loader
+        # calls config.pop(key, None) on it ("pop expected at most 1 argument, got 2")
+        listed = config["config"]
+        config["config"] = {"name": str(config.get("name") or "sequential"), "layers": listed}
+        repairs.append(Repair("Sequential", "its config as {'name', 'layers'} (Keras 2.2.2 and before wrote the bare list of layers)"))
+        first = listed[0] if listed and isinstance(listed[0], dict) else None
+        inner = first.get("config") if first else None
+        if first and isinstance(inner, dict) and first.get("class_name") != "InputLayer" and "batch_input_shape" in inner:
+            # its first layer carried the input's shape; Keras 3 reads that key as a shape without the batch
+            # axis (an LSTM then "expected ndim=3, found ndim=4"): an explicit InputLayer says it for every Keras
+            shape = inner.pop("batch_input_shape")
+            dtype = inner.get("dtype") if first.get("class_name") == "Embedding" else inner.get("dtype", "float32")
+            name = f"{inner.get('name', 'layer')}_input"
+            listed.insert(0, {"class_name": "InputLayer", "config": {"batch_input_shape": shape, "dtype": dtype or "float32", "name": name}})
+            repairs.append(Repair(name, f"an InputLayer of batch shape {shape} before {inner.get('name', 'the first layer')} (which carried it)"))
     for entry in layers(config):
         kind, layer = entry.get("class_name"), entry.get("config")
         if not isinstance(layer, dict) or not isinstance(kind, str):
             continue
+        if kind == "Embedding" and isinstance(layer.get("dtype"), str) and layer["dtype"].startswith(("int", "uint")):
+            # Keras 2.0's Embedding dtype was its input's; tf.keras and Keras 3 make the weights in it
+            # ("Cannot convert -0.05 to EagerTensor of dtype int32")
+            repairs.append(Repair(_name(entry), f"dtype {layer['dtype']} -> float32 (Keras 2.0 wrote the input's dtype there)"))
+            layer["dtype"] = "float32"
+        dropped = [key for key, value in layer.items() if _initializer_dtype(value)]
+        for key in dropped:
+            del layer[key]["config"]["dtype"]
+        if dropped:
+            # tf.keras 2.1-2.3 wrote each initializer's dtype; Keras 3 initializers take none ("Zeros() takes no arguments")
+            repairs.append(Repair(_name(entry), f"dropped the dtype of {', '.join(dropped)} (an initializer argument Keras 3 does not take)"))
         if kind == "GRU" and "reset_after" not in layer and ("units" in layer or "output_dim" in layer):
             layer["reset_after"] = False
             repairs.append(Repair(_name(entry), "reset_after=False (saved before Keras had the argument: the GRU it computed)"))

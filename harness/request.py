@@ -92,7 +92,7 @@ def probe_request(infos: Sequence[ModelInfo], load: LoadOptions, api: str) -> Pr
                 resave=info.name in load.resave,
                 rescue=info.name in load.rescue,
                 standins=standins(info) if load.fixes else (),
-                repaired=tuple((major, f.path) for major, f in sorted(repaired_files(info).items())) if load.fixes else (),
+                repaired=tuple((major, f.path) for major, f in sorted(repaired_files(info).items())) if load.fixes and load.repairs else (),
             )
             for i, info in enumerate(infos)
         ),

@@ -216,6 +216,48 @@ def keras1_arguments(s: Seen) -> Answer | None:
     )
 
 
+def sequential_as_list(s: Seen) -> Answer | None:
+    """Keras 3 reading a Sequential that Keras <= 2.2.2 saved as a bare list of layers:
+    "pop expected at most 1 argument, got 2" (its loader calls config.pop(key, None) on the list)."""
+    if _LIST_CONFIG not in s.text:
+        return None
+    return (
+        "version-mismatch",
+        None,
+        f"a Sequential saved by {s.saved}, whose config is a bare list of layers (Keras 2.2.2 and before), which {s.here} cannot "
+        "read: write it as {'name', 'layers'} in the config"
+        + (" (proven: the repaired config loaded)" if REPAIRED in s.done else " (not tried here)"),
+    )
+
+
+def integer_embedding(s: Seen) -> Answer | None:
+    """An Embedding whose dtype Keras 2.0 wrote as its input's (int32): tf.keras makes its
+    weights in it, "Cannot convert -0.05 to EagerTensor of dtype int32"."""
+    if not (_INT_EMBEDDING.search(s.text) and "Embedding" in {c.name for c in s.info.classes}):
+        return None
+    return (
+        "version-mismatch",
+        "Embedding",
+        f"the Embedding's dtype is int32 (written by {s.saved}, where it meant the input's dtype); this Keras makes its "
+        "weights in that dtype: set the Embedding's dtype to float32 in the config"
+        + (" (proven: the repaired config loaded)" if REPAIRED in s.done else " (not tried here)"),
+    )
+
+
+def initializer_dtype(s: Seen) -> Answer | None:
+    """Keras 3 reading tf.keras 2.1-2.3 initializers that carry a dtype: "Zeros() takes no arguments"."""
+    found = _INITIALIZER_ARGUMENT.search(s.text)
+    if not found:
+        return None
+    return (
+        "version-mismatch",
+        found.group(1),
+        f"the file's initializers carry a dtype argument (written by {s.saved}), which {s.here}'s {found.group(1)} does not take: "
+        "drop it from the initializer configs"
+        + (" (proven: the repaired config loaded)" if REPAIRED in s.done else " (not tried here)"),
+    )
+
+
 def repaired_config(s: Seen) -> Answer | None:
     """Whatever the plain load raised, the config repaired by the harness's rules loaded."""
     if REPAIRED not in s.done:
@@ -241,13 +283,20 @@ def addons(s: Seen) -> Answer | None:
             f"tensorflow-addons {s.versions.get('tensorflow-addons', '?')} does not import with tensorflow {s.tf}: "
             + _addons_fix(s.tf).replace("install ", "use ", 1),
         )
+    renamed = (
+        "; or without Addons: the config with its Addons objects renamed to their Keras equivalents (the same weights) loads here "
+        "(proven: the repaired config loaded)"
+        if REPAIRED in s.done
+        else ""
+    )
     if s.env_major and s.env_major >= 3:
         return (
             "missing-dependency",
             names[0],
-            "tensorflow-addons has no Keras 3 support: load with tf-keras and TF_USE_LEGACY_KERAS=1, or replace the layer with its Keras equivalent",
+            "tensorflow-addons has no Keras 3 support: load with tf-keras and TF_USE_LEGACY_KERAS=1, or replace the layer with its "
+            "Keras equivalent" + renamed,
         )
-    return "missing-dependency", names[0], _addons_fix(s.tf)
+    return "missing-dependency", names[0], _addons_fix(s.tf) + renamed
 
 
 def hub_layer(s: Seen) -> Answer | None:
@@ -463,9 +512,12 @@ RULES: tuple[Callable[[Seen], Answer | None], ...] = (
     python2_lambda,
     lambda_activation,
     gru_reset_after,
-    keras1_arguments,
-    repaired_config,
     addons,
+    keras1_arguments,
+    sequential_as_list,
+    integer_embedding,
+    initializer_dtype,
+    repaired_config,
     hub_layer,
     hdf5_named_keras,
     tfsm_refused,
@@ -578,7 +630,10 @@ _KERAS1_WORDS = re.compile(
     r"border_mode|nb_filter|nb_row|nb_col|subsample|dim_ordering|input_dtype|forget_bias_init|beta_init|gamma_init|p)'"
 )
 _MISSING_ARGUMENT = re.compile(r"missing \d+ required positional arguments?: '(units|filters|rate|kernel_size|output_dim)'")
-_MARSHAL = ("bad marshal data", "unknown type code")
+_MARSHAL = ("bad marshal data", "unknown type code", "EOF read where object expected")
+_LIST_CONFIG = "pop expected at most 1 argument, got 2"
+_INT_EMBEDDING = re.compile(r"Cannot convert -?[\d.e-]+ to EagerTensor of dtype u?int\d+")
+_INITIALIZER_ARGUMENT = re.compile(r"\b(Zeros|Ones|Constant|RandomNormal|RandomUniform|TruncatedNormal|VarianceScaling|Orthogonal|Identity|Glorot\w+|He\w+|Lecun\w+)\(\) takes no arguments")
 
 
 def _keras1_file(info: ModelInfo) -> bool:

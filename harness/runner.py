@@ -126,14 +126,6 @@ def run(
         from .migrate import suggest
 
         results = suggest(results, infos, {c.id: c for c in planned.cells}, matrix.packages)  # harness migrate, where a strategy applies
-    results = with_recipes(
-        results,
-        {c["id"]: c for c in document["cells"]},
-        try_fixes=bool(options.try_fixes or matrix.load.try_fixes),
-        custom_objects=matrix.load.custom_objects is not None,
-        trusted=matrix.load.trusted,
-        repairs={(i.name, major): f.repairs for i in infos for major, f in repaired_files(i).items()} if matrix.load.fixes else {},
-    )
     if matrix.load.inference and options.shard:
         progress.stage("outputs are compared when the shards are merged (the reference cell may be in another shard)")
     elif matrix.load.inference:
@@ -141,6 +133,15 @@ def run(
         if any(a.status != b.status for a, b in zip(results, compared, strict=True)):
             progress.warn("some cells load but answer differently (loaded-output-mismatch)")
         results = compared
+    results = with_recipes(
+        results,
+        {c["id"]: c for c in document["cells"]},
+        try_fixes=bool(options.try_fixes or matrix.load.try_fixes),
+        custom_objects=matrix.load.custom_objects is not None,
+        trusted=matrix.load.trusted,
+        repairs={(i.name, major): f.repairs for i in infos for major, f in repaired_files(i).items()} if matrix.load.fixes else {},
+        inference=matrix.load.inference and not options.shard,
+    )
     return recorder.finish(results, True, False, options.gate, baseline, str(options.baseline))
 
 

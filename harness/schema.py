@@ -305,6 +305,7 @@ LOAD = record(
         "save_as": nullable(choice(("keras", "h5"), "a save format")),
         "resave": SHORTS,
         "rescue": SHORTS,
+        "repairs": boolean,
     }
 )
 MATRIX = record(

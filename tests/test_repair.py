@@ -295,7 +295,8 @@ def test_older_keras_configs_are_renamed_as_keras_2_0_did():
         ],
     }
     fixed = old_keras(keras1)
-    lstm, conv, drop, gru, kept = (entry["config"] for entry in fixed.model_config["config"])
+    assert fixed.model_config["config"]["name"] == "sequential"  # Keras 3 reads a Sequential's config as a mapping
+    lstm, conv, drop, gru, kept = (entry["config"] for entry in fixed.model_config["config"]["layers"])
     assert (lstm["units"], lstm["recurrent_activation"], lstm["kernel_initializer"], lstm["implementation"], lstm["dropout"]) == (
         4,
         "hard_sigmoid",
@@ -305,7 +306,27 @@ def test_older_keras_configs_are_renamed_as_keras_2_0_did():
     )
     assert not {"output_dim", "inner_activation", "init", "consume_less", "dropout_W"} & set(lstm)
     assert (conv["filters"], conv["kernel_size"], conv["padding"], conv["data_format"]) == (8, [3, 3], "same", "channels_last")
-    assert fixed.model_config["config"][1]["class_name"] == "Conv2D"
+    assert fixed.model_config["config"]["layers"][1]["class_name"] == "Conv2D"
     assert drop["rate"] == 0.5 and gru["reset_after"] is False and kept["reset_after"] is True
-    assert {r.where for r in fixed.repairs} == {"lstm_1", "conv", "drop", "gru_1"}
+    assert {r.where for r in fixed.repairs} == {"Sequential", "lstm_1", "conv", "drop", "gru_1"}
     assert old_keras({"class_name": "Sequential", "config": {"layers": [layer("Dense", "d", units=2)]}}).repairs == ()
+
+
+def test_what_published_keras_2_0_to_2_2_files_need_for_keras_3():
+    """ethnicolr 0.1.2 (Keras 2.0.2), inaSpeechSegmenter 0.0.1 (Keras 2.1.2), birdvoxdetect 0.6.0a5
+    (Keras 2.1.6-tf): Keras 3.15 raised "pop expected at most 1 argument, got 2" (a Sequential's config
+    as a list), tf.keras "Cannot convert -0.05 to EagerTensor of dtype int32" (an int32 Embedding),
+    Keras 3 "Zeros() takes no arguments" (an initializer's dtype)."""
+    from harness.repair import old_keras
+
+    embedding = layer("Embedding", "embedding_1", dtype="int32", input_dim=963, output_dim=32, batch_input_shape=[None, 20])
+    embedding["config"]["embeddings_initializer"] = {"class_name": "RandomUniform", "config": {"minval": -0.05, "maxval": 0.05}}
+    bn = layer("BatchNormalization", "spec_bn", axis=3)
+    bn["config"]["beta_initializer"] = {"class_name": "Zeros", "config": {"dtype": "float32"}}
+    fixed = old_keras({"class_name": "Sequential", "config": [embedding, layer("LSTM", "lstm_1", units=4), bn]})
+    first, emb, _, norm = fixed.model_config["config"]["layers"]
+    assert first == {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 20], "dtype": "int32", "name": "embedding_1_input"}}
+    assert emb["config"]["dtype"] == "float32" and "batch_input_shape" not in emb["config"]
+    assert norm["config"]["beta_initializer"] == {"class_name": "Zeros", "config": {}}
+    said = " ".join(str(r) for r in fixed.repairs)
+    assert "bare list of layers" in said and "int32 -> float32" in said and "dtype of beta_initializer" in said
