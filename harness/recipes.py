@@ -115,7 +115,8 @@ def with_recipes(
             continue
         if r.status == "loaded-after-fix":
             proof = proof_of(r)
-            fix = _marked(r.fix, "proven: it loaded in this cell with " + str(r.fix_worked))
+            # a sentence whose own words say what loaded it keeps them; any other says it plainly, apart from its advice
+            fix = r.fix if r.fix and any(m in r.fix for m in MARKS) else f"{r.fix or 'it'}; it loads here with {r.fix_worked} (proven)"
             made = proof["load"].get("repairs") or []
             if fix and made:
                 fix = fix.replace(REPAIRED_SAID, f"{REPAIRED_SAID}: {_shown(made)}", 1)

@@ -276,19 +276,20 @@ def addons(s: Seen) -> Answer | None:
     if not (names and any(a in s.text for a in names)):
         return None
     plugin = {p.get("name"): p for p in s.plugins}.get("tensorflow_addons")
-    if plugin and plugin.get("installed") and not plugin.get("ok"):
-        return (
-            "version-mismatch",
-            "tensorflow_addons",
-            f"tensorflow-addons {s.versions.get('tensorflow-addons', '?')} does not import with tensorflow {s.tf}: "
-            + _addons_fix(s.tf).replace("install ", "use ", 1),
-        )
     renamed = (
         "; or without Addons: the config with its Addons objects renamed to their Keras equivalents (the same weights) loads here "
         "(proven: the repaired config loaded)"
         if REPAIRED in s.done
         else ""
     )
+    if plugin and plugin.get("installed") and not plugin.get("ok"):
+        return (
+            "version-mismatch",
+            "tensorflow_addons",
+            f"tensorflow-addons {s.versions.get('tensorflow-addons', '?')} does not import with tensorflow {s.tf}: "
+            + _addons_fix(s.tf).replace("install ", "use ", 1)
+            + renamed,
+        )
     if s.env_major and s.env_major >= 3:
         return (
             "missing-dependency",
@@ -517,7 +518,6 @@ RULES: tuple[Callable[[Seen], Answer | None], ...] = (
     sequential_as_list,
     integer_embedding,
     initializer_dtype,
-    repaired_config,
     hub_layer,
     hdf5_named_keras,
     tfsm_refused,
@@ -531,6 +531,7 @@ RULES: tuple[Callable[[Seen], Answer | None], ...] = (
     optimizer_argument,
     format_not_read,
     newer_file,
+    repaired_config,
     custom_objects_loaded,
     compile_false_loaded,
     other_major,
@@ -542,7 +543,10 @@ def load_cause(seen: Seen) -> Answer:
     for rule in RULES:
         answer = rule(seen)
         if answer is not None:
-            return answer
+            cause, missing, fix = answer
+            if REPAIRED in seen.done and "repaired config" not in fix:  # the rule named the blocker; the repair is what loaded it
+                fix += "; the config repaired by the harness's rules loads here (proven: the repaired config loaded)"
+            return cause, missing, fix
     error = seen.error
     return "unknown", None, f"{error.get('type', 'error')}: {first_line(error.get('message', ''))}"
 
