@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from .gate import load_baseline
 from .matrix import LoadOptions
 from .outputs import compare_outputs
 from .paths import below, copy_regular, name_part
+from .recipes import with_recipes
 from .recorder import Recorder
 from .report import load_results
 from .store import Store
@@ -100,6 +101,16 @@ def merge_runs(
     final = [CellResult.from_dict(r) for r in merged_results]
     if load.inference:
         final = compare_outputs(document["models"], final, load)
+    # Each shard wrote its recipes from its own cells; the merged run may hold the evidence one
+    # shard lacked (the file loads in a cell of another shard): the unproven ones are written again.
+    final = with_recipes(
+        [replace(r, recipe=None) if r.recipe is not None and not r.recipe.get("proven") else r for r in final],
+        {c["id"]: c for c in order},
+        try_fixes=bool(document["run"].get("try_fixes")),
+        custom_objects=bool(load.custom_objects),
+        trusted=load.trusted,
+        inference=load.inference,
+    )
     recorder = Recorder(outdir, document, store)
     recorder.add(final)
     return recorder.finish(

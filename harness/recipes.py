@@ -176,8 +176,8 @@ def _why(r: CellResult, try_fixes: bool, custom_objects: bool, trusted: bool) ->
         return "it needs your custom objects: pass --custom-objects FILE and the harness tries them"
     if r.cause == "safe-mode" and not trusted:
         return "it runs the file's code: pass --trust-models for a file you trust and the harness tries it"
-    if "--try-fixes" in fix and not try_fixes:
-        return "run with --try-fixes to try it"
+    if not try_fixes and ("--try-fixes" in fix or "pin numpy<" in fix or "install tensorflow-addons==" in fix):
+        return "run with --try-fixes to try it (in a sibling cell with that change)"
     if r.cause in ("corrupt-file", "not-a-model"):
         return "no load option makes a model of this file"
     if r.status == "import-error":

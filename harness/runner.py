@@ -19,7 +19,7 @@ from .cell import CellTask
 from .diagnose import CellResult
 from .errors import Interrupted
 from .executor import Executor
-from .fixes import LEGACY_FIX, apply_legacy, legacy_tries
+from .fixes import apply_tries, sibling_tries
 from .gate import load_baseline
 from .matrix import Matrix
 from .modelfile import ModelInfo
@@ -171,12 +171,14 @@ def legacy_fixes(
     executor: Executor,
     progress: Progress,
 ) -> list[CellResult]:
-    """tf-keras legacy mode tried, in cells of its own, where a Keras 2 file failed under Keras 3."""
+    """The fixes that need another environment (fixes.py), each in a sibling cell of its own:
+    tf-keras legacy mode, a numpy the framework imports with, the Addons release for the line."""
     index = PackageIndex()
-    tries = legacy_tries(results, {c.id: c for c in planned.cells}, infos, lambda python: index.versions("tf-keras", python))
+    tries = sibling_tries(results, {c.id: c for c in planned.cells}, infos, lambda package, python: index.versions(package, python))
     if not tries:
         return list(results)
-    progress.stage(f"trying tf-keras legacy mode in {len(tries)} cells where a Keras 2 file failed under Keras 3")
+    kinds = sorted({t.fix.split("==")[0].split("<")[0] for t in tries})
+    progress.stage(f"trying fixes that need another environment in {len(tries)} sibling cells ({', '.join(kinds)})")
     resolver = Resolver(matrix.packages, index.config)
     by_name = {i.name: i for i in infos}
     tasks = []
@@ -187,7 +189,7 @@ def legacy_fixes(
         if isinstance(lock, Lock):
             env = EnvSpec(attempt.cell.python, lock.text, backend.name, backend.fingerprint)
             tasks.append(cell_task(attempt.cell, env, backend, [by_name[m] for m in attempt.models], matrix, options.outdir / "logs"))
-    fixed = apply_legacy(results, tries, collect(executor, tasks, "trying tf-keras legacy mode"))
-    if any(r.fix_worked == LEGACY_FIX for r in fixed):
-        progress.stage("tf-keras legacy mode loaded some of them (loaded-after-fix)")
+    fixed = apply_tries(results, tries, collect(executor, tasks, "trying fixes in sibling cells"))
+    if any(r.fix_worked in {t.fix for t in tries} for r in fixed):
+        progress.stage("a sibling cell loaded some of them (loaded-after-fix)")
     return fixed

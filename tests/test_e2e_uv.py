@@ -458,6 +458,23 @@ def test_try_fixes_loads_a_keras2_file_through_tf_keras_legacy_mode(tmp_path, mo
     assert "did not load it either" in still["detail"]
 
 
+def test_try_fixes_pins_the_numpy_a_tensorflow_imports_with(tmp_path, monkeypatch, saved_models, harness_cache):
+    """tensorflow-cpu 2.14.0 declares no numpy bound, so numpy 2 comes with it and the import fails;
+    --try-fixes runs a sibling cell with the newest numpy below 2, where the model loads."""
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text('matrix:\n  tensorflow: ["2.14.0"]\npackages: {tensorflow: tensorflow-cpu}\n')
+    plain = run_harness(monkeypatch, harness_cache, str(matrix), str(saved_models["dense.h5"]), "-o", str(tmp_path / "plain"))
+    before = result(json.loads((tmp_path / "plain" / "results.json").read_text()), "dense.h5", TF214)
+    assert plain == 1 and (before["status"], before["missing_name"]) == ("import-error", "numpy ABI")
+    assert before["recipe"]["proven"] is False and "--try-fixes" in before["recipe"]["why"] and "not tried" in before["fix"]
+    code = run_harness(monkeypatch, harness_cache, str(matrix), str(saved_models["dense.h5"]), "-o", str(tmp_path / "out"), "--try-fixes")
+    fixed = result(json.loads((tmp_path / "out" / "results.json").read_text()), "dense.h5", TF214)
+    assert code == 0 and (fixed["status"], fixed["fix_worked"]) == ("loaded-after-fix", "numpy<2")
+    pins = fixed["recipe"]["environment"]["pins"]
+    assert fixed["recipe"]["proven"] is True and pins["tensorflow"] == "2.14.0" and pins["numpy"].startswith("1.")
+    assert fixed["fix"].startswith(f"pin numpy=={pins['numpy']} (proven: it loads in ")
+
+
 def test_crossload_grid_saved_by_rows_loaded_by_columns(tmp_path, monkeypatch, capsys, harness_cache):
     matrix = tmp_path / "m.yaml"
     matrix.write_text('name: cross\nmatrix:\n  tensorflow: ["2.15.1", "2.21.0"]\npackages: {tensorflow: tensorflow-cpu}\n')

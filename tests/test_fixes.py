@@ -47,3 +47,45 @@ def test_a_legacy_cell_that_fails_too_is_said_so():
     assert attempt.cell is not None
     [still] = apply_legacy([keras3_failure(tf)], [attempt], [replace(keras3_failure(attempt.cell), status="crash")])
     assert still.status == "load-error" and still.detail == "tf-keras legacy mode did not load it either (crash)"
+
+
+def test_numpy_and_addons_siblings_pin_the_release_the_fix_names():
+    """TF 2.14 beside numpy 2 does not import ("_ARRAY_API not found"); an Addons file under TF 2.15
+    without tensorflow-addons: each is tried in a sibling cell with one pin more."""
+    from harness.fixes import apply_tries, sibling_tries
+    from harness.modelfile import ClassRef, ModelInfo
+
+    tf214 = Cell(python="3.11", pins=(("tensorflow", "2.14.0"),))
+    tf215 = Cell(python="3.11", pins=(("tensorflow", "2.15.1"),))
+    addons = ModelInfo(
+        path="/a.h5", name="a.h5", sha256="0" * 64, size=1, format="h5", keras_version="2.15.0",
+        classes=(ClassRef("Addons>GroupNormalization", "addons", "layers[1]"),),
+    )  # fmt: skip
+    broken = CellResult(
+        "a.h5", tf214.id, "import-error", cause="environment", missing_name="numpy ABI", versions={"numpy": "2.1.3"},
+        fix="pin numpy<2: tensorflow 2.14.0 was built against numpy 1.x",
+    )  # fmt: skip
+    missing = CellResult(
+        "a.h5", tf215.id, "load-error", cause="missing-dependency", missing_name="Addons>GroupNormalization",
+        versions={"keras": "2.15.0"}, fix="install tensorflow-addons==0.23.* (built for tensorflow 2.15)",
+    )  # fmt: skip
+    released = {
+        "numpy": [Version(v) for v in ("1.24.4", "1.26.4", "2.0.2", "2.1.3")],
+        "tensorflow-addons": [Version(v) for v in ("0.22.0", "0.23.0")],
+    }
+    tries = sibling_tries(
+        [broken, missing], {tf214.id: tf214, tf215.id: tf215}, [addons], lambda package, python: released.get(package, [])
+    )
+    by_fix = {t.fix: t for t in tries}
+    assert set(by_fix) == {"numpy<2", "tensorflow-addons==0.23.0"}
+    numpy = by_fix["numpy<2"].cell
+    addon = by_fix["tensorflow-addons==0.23.0"].cell
+    assert numpy is not None and dict(numpy.pins) == {"tensorflow": "2.14.0", "numpy": "1.26.4"}
+    assert addon is not None and dict(addon.pins) == {"tensorflow": "2.15.1", "tensorflow-addons": "0.23.0"}
+    fixed, still = apply_tries(
+        [broken, missing], tries, [CellResult("a.h5", numpy.id, "loaded"), CellResult("a.h5", addon.id, "load-error")]
+    )
+    assert (fixed.status, fixed.fix_worked) == ("loaded-after-fix", "numpy<2")
+    assert fixed.fix == f"pin numpy==1.26.4 (proven: it loads in {numpy.id})"
+    assert fixed.recipe is not None and fixed.recipe["environment"]["pins"]["numpy"] == "1.26.4" and fixed.recipe["proven"]
+    assert still.status == "load-error" and "(tried: tensorflow-addons==0.23.0 did not load it either (load-error))" in still.fix
