@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import UsageError
 from .memo import code_hash, remember
 from .modelfile import ModelInfo
 from .paths import cache_dir
@@ -48,13 +49,15 @@ def repaired_files(info: ModelInfo) -> dict[str, RepairedFile]:
         made: dict[str, Any] = {}
         try:
             model_config, training_config = read_configs(Path(info.path))
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, UsageError):
             return made
         for major, target in TARGETS.items():
             try:
                 repaired = repair_config(model_config, training_config, target)
-            except (CannotRepair, ValueError, KeyError, TypeError, RecursionError):
+            except CannotRepair:
                 continue
+            except Exception:  # noqa: BLE001 - a config the rules cannot walk (it came from the file) is not repaired;
+                continue  # it must not turn the cell's other models into an infra error
             if not repaired.repairs:
                 continue
             path = folder / f"{info.sha256}-{stamp}-k{major}{suffix}"

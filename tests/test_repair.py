@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
 import h5py
 import pytest
@@ -330,3 +331,24 @@ def test_what_published_keras_2_0_to_2_2_files_need_for_keras_3():
     assert norm["config"]["beta_initializer"] == {"class_name": "Zeros", "config": {}}
     said = " ".join(str(r) for r in fixed.repairs)
     assert "bare list of layers" in said and "int32 -> float32" in said and "dtype of beta_initializer" in said
+
+
+def test_repaired_files_are_written_once_and_a_config_the_rules_cannot_walk_is_not_repaired(tmp_path, monkeypatch):
+    """tryrepair writes the file repaired for each Keras major (here: Addons objects Keras has),
+    keeps it by content; a rule that raises on a strange config repairs nothing and raises nothing."""
+    from harness import tryrepair
+    from harness.inspection import inspect_model
+
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    info = inspect_model(Path(__file__).resolve().parent.parent / "examples" / "models" / "addons_groupnorm.h5")
+    made = tryrepair.repaired_files(info)
+    assert set(made) == {"2", "3"} and all(Path(f.path).is_file() for f in made.values())
+    assert any("Addons>GroupNormalization -> GroupNormalization" in r for r in made["3"].repairs)
+    assert tryrepair.repaired_files(info) == made  # kept: the same files, not written again
+
+    def broken(*args: object) -> None:
+        raise AttributeError("'list' object has no attribute 'get'")
+
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "other"))
+    monkeypatch.setattr(tryrepair, "repair_config", broken)
+    assert tryrepair.repaired_files(info) == {}
