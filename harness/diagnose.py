@@ -18,7 +18,7 @@ from typing import Any
 from .matrix import Cell
 from .modelfile import ModelInfo, partial_note
 from .outcomes import CAUSES, FAILED, LOADS, NOT_TRIED, STATUSES, Cause, Status
-from .probe import RESCUES
+from .probe import RESCUES, blocker
 from .rules import (
     _NUMPY_ABI,
     _PROTOBUF,
@@ -35,9 +35,24 @@ from .rules import (
     first_line,
     load_cause,
     options,
+    standin_loaded,
 )
 
-__all__ = ["CAUSES", "FAILED", "LOADS", "NOT_TRIED", "STATUSES", "Cause", "CellResult", "ProbeOutcome", "Status", "diagnose", "first_line", "options"]
+__all__ = [
+    "CAUSES",
+    "FAILED",
+    "LOADS",
+    "NOT_TRIED",
+    "STATUSES",
+    "Cause",
+    "CellResult",
+    "ProbeOutcome",
+    "Status",
+    "diagnose",
+    "first_line",
+    "options",
+]
+
 
 def exception_type(record: Mapping[str, Any] | None) -> str | None:
     """The exception type of a result record (results.json, the store), if it has one."""
@@ -266,13 +281,12 @@ def user_paths(value: Any, key: str, name: str) -> Any:
     """A probe's answer with the paths the cell saw (/models/m3.keras, its .h5 alias, a
     repaired copy) written as the user's file name: messages name the user's files."""
     pattern = re.compile(_SANDBOX_PATH.format(key=re.escape(key)))
-    text = name
 
     def walk(node: Any, depth: int = 0) -> Any:
         if depth > 12:
             return node
         if isinstance(node, str):
-            return pattern.sub(lambda m: text, node) if key in node else node
+            return pattern.sub(lambda m: name, node) if key in node else node
         if isinstance(node, list):
             return [walk(v, depth + 1) for v in node]
         if isinstance(node, dict):
@@ -293,13 +307,12 @@ def _next_blocker(
     """The fix with the chain's last step: where an option got the load past the plain failure
     and it then failed on something else, what that was and what the rules say of it (a fix
     that clears the first blocker only is never the whole answer)."""
-    plain = attempts[0].get("error") or {}
-    first = (plain.get("type"), str(plain.get("message", ""))[:200])
+    first = blocker(attempts[0])
     for attempt in reversed(attempts[1:]):
         error = attempt.get("error") or {}
         if not error or attempt.get("standin") or attempt.get("fix") in RESCUES:
             continue
-        if (error.get("type"), str(error.get("message", ""))[:200]) == first:
+        if blocker(attempt) == first:
             return fix
         _, _, then = load_cause(Seen(cell, info, error, versions, plugins))
         shown = f"{error.get('type', 'error')}: {first_line(error.get('message', ''))}"
@@ -328,7 +341,7 @@ def _also_needs(info: ModelInfo, fix: str) -> str:
 
 
 def _not_loaded(attempts: Sequence[Mapping[str, Any]]) -> str:
-    if any(a.get("ok") and a.get("standin") for a in attempts):
+    if standin_loaded(attempts):
         return "it loads only with a stand-in for a function the file names (not the model's own: not counted as loaded)"
     return "no fix the harness could try loaded it" if len(attempts) > 1 else ""
 

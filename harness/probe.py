@@ -30,6 +30,7 @@ import signal
 import sys
 import time
 import traceback
+import typing  # noqa: F401 - names in type comments (mypy reads them; nothing at run time)
 
 PROBE_VERSION = 6  # 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
 OUTPUTS_MAX = 48 << 20  # bytes of saved outputs sent back per model (base64 on the channel)
@@ -316,7 +317,8 @@ def attempt_plan(request, model=None):
     return plan
 
 
-def _blocker(record):
+def blocker(record):
+    # type: (typing.Mapping[str, typing.Any]) -> tuple
     """What an attempt failed on, as a comparable key: the exception type and message head."""
     error = record.get("error") or {}
     if not error:
@@ -432,11 +434,12 @@ def load_model_attempts(keras, model, request, run_attempt):
     stderr = []
 
     def run(options):
+        """(what the attempt sent, its entry in the attempts list)."""
         out = run_attempt(options, deadline)
         if out.get("stderr"):
             stderr.append("--- %s\n%s" % (fix_name(options) or "as is", out["stderr"]))
         if "timeout" in out or "crash" in out:
-            return out, dict((k, v) for k, v in out.items() if k != "stderr")
+            return out, dict(((k, v) for k, v in out.items() if k != "stderr"), fix=fix_name(options), ok=False)
         merged.setdefault("plugins", out.get("plugins", []))
         if "custom_objects" in out:
             merged["custom_objects"] = out["custom_objects"]
@@ -459,7 +462,7 @@ def load_model_attempts(keras, model, request, run_attempt):
     merged["attempts"].append(first)
     if first.get("ok"):
         return finish()
-    kept, last = [], _blocker(first)
+    kept, last = [], blocker(first)
     for option in candidates(request, model):
         if option == CUSTOM and (merged.get("custom_objects") or {}).get("ok") is False:
             continue
@@ -469,22 +472,22 @@ def load_model_attempts(keras, model, request, run_attempt):
             break
         options = tuple(o for o in OPTIONS if o in kept or o == option)
         out, record = run(options)
-        merged["attempts"].append(dict(record, fix=fix_name(options), ok=False) if record is not out.get("attempt") else record)
+        merged["attempts"].append(record)
         if "timeout" in out:
             return finish()
         if record.get("ok"):
             return finish()
         if record.get("skipped") or "crash" in out:
             continue
-        blocker = _blocker(record)
-        if blocker != last:
+        now = blocker(record)
+        if now != last:
             kept.append(option)
-            last = blocker
+            last = now
     for fix, _, _ in attempt_plan(request, model)[1:]:  # the inference-only rescue, last
         if time.time() >= deadline:
             break
         out, record = run((fix,))
-        merged["attempts"].append(dict(record, fix=fix, ok=False) if record is not out.get("attempt") else record)
+        merged["attempts"].append(record)
         if "timeout" in out or record.get("ok"):
             break
     return finish()
@@ -579,12 +582,12 @@ def load_in_children(keras, model, request):
     an earlier attempt), and the import is still paid once."""
 
     def forked(options, deadline):
-        return in_child(lambda: one_attempt(keras, model, request, options), deadline, request["workdir"])
+        return in_child(lambda: one_attempt(keras, model, request, options), deadline)
 
     return load_model_attempts(keras, model, request, forked)
 
 
-def in_child(work, deadline, workdir=None):
+def in_child(work, deadline):
     """Run `work()` in a forked child; its JSON-able result, or {"timeout"} / {"crash"},
     with the tail of what the child printed under "stderr".
 
@@ -593,7 +596,6 @@ def in_child(work, deadline, workdir=None):
     second pipe that this process drains as it comes (a model that prints a gigabyte is
     never blocked, and fills nothing): a bounded head goes on to the cell's log, the tail
     stays with the model's own result, so one model's warnings are never another's.
-    `workdir` is unused (kept for callers).
     """
     read_fd, write_fd = os.pipe()
     err_r, err_w = os.pipe()
@@ -625,7 +627,7 @@ def in_child(work, deadline, workdir=None):
     os.close(err_w)
     printed = Printed()
     try:
-        received, status = _collect(pid, read_fd, deadline, err_fd=err_r, printed=printed)
+        received, status = _collect(pid, read_fd, err_r, printed, deadline)
     finally:
         os.close(read_fd)
         os.close(err_r)
@@ -679,7 +681,7 @@ class Printed(object):
         return self.tail.decode("utf-8", "replace")[-STDERR_KEEP:]
 
 
-def _collect(pid, read_fd, deadline, limit=64 << 20, err_fd=None, printed=None):
+def _collect(pid, read_fd, err_fd, printed, deadline, limit=64 << 20):
     """(what the child sent, its wait status), or (.., None) when the deadline passed and it was killed.
 
     Reads as it comes (a large result must not block the child on a full pipe); once the
@@ -687,11 +689,10 @@ def _collect(pid, read_fd, deadline, limit=64 << 20, err_fd=None, printed=None):
     a process the model started (holding a pipe) might never give. `err_fd`: the child's
     output, handed to `printed` as it comes.
     """
-    import fcntl
     import select
 
     chunks, size, status = [], 0, None
-    open_fds = [read_fd] + ([err_fd] if err_fd is not None else [])
+    open_fds = [read_fd, err_fd]
     while True:
         ready = select.select(open_fds, [], [], 0.05)[0] if open_fds else []
         for fd in ready:
@@ -714,28 +715,26 @@ def _collect(pid, read_fd, deadline, limit=64 << 20, err_fd=None, printed=None):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             return chunks, None
-    for fd in ([read_fd] + ([err_fd] if err_fd is not None else [])):
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
-    drained = 0
-    while size <= limit:
-        try:
-            chunk = os.read(read_fd, 1 << 16)
-        except OSError:  # EAGAIN: nothing more, though a stray process may hold the pipe open
-            break
-        if not chunk:
-            break
-        size += len(chunk)
-        chunks.append(chunk)
-    while err_fd is not None and drained < (64 << 20):
-        try:
-            chunk = os.read(err_fd, 1 << 16)
-        except OSError:
-            break
-        if not chunk:
-            break
-        drained += len(chunk)
-        printed.add(chunk)
+    _drain(read_fd, limit - size, chunks.append)
+    _drain(err_fd, (64 << 20) - 1, printed.add)
     return chunks, status
+
+
+def _drain(fd, room, take):
+    """What is left in a pipe, read without blocking (a stray process may hold it open, so no
+    EOF is waited for), chunk by chunk to `take` while `room` bytes are left."""
+    import fcntl
+
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+    while room >= 0:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except OSError:  # EAGAIN: nothing more
+            return
+        if not chunk:
+            return
+        room -= len(chunk)
+        take(chunk)
 
 
 def read_outputs(workdir, key):

@@ -20,6 +20,7 @@ from typing import Any
 
 from .diagnose import LOADS, CellResult, options
 from .probe import AS_H5, COMPILE, CUSTOM, REPAIRED, UNSAFE
+from .rules import REPAIRED_SAID, standin_loaded
 
 WANTS = ("load-error", "import-error", "crash", "timeout", "loaded-after-fix")
 MARKS = ("(proven", "(tried", "(not tried", "proven:")
@@ -128,7 +129,7 @@ def with_recipes(
                     f"is in {original}: run with load.inference: true"
                 )
                 proof = dict(proof, proven=False, why=why)
-                fix = (fix or "").replace("(proven: the repaired config loaded", "(not proven: " + why + "; the repaired config loaded", 1)
+                fix = (fix or "").replace(f"(proven: {REPAIRED_SAID}", f"(not proven: {why}; {REPAIRED_SAID}", 1)
             out.append(replace(r, recipe=proof, fix=fix))
             continue
         elsewhere = _nearest(r, [x for x in loads.get(r.model, []) if x.cell != r.cell])
@@ -150,9 +151,6 @@ def with_recipes(
     return out
 
 
-REPAIRED_SAID = "the repaired config loaded"  # diagnose's words; the repairs are named here
-
-
 def _shown(repairs: Sequence[str]) -> str:
     cut = [r if len(r) <= 90 else r[:87] + "..." for r in repairs[:3]]
     return "; ".join(cut) + (f"; and {len(repairs) - 3} more" if len(repairs) > 3 else "")
@@ -170,7 +168,7 @@ def _marked(fix: str | None, why: str) -> str | None:
 def _why(r: CellResult, try_fixes: bool, custom_objects: bool, trusted: bool) -> str:
     """Why the fix sentence's recipe was not run in this run."""
     fix = r.fix or ""
-    if any(a.get("standin") and a.get("ok") for a in r.attempts):
+    if standin_loaded(r.attempts):
         return "it needs your function; with a stand-in in its place the model loads"
     if r.cause == "custom-object" and not custom_objects:
         return "it needs your custom objects: pass --custom-objects FILE and the harness tries them"

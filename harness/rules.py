@@ -14,7 +14,7 @@ load options loaded the model that way in this cell; recipes.py marks the rest.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,12 @@ from .probe import AS_H5, COMPILE, CUSTOM, REPAIRED, RESCUES, UNSAFE
 
 Answer = tuple[Cause, str | None, str]  # (cause, missing name, fix)
 PROVEN = " (proven: it loaded)"
+REPAIRED_SAID = "the repaired config loaded"  # recipes.py names the repairs after these words
+
+
+def standin_loaded(attempts: Iterable[Mapping[str, Any]]) -> bool:
+    """A load with stand-ins for the functions the file names went through (never a load of the model)."""
+    return any(a.get("ok") and a.get("standin") for a in attempts)
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,11 @@ class Seen:
     def proven_if(self, option: str) -> str:
         return PROVEN if option in self.done else ""
 
+    @property
+    def repair_mark(self) -> str:
+        """What the rules' config repair did here, for a fix that names one."""
+        return f" (proven: {REPAIRED_SAID})" if REPAIRED in self.done else " (not tried here)"
+
 
 # --------------------------------------------------------------------------- the rules, in order
 
@@ -114,7 +125,9 @@ def weights_only(s: Seen) -> Answer | None:
     """Keras 2: "No model config found in the file at ..." """
     if "No model config found" not in s.text:
         return None
-    fix = partial_note(s.info) if s.info.partial else "the file holds weights only (save_weights): build the model in code, then load_weights"
+    fix = (
+        partial_note(s.info) if s.info.partial else "the file holds weights only (save_weights): build the model in code, then load_weights"
+    )
     return "not-a-model", None, fix
 
 
@@ -171,7 +184,7 @@ def lambda_activation(s: Seen) -> Answer | None:
     if not found:
         return None
     function = found.group(1)
-    standin = any(a.get("ok") and a.get("standin") for a in s.attempts)
+    standin = standin_loaded(s.attempts)
     evidence = (
         " (tried with a stand-in function: then the model loads, so that function is all it lacks)"
         if standin
@@ -196,8 +209,7 @@ def gru_reset_after(s: Seen) -> Answer | None:
         "version-mismatch",
         "reset_after",
         f"the GRU was saved by {s.saved}, before GRU had reset_after (it computed reset_after=False); this Keras assumes "
-        "reset_after=True: set reset_after=False in the layer's config"
-        + (" (proven: the repaired config loaded)" if REPAIRED in s.done else " (not tried here)"),
+        "reset_after=True: set reset_after=False in the layer's config" + s.repair_mark,
     )
 
 
@@ -211,8 +223,7 @@ def keras1_arguments(s: Seen) -> Answer | None:
         "version-mismatch",
         found.group(1),
         f"the file was written by {s.saved} with Keras 1 argument names (the message names '{found.group(1)}'), which Keras 2 renamed: "
-        "rename them in the config as Keras 2.0 did (output_dim -> units, init -> kernel_initializer, ...)"
-        + (" (proven: the repaired config loaded)" if REPAIRED in s.done else " (not tried here)"),
+        "rename them in the config as Keras 2.0 did (output_dim -> units, init -> kernel_initializer, ...)" + s.repair_mark,
     )
 
 
@@ -225,8 +236,7 @@ def sequential_as_list(s: Seen) -> Answer | None:
         "version-mismatch",
         None,
         f"a Sequential saved by {s.saved}, whose config is a bare list of layers (Keras 2.2.2 and before), which {s.here} cannot "
-        "read: write it as {'name', 'layers'} in the config"
-        + (" (proven: the repaired config loaded)" if REPAIRED in s.done else " (not tried here)"),
+        "read: write it as {'name', 'layers'} in the config" + s.repair_mark,
     )
 
 
@@ -239,8 +249,7 @@ def integer_embedding(s: Seen) -> Answer | None:
         "version-mismatch",
         "Embedding",
         f"the Embedding's dtype is int32 (written by {s.saved}, where it meant the input's dtype); this Keras makes its "
-        "weights in that dtype: set the Embedding's dtype to float32 in the config"
-        + (" (proven: the repaired config loaded)" if REPAIRED in s.done else " (not tried here)"),
+        "weights in that dtype: set the Embedding's dtype to float32 in the config" + s.repair_mark,
     )
 
 
@@ -253,8 +262,7 @@ def initializer_dtype(s: Seen) -> Answer | None:
         "version-mismatch",
         found.group(1),
         f"the file's initializers carry a dtype argument (written by {s.saved}), which {s.here}'s {found.group(1)} does not take: "
-        "drop it from the initializer configs"
-        + (" (proven: the repaired config loaded)" if REPAIRED in s.done else " (not tried here)"),
+        "drop it from the initializer configs" + s.repair_mark,
     )
 
 
@@ -265,7 +273,7 @@ def repaired_config(s: Seen) -> Answer | None:
     return (
         "version-mismatch",
         None,
-        f"the config written by {s.saved} needs changes for this Keras (proven: the repaired config loaded); "
+        f"the config written by {s.saved} needs changes for this Keras (proven: {REPAIRED_SAID}); "
         "`harness migrate` writes the repaired file",
     )
 
@@ -278,7 +286,7 @@ def addons(s: Seen) -> Answer | None:
     plugin = {p.get("name"): p for p in s.plugins}.get("tensorflow_addons")
     renamed = (
         "; or without Addons: the config with its Addons objects renamed to their Keras equivalents (the same weights) loads here "
-        "(proven: the repaired config loaded)"
+        f"(proven: {REPAIRED_SAID})"
         if REPAIRED in s.done
         else ""
     )
@@ -301,7 +309,7 @@ def addons(s: Seen) -> Answer | None:
 
 
 def hub_layer(s: Seen) -> Answer | None:
-    """"Unknown layer: 'KerasLayer'": tensorflow-hub's layer."""
+    """ "Unknown layer: 'KerasLayer'": tensorflow-hub's layer."""
     if s.name != "KerasLayer":
         return None
     return (
@@ -348,7 +356,7 @@ def lambda_refused(s: Seen) -> Answer | None:
 
 
 def lambda_loss(s: Seen) -> Answer | None:
-    """"Unknown loss function: '<lambda>'": a lambda as loss or metric, which no file keeps."""
+    """ "Unknown loss function: '<lambda>'": a lambda as loss or metric, which no file keeps."""
     if not (s.name == "<lambda>" or (s.done == {COMPILE} and "<lambda>" in s.compiled)):
         return None
     return (
@@ -376,7 +384,7 @@ def dtype_policy(s: Seen) -> Answer | None:
 
 
 def unknown_object(s: Seen) -> Answer | None:
-    """"Unknown layer: 'ResidualBlock'", "Could not locate class 'Scale'", "Cannot deserialize object of type `Scale`"."""
+    """ "Unknown layer: 'ResidualBlock'", "Could not locate class 'Scale'", "Cannot deserialize object of type `Scale`"."""
     name = s.name
     if name is None:
         return None
@@ -388,7 +396,9 @@ def unknown_object(s: Seen) -> Answer | None:
                 f"load_model, or pass custom_objects={{'{name}': {short}}}"
             )
         else:
-            fix = f"pass custom_objects={{'{name}': {short}}} to load_model (or decorate it with @keras.saving.register_keras_serializable())"
+            fix = (
+                f"pass custom_objects={{'{name}': {short}}} to load_model (or decorate it with @keras.saving.register_keras_serializable())"
+            )
         return "custom-object", name, fix
     return (
         "version-mismatch",
@@ -412,7 +422,7 @@ def weights_where_only_its_minor_looks(s: Seen) -> Answer | None:
 
 
 def unrecognized_arguments(s: Seen) -> Answer | None:
-    """"Unrecognized keyword arguments passed to Dense: {'quantization_config': None}" (Keras 3),
+    """ "Unrecognized keyword arguments passed to Dense: {'quantization_config': None}" (Keras 3),
     "Unrecognized keyword arguments: ['batch_shape']" (Keras 2 reading Keras 3)."""
     found = _UNRECOGNIZED.search(s.text)
     if not found:
@@ -451,7 +461,7 @@ def optimizer_argument(s: Seen) -> Answer | None:
 
 
 def format_not_read(s: Seen) -> Answer | None:
-    """"File format not supported: filepath=..." (Keras 3 and a SavedModel or another format);
+    """ "File format not supported: filepath=..." (Keras 3 and a SavedModel or another format);
     "parent module ... cannot be imported" (a .keras module path this Keras lacks)."""
     if ("parent module" in s.text and "cannot be imported" in s.text) or "File format not supported" in s.text:
         return "version-mismatch", None, _format_fix(s.info, s.env_major)
@@ -461,7 +471,9 @@ def format_not_read(s: Seen) -> Answer | None:
 def newer_file(s: Seen) -> Answer | None:
     """Keras 3 wraps what went wrong: "... could not be deserialized properly"; the file is newer than this Keras."""
     info, keras = s.info, s.keras
-    if not ("could not be deserialized properly" in s.text and info.keras_version and keras and _release(info.keras_version) > _release(keras)):
+    if not (
+        "could not be deserialized properly" in s.text and info.keras_version and keras and _release(info.keras_version) > _release(keras)
+    ):
         return None
     return (
         "version-mismatch",
@@ -545,7 +557,7 @@ def load_cause(seen: Seen) -> Answer:
         if answer is not None:
             cause, missing, fix = answer
             if REPAIRED in seen.done and "repaired config" not in fix:  # the rule named the blocker; the repair is what loaded it
-                fix += "; the config repaired by the harness's rules loads here (proven: the repaired config loaded)"
+                fix += f"; the config repaired by the harness's rules loads here (proven: {REPAIRED_SAID})"
             return cause, missing, fix
     error = seen.error
     return "unknown", None, f"{error.get('type', 'error')}: {first_line(error.get('message', ''))}"
@@ -608,7 +620,6 @@ _CORRUPT = (
 )
 
 
-
 def options(fix: str | None) -> set[str]:
     """The load options of an attempt's name ("custom_objects+compile=False")."""
     return set((fix or "").split("+")) - {""}
@@ -637,7 +648,9 @@ _MISSING_ARGUMENT = re.compile(r"missing \d+ required positional arguments?: '(u
 _MARSHAL = ("bad marshal data", "unknown type code", "EOF read where object expected")
 _LIST_CONFIG = "pop expected at most 1 argument, got 2"
 _INT_EMBEDDING = re.compile(r"Cannot convert -?[\d.e-]+ to EagerTensor of dtype u?int\d+")
-_INITIALIZER_ARGUMENT = re.compile(r"\b(Zeros|Ones|Constant|RandomNormal|RandomUniform|TruncatedNormal|VarianceScaling|Orthogonal|Identity|Glorot\w+|He\w+|Lecun\w+)\(\) takes no arguments")
+_INITIALIZER_ARGUMENT = re.compile(
+    r"\b(Zeros|Ones|Constant|RandomNormal|RandomUniform|TruncatedNormal|VarianceScaling|Orthogonal|Identity|Glorot\w+|He\w+|Lecun\w+)\(\) takes no arguments"
+)
 
 
 def _keras1_file(info: ModelInfo) -> bool:
@@ -761,5 +774,3 @@ def _env_keras_major(cell: Cell, versions: Mapping[str, str]) -> int | None:
 
 def first_line(text: str | None) -> str:
     return ((text or "").strip().splitlines() or [""])[0][:300]
-
-
