@@ -96,7 +96,11 @@ class Seen:
     @property
     def repair_mark(self) -> str:
         """What the rules' config repair did here, for a fix that names one."""
-        return f" (proven: {REPAIRED_SAID})" if REPAIRED in self.done else " (not tried here)"
+        if REPAIRED in self.done:
+            return f" (proven: {REPAIRED_SAID})"
+        if any(REPAIRED in options(a.get("fix")) for a in self.attempts[1:]):
+            return " (tried here: the repaired config did not load either)"
+        return " (not tried here)"
 
 
 # --------------------------------------------------------------------------- the rules, in order

@@ -543,6 +543,10 @@ def test_a_gru_saved_before_reset_after():
     r = diagnose(CELL, info, "m0", ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": error}]})))
     assert (r.status, r.cause, r.missing_name) == ("load-error", "version-mismatch", "reset_after")
     assert "reset_after=False" in r.fix and "not tried" in r.fix
+    # tried and failed: the fix says so, never "not tried"
+    failed_too = [{"fix": None, "ok": False, "error": error}, {"fix": "repaired config", "ok": False, "error": error}]
+    r = diagnose(CELL, info, "m0", ProbeOutcome(probe({"attempts": failed_too})))
+    assert "(tried here: the repaired config did not load either)" in r.fix and "not tried" not in r.fix
     repaired = [{"fix": None, "ok": False, "error": error}, {"fix": "repaired config", "ok": True}]
     r = diagnose(CELL, info, "m0", ProbeOutcome(probe({"attempts": repaired})))
     assert (r.status, r.fix_worked) == ("loaded-after-fix", "repaired config") and "proven: the repaired config loaded" in r.fix
