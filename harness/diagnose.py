@@ -36,6 +36,7 @@ from .rules import (
     load_cause,
     options,
     standin_loaded,
+    with_serving,
 )
 
 __all__ = [
@@ -245,12 +246,13 @@ def _load_outcome(
     )
     if not attempts:
         return CellResult(**extra, status="crash", detail="the probe recorded no load attempt")
-    every_error = [e for a in attempts for e in _errors(a.get("error") or {})]
+    # what a load raised (the harness's own call of a serving signature is no load of the user's)
+    every_error = [e for a in attempts if not a.get("serving") for e in _errors(a.get("error") or {})]
     attribute_error = bool(printed) or any(e.get("type") == "AttributeError" for e in every_error)
     if attempts[0].get("ok"):
         return CellResult(**extra, status="loaded", attribute_error=bool(printed))
     error = attempts[0].get("error") or {}
-    worked = next((a["fix"] for a in attempts[1:] if a.get("ok") and not a.get("standin")), None)
+    worked = next((a["fix"] for a in attempts[1:] if a.get("ok") and not a.get("standin") and not a.get("serving")), None)
     cause, missing, fix = load_cause(Seen(cell, info, error, versions, plugins, worked, tuple(attempts)))
     shown = _failed_fix(attempts, info, versions, cell) if not worked else None
     if shown is not None:
@@ -259,6 +261,8 @@ def _load_outcome(
         fix = _next_blocker(cell, info, versions, plugins, attempts, fix)
     if not worked and cause == "version-mismatch":
         fix += _also_needs(info, fix)
+    if not worked:
+        fix = with_serving(fix, attempts, versions)
     return CellResult(
         **extra,
         status="loaded-after-fix" if worked else "load-error",
@@ -266,7 +270,7 @@ def _load_outcome(
         exception=error,
         attribute_error=attribute_error,
         attribute=_attribute(error)
-        or next((_attribute(a.get("error") or {}) for a in attempts[1:] if _attribute(a.get("error") or {})), None),
+        or next((_attribute(a.get("error") or {}) for a in attempts[1:] if not a.get("serving") and _attribute(a.get("error") or {})), None),
         missing_name=missing,
         fix=fix,
         fix_worked=worked,
@@ -343,6 +347,8 @@ def _also_needs(info: ModelInfo, fix: str) -> str:
 def _not_loaded(attempts: Sequence[Mapping[str, Any]]) -> str:
     if standin_loaded(attempts):
         return "it loads only with a stand-in for a function the file names (not the model's own: not counted as loaded)"
+    if any(a.get("ok") and a.get("serving") for a in attempts):
+        return "load_model fails; its serving signature answers for inference (not counted as loaded)"
     return "no fix the harness could try loaded it" if len(attempts) > 1 else ""
 
 
@@ -354,6 +360,7 @@ def _attempt_summary(attempt: Mapping[str, Any]) -> dict[str, Any]:
         "fix": attempt.get("fix") or "as is",
         "ok": bool(attempt.get("ok")),
         **({"standin": True} if attempt.get("standin") else {}),
+        **({"serving": True} if attempt.get("serving") else {}),
         "exception": error.get("type") or ("timeout" if attempt.get("timeout") else "crash" if attempt.get("crash") else None),
         "message": first_line(error.get("message", "")) or attempt.get("skipped") or "",
         "attribute_error": any(e.get("type") == "AttributeError" for e in errors),

@@ -32,7 +32,7 @@ import time
 import traceback
 import typing  # noqa: F401 - names in type comments (mypy reads them; nothing at run time)
 
-PROBE_VERSION = 6  # 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
+PROBE_VERSION = 7  # 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
 OUTPUTS_MAX = 48 << 20  # bytes of saved outputs sent back per model (base64 on the channel)
 DISTRIBUTIONS = (
     "tensorflow",
@@ -312,7 +312,7 @@ def attempt_plan(request, model=None):
     migrate asks for it). The chain between them is decided as it goes (load_model_attempts)."""
     model = model or {}
     plan = [(None, bool(request.get("compile", True)), False)]
-    if model.get("rescue") and model.get("format") == "savedmodel":
+    if (model.get("rescue") or model.get("serve")) and model.get("format") == "savedmodel":
         plan += [(TFSM, False, False), (SAVED_MODEL_LOAD, False, False)]
     return plan
 
@@ -396,7 +396,18 @@ def one_attempt(keras, model, request, options):
         result["peak_rss_mb"] = peak_rss_mb()
         return result
     record = attempt(keras, path, compile_flag, objects, fix, custom_file, unsafe=UNSAFE in options)
-    real = record["ok"] and STANDIN not in options
+    served = bool(rescue) and not model.get("rescue")
+    if served:
+        # harness run's check of its own advice ("for inference, call the serving signature"):
+        # the signature must answer a batch; it is never the model loading (load_model failed)
+        record["serving"] = True
+        if record["ok"]:
+            try:
+                run_inference(record["model"], request.get("input"))
+            except BaseException as exc:  # noqa: BLE001
+                record["ok"] = False
+                record["error"] = describe_exception(exc, custom_file)
+    real = record["ok"] and STANDIN not in options and not served
     if STANDIN in options:
         record["standin"] = True
     if real and request.get("inference"):

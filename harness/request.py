@@ -28,6 +28,7 @@ class ModelRequest:
     plugins: tuple[str, ...] = ()
     resave: bool = False
     rescue: bool = False
+    serve: bool = False  # harness run: a SavedModel load_model fails on is also called through its serving signature (never a load)
     standins: tuple[str, ...] = ()  # functions the file names that nobody defines (an activation saved as '<lambda>')
     repaired: tuple[tuple[str, str], ...] = ()  # (Keras major, host path of the file with its config repaired for it)
 
@@ -63,6 +64,7 @@ class ProbeRequest:
                     "plugins": list(m.plugins),
                     "resave": m.resave,
                     "rescue": m.rescue,
+                    **({"serve": True} if m.serve else {}),
                     **({"standins": list(m.standins)} if m.standins else {}),
                     **({"repaired": dict(m.repaired)} if m.repaired else {}),
                 }
@@ -91,6 +93,7 @@ def probe_request(infos: Sequence[ModelInfo], load: LoadOptions, api: str) -> Pr
                 plugins=("tensorflow_addons",) if info.names("addons") else (),
                 resave=info.name in load.resave,
                 rescue=info.name in load.rescue,
+                serve=load.fixes and info.format == "savedmodel" and info.name not in load.rescue,
                 standins=standins(info) if load.fixes else (),
                 repaired=tuple((major, f.path) for major, f in sorted(repaired_files(info).items())) if load.fixes and load.repairs else (),
             )

@@ -28,6 +28,50 @@ PROVEN = " (proven: it loaded)"
 REPAIRED_SAID = "the repaired config loaded"  # recipes.py names the repairs after these words
 
 
+SERVING_FAILED = "; its serving signature does not answer here either, for inference: "
+SERVE_ADVICE = ", or for inference only wrap it with keras.layers.TFSMLayer(path, call_endpoint='serving_default')"
+
+
+def with_serving(fix: str, attempts: Iterable[Mapping[str, Any]], versions: Mapping[str, str] | None = None) -> str:
+    """The fix with what the run saw of its inference-only advice: marked proven where the
+    serving signature answered; where it failed too, the advice is dropped and the failure said."""
+    attempts = tuple(attempts)
+    mark = serving_mark(attempts)
+    if not mark:
+        return fix
+    if SERVING_FAILED in mark and "has no attribute 'add_slot'" in mark and "tf-keras" not in (versions or {}):
+        # Seen by hand (basic-pitch's nmp SavedModel, TF 2.21.0): the optimizer's slot variables are
+        # revived through the Keras 2 optimizer classes that tf-keras registers; with tf-keras merely
+        # installed (no TF_USE_LEGACY_KERAS), TFSMLayer and tf.saved_model.load both read it
+        mark += (
+            " (tf-keras installed next to it, without TF_USE_LEGACY_KERAS, lets TensorFlow revive the Keras 2 optimizer "
+            "whose slots this SavedModel keeps; not tried here)"
+        )
+    proven = mark.startswith(" (proven")
+    if SERVE_ADVICE in fix:
+        return fix.replace(SERVE_ADVICE, SERVE_ADVICE + mark if proven else "", 1) + ("" if proven else mark)
+    return fix + mark
+
+
+def serving_mark(attempts: Iterable[Mapping[str, Any]]) -> str:
+    """What harness run saw of its own inference-only advice for a SavedModel (call its serving
+    signature through TFSMLayer or tf.saved_model.load): the probe tried it after load_model
+    failed and called it on a batch. "" where it was not tried."""
+    served = [a for a in attempts if a.get("serving")]
+    if not served:
+        return ""
+    ok = next((a for a in served if a.get("ok")), None)
+    if ok is not None:
+        return f" (proven for inference only: its serving signature answered a batch through {ok.get('fix')} here; load_model still fails)"
+    failed = "; ".join(
+        f"{a.get('fix')} raised {(a.get('error') or {}).get('type', 'an error')}: {first_line(str((a.get('error') or {}).get('message', '')))[:160]}"
+        for a in served
+        if a.get("error")
+    )
+    # worded without a "(tried" mark: the rest of the sentence keeps its own (not tried: ...)
+    return f"{SERVING_FAILED}{failed}" if failed else ""
+
+
 def standin_loaded(attempts: Iterable[Mapping[str, Any]]) -> bool:
     """A load with stand-ins for the functions the file names went through (never a load of the model)."""
     return any(a.get("ok") and a.get("standin") for a in attempts)
@@ -715,8 +759,7 @@ def _format_fix(info: ModelInfo, env_major: int | None) -> str:
     if info.format == "savedmodel" and (env_major or 0) >= 3:
         return (
             f"a SavedModel{' of Keras ' + info.keras_version if info.keras_version else ''}, which Keras 3's load_model does not read: "
-            "load with tf-keras and TF_USE_LEGACY_KERAS=1 (--try-fixes tries it), or for inference only wrap it with "
-            "keras.layers.TFSMLayer(path, call_endpoint='serving_default')"
+            "load with tf-keras and TF_USE_LEGACY_KERAS=1 (--try-fixes tries it)" + SERVE_ADVICE
         )
     if saved and saved >= 3 and (env_major or 0) < 3:
         # Keras 2 reads neither Keras 3's .keras nor its H5 layer configs (seen: InputLayer batch_shape)

@@ -393,6 +393,7 @@ ATTEMPT = record(
         "fix": nullable(SHORT),
         "ok": boolean,
         "standin": boolean,
+        "serving": boolean,
         "exception": nullable(SHORT),
         "message": nullable(TEXT),
         "attribute_error": boolean,

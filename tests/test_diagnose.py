@@ -606,3 +606,48 @@ def test_advice_to_move_to_keras_3_names_what_the_file_needs_there_too():
     r = first_attempt(info, K2_15, error)
     assert "tensorflow>=2.16" in r.fix
     assert "there it also needs custom_objects for 'Block', compile=False (its loss or metric is a lambda), safe_mode=False" in r.fix
+
+
+FORMAT_NOT_SUPPORTED = (
+    "File format not supported: filepath=nmp. Keras 3 only supports V3 `.keras` files, legacy H5 format files (`.h5` extension). "
+    "Note that the legacy SavedModel format is not supported by `load_model()` in Keras 3."
+)
+
+
+def test_a_savedmodel_keras_3_cannot_load_is_served_for_inference_and_never_counted_as_loaded():
+    """harness run tries its own inference-only advice: the serving signature through TFSMLayer."""
+    info = info_of("sm", "savedmodel", "2.15.0", ClassRef("Dense", "builtin", "layers[1]"))
+    error = failed("ValueError", FORMAT_NOT_SUPPORTED)
+    attempts = [
+        {"fix": None, "ok": False, "error": error},
+        {"fix": "compile=False", "ok": False, "error": error},
+        {"fix": "TFSMLayer", "ok": True, "serving": True},
+    ]
+    r = diagnose(K3_CELL, info, "m0", ProbeOutcome(probe({"attempts": attempts}, versions=K3_VERSIONS)))
+    assert (r.status, r.cause, r.fix_worked) == ("load-error", "version-mismatch", None)
+    assert "wrap it with keras.layers.TFSMLayer(path, call_endpoint='serving_default') (proven for inference only" in r.fix
+    assert "through TFSMLayer here; load_model still fails" in r.fix and "serving signature answers" in r.detail
+    assert r.attempts[-1]["serving"] is True and not r.attribute_error
+
+
+def test_a_serving_signature_that_fails_too_is_not_advised_and_its_error_is_no_load_error():
+    """basic-pitch's nmp SavedModel in TF 2.21.0 without tf-keras (checked by hand: TFSMLayer and
+    tf.saved_model.load raise this; with tf-keras installed both read it)."""
+    info = info_of("nmp", "savedmodel", "2.4.0", ClassRef("Dense", "builtin", "layers[1]"))
+    error = failed("ValueError", FORMAT_NOT_SUPPORTED)
+    slot = failed("AttributeError", "'_UserObject' object has no attribute 'add_slot'")
+    attempts = [
+        {"fix": None, "ok": False, "error": error},
+        {"fix": "TFSMLayer", "ok": False, "serving": True, "error": slot},
+        {"fix": "tf.saved_model.load", "ok": False, "serving": True, "error": slot},
+    ]
+    r = diagnose(K3_CELL, info, "m0", ProbeOutcome(probe({"attempts": attempts}, versions=K3_VERSIONS)))
+    assert (r.status, r.cause) == ("load-error", "version-mismatch")
+    assert "wrap it with keras.layers.TFSMLayer" not in r.fix and "TF_USE_LEGACY_KERAS=1" in r.fix
+    assert "does not answer here either, for inference: TFSMLayer raised AttributeError" in r.fix
+    assert "tf-keras installed next to it" in r.fix and "not tried here" in r.fix
+    # the AttributeError is the harness's own call of the signature, not the user's load
+    assert r.attribute_error is False and r.attribute is None
+    # where tf-keras is installed already, that hint would be no news
+    r = diagnose(K3_CELL, info, "m0", ProbeOutcome(probe({"attempts": attempts}, versions={**K3_VERSIONS, "tf-keras": "2.21.0"})))
+    assert "tf-keras installed next to it" not in r.fix

@@ -741,6 +741,11 @@ def test_files_that_are_no_whole_model_and_layouts_one_keras_cannot_read(tmp_pat
     assert exported[TF215]["exception"]["type"] == "AttributeError" and "'predict'" in exported[TF215]["exception"]["message"]
     assert "File format not supported" in exported[TF221]["exception"]["message"]
     assert all("TFSMLayer" in r["fix"] and "tf.saved_model.load" in r["fix"] for r in exported.values())
+    # and harness run tried that advice: the signature answered a batch (Keras 3 through TFSMLayer,
+    # Keras 2, which has no TFSMLayer, through tf.saved_model.load); still no load
+    assert "answered a batch through TFSMLayer here" in exported[TF221]["fix"]
+    assert "answered a batch through tf.saved_model.load here" in exported[TF215]["fix"]
+    assert all(r["fix_worked"] is None and any(a.get("serving") and a["ok"] for a in r["attempts"]) for r in exported.values())
     # Keras 2 files Keras 3 misreads, each named for what it is
     for name in ("mixed_precision.h5", "lstm.h5", "hdf5_named.keras"):
         assert k2[name]["status"] == "loaded", name

@@ -126,3 +126,16 @@ def test_a_repaired_config_is_not_proven_while_the_original_loads_somewhere_and_
     # nowhere else loads it: the load is the proof
     alone = run([repaired])[("m.h5", K3["id"])].recipe
     assert alone is not None and alone["proven"] is True
+
+
+def test_the_not_tried_mark_stays_with_the_advice_before_what_the_serving_signature_showed():
+    from harness.rules import SERVING_FAILED
+
+    seen = f"{SERVING_FAILED}TFSMLayer raised AttributeError: '_UserObject' object has no attribute 'add_slot'"
+    advice = "a SavedModel of Keras 2.4.0: load with tf-keras and TF_USE_LEGACY_KERAS=1 (--try-fixes tries it)"
+    r = CellResult("m.h5", K3["id"], "load-error", cause="version-mismatch", fix=advice + seen, versions={"keras": "3.15.1"})
+    got = run([r])[("m.h5", K3["id"])]
+    assert got.fix == f"{advice} (not tried: {got.recipe['why']}){seen}" and "--try-fixes" in got.recipe["why"]
+    served = replace(r, fix=advice + " (proven for inference only: ...)", attempts=({"fix": "TFSMLayer", "ok": True, "serving": True},))
+    got = run([served])[("m.h5", K3["id"])]
+    assert got.recipe["proven"] is False and "only its serving signature answers" in got.recipe["why"]

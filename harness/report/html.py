@@ -60,8 +60,7 @@ def _details(doc: Mapping[str, Any], r: Mapping[str, Any], cell: Mapping[str, An
     if len(attempts) > 1:
         lines = []
         for n, a in enumerate(attempts, 1):
-            outcome = "loaded" if a.get("ok") else (a.get("exception") or "failed") + (f": {a['message']}" if a.get("message") else "")
-            lines.append(f"{n}. {a.get('fix')}: {outcome}")
+            lines.append(f"{n}. {a.get('fix')}: {summary.attempt_text(a)}")
         terms.append(("Attempts", "\n".join(lines)))
     if r.get("detail"):
         terms.append(("Detail", str(r["detail"])))

@@ -32,7 +32,7 @@ def _body(r: Mapping[str, Any]) -> str:
     tried = r.get("attempts") or []
     lines = [note] * bool(note)
     if len(tried) > 1:
-        lines += [f"attempt {a['fix']}: " + ("loaded" if a["ok"] else f"{a['exception']}: {a['message']}") for a in tried]
+        lines += [f"attempt {a['fix']}: {summary.attempt_text(a)}" for a in tried]
     exc = r.get("exception") or {}
     parts = (
         f"{exc.get('type')}: {exc.get('message')}" if exc else "",

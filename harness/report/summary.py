@@ -75,6 +75,19 @@ def exception_label(result: Result) -> str:
     return kind or ""
 
 
+def attempt_text(attempt: Mapping[str, Any]) -> str:
+    """One load attempt's outcome as the reports list it: an attempt that went through with a
+    stand-in or only through the serving signature says so (neither is the model loading)."""
+    if attempt.get("ok"):
+        if attempt.get("standin"):
+            return "loaded with a stand-in (not counted as loaded)"
+        if attempt.get("serving"):
+            return "its serving signature answered (inference only, not counted as loaded)"
+        return "loaded"
+    message = attempt.get("message")
+    return (attempt.get("exception") or "failed") + (f": {message}" if message else "")
+
+
 def failure_text(result: Result, limit: int = 160) -> str:
     """The exception label and the first line of its message: what a user reads first."""
     label = exception_label(result)
