@@ -27,6 +27,7 @@ this process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -308,6 +309,65 @@ def _written(source: Path, target: Path, strategy: str, repaired: Repaired) -> C
 # --------------------------------------------------------------------------- the migration
 
 
+MARKER = ".harness-migrate.json"  # what harness migrate wrote in DIR: only those it ever replaces
+REPORTS = ("migration.json", "migration.md")
+
+
+def _written_names(model: Path) -> set[str]:
+    """Every name a migration of `model` can write in DIR (its format is known only at the end)."""
+    stem = model.name if model.is_dir() else model.stem
+    return {"work", *REPORTS, f"{stem}.keras", f"{stem}.h5", model.name, f"{model.name}.savedmodel"}
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def claim_outdir(model: Path, outdir: Path, force: bool = False, *, check_only: bool = False) -> Path:
+    """DIR made safe to write, and the harness's scratch folder in it (DIR/work), or a UsageError.
+
+    harness migrate never replaces the model it migrates, nor a file it did not write: DIR may
+    hold other files, but none of the names it writes unless an earlier migration wrote them
+    (MARKER lists them), and those only with --force. The scratch folder is one of them."""
+    source = model.resolve()
+    target = outdir.resolve()
+    if _inside(target, source) and source.is_dir():
+        raise UsageError(f"-o {outdir}: it is inside the model {model}; pick a folder outside it")
+    ours = target / MARKER
+    earlier: set[str] = set()
+    if ours.is_file() and not ours.is_symlink():
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            earlier = {str(n) for n in json.loads(ours.read_text(encoding="utf-8"))["files"] if isinstance(n, str)}
+    names = _written_names(model)
+    for name in sorted(names):
+        path = target / name
+        if _inside(source, path):
+            raise UsageError(f"-o {outdir}: harness migrate writes {path.name} there, which would replace the model {model}; pick another folder")
+        if not (path.exists() or path.is_symlink()):
+            continue
+        if name not in earlier:
+            raise UsageError(f"-o {outdir}: {path.name} is there and harness migrate did not write it; pick another folder (nothing was changed)")
+        if not force:
+            raise UsageError(f"-o {outdir}: it holds an earlier migration ({path.name}); pass --force to replace it, or pick another folder")
+    work = target / "work"
+    if check_only:
+        return work
+    target.mkdir(parents=True, exist_ok=True)
+    for name in sorted(names & earlier):  # --force: what the earlier migration wrote goes, nothing else
+        path = target / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    _mark(target, names)
+    work.mkdir()
+    return work
+
+
+def _mark(outdir: Path, names: set[str]) -> None:
+    write_atomic(outdir / MARKER, json.dumps({"written_by": "harness migrate", "files": sorted(names)}, indent=1))
+
+
 def migrate(
     model: Path,
     to: str,
@@ -319,21 +379,22 @@ def migrate(
     python: str | None = None,
     progress: Any = None,
     tolerance: tuple[float, float] | None = None,
+    force: bool = False,
 ) -> Migration:
-    """`tolerance` (atol, rtol): None picks it from what the model computes in (tolerance_for)."""
+    """`tolerance` (atol, rtol): None picks it from what the model computes in (tolerance_for);
+    `force`: replace what an earlier migration wrote in `outdir` (claim_outdir)."""
     say = progress or (lambda text: None)
     [info] = inspect_models([model])
     if info.partial or info.corrupt:
         raise UsageError(f"{info.name}: {'not a whole model' if info.partial else 'damaged'}; there is nothing to migrate")
+    claim_outdir(model, outdir, force, check_only=True)  # before anything is resolved or written
     atol, rtol, tolerance_why = tolerance_for(info) if tolerance is None else (*tolerance, "given")
     load = replace(load or LoadOptions(), inference=True, atol=atol, rtol=rtol, repairs=False)  # its candidates are its own
     packages = dict(packages or {})
     index = PackageIndex()
     say("resolving the source and target environments")
     dst = environment(to, packages, index, python)
-    work = outdir / "work"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    work = claim_outdir(model, outdir, force)
     # The source: the one named, else where the saving Keras lives, else the first of the usual
     # ones where the file loads (a file that does not say which Keras saved it).
     specs = [source] if source else ([known] if (known := _known_source(info)) else list(SOURCES_TO_TRY))

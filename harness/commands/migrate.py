@@ -52,7 +52,16 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--python", default=None, help="the Python of both environments (default: this one)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per load (default 300)")
     parser.add_argument("--backend", choices=backend_choices(), default="uv")
-    parser.add_argument("-o", "--outdir", type=Path, required=True, metavar="DIR")
+    parser.add_argument(
+        "-o",
+        "--outdir",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="where the migrated file, migration.json/.md and the scratch folder work/ go; never the model's own file or a file "
+        "harness migrate did not write (other files in DIR are left alone)",
+    )
+    parser.add_argument("--force", action="store_true", help="replace what an earlier harness migrate wrote in DIR")
     add_sandbox_arguments(parser)
     parser.set_defaults(main=main)
 
@@ -96,6 +105,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
             args.python,
             lambda text: console.print(f"[grey50]· {terminal(text)}[/]"),
             tolerance,
+            force=args.force,
         )
     except MigrationFailed as exc:
         console.print(f"[red]{terminal(exc)}[/]", markup=True)
