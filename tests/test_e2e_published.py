@@ -176,6 +176,7 @@ def test_published_files_across_keras_2_and_3(published_run):
     }
     got = {(model, cell): essence(outcome(doc, model, cell)) for model, cell in expected}
     assert got == expected
+    assert not [r for r in doc["results"] if r["cause"] == "unknown"]  # every failure explained
     fixes = {(model, cell): outcome(doc, model, cell)["fix"] or "" for model, cell in expected}
     assert "'lr'" in fixes["emotion_model.hdf5", K3] and "compile=False" in fixes["emotion_model.hdf5", K3]
     assert "custom_objects={'SqueezeLayer': SqueezeLayer}" in fixes["model.h5", K2]
