@@ -49,7 +49,7 @@ from .inspection import assemble, inspect_model, read_configs, write_repaired
 from .matrix import Cell, LoadOptions, parse_matrix
 from .memo import remember
 from .modelfile import ModelInfo
-from .outputs import close, differences, read_arrays
+from .outputs import close, differences, read_named
 from .paths import copy_tree, write_atomic
 from .pipeline import expand_cells, inspect_models
 from .plan import EnvSpec
@@ -418,12 +418,22 @@ def migrate(
         tolerance_why=tolerance_why,
         custom_objects=load.custom_objects is not None,
     )
-    if reference.status not in LOADS or not reference.outputs:
-        why = first_line((reference.exception or {}).get("message", "")) or reference.detail or "it did not run on the input"
+    if reference.status in LOADS and not reference.outputs:
+        # the source is fine; the input is not: say what the model raised on it, and how to give one
+        failed = (reference.inference or {}).get("error") or {}
+        why = f"{failed.get('type', 'error')}: {first_line(str(failed.get('message', '')))[:300]}" if failed else "no outputs came back"
         write_reports(migration, outdir)
         raise MigrationFailed(
             migration,
-            f"{info.name} does not load and run in the source environment {' nor '.join(tried_sources)} ({reference.status}: {why}); "
+            f"{info.name} loads in the source environment {src.cell.id} but did not run on the input the harness made from its "
+            f"inputs ({why}): give one with --input X.npy (an .npz holds one array per model input)",
+        )
+    if reference.status not in LOADS:
+        why = first_line((reference.exception or {}).get("message", "")) or reference.detail or "it did not load"
+        write_reports(migration, outdir)
+        raise MigrationFailed(
+            migration,
+            f"{info.name} does not load in the source environment {' nor '.join(tried_sources)} ({reference.status}: {why}); "
             "name another with --from",
         )
     target_keras = _keras_version(dst)
@@ -449,7 +459,8 @@ def migrate(
     say(f"loading {len(found)} candidate(s) in the target environment {dst.cell.id}")
     save_as = "keras" if target_keras.startswith("3") else "h5"
     results = _run(dst, backend, infos, replace(load, save_as=save_as, resave=resave, rescue=rescue), work / "target")
-    expected = read_arrays(reference.outputs)
+    assert reference.outputs is not None  # loaded and ran: checked above
+    expected = read_named(reference.outputs)
     tried = [_judge(c, r, expected, load) for c, r in zip(found, results, strict=True)]
     if bridge is not None:  # the rebuilt model answered in memory; only its saved file, loaded fresh, is proof
         if any(t.proven for t in tried[:bridge_at]):
@@ -470,7 +481,8 @@ def migrate(
 
 RESCUE_NOTES = (
     "inference only: it runs the SavedModel's serving signature, not a Keras model (no fit, no layers, no training config)",
-    "the outputs come back as a dict keyed by the signature's output names (here compared in the order of those names)",
+    "the outputs come back as a dict keyed by the signature's output names (compared by name; against a Keras model's list of "
+    "outputs, in the natural order of those names)",
     "the SavedModel folder must stay whole: the wrapper reads it from its path",
 )
 
@@ -530,7 +542,7 @@ def bridge_file(reference: CellResult, target_keras: str, folder: Path) -> tuple
 
 
 def _resaved(
-    bridge: Tried, dst: Environment, backend: Backend, load: LoadOptions, expected: Sequence[np.ndarray], folder: Path, say: Any
+    bridge: Tried, dst: Environment, backend: Backend, load: LoadOptions, expected: Mapping[str, np.ndarray], folder: Path, say: Any
 ) -> list[Tried]:
     """The assembled file was loaded fresh in the target (its own proof); the copy the target's
     Keras saved in its own format is loaded fresh too, and preferred when it is proven."""
@@ -583,12 +595,12 @@ def _keras_version(env: Environment) -> str:
     return locked.get("keras") or dict(env.cell.pins).get("keras") or "2"
 
 
-def _judge(candidate: Candidate, result: CellResult, expected: Sequence[np.ndarray], load: LoadOptions) -> Tried:
+def _judge(candidate: Candidate, result: CellResult, expected: Mapping[str, np.ndarray], load: LoadOptions) -> Tried:
     if result.status not in LOADS:
         return Tried(candidate, result, why=_failure(result))
     if not result.outputs:
         return Tried(candidate, result, why="loaded, but the model did not run on the input: " + json.dumps(result.inference or {})[:300])
-    got = read_arrays(result.outputs)
+    got = read_named(result.outputs)
     diff = differences(expected, got)
     if not close(expected, got, load):
         where = "shapes differ" if diff["max_abs"] is None else f"max abs diff {diff['max_abs']:.3g}"
@@ -635,6 +647,8 @@ def document(m: Migration) -> dict[str, Any]:
         "target": m.target.record(),
         "reference": {"status": m.reference.status, "loaded_with": m.reference.fix_worked},
         "tolerance": {"atol": m.atol, "rtol": m.rtol, "why": m.tolerance_why},
+        # what the outputs were compared on: the user's --input, or the batch made from the model's inputs
+        "input": (m.reference.inference or {}).get("input"),
         "strategies": [t.record() for t in m.tried],
         "proven": chosen is not None,
         "strategy": chosen.candidate.strategy if chosen else None,
@@ -668,6 +682,8 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
             f"max abs diff {doc['max_abs_diff']:.3g}, max rel diff {doc['max_rel_diff']:.3g} "
             f"(atol {doc['tolerance']['atol']}, rtol {doc['tolerance']['rtol']}: {md(doc['tolerance']['why'])}).",
             "",
+            f"Compared on {_input_text(doc.get('input'))}.",
+            "",
             "## What changed",
             "",
             *(
@@ -698,6 +714,22 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         diff = f"{s['max_abs_diff']:.3g}" if s["max_abs_diff"] is not None else "—"
         lines.append(f"| {md(s['strategy'])} | {md(s['status'])}{' (proven)' if s['proven'] else ''} | {diff} | {md(s['why'])} |")
     return "\n".join(lines) + "\n"
+
+
+def _input_text(spec: Any) -> str:
+    """What the outputs were compared on, from migration.json's "input" (names come from the model: escaped)."""
+    if not isinstance(spec, list) or not spec:
+        return "the source's outputs (input not recorded)"
+    parts = []
+    for item in spec[:8]:
+        if not isinstance(item, Mapping):
+            continue
+        shape = "x".join(str(d) for d in item.get("shape") or [])
+        bounds = f" in [{item['low']}, {item['high']})" if "low" in item and "high" in item else ""
+        parts.append(f"{code(str(item.get('name', '?'))[:80])} {shape} {md(str(item.get('dtype', '?'))[:20])}{bounds}")
+    given = any(str(item.get("name", "")).startswith("from ") for item in spec if isinstance(item, Mapping))
+    made = "" if given else " (a batch made from the model's inputs: a ramp, seeded random values, zeros)"
+    return "; ".join(parts) + made
 
 
 def _load_line(file: str, fix: str | None, custom_objects: bool = False) -> str:

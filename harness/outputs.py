@@ -8,6 +8,7 @@ one that saved the file. Arrays are read with allow_pickle=False: data, never co
 from __future__ import annotations
 
 import hashlib
+import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -27,8 +28,14 @@ MISMATCH: Status = "loaded-output-mismatch"
 MAX_OUTPUT_BYTES = 512 << 20  # a cell's saved outputs, uncompressed: they came from the cell, so they are bounded
 
 
-def read_arrays(path: str | Path) -> list[np.ndarray]:
-    """The arrays of a .npy/.npz; a cell wrote them, so sizes are checked before numpy reads them."""
+Outputs = Mapping[str, "np.ndarray"] | Sequence["np.ndarray"]
+
+
+def read_named(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of a .npy/.npz by name, in the file's order: the probe names them as the model
+    returned them ("0", "1", a dict's keys, "0.a" nested); numpy's own arr_0, arr_1 (np.savez of
+    positional arrays, a user's reference) read as "0", "1". A cell wrote them, so sizes are
+    checked before numpy reads them."""
     import numpy as np
 
     if zipfile.is_zipfile(path):
@@ -38,24 +45,54 @@ def read_arrays(path: str | Path) -> list[np.ndarray]:
             raise ValueError(f"{Path(path).name}: outputs declare {declared} bytes, more than {MAX_OUTPUT_BYTES}")
     data = np.load(path, allow_pickle=False)
     if isinstance(data, np.ndarray):  # a .npy: one output
-        return [data]
-    with data:  # a .npz: arr_0, arr_1, ... in the model's output order
-        return [data[k] for k in sorted(data.files, key=lambda k: int(k.rpartition("_")[2]) if k.rpartition("_")[2].isdigit() else 0)]
+        return {"0": data}
+    with data:
+        return {(k[4:] if k.startswith("arr_") and k[4:].isdigit() else k): data[k] for k in data.files}
 
 
-def differences(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> dict[str, Any]:
-    """Largest absolute and relative difference over all outputs (or the shapes that differ)."""
+def read_arrays(path: str | Path) -> list[np.ndarray]:
+    """The arrays of a .npy/.npz in the file's order."""
+    return list(read_named(path).values())
+
+
+def _natural(name: str) -> list[Any]:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def _named(outputs: Outputs) -> dict[str, np.ndarray]:
+    return dict(outputs) if isinstance(outputs, Mapping) else {str(n): a for n, a in enumerate(outputs)}
+
+
+def aligned(reference: Outputs, outputs: Outputs) -> list[tuple[str, np.ndarray, np.ndarray]] | None:
+    """The outputs paired with the reference's: by name when both name the same outputs; by
+    position (names in natural order) only when one side is positional ("0", "1", ...: a Keras
+    model's list against a serving signature's dict); None when they cannot be paired."""
+    ref, out = _named(reference), _named(outputs)
+    if set(ref) == set(out):
+        return [(k, ref[k], out[k]) for k in ref]
+    positional = any(all(k.isdigit() for k in side) for side in (ref, out))
+    if positional and len(ref) == len(out):
+        return [
+            (f"{a}~{b}" if a != b else a, ref[a], out[b])
+            for a, b in zip(sorted(ref, key=_natural), sorted(out, key=_natural), strict=True)
+        ]
+    return None
+
+
+def differences(reference: Outputs, outputs: Outputs) -> dict[str, Any]:
+    """Largest absolute and relative difference over all outputs (or the names and shapes that differ)."""
     import numpy as np
 
-    if len(reference) != len(outputs) or any(a.shape != b.shape for a, b in zip(reference, outputs, strict=False)):
+    pairs = aligned(reference, outputs)
+    if pairs is None or any(a.shape != b.shape for _, a, b in pairs):
         return {
-            "shapes": [list(a.shape) for a in outputs],
-            "reference_shapes": [list(a.shape) for a in reference],
+            "shapes": {k: list(a.shape) for k, a in _named(outputs).items()},
+            "reference_shapes": {k: list(a.shape) for k, a in _named(reference).items()},
             "max_abs": None,
             "max_rel": None,
         }
     max_abs = max_rel = 0.0
-    for ref, out in zip(reference, outputs, strict=True):
+    for _, ref, out in pairs:
         delta = np.abs(out.astype("float64") - ref.astype("float64"))
         max_abs = max(max_abs, float(delta.max(initial=0.0)))
         scale = np.maximum(np.abs(ref.astype("float64")), 1e-12)
@@ -63,13 +100,14 @@ def differences(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) 
     return {"max_abs": max_abs, "max_rel": max_rel}
 
 
-def close(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray], load: LoadOptions) -> bool:
-    """Same number and shapes of outputs, each within load.atol / load.rtol of the reference."""
+def close(reference: Outputs, outputs: Outputs, load: LoadOptions) -> bool:
+    """The same outputs (by name, aligned), the same shapes, each within load.atol / load.rtol of the reference."""
     import numpy as np
 
-    if len(reference) != len(outputs):
+    pairs = aligned(reference, outputs)
+    if pairs is None:
         return False
-    return all(a.shape == b.shape and np.allclose(b, a, atol=load.atol, rtol=load.rtol) for a, b in zip(reference, outputs, strict=True))
+    return all(a.shape == b.shape and np.allclose(b, a, atol=load.atol, rtol=load.rtol) for _, a, b in pairs)
 
 
 def compare_outputs(models: Sequence[Mapping[str, Any]], results: Sequence[CellResult], load: LoadOptions) -> list[CellResult]:
@@ -131,9 +169,9 @@ def _comparison(reference: tuple[str, str], outputs: str, load: LoadOptions) -> 
         return {"error": str(exc)}
 
     def compute() -> dict[str, Any]:
-        expected = read_arrays(path)
+        expected = read_named(path)
         try:
-            got = read_arrays(outputs)
+            got = read_named(outputs)
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
             return {"error": str(exc)}
         return {"diff": differences(expected, got), "close": close(expected, got, load)}
@@ -168,7 +206,7 @@ def _readable(path: str, limit: int | None = MAX_OUTPUT_BYTES) -> str | None:
 
     def compute() -> bool:
         try:
-            read_arrays(path)
+            read_named(path)
         except (OSError, ValueError, zipfile.BadZipFile):
             return False
         return True
@@ -186,7 +224,7 @@ def _reference(model: Mapping[str, Any], results: Sequence[CellResult], load: Lo
         path = str(load.reference)
         digest = _readable(path, limit=None)
         if digest is None:
-            read_arrays(path)  # the user's file: unreadable is an error, said now (this raises it)
+            read_named(path)  # the user's file: unreadable is an error, said now (this raises it)
             digest = _digest(path, limit=None)
         return path, digest
     saved_by = model.get("keras_version")

@@ -32,7 +32,7 @@ import time
 import traceback
 import typing  # noqa: F401 - names in type comments (mypy reads them; nothing at run time)
 
-PROBE_VERSION = 7  # 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
+PROBE_VERSION = 8  # 8: inputs made from the model (dtype, Embedding id ranges, 3 rows: ramp, seeded random, zeros), outputs saved by name (dicts, nested). 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
 OUTPUTS_MAX = 48 << 20  # bytes of saved outputs sent back per model (base64 on the channel)
 DISTRIBUTIONS = (
     "tensorflow",
@@ -190,37 +190,137 @@ def attempt(keras, path, compile_flag, objects, fix, custom_file, unsafe=False):
     return record
 
 
-def run_inference(model, input_file=None, save_to=None):
-    """Run the model on a deterministic input (or the user's .npy/.npz); save the outputs."""
+ROWS = 3  # a generated batch: a ramp, seeded random values, zeros (an edge value)
+SEED = 0
+NAME_SAFE = re.compile(r"[^A-Za-z0-9_-]")  # "." joins nested names
+
+
+def _natural(key):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(key))]
+
+
+def model_inputs(model):
+    """[(name, tensor or spec)] of the model's inputs; a model that takes a dict: its keys."""
+    struct = getattr(model, "_inputs_struct", None)
+    if struct is None:
+        struct = getattr(model, "_nested_inputs", None)
+    if isinstance(struct, dict):
+        return [(str(k), struct[k]) for k in sorted(struct, key=_natural)], True
+    inputs = model.inputs if isinstance(model.inputs, (list, tuple)) else [model.inputs]
+    return [(str(getattr(t, "name", "input_%d" % n)), t) for n, t in enumerate(inputs)], False
+
+
+def _integer_range(model, tensor):
+    """[low, high) of the ids an input feeds into an Embedding (or a CategoryEncoding), or None."""
+    for layer in getattr(model, "layers", None) or []:
+        kind = type(layer).__name__
+        if kind not in ("Embedding", "CategoryEncoding"):
+            continue
+        try:
+            source = layer.input
+        except Exception:  # noqa: BLE001 - a layer used more than once has no single input
+            continue
+        if source is tensor or (getattr(source, "name", None) is not None and getattr(source, "name", None) == getattr(tensor, "name", "")):
+            high = getattr(layer, "input_dim", None) if kind == "Embedding" else getattr(layer, "num_tokens", None)
+            if high:
+                return 0, int(high)
+    return None
+
+
+def generated_input(model):
+    """A batch shaped from the model's inputs, and what it is: for each input its name, shape,
+    dtype and the range of its values. Rows: a ramp over the range, seeded random values, zeros;
+    integer ids stay inside [0, input_dim) of the Embedding they feed; a fixed batch size is kept."""
     import numpy as np
 
-    inputs = model.inputs if isinstance(model.inputs, (list, tuple)) else [model.inputs]
+    named, as_dict = model_inputs(model)
+    random = np.random.RandomState(SEED)
+    arrays, spec = [], []
+    for name, tensor in named:
+        dims = tuple(getattr(tensor, "shape", ()) or ())
+        rows = dims[0] if dims and dims[0] else ROWS
+        shape = [rows] + [d if d else 4 for d in dims[1:]]
+        dtype = getattr(getattr(tensor, "dtype", None), "name", None) or str(getattr(tensor, "dtype", "float32"))
+        dtype = {"string": "str"}.get(dtype, dtype)
+        per_row = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        if dtype.startswith(("int", "uint")) or _integer_range(model, tensor):
+            low, high = _integer_range(model, tensor) or (0, 2)
+            ramp = np.arange(per_row) % (high - low) + low
+            made = [ramp, random.randint(low, high, size=per_row), np.zeros(per_row)]
+            kind = dtype if dtype.startswith(("int", "uint")) else "float32"  # ids a float input carries to its Embedding
+            values = {"low": low, "high": high}
+        elif dtype == "bool":
+            made, kind, values = [np.arange(per_row) % 2, random.randint(0, 2, size=per_row), np.zeros(per_row)], "bool", {}
+        elif dtype == "str":
+            made, kind, values = [np.array(["a"] * per_row), np.array(["b"] * per_row), np.array([""] * per_row)], "str", {}
+        else:
+            made = [np.linspace(-1.0, 1.0, per_row), random.uniform(-1.0, 1.0, size=per_row), np.zeros(per_row)]
+            kind, values = (dtype if dtype.startswith(("float", "bfloat")) else "float32"), {"low": -1.0, "high": 1.0}
+        batch = np.stack([made[n % len(made)] for n in range(shape[0])]).reshape(shape)
+        arrays.append(batch.astype(kind if kind != "bfloat16" else "float32"))
+        spec.append(dict({"name": name, "shape": shape, "dtype": kind}, **values))
+    if as_dict:
+        return dict(zip([n for n, _ in named], arrays)), spec
+    return (arrays if len(arrays) > 1 else arrays[0]), spec
+
+
+def named_outputs(out):
+    """[(name, array)] of whatever a model returned: one tensor is "0", a list or tuple its
+    indices, a dict its keys (in natural order), nested ones joined by "."; names are kept
+    to a safe alphabet and 64 characters (they come from the model)."""
+    import numpy as np
+
+    found = []
+
+    def walk(node, name, depth):
+        if depth > 8 or len(found) > 256:
+            raise ValueError("the model's outputs are nested more than 8 deep or number more than 256")
+        if isinstance(node, dict):
+            for key in sorted(node, key=_natural):
+                walk(node[key], (name + "." if name else "") + NAME_SAFE.sub("_", str(key))[:64], depth + 1)
+        elif isinstance(node, (list, tuple)):
+            for n, value in enumerate(node):
+                walk(value, (name + "." if name else "") + str(n), depth + 1)
+        else:
+            found.append((name or "0", np.asarray(node)))
+
+    walk(out, "", 0)
+    seen, unique = {}, []
+    for name, array in found:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append((name if seen[name] == 1 else "%s~%d" % (name, seen[name]), array))
+    return unique
+
+
+def run_inference(model, input_file=None, save_to=None):
+    """Run the model on the user's .npy/.npz, or on a batch made from its inputs (generated_input);
+    save the outputs by name. Returns (a summary of each output, what the input was)."""
+    import numpy as np
+
     if input_file:
         loaded = np.load(input_file, allow_pickle=False)
-        batch = [loaded[k] for k in loaded.files] if hasattr(loaded, "files") else [loaded]
+        arrays = [loaded[k] for k in loaded.files] if hasattr(loaded, "files") else [loaded]
+        batch = arrays if len(arrays) > 1 else arrays[0]
+        spec = [{"name": "from %s" % os.path.basename(input_file), "shape": list(a.shape), "dtype": str(a.dtype)} for a in arrays]
     else:
-        batch = []
-        for tensor in inputs:
-            shape = [1 if i == 0 else (d if d else 4) for i, d in enumerate(tuple(tensor.shape))]
-            size = int(np.prod(shape))
-            batch.append(np.linspace(-1.0, 1.0, size, dtype="float32").reshape(shape))
-    out = model(batch if len(batch) > 1 else batch[0], training=False)
-    outs = [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+        batch, spec = generated_input(model)
+    outs = named_outputs(model(batch, training=False))
     if save_to:
-        np.savez(save_to, *outs)
+        np.savez(save_to, **dict(outs))
     summary = []
-    for o in outs:
-        a = np.asarray(o, dtype="float64")
+    for name, o in outs:
+        a = np.asarray(o, dtype="float64") if o.dtype.kind in "biuf" else np.zeros(0)
         summary.append(
             {
-                "shape": list(a.shape),
-                "mean": float(a.mean()),
-                "absmax": float(np.abs(a).max()),
+                "name": name,
+                "shape": list(o.shape),
+                "mean": float(a.mean()) if a.size else None,
+                "absmax": float(np.abs(a).max()) if a.size else None,
                 "finite": bool(np.isfinite(a).all()),
                 "head": [float(x) for x in a.ravel()[:8]],
             }
         )
-    return summary
+    return summary, spec
 
 
 AS_H5 = "copied to .h5"
@@ -232,21 +332,19 @@ RESCUES = (TFSM, SAVED_MODEL_LOAD)  # inference-only ways into a SavedModel (har
 
 class Serving(object):
     """A SavedModel's serving signature, called as run_inference calls a model: `inputs`
-    (the signature's, in the order of their names) and a call on a batch; a dict of
-    outputs comes back in the order of its names (output_2 before output_10)."""
+    (the signature's, in the order of their names) and a call on a batch; its dict of
+    outputs comes back as it is (named_outputs keeps the names)."""
 
     def __init__(self, function, call):
         specs = function.structured_input_signature[1]
         self.names = sorted(specs)
         self.inputs = [specs[n] for n in self.names]
+        self._inputs_struct = dict(zip(self.names, self.inputs))  # called with a dict keyed by the signature's names
         self.call = call
 
     def __call__(self, batch, training=False):
-        named = dict(zip(self.names, batch if isinstance(batch, list) else [batch]))
-        out = self.call(named)
-        if isinstance(out, dict):
-            return [out[k] for k in sorted(out, key=lambda k: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", k)])]
-        return out
+        named = batch if isinstance(batch, dict) else dict(zip(self.names, batch if isinstance(batch, list) else [batch]))
+        return self.call(named)  # a dict of outputs stays a dict: outputs are compared by name
 
 
 def serving(keras, path, how):
@@ -413,8 +511,8 @@ def one_attempt(keras, model, request, options):
     if real and request.get("inference"):
         try:
             save_to = os.path.join(request["workdir"], "outputs-%s.npz" % model["key"])
-            summary = run_inference(record["model"], request.get("input"), save_to)
-            result["inference"] = {"ok": True, "outputs": summary, "saved": os.path.basename(save_to)}
+            summary, given = run_inference(record["model"], request.get("input"), save_to)
+            result["inference"] = {"ok": True, "outputs": summary, "input": given, "saved": os.path.basename(save_to)}
         except BaseException as exc:  # noqa: BLE001
             result["inference"] = {"ok": False, "error": describe_exception(exc, custom_file)}
     if real and request.get("export") and not rescue:

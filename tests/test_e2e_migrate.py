@@ -47,6 +47,18 @@ gru.save(os.path.join(out, "gru.h5"))
 from keras2_only import Scale
 inputs = keras.Input((3,))
 keras.Model(inputs, Scale()(keras.layers.Dense(3)(inputs))).save(os.path.join(out, "keras2_code.h5"))
+# a text classifier: word ids (a float Input, as most tutorials write it) into an Embedding of 50 words, 12 steps
+inputs = keras.Input((12,))
+x = keras.layers.LSTM(6)(keras.layers.Embedding(50, 8)(inputs))
+text = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+text.compile(optimizer="adam", loss="categorical_crossentropy")
+text.save(os.path.join(out, "embedding_lstm.h5"))
+# two inputs, a dict of two outputs, saved as a SavedModel
+a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+joined = keras.layers.Concatenate()([a, b])
+keras.Model([a, b], {"score": keras.layers.Dense(1, name="score")(joined), "label": keras.layers.Dense(3, name="label")(joined)}).save(
+    os.path.join(out, "dict_outputs")
+)
 """
 KERAS2_ONLY = """
 import tensorflow as tf
@@ -70,7 +82,7 @@ def keras2_files(work_root: Path) -> dict[str, Path]:
     out = work_root / "migrate-models"
     out.mkdir(exist_ok=True)
     (out / "keras2_only.py").write_text(KERAS2_ONLY)
-    if not (out / "keras2_code.h5").exists():
+    if not (out / "dict_outputs").exists():
         python = make_venv(work_root / "saver-tf2.15", "tensorflow-cpu==2.15.1", "tensorflow-addons==0.23.0")
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         subprocess.run([str(python), "-c", SAVE_KERAS2, str(out)], check=True, env=env, capture_output=True)
@@ -248,3 +260,21 @@ def test_a_file_that_does_not_say_its_keras_finds_a_source_by_trying(tmp_path, m
         del h5.attrs["keras_version"]
     code, doc = migrate(monkeypatch, harness_cache, unsigned, tmp_path / "out", *TO_KERAS3)
     assert code == 0 and doc["source"]["spec"] == "tensorflow==2.15" and doc["model"]["saved_by_keras"] is None
+
+
+def test_word_ids_into_an_embedding_get_ids_in_its_range_and_the_input_is_recorded(tmp_path, monkeypatch, keras2_files, harness_cache):
+    """A float ramp from -1 would be an out-of-range word id (TF raises on it); the input is
+    made from the model: ids in [0, 50), three rows (a ramp, seeded random, zeros)."""
+    code, doc = migrate(monkeypatch, harness_cache, keras2_files["embedding_lstm.h5"], tmp_path / "out", *TO_KERAS3)
+    assert code == 0 and doc["proven"] is True, [s["why"] for s in doc["strategies"]]
+    [given] = doc["input"]
+    assert (given["shape"], given["low"], given["high"]) == ([3, 12], 0, 50)
+    assert "in [0, 50)" in (tmp_path / "out" / "migration.md").read_text()
+
+
+def test_a_dict_of_outputs_from_a_two_input_savedmodel_is_compared_by_name(tmp_path, monkeypatch, keras2_files, harness_cache):
+    code, doc = migrate(monkeypatch, harness_cache, keras2_files["dict_outputs"], tmp_path / "out", *TO_KERAS3)
+    assert code == 0 and doc["proven"] is True, [s["why"] for s in doc["strategies"]]
+    assert [i["name"] for i in doc["input"]] == ["a", "b"] and [i["shape"] for i in doc["input"]] == [[3, 4], [3, 3]]
+    outputs = np.load(next((tmp_path / "out" / "work").glob("source-0/**/*.npz")))  # the source's outputs, by the model's names
+    assert sorted(outputs.files) == ["label", "score"]

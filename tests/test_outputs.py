@@ -57,7 +57,7 @@ def test_a_comparison_is_remembered_by_the_files_hashes(tmp_path, monkeypatch):
     def unread(path):
         raise AssertionError(f"read {path} again")
 
-    monkeypatch.setattr(outputs, "read_arrays", unread)
+    monkeypatch.setattr(outputs, "read_named", unread)
     assert compare_outputs(models, results, LoadOptions()) == first
     monkeypatch.undo()
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
@@ -65,3 +65,18 @@ def test_a_comparison_is_remembered_by_the_files_hashes(tmp_path, monkeypatch):
     again = compare_outputs(models, results, LoadOptions())
     assert again[1].status == "loaded" and again[1].output_diff["max_abs"] == 0.0
     assert compare_outputs(models, results, LoadOptions(atol=1.0))[1].status == "loaded"  # tolerances are part of the key
+
+
+def test_outputs_are_compared_by_name_and_positions_only_against_a_positional_side(tmp_path):
+    from harness.outputs import aligned, close, read_named
+
+    a, b = np.array([1.0]), np.array([2.0, 3.0])
+    assert close({"x": a, "y": b}, {"y": b, "x": a}, LoadOptions())  # order never assumed
+    assert not close({"x": a, "y": b}, {"x": b, "y": a}, LoadOptions())
+    assert aligned({"x": a, "y": b}, {"x": a, "z": b}) is None  # other names: not the same outputs
+    assert differences({"x": a}, {"z": a})["max_abs"] is None
+    # a Keras model's list against a serving signature's dict: by position, names in natural order
+    assert close([a, b], {"output_2": b, "output_1": a}, LoadOptions())
+    path = tmp_path / "ref.npz"
+    np.savez(path, a, b)  # numpy's own arr_0, arr_1: a user's reference
+    assert list(read_named(path)) == ["0", "1"] and close(read_named(path), [a, b], LoadOptions())

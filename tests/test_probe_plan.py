@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from harness.probe import (
     AS_H5,
     COMPILE,
@@ -90,8 +92,12 @@ def test_safe_mode_is_tried_only_after_a_refusal_for_safety():
     assert chain({"trusted": True}, model, other) == [None, COMPILE]  # nothing refused: its code is not run
 
 
-def test_serving_feeds_inputs_by_name_and_returns_outputs_in_natural_order():
-    specs = {"b": SimpleNamespace(shape=(None, 2)), "a": SimpleNamespace(shape=(None, 3))}
+def test_serving_feeds_inputs_by_name_and_its_outputs_are_named_in_natural_order():
+    import numpy as np
+
+    from harness.probe import generated_input, named_outputs
+
+    specs = {"b": SimpleNamespace(shape=(None, 2), dtype=SimpleNamespace(name="int32")), "a": SimpleNamespace(shape=(None, 3), dtype=SimpleNamespace(name="float32"))}
     function = SimpleNamespace(structured_input_signature=((), specs))
     seen = {}
 
@@ -101,8 +107,26 @@ def test_serving_feeds_inputs_by_name_and_returns_outputs_in_natural_order():
 
     serving = Serving(function, call)
     assert [s.shape for s in serving.inputs] == [(None, 3), (None, 2)]  # a, then b
-    assert serving(["A", "B"], training=False) == [1, 2, 10]
+    assert serving(["A", "B"], training=False) == {"output_10": 10, "output_2": 2, "output_1": 1}
     assert seen == {"a": "A", "b": "B"}
+    batch, spec = generated_input(serving)  # a dict keyed by the signature's names
+    assert sorted(batch) == ["a", "b"] and batch["a"].shape == (3, 3) and batch["b"].dtype == np.int32
+    assert [s["name"] for s in spec] == ["a", "b"] and spec[1]["dtype"] == "int32" and (spec[1]["low"], spec[1]["high"]) == (0, 2)
+    assert [n for n, _ in named_outputs(serving(batch))] == ["output_1", "output_2", "output_10"]
+
+
+def test_outputs_of_any_shape_are_named_and_hostile_names_are_made_safe():
+    from harness.probe import named_outputs
+
+    out = {"z": [1, (2, 3)], "../etc/passwd": 4, "a b": {"c": 5}}
+    assert [n for n, _ in named_outputs(out)] == ["___etc_passwd", "a_b.c", "z.0", "z.1.0", "z.1.1"]
+    assert [n for n, _ in named_outputs(7)] == ["0"] and [n for n, _ in named_outputs([7, 8])] == ["0", "1"]
+    assert [n for n, _ in named_outputs({"a/b": 1, "a_b": 2})] == ["a_b", "a_b~2"]  # two names made one stay two
+    deep: object = 1
+    for _ in range(12):
+        deep = [deep]
+    with pytest.raises(ValueError, match="nested more than 8"):
+        named_outputs(deep)
 
 
 def test_the_framework_imports_without_the_collector_and_the_loads_run_with_it():
