@@ -127,6 +127,7 @@ class Migration:
     rtol: float = 1e-4
     tolerance_why: str = ""
     custom_objects: bool = False  # the user gave custom objects
+    sources: tuple[Mapping[str, Any], ...] = ()  # the source environments tried, in order, and why each was passed over
     written: Path | None = None
     started: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
@@ -163,11 +164,25 @@ ADDONS_FOR_TF = {10: "0.20", 11: "0.21", 12: "0.22", 13: "0.23", 14: "0.23", 15:
 SOURCES_TO_TRY = ("tensorflow==2.15", "tensorflow==2.21")  # the newest Keras 2, the newest Keras 3
 
 
-def _known_source(info: ModelInfo) -> str | None:
+KERAS3_TF_LINES = tuple(f"2.{minor}" for minor in range(21, 15, -1))  # newest first: each pins its Keras 3 range
+
+
+def default_sources(info: ModelInfo) -> list[str]:
+    """The source environments to try, in order, when --from is not given.
+
+    A Keras 3 file: its saving Keras with the newest TensorFlow line that accepts it (TF 2.21
+    needs keras>=3.12, so a Keras 3.3 file resolves only with an older line; those that cannot
+    are passed over, said why), then the newest Keras 3. A Keras 2 file: the TensorFlow line
+    of its tf.keras (source_spec), then the usual ones. Unknown: the usual ones."""
+    usual = list(SOURCES_TO_TRY)
+    version = info.keras_version or ""
+    if info.keras_major == 3 and version:
+        return [f"tensorflow=={line},keras=={version}" for line in KERAS3_TF_LINES] + ["tensorflow==2.21"]
     try:
-        return source_spec(info)
+        known = source_spec(info)
     except UsageError:
-        return None
+        return usual
+    return [known] + [spec for spec in usual if spec != known]
 
 
 def source_spec(info: ModelInfo) -> str:
@@ -395,19 +410,34 @@ def migrate(
     say("resolving the source and target environments")
     dst = environment(to, packages, index, python)
     work = claim_outdir(model, outdir, force)
-    # The source: the one named, else where the saving Keras lives, else the first of the usual
-    # ones where the file loads (a file that does not say which Keras saved it).
-    specs = [source] if source else ([known] if (known := _known_source(info)) else list(SOURCES_TO_TRY))
-    tried_sources = []
+    # The source: the one named, else a ladder of the environments most likely to load the file
+    # (default_sources): each is resolved and tried in turn, and why each was passed over is kept.
+    specs = [source] if source else default_sources(info)
+    sources: list[dict[str, Any]] = []
+    src: Environment | None = None
+    reference: CellResult | None = None
     for n, spec in enumerate(specs):
-        src = environment(spec, packages, index, python)
-        tried_sources.append(src.cell.id)
+        try:
+            env = environment(spec, packages, index, python)
+        except UsageError as exc:
+            if source:
+                raise  # the user's own --from: their spec, their error
+            said = " ".join(str(exc).split())
+            sources.append({"spec": spec, "cell": None, "why": "cannot be installed: " + said[max(said.lower().find("because"), 0) :][:300]})
+            continue
+        src = env
         say(f"loading {info.name} in the source environment {src.cell.id}")
         # export: for the bridge; rescue: a SavedModel that load_model does not rebuild runs through its signature
         rescue = (info.name,) if info.format == "savedmodel" else ()
         [reference] = _run(src, backend, [info], replace(load, export=True, rescue=rescue), work / f"source-{n}")
-        if reference.status in LOADS and reference.outputs:
-            break
+        if reference.status in LOADS:
+            sources.append({"spec": spec, "cell": src.cell.id, "why": None if reference.outputs else "loads, but did not run on the input"})
+            break  # loaded: it runs on the input or it is the input that does not fit (said below)
+        message = first_line((reference.exception or {}).get("message", "")) or reference.detail or "it did not load"
+        sources.append({"spec": spec, "cell": src.cell.id, "why": f"{reference.status}: {message[:300]}"})
+    if src is None or reference is None:
+        passed = "; ".join(f"{t['spec']}: {t['why']}" for t in sources)
+        raise UsageError(f"{info.name}: no source environment could be installed ({passed}); name one with --from")
     migration = Migration(
         info,
         src,
@@ -417,6 +447,7 @@ def migrate(
         rtol=load.rtol,
         tolerance_why=tolerance_why,
         custom_objects=load.custom_objects is not None,
+        sources=tuple(sources),
     )
     if reference.status in LOADS and not reference.outputs:
         # the source is fine; the input is not: say what the model raised on it, and how to give one
@@ -433,8 +464,9 @@ def migrate(
         write_reports(migration, outdir)
         raise MigrationFailed(
             migration,
-            f"{info.name} does not load in the source environment {' nor '.join(tried_sources)} ({reference.status}: {why}); "
-            "name another with --from",
+            f"{info.name} loads in none of the source environments tried ("
+            + "; ".join(f"{t['cell'] or t['spec']}: {t['why']}" for t in sources)
+            + "): name another with --from",
         )
     target_keras = _keras_version(dst)
     found, skipped = candidates(info, target_keras, work / "candidates")
@@ -647,6 +679,7 @@ def document(m: Migration) -> dict[str, Any]:
         "target": m.target.record(),
         "reference": {"status": m.reference.status, "loaded_with": m.reference.fix_worked},
         "tolerance": {"atol": m.atol, "rtol": m.rtol, "why": m.tolerance_why},
+        "sources_tried": [dict(t) for t in m.sources],
         # what the outputs were compared on: the user's --input, or the batch made from the model's inputs
         "input": (m.reference.inference or {}).get("input"),
         "strategies": [t.record() for t in m.tried],
@@ -675,6 +708,14 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         f"- target: {code(target['cell'])} ({code(target['spec'])})",
         "",
     ]
+    passed = [t for t in doc.get("sources_tried") or [] if t.get("why")]
+    if passed:
+        lines += [
+            "Sources tried before or instead of it:",
+            "",
+            *(f"- {code(t.get('cell') or t.get('spec') or '?')}: {md(str(t['why'])[:400])}" for t in passed),
+            "",
+        ]
     chosen = next((s for s in doc["strategies"] if s["proven"]), None)
     if chosen:
         lines += [

@@ -159,7 +159,7 @@ def addons_to_keras(model_config: Mapping[str, Any], training_config: Mapping[st
 # --------------------------------------------------------------------------- the rules
 
 
-REPAIR_RULES = 3  # results carry it (keys.result_key): a rule added or changed runs the cells again
+REPAIR_RULES = 4  # results carry it (keys.result_key): a rule added or changed runs the cells again
 
 # Keras 1 argument -> Keras 2 argument, as Keras 2.0's legacy interfaces converted them.
 _KERAS1_COMMON = {
@@ -527,11 +527,36 @@ def to_keras2(model_config: Mapping[str, Any], training_config: Mapping[str, Any
         if policy:
             layer["dtype"] = policy
             repairs.append(Repair(_name(entry), f"dtype policy object -> '{policy}'"))
+        for old, new in _renamed_objects(layer):
+            repairs.append(Repair(_name(entry), f"{old} -> {new} (the name tf.keras 2 gives it)"))
         nodes = entry.get("inbound_nodes")
         if isinstance(nodes, list) and any(isinstance(n, dict) for n in nodes):
             entry["inbound_nodes"] = [_keras2_node(n) if isinstance(n, dict) else n for n in nodes]
             repairs.append(Repair(_name(entry), "inbound nodes in the tf.keras 2 form"))
     return Repaired(config, copy.deepcopy(dict(training_config)) if training_config else None, tuple(repairs))
+
+
+# Keras 3 names some built-in objects otherwise: "Unknown initializer: 'OrthogonalInitializer'" from
+# keras 2.15.0 reading sleepecg 0.6.0's classifier.keras (Keras 3.3.3, a GRU's recurrent_initializer).
+KERAS3_NAMES = {"OrthogonalInitializer": "Orthogonal", "IdentityInitializer": "Identity"}
+
+
+def _renamed_objects(node: Any, depth: int = 0) -> list[tuple[str, str]]:
+    """Objects in a layer's config (a wrapped layer's too) renamed to tf.keras 2's names, in place."""
+    done: list[tuple[str, str]] = []
+    if depth > 20:
+        return done
+    if isinstance(node, dict):
+        kind = node.get("class_name")
+        if isinstance(kind, str) and kind in KERAS3_NAMES and isinstance(node.get("config"), dict):
+            node["class_name"] = KERAS3_NAMES[kind]
+            done.append((kind, KERAS3_NAMES[kind]))
+        for value in node.values():
+            done += _renamed_objects(value, depth + 1)
+    elif isinstance(node, list):
+        for value in node:
+            done += _renamed_objects(value, depth + 1)
+    return done
 
 
 def _objects(layer: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

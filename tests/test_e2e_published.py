@@ -216,3 +216,19 @@ def test_a_published_keras_2_0_file_migrates_to_keras3_with_its_training_config(
     assert chosen["repairs"] == ["training config: optimizer lr -> learning_rate"] and chosen["notes"] == []
     as_is = next(s for s in doc["strategies"] if s["strategy"] == "as is")
     assert as_is["loaded_with"] == "compile=False" and "'lr'" in as_is["why"]
+
+
+def test_a_published_keras_3_3_file_migrates_to_keras_2_with_no_source_named(tmp_path, monkeypatch, published, harness_cache):
+    """sleepecg's classifier.keras (Keras 3.3.3) to TF 2.15: no --from. Keras 3.3.3 installs with no
+    TensorFlow from 2.18 on (each needs a newer keras), so the ladder passes over those, saying why,
+    and loads it with TF 2.17 + keras 3.3.3; the result is proven with no other flag."""
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(harness_cache))
+    out = tmp_path / "migrated"
+    code = cli.main(["migrate", str(published["classifier.keras"]), "--to", "2.15", "--package", "tensorflow=tensorflow-cpu", "-o", str(out)])
+    doc = json.loads((out / "migration.json").read_text())
+    assert code == 0 and doc["proven"] is True, [s["why"] for s in doc["strategies"]]
+    passed = [t for t in doc["sources_tried"] if t["why"]]
+    assert passed and all(t["cell"] is None and "keras>=" in t["why"] for t in passed)
+    assert doc["source"]["spec"] == "tensorflow==2.17,keras==3.3.3" and doc["sources_tried"][-1]["why"] is None
+    assert "Sources tried before or instead of it" in (out / "migration.md").read_text()
+    assert doc["input"][0]["shape"][0] == 3 and doc["input"][0]["dtype"] == "float32"

@@ -278,6 +278,37 @@ def test_the_source_is_where_the_saving_keras_lives():
     assert source_spec(keras3) == f"keras=={keras3.keras_version}"
 
 
+
+def test_without_from_the_sources_form_a_ladder_from_the_saving_keras():
+    """A Keras 3.3.3 file: its Keras with each TensorFlow line, newest first (TF 2.21 needs keras>=3.12,
+    so only an older line resolves; the run passes over those that do not), then the newest Keras 3."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from harness.inspection import inspect_model
+    from harness.migrate import default_sources
+
+    models = Path(__file__).resolve().parent.parent / "examples" / "models"
+    keras3 = replace(inspect_model(models / "dense_keras3.keras"), keras_version="3.3.3")
+    ladder = default_sources(keras3)
+    assert ladder[0] == "tensorflow==2.21,keras==3.3.3" and "tensorflow==2.16,keras==3.3.3" in ladder and ladder[-1] == "tensorflow==2.21"
+    addons = inspect_model(models / "addons_groupnorm.h5")
+    assert default_sources(addons) == ["tensorflow==2.15,tensorflow-addons==0.23", "tensorflow==2.15", "tensorflow==2.21"]
+    assert default_sources(replace(addons, keras_version=None)) == ["tensorflow==2.15", "tensorflow==2.21"]
+
+
+def test_keras_3_names_of_built_in_objects_become_tf_keras_2_names():
+    """keras 2.15.0 on sleepecg 0.6.0's classifier.keras (Keras 3.3.3): "Unknown initializer: 'OrthogonalInitializer'"."""
+    orthogonal = {"module": "keras.initializers", "class_name": "OrthogonalInitializer", "config": {"gain": 1.0, "seed": None}}
+    gru = layer("GRU", "gru", units=4, recurrent_initializer=orthogonal)
+    wrapped = layer("Bidirectional", "bi", layer={"class_name": "GRU", "config": {"name": "inner", "recurrent_initializer": dict(orthogonal)}})
+    repaired = to_keras2(functional(gru, wrapped), None)
+    gru2, wrapped2 = repaired.model_config["config"]["layers"]
+    assert gru2["config"]["recurrent_initializer"]["class_name"] == "Orthogonal"
+    assert wrapped2["config"]["layer"]["config"]["recurrent_initializer"]["class_name"] == "Orthogonal"
+    assert [r.where for r in repaired.repairs if "OrthogonalInitializer -> Orthogonal" in r.change] == ["gru", "bi"]
+
+
 def test_older_keras_configs_are_renamed_as_keras_2_0_did():
     """TF 2.12-2.21 raised, for these configs: "GRU(reset_after=False) is not compatible with
     GRU(reset_after=True)" and "LSTM.__init__() missing 1 required positional argument: 'units'"."""
