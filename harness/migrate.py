@@ -739,7 +739,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
             "## How to load it",
             "",
             "```python",
-            _load_line(doc["migrated"], chosen["loaded_with"], bool(doc.get("custom_objects"))),
+            _load_line(doc["migrated"], chosen["loaded_with"], bool(doc.get("custom_objects")), _input_names(doc.get("input"))),
             "```",
             "",
         ]
@@ -773,22 +773,36 @@ def _input_text(spec: Any) -> str:
     return "; ".join(parts) + made
 
 
-def _load_line(file: str, fix: str | None, custom_objects: bool = False) -> str:
-    """How to load the migrated file: as the proving attempt did (the probe's safe_mode=False
-    attempt passes the custom objects when there are some). The file's name is a Python literal
-    (repr, controls shown): a name cannot end the string and run code of its own when pasted."""
+def _input_names(spec: Any) -> list[str]:
+    return [str(i.get("name")) for i in spec if isinstance(i, Mapping)] if isinstance(spec, list) else []
+
+
+def _load_line(file: str, fix: str | None, custom_objects: bool = False, inputs: Sequence[str] = ()) -> str:
+    """How to load the migrated file, runnable as it stands once `inputs` holds a batch (one
+    array; a dict by input name for several): as the proving attempt did (the probe's
+    safe_mode=False attempt passes the custom objects when there are some). The file's name is
+    a Python literal (repr, controls shown): a name cannot end the string and run code of its
+    own when pasted. tests/test_e2e_migrate.py runs it for every strategy."""
     literal = repr(visible(file)).replace("`", "\\x60")  # a backtick run could close the Markdown fence it stands in
+    several = len(inputs) > 1
+    names = ", ".join(repr(visible(n))[:80].replace("`", "\\x60") for n in inputs[:8])
     if fix == TFSM:
-        return (
-            f'model = keras.layers.TFSMLayer({literal}, call_endpoint="serving_default")  # inference only\n'
-            "outputs = model(inputs)  # a dict of the signature's outputs"
+        call = (
+            f"outputs = model.call_endpoint_fn(**inputs)  # several inputs go by name ({names}); a dict of outputs"
+            if several
+            else "outputs = model(inputs)  # a dict of the signature's outputs"
         )
+        return "\n".join(["import keras", "", f'model = keras.layers.TFSMLayer({literal}, call_endpoint="serving_default")  # inference only', call])
     if fix == SAVED_MODEL_LOAD:
-        return (
-            f'model = tf.saved_model.load({literal}).signatures["serving_default"]  # inference only\n'
-            "outputs = model(**inputs)  # inputs by the signature's input names; a dict of outputs"
+        return "\n".join(
+            [
+                "import tensorflow as tf",
+                "",
+                f'model = tf.saved_model.load({literal}).signatures["serving_default"]  # inference only',
+                f"outputs = model(**inputs)  # inputs by the signature's input names ({names}); a dict of outputs",
+            ]
         )
-    lines, args = [], [literal]
+    lines, args = ["import keras", ""], [literal]
     done = options(fix)  # the probe's chain joins what the load needed: "custom_objects+safe_mode=False"
     if "custom_objects" in done or ("safe_mode=False" in done and custom_objects):
         lines.append("from custom_objects import CUSTOM_OBJECTS  # your custom objects, as for the original file")

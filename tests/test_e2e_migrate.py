@@ -59,6 +59,9 @@ joined = keras.layers.Concatenate()([a, b])
 keras.Model([a, b], {"score": keras.layers.Dense(1, name="score")(joined), "label": keras.layers.Dense(3, name="label")(joined)}).save(
     os.path.join(out, "dict_outputs")
 )
+# two inputs, exported for serving (no Keras model in it): Keras 3 reaches it only through its signature
+a, b = keras.Input((4,), name="left"), keras.Input((2,), name="right")
+keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Concatenate()([a, b]))).export(os.path.join(out, "exported_two"))
 """
 KERAS2_ONLY = """
 import tensorflow as tf
@@ -82,7 +85,7 @@ def keras2_files(work_root: Path) -> dict[str, Path]:
     out = work_root / "migrate-models"
     out.mkdir(exist_ok=True)
     (out / "keras2_only.py").write_text(KERAS2_ONLY)
-    if not (out / "dict_outputs").exists():
+    if not (out / "exported_two").exists():
         python = make_venv(work_root / "saver-tf2.15", "tensorflow-cpu==2.15.1", "tensorflow-addons==0.23.0")
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         subprocess.run([str(python), "-c", SAVE_KERAS2, str(out)], check=True, env=env, capture_output=True)
@@ -93,6 +96,46 @@ def migrate(monkeypatch: pytest.MonkeyPatch, cache: Path, model: Path, outdir: P
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(cache))
     code = cli.main(["migrate", str(model), *args, "-o", str(outdir)])
     return code, json.loads((outdir / "migration.json").read_text())
+
+
+# migration.md's "How to load it" block, run as a user pastes it: in a plain venv of the target's
+# release, in the folder of the migrated file, with `inputs` a batch shaped as migration.json's input
+RUN_SNIPPET = r"""
+import json, sys
+import numpy as np
+spec = json.loads(sys.argv[1])
+random = np.random.RandomState(1)
+arrays = {}
+for item in spec:
+    if "low" in item and item["dtype"].startswith(("int", "uint")) or item.get("high", 1.0) > 1.0:
+        arrays[item["name"]] = random.randint(item["low"], item["high"], size=item["shape"]).astype(item["dtype"])
+    else:
+        arrays[item["name"]] = random.uniform(-1, 1, size=item["shape"]).astype(item["dtype"])
+inputs = next(iter(arrays.values())) if len(arrays) == 1 else arrays
+scope = {"inputs": inputs}
+exec(compile(sys.argv[2], "migration.md", "exec"), scope)
+outputs = scope["outputs"] if "outputs" in scope else scope["model"](inputs)
+flat = outputs.values() if isinstance(outputs, dict) else (outputs if isinstance(outputs, (list, tuple)) else [outputs])
+print("RAN", [tuple(np.asarray(o).shape) for o in flat])
+"""
+
+
+def run_snippet(out: Path, doc: dict[str, Any], work_root: Path) -> str:
+    import re
+
+    text = (out / "migration.md").read_text()
+    [snippet] = re.findall(r"## How to load it\n\n```python\n(.*?)\n```", text, re.S)
+    python = make_venv(work_root / "saver-tf2.21", "tensorflow-cpu==2.21.0")
+    done = subprocess.run(
+        [str(python), "-c", RUN_SNIPPET, json.dumps(doc["input"]), snippet],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO / "examples")},
+        timeout=600,
+    )
+    assert "RAN" in done.stdout, (snippet, done.stderr[-3000:])
+    return snippet
 
 
 def strategies(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -141,7 +184,7 @@ def test_a_nested_sequential_keras3_cannot_read_is_renumbered(tmp_path, monkeypa
     assert any("node indices of nested model(s) inner" in r for r in strategies(doc)[doc["strategy"]]["repairs"])
 
 
-def test_a_savedmodel_crosses_through_the_bridge_to_a_keras3_file(tmp_path, monkeypatch, saved_models, harness_cache):
+def test_a_savedmodel_crosses_through_the_bridge_to_a_keras3_file(tmp_path, monkeypatch, saved_models, harness_cache, work_root):
     """A Keras 2 SavedModel (a custom layer, a Lambda, a nested Sequential): exported in TF 2.15,
     assembled, loaded and saved by Keras 3, and that .keras file proven by loading it fresh."""
     objects = REPO / "examples" / "custom_objects.py"
@@ -156,9 +199,10 @@ def test_a_savedmodel_crosses_through_the_bridge_to_a_keras3_file(tmp_path, monk
     text = (tmp_path / "out" / "migration.md").read_text()
     assert "load_model('residual_savedmodel.keras', custom_objects=CUSTOM_OBJECTS, safe_mode=False)" in text
     assert "training config" in text  # what it cannot do: said
+    run_snippet(tmp_path / "out", doc, work_root)  # with examples/ on the path: its custom_objects module
 
 
-def test_an_exported_savedmodel_is_rescued_for_inference_and_says_so(tmp_path, monkeypatch, saved_models, harness_cache):
+def test_an_exported_savedmodel_is_rescued_for_inference_and_says_so(tmp_path, monkeypatch, saved_models, harness_cache, work_root):
     """Keras 3's model.export holds no Keras model: no load_model reads it, anywhere. The source
     (found by trying: the file names no Keras) runs its signature through tf.saved_model.load, the
     target through TFSMLayer; the folder is copied whole and migration.md says inference only."""
@@ -173,6 +217,7 @@ def test_an_exported_savedmodel_is_rescued_for_inference_and_says_so(tmp_path, m
     assert written.is_dir() and (written / "saved_model.pb").is_file()
     text = (tmp_path / "out" / "migration.md").read_text()
     assert "keras.layers.TFSMLayer('exported_keras3', call_endpoint=\"serving_default\")" in text and "inference only" in text
+    assert "outputs = model(inputs)" in run_snippet(tmp_path / "out", doc, work_root)
 
 
 def test_a_lambda_loss_is_dropped_with_a_note(tmp_path, monkeypatch, saved_models, harness_cache):
@@ -262,7 +307,9 @@ def test_a_file_that_does_not_say_its_keras_finds_a_source_by_trying(tmp_path, m
     assert code == 0 and doc["source"]["spec"] == "tensorflow==2.15" and doc["model"]["saved_by_keras"] is None
 
 
-def test_word_ids_into_an_embedding_get_ids_in_its_range_and_the_input_is_recorded(tmp_path, monkeypatch, keras2_files, harness_cache):
+def test_word_ids_into_an_embedding_get_ids_in_its_range_and_the_input_is_recorded(
+    tmp_path, monkeypatch, keras2_files, harness_cache, work_root
+):
     """A float ramp from -1 would be an out-of-range word id (TF raises on it); the input is
     made from the model: ids in [0, 50), three rows (a ramp, seeded random, zeros)."""
     code, doc = migrate(monkeypatch, harness_cache, keras2_files["embedding_lstm.h5"], tmp_path / "out", *TO_KERAS3)
@@ -270,11 +317,21 @@ def test_word_ids_into_an_embedding_get_ids_in_its_range_and_the_input_is_record
     [given] = doc["input"]
     assert (given["shape"], given["low"], given["high"]) == ([3, 12], 0, 50)
     assert "in [0, 50)" in (tmp_path / "out" / "migration.md").read_text()
+    assert "keras.models.load_model(" in run_snippet(tmp_path / "out", doc, work_root)
 
 
-def test_a_dict_of_outputs_from_a_two_input_savedmodel_is_compared_by_name(tmp_path, monkeypatch, keras2_files, harness_cache):
+def test_a_dict_of_outputs_from_a_two_input_savedmodel_is_compared_by_name(tmp_path, monkeypatch, keras2_files, harness_cache, work_root):
     code, doc = migrate(monkeypatch, harness_cache, keras2_files["dict_outputs"], tmp_path / "out", *TO_KERAS3)
     assert code == 0 and doc["proven"] is True, [s["why"] for s in doc["strategies"]]
     assert [i["name"] for i in doc["input"]] == ["a", "b"] and [i["shape"] for i in doc["input"]] == [[3, 4], [3, 3]]
     outputs = np.load(next((tmp_path / "out" / "work").glob("source-0/**/*.npz")))  # the source's outputs, by the model's names
     assert sorted(outputs.files) == ["label", "score"]
+    run_snippet(tmp_path / "out", doc, work_root)
+
+
+def test_a_two_input_export_runs_through_tfsmlayer_and_its_snippet_runs(tmp_path, monkeypatch, keras2_files, harness_cache, work_root):
+    """Keras 2's model.export with two inputs: only the signature reaches it in Keras 3; TFSMLayer
+    passes one positional input on, so the snippet calls the endpoint by the inputs' names."""
+    code, doc = migrate(monkeypatch, harness_cache, keras2_files["exported_two"], tmp_path / "out", *TO_KERAS3)
+    assert code == 0 and doc["loaded_with"] == "TFSMLayer", [s["why"] for s in doc["strategies"]]
+    assert "call_endpoint_fn(**inputs)" in run_snippet(tmp_path / "out", doc, work_root)
