@@ -115,6 +115,7 @@ FILE_NAMES = {
     "weights3": "weights.weights.h5",
     "rebuilt": "rebuilt.keras",
     "rebuilt_h5": "rebuilt.h5",
+    "input": "input.npz",
 }
 
 

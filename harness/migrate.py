@@ -93,6 +93,7 @@ class Tried:
     proven: bool = False
     diff: Mapping[str, Any] | None = None
     why: str = ""
+    weights: Mapping[str, Any] | None = None  # weights_compared: how many of the source's weights are here, equal
 
     def record(self) -> dict[str, Any]:
         r = self.result
@@ -112,6 +113,7 @@ class Tried:
             "proven": self.proven,
             "max_abs_diff": (self.diff or {}).get("max_abs"),
             "max_rel_diff": (self.diff or {}).get("max_rel"),
+            "weights": dict(self.weights) if self.weights else None,
             "why": self.why,
         }
 
@@ -468,6 +470,11 @@ def migrate(
             + "; ".join(f"{t['cell'] or t['spec']}: {t['why']}" for t in sources)
             + "): name another with --from",
         )
+    made = reference.files.get("input")
+    if load.input is None and made:
+        # the target gets the batch the source ran on, not one made from its own reading of the
+        # inputs (Keras 3 reads some Keras 2 input shapes otherwise: the comparison would be moot)
+        load = replace(load, input=Path(made))
     target_keras = _keras_version(dst)
     found, skipped = candidates(info, target_keras, work / "candidates")
     infos = [replace(inspect_model(c.path), name=f"{n}-{c.path.name}") for n, c in enumerate(found)]
@@ -493,14 +500,15 @@ def migrate(
     results = _run(dst, backend, infos, replace(load, save_as=save_as, resave=resave, rescue=rescue), work / "target")
     assert reference.outputs is not None  # loaded and ran: checked above
     expected = read_named(reference.outputs)
-    tried = [_judge(c, r, expected, load) for c, r in zip(found, results, strict=True)]
+    weights = (reference.inference or {}).get("weights")
+    tried = [_judge(c, r, expected, load, weights) for c, r in zip(found, results, strict=True)]
     if bridge is not None:  # the rebuilt model answered in memory; only its saved file, loaded fresh, is proof
         if any(t.proven for t in tried[:bridge_at]):
             tried[bridge_at] = replace(
                 tried[bridge_at], proven=False, why=tried[bridge_at].why + "; not re-saved: an earlier candidate is proven"
             )
         else:
-            tried[bridge_at : bridge_at + 1] = _resaved(tried[bridge_at], dst, backend, load, expected, work / "resaved", say)
+            tried[bridge_at : bridge_at + 1] = _resaved(tried[bridge_at], dst, backend, load, expected, work / "resaved", say, weights)
     tried += [Tried(Candidate(why.partition(":")[0], Path("-")), None, why=why) for why in skipped]
     tried = _one_proven(tried)
     migration = replace(migration, tried=tuple(tried))
@@ -574,7 +582,14 @@ def bridge_file(reference: CellResult, target_keras: str, folder: Path) -> tuple
 
 
 def _resaved(
-    bridge: Tried, dst: Environment, backend: Backend, load: LoadOptions, expected: Mapping[str, np.ndarray], folder: Path, say: Any
+    bridge: Tried,
+    dst: Environment,
+    backend: Backend,
+    load: LoadOptions,
+    expected: Mapping[str, np.ndarray],
+    folder: Path,
+    say: Any,
+    weights: Mapping[str, Any] | None = None,
 ) -> list[Tried]:
     """The assembled file was loaded fresh in the target (its own proof); the copy the target's
     Keras saved in its own format is loaded fresh too, and preferred when it is proven."""
@@ -585,7 +600,7 @@ def _resaved(
     candidate = replace(bridge.candidate, strategy="bridge re-save", path=Path(saved))
     say(f"loading the file the target's Keras saved, in {dst.cell.id}")
     [fresh] = _run(dst, backend, [replace(inspect_model(saved), name=f"bridge-{Path(saved).name}")], load, folder)
-    resaved = _judge(candidate, fresh, expected, load)
+    resaved = _judge(candidate, fresh, expected, load, weights)
     if resaved.proven:
         return [replace(bridge, proven=False, why=bridge.why + "; the target's own save of it is preferred (next)"), resaved]
     return [bridge, resaved]
@@ -627,23 +642,66 @@ def _keras_version(env: Environment) -> str:
     return locked.get("keras") or dict(env.cell.pins).get("keras") or "2"
 
 
-def _judge(candidate: Candidate, result: CellResult, expected: Mapping[str, np.ndarray], load: LoadOptions) -> Tried:
+def weights_compared(source: Any, here: Any) -> dict[str, Any] | None:
+    """How many of the source model's weight tensors the candidate holds with equal values (the
+    probe's weight_digests: shape and sha256 of the values as float64, names and order aside, as
+    Keras 2 and 3 name and order them otherwise). None where either side has no weights list (a
+    serving signature). Sets larger than the probe lists compare by their digest alone."""
+    if not isinstance(source, Mapping) or not isinstance(here, Mapping):
+        return None
+    total = source.get("count")
+    if not isinstance(total, int):
+        return None
+    if source.get("set") == here.get("set") and here.get("count") == total:
+        return {"equal": total, "total": total, "same": True}
+    ours, theirs = source.get("items"), here.get("items")
+    if isinstance(ours, list) and isinstance(theirs, list):
+        from collections import Counter
+
+        equal = sum((Counter(map(str, ours)) & Counter(map(str, theirs))).values())
+        return {"equal": equal, "total": total, "here": len(theirs), "same": False}
+    return {"equal": None, "total": total, "here": here.get("count"), "same": False}
+
+
+def _judge(
+    candidate: Candidate, result: CellResult, expected: Mapping[str, np.ndarray], load: LoadOptions, weights: Mapping[str, Any] | None = None
+) -> Tried:
+    """Proven: it loads, answers as the source on the input, and (where both are Keras models)
+    holds every weight tensor of the source's with equal values: a weight the input never
+    reaches (a dead filter) still counts."""
     if result.status not in LOADS:
         return Tried(candidate, result, why=_failure(result))
     if not result.outputs:
         return Tried(candidate, result, why="loaded, but the model did not run on the input: " + json.dumps(result.inference or {})[:300])
     got = read_named(result.outputs)
     diff = differences(expected, got)
+    compared = weights_compared(weights, (result.inference or {}).get("weights"))
     if not close(expected, got, load):
         where = "shapes differ" if diff["max_abs"] is None else f"max abs diff {diff['max_abs']:.3g}"
-        return Tried(candidate, result, diff=diff, why=f"loads, but answers differently ({where}; atol {load.atol}, rtol {load.rtol})")
+        return Tried(
+            candidate,
+            result,
+            diff=diff,
+            weights=compared,
+            why=f"loads, but answers differently ({where}; atol {load.atol}, rtol {load.rtol})",
+        )
+    if compared is not None and not compared["same"]:
+        held = f"{compared['equal']} of {compared['total']}" if compared["equal"] is not None else f"not all {compared['total']}"
+        return Tried(
+            candidate,
+            result,
+            diff=diff,
+            weights=compared,
+            why=f"answers as the source does on the input, but holds {held} of the source's weight tensors with equal values",
+        )
     how = ""
     if result.fix_worked == "compile=False":
         plain = next((x for x in result.attempts if not x.get("ok")), {})
         how = f" (loaded with compile=False: its training config does not rebuild here, {plain.get('exception')}: {plain.get('message')})"
     elif result.fix_worked:
         how = f" (loaded with {result.fix_worked.replace('custom_objects', 'your custom objects')})"
-    return Tried(candidate, result, proven=True, diff=diff, why=f"loads and answers as the source does{how}")
+    same = f"; all {compared['total']} weight tensors equal" if compared else "; weights not compared (a serving signature has no weights list)"
+    return Tried(candidate, result, proven=True, diff=diff, weights=compared, why=f"loads and answers as the source does{how}{same}")
 
 
 def _failure(result: CellResult) -> str:

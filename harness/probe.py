@@ -32,7 +32,7 @@ import time
 import traceback
 import typing  # noqa: F401 - names in type comments (mypy reads them; nothing at run time)
 
-PROBE_VERSION = 8  # 8: inputs made from the model (dtype, Embedding id ranges, 3 rows: ramp, seeded random, zeros), outputs saved by name (dicts, nested). 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
+PROBE_VERSION = 9  # 9: the weights' digests with the outputs; inputs made from the model (dtype, Embedding id ranges, 3 rows: ramp, seeded random, zeros), outputs saved by name (dicts, nested). 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
 OUTPUTS_MAX = 48 << 20  # bytes of saved outputs sent back per model (base64 on the channel)
 DISTRIBUTIONS = (
     "tensorflow",
@@ -227,10 +227,15 @@ def _integer_range(model, tensor):
     return None
 
 
-def generated_input(model):
+LENGTHS = (4, 32, 256, 2048, 16384)  # tried in turn for the dimensions an input leaves open
+MAX_ELEMENTS = 1 << 24  # per input: a longer length is not tried
+
+
+def generated_input(model, length=4):
     """A batch shaped from the model's inputs, and what it is: for each input its name, shape,
     dtype and the range of its values. Rows: a ramp over the range, seeded random values, zeros;
-    integer ids stay inside [0, input_dim) of the Embedding they feed; a fixed batch size is kept."""
+    integer ids stay inside [0, input_dim) of the Embedding they feed; a fixed batch size is kept;
+    a dimension the input leaves open gets `length`."""
     import numpy as np
 
     named, as_dict = model_inputs(model)
@@ -239,7 +244,7 @@ def generated_input(model):
     for name, tensor in named:
         dims = tuple(getattr(tensor, "shape", ()) or ())
         rows = dims[0] if dims and dims[0] else ROWS
-        shape = [rows] + [d if d else 4 for d in dims[1:]]
+        shape = [rows] + [d if d else length for d in dims[1:]]
         dtype = getattr(getattr(tensor, "dtype", None), "name", None) or str(getattr(tensor, "dtype", "float32"))
         dtype = {"string": "str"}.get(dtype, dtype)
         per_row = int(np.prod(shape[1:])) if len(shape) > 1 else 1
@@ -292,19 +297,77 @@ def named_outputs(out):
     return unique
 
 
-def run_inference(model, input_file=None, save_to=None):
+WEIGHTS_LISTED = 1000  # per-weight digests sent up to this many (the set's digest always)
+
+
+def weight_digests(model):
+    """What the model's weights are, to compare across Keras releases whose weight names and
+    order differ: each weight's shape and the sha256 of its values as float64 (an int32 or
+    float16 weight a repair made float32 still compares equal when its values are), as a sorted
+    multiset, and the digest of that set. None for what has no weights list (a signature)."""
+    import hashlib
+
+    import numpy as np
+
+    weights = getattr(model, "weights", None)
+    if weights is None:
+        return None
+    items = []
+    for w in weights:
+        value = np.asarray(w.numpy() if hasattr(w, "numpy") else w)
+        data = value.astype("float64") if value.dtype.kind in "biuf" else value
+        items.append("%s:%s" % ("x".join(str(d) for d in value.shape) or "scalar", hashlib.sha256(data.tobytes()).hexdigest()[:16]))
+    items.sort()
+    digest = hashlib.sha256("\n".join(items).encode()).hexdigest()
+    return {"count": len(items), "set": digest, "items": items if len(items) <= WEIGHTS_LISTED else None}
+
+
+def _call_generated(model):
+    """(outputs, batch, spec) on a batch made from the model's inputs; where an input leaves a
+    dimension open and the call fails (a Cropping1D of 5000 steps each side), longer lengths are
+    tried in turn (LENGTHS, each input under MAX_ELEMENTS); the last failure is raised."""
+    import numpy as np
+
+    failed = None
+    for length in LENGTHS:
+        batch, spec = generated_input(model, length)
+        if length != LENGTHS[0] and max(int(np.prod(i["shape"])) for i in spec) > MAX_ELEMENTS:
+            break
+        try:
+            return model(batch, training=False), batch, spec
+        except Exception as exc:  # noqa: BLE001 - a model that wants another length; the last one is raised
+            failed = exc
+        named, _ = model_inputs(model)
+        if not any(d is None for _, t in named for d in tuple(getattr(t, "shape", ()) or ())[1:]):
+            break  # nothing is left open: another length changes nothing
+    raise failed
+
+
+def run_inference(model, input_file=None, save_to=None, save_input=None):
     """Run the model on the user's .npy/.npz, or on a batch made from its inputs (generated_input);
-    save the outputs by name. Returns (a summary of each output, what the input was)."""
+    save the outputs by name (and the batch made, to `save_input`). Returns (a summary of each
+    output, what the input was)."""
     import numpy as np
 
     if input_file:
         loaded = np.load(input_file, allow_pickle=False)
-        arrays = [loaded[k] for k in loaded.files] if hasattr(loaded, "files") else [loaded]
-        batch = arrays if len(arrays) > 1 else arrays[0]
+        keys = list(loaded.files) if hasattr(loaded, "files") else []
+        arrays = [loaded[k] for k in keys] if keys else [loaded]
+        named, as_dict = model_inputs(model)
+        if as_dict and sorted(keys) == sorted(n for n, _ in named):  # saved by name (the source's own batch): by name
+            batch = {k: loaded[k] for k in keys}
+        else:
+            batch = arrays if len(arrays) > 1 else arrays[0]
         spec = [{"name": "from %s" % os.path.basename(input_file), "shape": list(a.shape), "dtype": str(a.dtype)} for a in arrays]
+        out = model(batch, training=False)
     else:
-        batch, spec = generated_input(model)
-    outs = named_outputs(model(batch, training=False))
+        out, batch, spec = _call_generated(model)
+        if save_input:  # harness migrate gives the target the source's own batch
+            if isinstance(batch, dict):
+                np.savez(save_input, **batch)
+            else:
+                np.savez(save_input, *(batch if isinstance(batch, list) else [batch]))
+    outs = named_outputs(out)
     if save_to:
         np.savez(save_to, **dict(outs))
     summary = []
@@ -511,8 +574,11 @@ def one_attempt(keras, model, request, options):
     if real and request.get("inference"):
         try:
             save_to = os.path.join(request["workdir"], "outputs-%s.npz" % model["key"])
-            summary, given = run_inference(record["model"], request.get("input"), save_to)
+            made = os.path.join(request["workdir"], FILE_ROLES["input"] % model["key"]) if request.get("export") else None
+            summary, given = run_inference(record["model"], request.get("input"), save_to, made)
             result["inference"] = {"ok": True, "outputs": summary, "input": given, "saved": os.path.basename(save_to)}
+            if not rescue:
+                result["inference"]["weights"] = weight_digests(record["model"])
         except BaseException as exc:  # noqa: BLE001
             result["inference"] = {"ok": False, "error": describe_exception(exc, custom_file)}
     if real and request.get("export") and not rescue:
@@ -861,6 +927,7 @@ FILE_ROLES = {
     "weights3": "export-%s-" + WEIGHTS_NAMES[1],
     "rebuilt": "rebuilt-%s.keras",
     "rebuilt_h5": "rebuilt-%s.h5",
+    "input": "input-%s.npz",  # the batch the probe made (harness migrate's source: the target gets the same)
 }
 
 

@@ -159,7 +159,7 @@ def addons_to_keras(model_config: Mapping[str, Any], training_config: Mapping[st
 # --------------------------------------------------------------------------- the rules
 
 
-REPAIR_RULES = 4  # results carry it (keys.result_key): a rule added or changed runs the cells again
+REPAIR_RULES = 5  # results carry it (keys.result_key): a rule added or changed runs the cells again
 
 # Keras 1 argument -> Keras 2 argument, as Keras 2.0's legacy interfaces converted them.
 _KERAS1_COMMON = {
@@ -240,16 +240,7 @@ def old_keras(model_config: Mapping[str, Any]) -> Repaired:
         listed = config["config"]
         config["config"] = {"name": str(config.get("name") or "sequential"), "layers": listed}
         repairs.append(Repair("Sequential", "its config as {'name', 'layers'} (Keras 2.2.2 and before wrote the bare list of layers)"))
-        first = listed[0] if listed and isinstance(listed[0], dict) else None
-        inner = first.get("config") if first else None
-        if first and isinstance(inner, dict) and first.get("class_name") != "InputLayer" and "batch_input_shape" in inner:
-            # its first layer carried the input's shape; Keras 3 reads that key as a shape without the batch
-            # axis (an LSTM then "expected ndim=3, found ndim=4"): an explicit InputLayer says it for every Keras
-            shape = inner.pop("batch_input_shape")
-            dtype = inner.get("dtype") if first.get("class_name") == "Embedding" else inner.get("dtype", "float32")
-            name = f"{inner.get('name', 'layer')}_input"
-            listed.insert(0, {"class_name": "InputLayer", "config": {"batch_input_shape": shape, "dtype": dtype or "float32", "name": name}})
-            repairs.append(Repair(name, f"an InputLayer of batch shape {shape} before {inner.get('name', 'the first layer')} (which carried it)"))
+        _explicit_input_layer(listed, repairs)
     for entry in layers(config):
         kind, layer = entry.get("class_name"), entry.get("config")
         if not isinstance(layer, dict) or not isinstance(kind, str):
@@ -306,10 +297,29 @@ def old_keras(model_config: Mapping[str, Any]) -> Repaired:
     return Repaired(config, None, tuple(repairs))
 
 
+def _explicit_input_layer(listed: list[Any], repairs: list[Repair]) -> None:
+    """A Sequential's first layer that carries the input's shape (batch_input_shape): Keras 3 reads
+    that key as a shape without the batch axis (an LSTM then "expected ndim=3, found ndim=4"; a
+    Reshape, inaSpeechSegmenter 0.6.8's Keras 2.3.1 file, wants rank 4 input): an explicit
+    InputLayer before it says the shape for every Keras."""
+    first = listed[0] if listed and isinstance(listed[0], dict) else None
+    inner = first.get("config") if first else None
+    if not (first and isinstance(inner, dict) and first.get("class_name") != "InputLayer" and "batch_input_shape" in inner):
+        return
+    shape = inner.pop("batch_input_shape")
+    dtype = inner.get("dtype") if first.get("class_name") == "Embedding" else inner.get("dtype", "float32")
+    name = f"{inner.get('name', 'layer')}_input"
+    listed.insert(0, {"class_name": "InputLayer", "config": {"batch_input_shape": shape, "dtype": dtype or "float32", "name": name}})
+    repairs.append(Repair(name, f"an InputLayer of batch shape {shape} before {inner.get('name', 'the first layer')} (which carried it)"))
+
+
 def to_keras3(model_config: Mapping[str, Any], training_config: Mapping[str, Any] | None, builtin_losses: set[str]) -> Repaired:
     """A Keras 2 config as Keras 3 reads it; `builtin_losses`: loss names Keras 3 knows."""
     config = copy.deepcopy(dict(model_config))
     repairs: list[Repair] = []
+    inner = config.get("config")
+    if config.get("class_name") == "Sequential" and isinstance(inner, dict) and isinstance(inner.get("layers"), list):
+        _explicit_input_layer(inner["layers"], repairs)
     for entry in layers(config):
         kind, layer = entry.get("class_name"), entry.get("config")
         if not isinstance(layer, dict):

@@ -412,3 +412,32 @@ def test_a_nested_model_s_one_endpoint_written_as_a_list_is_written_bare():
     top = functional(layer("Dense", "d", units=1))
     top["config"]["output_layers"] = [["d", 0, 0]]
     assert to_keras3(top, None, BUILTIN_LOSSES).model_config["config"]["output_layers"] == [["d", 0, 0]]
+
+
+def test_weights_are_compared_as_a_multiset_of_shapes_and_digests():
+    from harness.migrate import weights_compared
+
+    source = {"count": 3, "set": "S", "items": ["3x2:aa", "2:bb", "2:bb"]}
+    assert weights_compared(source, dict(source)) == {"equal": 3, "total": 3, "same": True}
+    assert weights_compared(source, {"count": 3, "set": "T", "items": ["2:bb", "3x2:aa", "2:cc"]}) == {
+        "equal": 2,
+        "total": 3,
+        "here": 3,
+        "same": False,
+    }
+    assert weights_compared(source, None) is None and weights_compared(None, source) is None  # a serving signature
+    big = {"count": 5000, "set": "S", "items": None}
+    assert weights_compared(big, {"count": 5000, "set": "X", "items": None}) == {"equal": None, "total": 5000, "here": 5000, "same": False}
+
+
+def test_a_sequential_whose_first_layer_carries_the_input_shape_gets_an_input_layer_for_keras_3():
+    """inaSpeechSegmenter 0.6.8's Keras 2.3.1 file: Keras 3.15.1 loads it but reads the Reshape's
+    batch_input_shape [None, 68, 21] as a shape without the batch axis; the model then refuses a
+    (3, 68, 21) batch ("Invalid input shape"). With an InputLayer first it answers as TF 2.15 does."""
+    reshape = layer("Reshape", "reshape", target_shape=[68, 21, 1], batch_input_shape=[None, 68, 21])
+    config = {"class_name": "Sequential", "config": {"name": "sequential_1", "layers": [reshape, layer("Flatten", "flatten")]}}
+    repaired = to_keras3(config, None, BUILTIN_LOSSES)
+    first, second = repaired.model_config["config"]["layers"][:2]
+    assert first["class_name"] == "InputLayer" and first["config"]["batch_input_shape"] == [None, 68, 21]
+    assert "batch_input_shape" not in second["config"] and second["config"]["name"] == "reshape"
+    assert [r.where for r in repaired.repairs] == ["reshape_input"]
