@@ -246,7 +246,7 @@ def test_a_custom_layer_migrates_with_its_custom_objects(tmp_path, monkeypatch, 
 
 def test_a_keras3_file_migrates_back_to_tf_2_15(tmp_path, monkeypatch, saved_models, harness_cache):
     code, doc = migrate(monkeypatch, harness_cache, saved_models["dense_keras3.keras"], tmp_path / "out", *TO_KERAS2)
-    assert code == 0 and doc["target"]["cell"] == "py3.11-tensorflow2.15.1" and doc["source"]["spec"].startswith("keras==3.")
+    assert code == 0 and doc["target"]["cell"] == "py3.11-tensorflow2.15.1" and "keras==3." in doc["source"]["spec"]
     chosen = strategies(doc)[doc["strategy"]]
     assert any("keras.src.engine.functional" in r for r in chosen["repairs"])
 
@@ -332,7 +332,7 @@ def test_a_dict_of_outputs_from_a_two_input_savedmodel_is_compared_by_name(tmp_p
     code, doc = migrate(monkeypatch, harness_cache, keras2_files["dict_outputs"], tmp_path / "out", *TO_KERAS3)
     assert code == 0 and doc["proven"] is True, [s["why"] for s in doc["strategies"]]
     assert [i["name"] for i in doc["input"]] == ["a", "b"] and [i["shape"] for i in doc["input"]] == [[3, 4], [3, 3]]
-    outputs = np.load(next((tmp_path / "out" / "work").glob("source-0/**/*.npz")))  # the source's outputs, by the model's names
+    outputs = np.load(next((tmp_path / "out" / "work").glob("source-0/outputs/**/*.npz")))  # the source's outputs, by the model's names
     assert sorted(outputs.files) == ["label", "score"]
     run_snippet(tmp_path / "out", doc, work_root)
 
