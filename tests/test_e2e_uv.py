@@ -412,17 +412,17 @@ def test_outputs_are_compared_with_the_saved_by_cell_or_a_reference(tmp_path, mo
     assert same["status"] == "loaded"  # Keras 3 computes what Keras 2.15 (which saved it) computes
     assert same["output_diff"]["reference"] == TF215 and same["output_diff"]["max_abs"] < 1e-5
     saved = tmp_path / "out" / "outputs" / "dense.h5" / f"{TF215}.npz"
-    reference = np.load(saved)["arr_0"]
-    assert reference.shape == (1, 2)
+    reference = np.load(saved)["0"]  # outputs by name: one output is "0"
+    assert reference.shape == (3, 2)  # the batch made from its input: a ramp, seeded random values, zeros
 
     given = tmp_path / "input.npy"
-    np.save(given, np.ones((3, 6), dtype="float32"))  # a user's input: 3 rows instead of the default 1
+    np.save(given, np.ones((5, 6), dtype="float32"))  # a user's input: 5 rows instead of the default 3
     matrix.write_text(
         f'matrix:\n  tensorflow: ["2.15.1"]\npackages: {{tensorflow: tensorflow-cpu}}\nload: {{inference: true, input: "{given}"}}\n'
     )
     run_harness(monkeypatch, harness_cache, str(matrix), str(saved_models["dense.h5"]), "-o", str(tmp_path / "given"))
     [fed] = json.loads((tmp_path / "given" / "results.json").read_text())["results"]
-    assert fed["inference"]["outputs"][0]["shape"] == [3, 2]
+    assert fed["inference"]["outputs"][0]["shape"] == [5, 2] and fed["inference"]["input"][0]["shape"] == [5, 6]
 
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, reference + 0.5)
