@@ -48,7 +48,7 @@ from .escape import visible
 from .inspection import assemble, inspect_model, read_configs, write_repaired
 from .matrix import Cell, LoadOptions, parse_matrix
 from .memo import remember
-from .modelfile import ModelInfo
+from .modelfile import ModelInfo, file_sha256
 from .outputs import close, differences, read_named
 from .paths import copy_tree, write_atomic
 from .pipeline import expand_cells, inspect_models
@@ -130,6 +130,9 @@ class Migration:
     tolerance_why: str = ""
     custom_objects: bool = False  # the user gave custom objects
     sources: tuple[Mapping[str, Any], ...] = ()  # the source environments tried, in order, and why each was passed over
+    packages: Mapping[str, str] = field(default_factory=dict)
+    python: str | None = None
+    proof: Mapping[str, Any] | None = None  # what --verify re-proves against (write_proof)
     written: Path | None = None
     started: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
@@ -333,7 +336,7 @@ REPORTS = ("migration.json", "migration.md")
 def _written_names(model: Path) -> set[str]:
     """Every name a migration of `model` can write in DIR (its format is known only at the end)."""
     stem = model.name if model.is_dir() else model.stem
-    return {"work", *REPORTS, f"{stem}.keras", f"{stem}.h5", model.name, f"{model.name}.savedmodel"}
+    return {"work", "proof", *REPORTS, f"{stem}.keras", f"{stem}.h5", model.name, f"{model.name}.savedmodel"}
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -450,6 +453,8 @@ def migrate(
         tolerance_why=tolerance_why,
         custom_objects=load.custom_objects is not None,
         sources=tuple(sources),
+        packages=packages,
+        python=python,
     )
     if reference.status in LOADS and not reference.outputs:
         # the source is fine; the input is not: say what the model raised on it, and how to give one
@@ -514,9 +519,29 @@ def migrate(
     migration = replace(migration, tried=tuple(tried))
     chosen = migration.chosen
     if chosen is not None:
-        migration = replace(migration, written=_write_migrated(info, chosen.candidate.path, outdir))
+        written = _write_migrated(info, chosen.candidate.path, outdir)
+        migration = replace(migration, written=written, proof=write_proof(outdir, written, load, reference))
     write_reports(migration, outdir)
     return migration
+
+
+PROOF = "proof"  # DIR/proof: the input and the source's outputs a migration was proven on (--verify)
+
+
+def write_proof(outdir: Path, written: Path, load: LoadOptions, reference: CellResult) -> dict[str, Any]:
+    """Keep what the proof rested on, for `harness migrate --verify DIR`: the batch, the source's
+    outputs and weights' digests, and the migrated file's identity."""
+    folder = outdir / PROOF
+    folder.mkdir(exist_ok=True)
+    kept: dict[str, Any] = {"migrated_sha256": inspect_model(written).sha256, "weights": (reference.inference or {}).get("weights")}
+    for role, path in (("input", load.input), ("reference", reference.outputs)):
+        if path is None:
+            kept[role] = None
+            continue
+        target = folder / f"{role}{Path(path).suffix if role == 'input' else '.npz'}"
+        shutil.copyfile(path, target)
+        kept[role] = {"file": f"{PROOF}/{target.name}", "sha256": file_sha256(target)}
+    return kept
 
 
 RESCUE_NOTES = (
@@ -748,6 +773,9 @@ def document(m: Migration) -> dict[str, Any]:
         "max_rel_diff": (chosen.diff or {}).get("max_rel") if chosen else None,
         "loaded_with": chosen.result.fix_worked if chosen and chosen.result else None,
         "custom_objects": m.custom_objects,
+        "packages": dict(m.packages),
+        "python": m.python,
+        "proof": dict(m.proof) if m.proof else None,
     }
 
 
@@ -871,3 +899,100 @@ def _load_line(file: str, fix: str | None, custom_objects: bool = False, inputs:
         lines.append("# safe_mode=False runs the Python code stored in the file (a Lambda): only for a file you trust")
         args.append("safe_mode=False")
     return "\n".join([*lines, f"model = keras.models.load_model({', '.join(args)})"])
+
+
+# --------------------------------------------------------------------------- --verify
+
+
+@dataclass(frozen=True)
+class Verification:
+    migrated: str
+    target: str
+    changed: tuple[str, ...]  # what differs from what the migration proved; empty: verified
+    notes: tuple[str, ...] = ()
+    tried: Tried | None = None
+
+
+MAX_DOCUMENT = 16 << 20
+
+
+def _plain_file(outdir: Path, name: Any, what: str, folder_ok: bool = False) -> Path:
+    """A name migration.json gives, as a path inside DIR: one or two plain components, no link."""
+    if not isinstance(name, str) or not name or name.startswith("/") or ".." in name.split("/") or name.count("/") > 1 or "\\" in name:
+        raise UsageError(f"{outdir}/migration.json: {what} is not a name in the folder ({name!r})")
+    path = outdir / name
+    if path.is_symlink() or not (path.is_file() or (folder_ok and path.is_dir())):
+        raise UsageError(f"{outdir}/migration.json: {what} {name} is not there as a plain {'file or folder' if folder_ok else 'file'}")
+    return path
+
+
+def verify(outdir: Path, backend: Backend, custom_objects: Path | None = None, trusted: bool = False, progress: Any = None) -> Verification:
+    """Re-prove a migrated folder: its file is the one proven, it loads in the recorded target and
+    answers as the source did on the recorded input, with the source's weights. migration.json is
+    read as untrusted (anyone could have edited the folder): bounded, every name checked."""
+    import tempfile
+
+    say = progress or (lambda text: None)
+    document = outdir / "migration.json"
+    if document.is_symlink() or not document.is_file():
+        raise UsageError(f"{outdir}: no migration.json (a folder harness migrate -o wrote)")
+    if document.stat().st_size > MAX_DOCUMENT:
+        raise UsageError(f"{document}: larger than {MAX_DOCUMENT} bytes; not a migration.json")
+    try:
+        doc = json.loads(document.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{document}: not JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != "harness-migration":
+        raise UsageError(f"{document}: not a harness migration record")
+    proof = doc.get("proof")
+    if not doc.get("proven") or not isinstance(proof, dict):
+        raise UsageError(f"{document}: records no proven migration (nothing to re-prove)")
+    migrated = _plain_file(outdir, doc.get("migrated"), "the migrated file", folder_ok=True)
+    target = doc.get("target") or {}
+    spec, packages, python = target.get("spec"), doc.get("packages") or {}, doc.get("python")
+    if not isinstance(spec, str) or not isinstance(packages, dict) or not all(isinstance(v, str) for v in packages.values()):
+        raise UsageError(f"{document}: its target is not recorded as harness migrate writes it")
+    changed: list[str] = []
+    notes: list[str] = []
+    info = replace(inspect_model(migrated), name=migrated.name)
+    if info.sha256 != proof.get("migrated_sha256"):
+        changed.append(f"{migrated.name} is not the file that was proven (its sha256 is {info.sha256[:16]}..., the proof's {str(proof.get('migrated_sha256'))[:16]}...)")
+    files: dict[str, Path | None] = {}
+    for role in ("input", "reference"):
+        kept = proof.get(role)
+        if kept is None:
+            files[role] = None
+            continue
+        path = _plain_file(outdir, (kept or {}).get("file") if isinstance(kept, dict) else None, f"the proof's {role}")
+        if file_sha256(path) != kept.get("sha256"):
+            changed.append(f"{path.relative_to(outdir)} is not what the proof rested on (its sha256 changed)")
+        files[role] = path
+    reference = files.get("reference")
+    if reference is None:
+        raise UsageError(f"{document}: records no reference outputs; nothing to compare with")
+    say(f"resolving the target environment {spec}")
+    env = environment(spec, {str(k): str(v) for k, v in packages.items()}, PackageIndex(), python if isinstance(python, str) else None)
+    if env.lock.split() != list(target.get("lock") or []):
+        notes.append(f"the target {spec} resolves to other versions than when it was proven (the re-proof is for today's)")
+    tolerance = doc.get("tolerance") or {}
+    atol = float(tolerance.get("atol", FLOAT32_TOLERANCE[0])) if isinstance(tolerance.get("atol", 0), int | float) else FLOAT32_TOLERANCE[0]
+    rtol = float(tolerance.get("rtol", FLOAT32_TOLERANCE[1])) if isinstance(tolerance.get("rtol", 0), int | float) else FLOAT32_TOLERANCE[1]
+    rescue = (info.name,) if info.format == "savedmodel" and doc.get("loaded_with") in RESCUES else ()
+    load = LoadOptions(
+        inference=True,
+        input=files["input"],
+        custom_objects=custom_objects.resolve() if custom_objects else None,
+        trusted=trusted,
+        atol=atol,
+        rtol=rtol,
+        repairs=False,
+        rescue=rescue,
+    )
+    say(f"loading {migrated.name} in {env.cell.id}")
+    with tempfile.TemporaryDirectory(prefix="harness-verify-") as scratch:
+        [result] = _run(env, backend, [info], load, Path(scratch))
+        expected = read_named(reference)
+        tried = _judge(Candidate("verify", migrated), result, expected, load, proof.get("weights"))
+    if not tried.proven:
+        changed.append(tried.why)
+    return Verification(migrated.name, env.cell.id, tuple(changed), tuple(notes), tried)

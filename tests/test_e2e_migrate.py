@@ -343,3 +343,46 @@ def test_a_two_input_export_runs_through_tfsmlayer_and_its_snippet_runs(tmp_path
     code, doc = migrate(monkeypatch, harness_cache, keras2_files["exported_two"], tmp_path / "out", *TO_KERAS3)
     assert code == 0 and doc["loaded_with"] == "TFSMLayer", [s["why"] for s in doc["strategies"]]
     assert "call_endpoint_fn(**inputs)" in run_snippet(tmp_path / "out", doc, work_root)
+
+
+def test_verify_re_proves_a_migrated_folder_and_names_what_changed(tmp_path, monkeypatch, keras2_files, harness_cache, capsys):
+    """`harness migrate --verify DIR`: the recorded target, input, source outputs and weights."""
+    out = tmp_path / "out"
+    code, doc = migrate(monkeypatch, harness_cache, keras2_files["gru.h5"], out, *TO_KERAS3)
+    assert code == 0 and doc["proof"]["input"]["file"] == "proof/input.npz"
+    capsys.readouterr()
+    assert cli.main(["migrate", "--verify", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "verified:" in said and "weight tensors equal" in said
+    # one weight changed by 1e-7: the outputs stay inside atol, the file and its weights do not
+    migrated = out / doc["migrated"]
+
+    def nudge(path: Path) -> None:
+        with h5py.File(path, "r+") as h5:
+            kernels: list[Any] = []
+            h5.visititems(lambda name, node: kernels.append(node) if isinstance(node, h5py.Dataset) and node.ndim == 2 else None)
+            values = np.array(kernels[0][...])
+            values.flat[0] += 1e-7
+            kernels[0][...] = values
+
+    if zipfile.is_zipfile(migrated):  # a .keras archive: its weights file inside
+        with zipfile.ZipFile(migrated) as old:
+            members = {n: old.read(n) for n in old.namelist()}
+        weights = tmp_path / "w.h5"
+        weights.write_bytes(members["model.weights.h5"])
+        nudge(weights)
+        members["model.weights.h5"] = weights.read_bytes()
+        with zipfile.ZipFile(migrated, "w") as new:
+            for name, data in members.items():
+                new.writestr(name, data)
+    else:
+        nudge(migrated)
+    assert cli.main(["migrate", "--verify", str(out)]) == 1
+    said = capsys.readouterr().out
+    assert "is not the file that was proven" in said and "of the source's weight tensors with equal values" in said
+    # a migration.json whose names leave the folder is refused in one line
+    record = json.loads((out / "migration.json").read_text())
+    record["migrated"] = "../../etc/passwd"
+    (out / "migration.json").write_text(json.dumps(record))
+    assert cli.main(["migrate", "--verify", str(out)]) == 2
+    assert "is not a name in the folder" in capsys.readouterr().err

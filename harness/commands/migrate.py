@@ -25,10 +25,9 @@ def add_parser(commands: Any) -> None:
         "whose outputs match the source's (--atol, --rtol) is written to DIR with migration.json and migration.md. Exit 0 only "
         "when proven, 1 when no strategy works. Every load runs in a sandboxed cell.",
     )
-    parser.add_argument("model", type=Path, metavar="MODEL")
+    parser.add_argument("model", type=Path, metavar="MODEL", nargs="?")
     parser.add_argument(
         "--to",
-        required=True,
         metavar="SPEC",
         help="the target: 'tensorflow==2.21.0', 'tensorflow==2.16.2,tf-keras==2.16.0' or a line '2.21'",
     )
@@ -56,12 +55,18 @@ def add_parser(commands: Any) -> None:
         "-o",
         "--outdir",
         type=Path,
-        required=True,
         metavar="DIR",
         help="where the migrated file, migration.json/.md and the scratch folder work/ go; never the model's own file or a file "
         "harness migrate did not write (other files in DIR are left alone)",
     )
     parser.add_argument("--force", action="store_true", help="replace what an earlier harness migrate wrote in DIR")
+    parser.add_argument(
+        "--verify",
+        type=Path,
+        metavar="DIR",
+        help="re-prove a folder harness migrate wrote: its file is the one proven, loads in the recorded target and answers "
+        "as the source did on the recorded input, with the source's weights; exit 1 naming what changed (no MODEL, --to or -o)",
+    )
     add_sandbox_arguments(parser)
     parser.set_defaults(main=main)
 
@@ -73,6 +78,11 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     from ..pipeline import check_outdir
     from ..sandbox import Limits
 
+    if args.verify is not None:
+        return _verify(args, console)
+    missing = [flag for flag, value in (("MODEL", args.model), ("--to", args.to), ("-o", args.outdir)) if value is None]
+    if missing:
+        raise UsageError(f"harness migrate: {', '.join(missing)} missing; e.g. harness migrate model.h5 --to 2.21 -o migrated/ (or --verify DIR)")
     packages = {}
     for item in args.package:
         axis, sep, name = item.partition("=")
@@ -120,3 +130,37 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
         console.print(f"[green]proven:[/] {terminal(migration.written)} loads in {terminal(migration.target.cell.id)} and answers as the original")
     console.print(f"report: {args.outdir}/migration.md, migration.json")
     return Verdict(failed=migration.written is None)
+
+
+def _verify(args: argparse.Namespace, console: Console) -> Outcome:
+    from ..backends import get_backend
+    from ..migrate import verify
+    from ..sandbox import Limits
+
+    if args.model is not None or args.to is not None or args.outdir is not None:
+        raise UsageError("harness migrate --verify DIR takes no MODEL, --to or -o: the folder's migration.json says them")
+    if args.custom_objects is not None and not args.custom_objects.is_file():
+        raise UsageError(f"{args.custom_objects}: no such file")
+    backend = get_backend(args.backend, {}, None, args.sandbox, Limits.parse(args.memory, args.pids))
+    done = verify(
+        args.verify,
+        backend,
+        args.custom_objects,
+        args.trust_models,
+        lambda text: console.print(f"[grey50]· {terminal(text)}[/]"),
+    )
+    for note in done.notes:
+        console.print(f"[yellow]note:[/] {terminal(note)}", highlight=False)
+    if done.changed:
+        for what in done.changed:
+            console.print(f"[red]changed:[/] {terminal(what)}", highlight=False)
+        return Verdict(failed=True)
+    diff = (done.tried.diff or {}) if done.tried else {}
+    weights = (done.tried.weights or {}) if done.tried else {}
+    same = f", all {weights['total']} weight tensors equal" if weights.get("same") else ""
+    console.print(
+        f"[green]verified:[/] {terminal(done.migrated)} loads in {terminal(done.target)} and answers as the source did "
+        f"(max abs diff {diff.get('max_abs', 0):.3g}{same})",
+        highlight=False,
+    )
+    return Verdict(failed=False)
