@@ -116,6 +116,7 @@ FILE_NAMES = {
     "rebuilt": "rebuilt.keras",
     "rebuilt_h5": "rebuilt.h5",
     "input": "input.npz",
+    "serving": "serving.zip",
 }
 
 

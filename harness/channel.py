@@ -26,7 +26,7 @@ MAX_ITEMS = 200
 MAX_DEPTH = 10
 KEY = re.compile(r"m\d{1,5}")
 # The files a load may send back (harness migrate's bridge), by role; the harness names them.
-FILE_ROLES = ("architecture", "weights", "weights3", "rebuilt", "rebuilt_h5", "input")
+FILE_ROLES = ("architecture", "weights", "weights3", "rebuilt", "rebuilt_h5", "input", "serving")
 
 
 @dataclass(frozen=True)

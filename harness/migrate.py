@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import time
 import zipfile
@@ -433,8 +434,8 @@ def migrate(
         src = env
         say(f"loading {info.name} in the source environment {src.cell.id}")
         # export: for the bridge; rescue: a SavedModel that load_model does not rebuild runs through its signature
-        rescue = (info.name,) if info.format == "savedmodel" else ()
-        [reference] = _run(src, backend, [info], replace(load, export=True, rescue=rescue), work / f"source-{n}")
+        served: tuple[str, ...] = (info.name,) if info.format == "savedmodel" else ()
+        [reference] = _run(src, backend, [info], replace(load, export=True, rescue=served), work / f"source-{n}")
         if reference.status in LOADS:
             sources.append({"spec": spec, "cell": src.cell.id, "why": None if reference.outputs else "loads, but did not run on the input"})
             break  # loaded: it runs on the input or it is the input that does not fit (said below)
@@ -495,11 +496,25 @@ def migrate(
         found.append(bridge)
     else:
         skipped.append(f"bridge re-save: {why_not}")
-    rescue = ()
+    rescue: tuple[str, ...] = ()
     if info.format == "savedmodel":  # last: inference only
         found.append(Candidate("SavedModel rescue", Path(info.path), notes=RESCUE_NOTES))
         infos.append(replace(info, name=f"{len(infos)}-rescue"))
         rescue = (infos[-1].name,)
+        exported = reference.files.get("serving")
+        if exported:
+            # the source's own model exported again for serving: a newer TensorFlow reads some
+            # exports whose original signature it cannot (basic-pitch's pre-2.5 SavedModel)
+            try:
+                folder = unpack_serving(Path(exported), work / "reexport" / Path(info.path).name)
+            except (OSError, ValueError, zipfile.BadZipFile) as exc:
+                skipped.append(f"re-export: the source's serving export could not be unpacked ({exc})")
+            else:
+                found.append(Candidate("re-export", folder, notes=(*RESCUE_NOTES, REEXPORT_NOTE)))
+                infos.append(replace(inspect_model(folder), name=f"{len(infos)}-reexport"))
+                rescue = (*rescue, infos[-1].name)
+        else:
+            skipped.append("re-export: the source's Keras exported no serving SavedModel (model.export failed or was too large to send)")
     say(f"loading {len(found)} candidate(s) in the target environment {dst.cell.id}")
     save_as = "keras" if target_keras.startswith("3") else "h5"
     results = _run(dst, backend, infos, replace(load, save_as=save_as, resave=resave, rescue=rescue), work / "target")
@@ -544,6 +559,41 @@ def write_proof(outdir: Path, written: Path, load: LoadOptions, reference: CellR
     return kept
 
 
+MAX_SERVING_BYTES = 2 << 30  # what a cell's serving export may unpack to
+MAX_SERVING_MEMBERS = 10_000
+_MEMBER = re.compile(r"^[A-Za-z0-9_.@=+-]+(/[A-Za-z0-9_.@=+-]+){0,16}$")
+
+
+def unpack_serving(archive: Path, target: Path) -> Path:
+    """A SavedModel a cell exported and zipped (the probe's export_model), unpacked into a new
+    folder, as data from a cell is: plain names only (no absolute path, no .., no link member),
+    at most MAX_SERVING_MEMBERS members and MAX_SERVING_BYTES in all, each read no further than
+    it declares. Raises ValueError on anything else."""
+    target.mkdir(parents=True)
+    budget = MAX_SERVING_BYTES
+    with zipfile.ZipFile(archive) as z:
+        members = z.infolist()
+        if len(members) > MAX_SERVING_MEMBERS:
+            raise ValueError(f"{len(members)} members, more than {MAX_SERVING_MEMBERS}")
+        for info in members:
+            name = info.filename
+            if info.is_dir():
+                continue
+            if not _MEMBER.match(name) or any(part in (".", "..") for part in name.split("/")) or (info.external_attr >> 16) & 0o170000 == 0o120000:
+                raise ValueError(f"a member named {visible(name)[:120]!r} is not a plain relative file name")
+            budget -= info.file_size
+            if budget < 0:
+                raise ValueError(f"more than {MAX_SERVING_BYTES} bytes unpacked")
+            path = target / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with z.open(info) as source, open(path, "xb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)  # zipfile checks the size and CRC as it reads
+    if not (target / "saved_model.pb").is_file():
+        raise ValueError("no saved_model.pb in it")
+    return target
+
+
+REEXPORT_NOTE = "the SavedModel was exported again by the source's Keras (model.export): its signature is that export's, not the original's"
 RESCUE_NOTES = (
     "inference only: it runs the SavedModel's serving signature, not a Keras model (no fit, no layers, no training config)",
     "the outputs come back as a dict keyed by the signature's output names (compared by name; against a Keras model's list of "

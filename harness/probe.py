@@ -32,7 +32,7 @@ import time
 import traceback
 import typing  # noqa: F401 - names in type comments (mypy reads them; nothing at run time)
 
-PROBE_VERSION = 9  # 9: the weights' digests with the outputs; inputs made from the model (dtype, Embedding id ranges, 3 rows: ramp, seeded random, zeros), outputs saved by name (dicts, nested). 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
+PROBE_VERSION = 10  # 10: a SavedModel's model exported for serving (migrate's re-export). 9: the weights' digests with the outputs; inputs made from the model (dtype, Embedding id ranges, 3 rows: ramp, seeded random, zeros), outputs saved by name (dicts, nested). 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
 OUTPUTS_MAX = 48 << 20  # bytes of saved outputs sent back per model (base64 on the channel)
 DISTRIBUTIONS = (
     "tensorflow",
@@ -487,16 +487,37 @@ def blocker(record):
     return (error.get("type"), str(error.get("message", ""))[:200])
 
 
-def export_model(keras, model, workdir, key, custom_file=None):
-    """The loaded model's architecture (JSON) and weights, for harness migrate's bridge."""
+def export_model(keras, model, workdir, key, custom_file=None, serving=False):
+    """The loaded model's architecture (JSON) and weights, for harness migrate's bridge; with
+    `serving` (the file is a SavedModel) also the model exported for serving (model.export,
+    Keras 2.13+ and 3), zipped: a SavedModel whose own signature a newer TensorFlow cannot read
+    (a pre-2.5 one: "'_UserObject' object has no attribute 'add_slot'") may read this one."""
     keras3 = str(getattr(keras, "__version__", "2")).startswith("3")
+    done = {"ok": True}
     try:
         with open(os.path.join(workdir, "export-%s-%s" % (key, ARCHITECTURE)), "w") as f:
             f.write(model.to_json())
         model.save_weights(os.path.join(workdir, "export-%s-%s" % (key, WEIGHTS_NAMES[1] if keras3 else WEIGHTS_NAMES[0])))
-        return {"ok": True}
     except BaseException as exc:  # noqa: BLE001
-        return {"ok": False, "error": describe_exception(exc, custom_file)}
+        done = {"ok": False, "error": describe_exception(exc, custom_file)}
+    if serving:
+        try:
+            import shutil
+            import zipfile
+
+            folder = os.path.join(workdir, "serving-%s" % key)
+            model.export(folder)
+            with zipfile.ZipFile(os.path.join(workdir, FILE_ROLES["serving"] % key), "w") as archive:
+                for root, _, names in os.walk(folder):
+                    for name in sorted(names):
+                        path = os.path.join(root, name)
+                        if os.path.isfile(path) and not os.path.islink(path):
+                            archive.write(path, os.path.relpath(path, folder))
+            shutil.rmtree(folder, ignore_errors=True)
+            done["serving"] = {"ok": True}
+        except BaseException as exc:  # noqa: BLE001
+            done["serving"] = {"ok": False, "error": describe_exception(exc, custom_file)}
+    return done
 
 
 def save_rebuilt(model, workdir, key, save_as, custom_file=None):
@@ -582,7 +603,9 @@ def one_attempt(keras, model, request, options):
         except BaseException as exc:  # noqa: BLE001
             result["inference"] = {"ok": False, "error": describe_exception(exc, custom_file)}
     if real and request.get("export") and not rescue:
-        result["export"] = export_model(keras, record["model"], request["workdir"], model["key"], custom_file)
+        result["export"] = export_model(
+            keras, record["model"], request["workdir"], model["key"], custom_file, serving=model.get("format") == "savedmodel"
+        )
     if real and model.get("resave") and request.get("save_as") and not rescue:
         result["rebuilt"] = save_rebuilt(record["model"], request["workdir"], model["key"], request["save_as"], custom_file)
     record.pop("model", None)
@@ -928,6 +951,7 @@ FILE_ROLES = {
     "rebuilt": "rebuilt-%s.keras",
     "rebuilt_h5": "rebuilt-%s.h5",
     "input": "input-%s.npz",  # the batch the probe made (harness migrate's source: the target gets the same)
+    "serving": "serving-%s.zip",  # a SavedModel's model exported again for serving (export_model)
 }
 
 

@@ -453,7 +453,7 @@ RESULT = record(
         "import_seconds": NUMBER_OR_NULL,
         "peak_rss_mb": NUMBER_OR_NULL,
         "outputs": nullable(SHORT),
-        "files": mapping(SHORT, choice(("architecture", "weights", "weights3", "rebuilt", "rebuilt_h5", "input"), "a file role")),
+        "files": mapping(SHORT, choice(("architecture", "weights", "weights3", "rebuilt", "rebuilt_h5", "input", "serving"), "a file role")),
         "output_diff": nullable(OUTPUT_DIFF),
         "stderr_tail": TEXT,
         "cached": boolean,

@@ -89,3 +89,38 @@ def test_the_cli_refuses_the_model_s_folder_in_one_line_before_resolving_anythin
     err = capsys.readouterr().err
     assert code == 2 and "would replace the model" in err and len(err.strip().splitlines()) == 1
     assert model.read_bytes() == (MODELS / "dense.h5").read_bytes() and not (model.parent / "work").exists()
+
+
+def test_a_serving_export_from_a_cell_is_unpacked_only_as_plain_files(tmp_path, monkeypatch):
+    import stat
+    import zipfile
+
+    from harness import migrate as module
+    from harness.migrate import unpack_serving
+
+    def archive(name: str, members: dict[str, bytes], link: str | None = None) -> Path:
+        path = tmp_path / f"{name}.zip"
+        with zipfile.ZipFile(path, "w") as z:
+            for member, data in members.items():
+                z.writestr(member, data)
+            if link:
+                info = zipfile.ZipInfo(link)
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+                z.writestr(info, "/etc/passwd")
+        return path
+
+    good = archive("good", {"saved_model.pb": b"pb", "variables/variables.index": b"i", "fingerprint.pb": b"f"})
+    done = unpack_serving(good, tmp_path / "out-good")
+    assert (done / "variables" / "variables.index").read_bytes() == b"i"
+    for name, members, link, why in [
+        ("up", {"saved_model.pb": b"", "../escape": b"x"}, None, "not a plain relative file name"),
+        ("absolute", {"/tmp/abs": b"x"}, None, "not a plain relative file name"),
+        ("link", {"saved_model.pb": b""}, "variables", "not a plain relative file name"),
+        ("none", {"other.pb": b""}, None, "no saved_model.pb"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            unpack_serving(archive(name, members, link), tmp_path / f"out-{name}")
+    assert not (tmp_path / "escape").exists() and not Path("/tmp/abs").exists()
+    monkeypatch.setattr(module, "MAX_SERVING_BYTES", 10)
+    with pytest.raises(ValueError, match="more than 10 bytes"):
+        unpack_serving(archive("big", {"saved_model.pb": b"x" * 11}), tmp_path / "out-big")
