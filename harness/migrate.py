@@ -905,7 +905,8 @@ def _input_text(spec: Any) -> str:
         bounds = f" in [{item['low']}, {item['high']})" if "low" in item and "high" in item else ""
         parts.append(f"{code(str(item.get('name', '?'))[:80])} {shape} {md(str(item.get('dtype', '?'))[:20])}{bounds}")
     given = any(str(item.get("name", "")).startswith("from ") for item in spec if isinstance(item, Mapping))
-    made = "" if given else " (a batch made from the model's inputs: a ramp, seeded random values, zeros)"
+    seed = next((item.get("seed") for item in spec if isinstance(item, Mapping) and "seed" in item), None)
+    made = "" if given else f" (a batch made from the model's inputs: a ramp, seeded random values (seed {md(str(seed))[:12]}), zeros)"
     return "; ".join(parts) + made
 
 

@@ -32,7 +32,7 @@ import time
 import traceback
 import typing  # noqa: F401 - names in type comments (mypy reads them; nothing at run time)
 
-PROBE_VERSION = 10  # 10: a SavedModel's model exported for serving (migrate's re-export). 9: the weights' digests with the outputs; inputs made from the model (dtype, Embedding id ranges, 3 rows: ramp, seeded random, zeros), outputs saved by name (dicts, nested). 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
+PROBE_VERSION = 11  # 11: the made input records its seed and rows. 10: a SavedModel's model exported for serving (migrate's re-export). 9: the weights' digests with the outputs; inputs made from the model (dtype, Embedding id ranges, 3 rows: ramp, seeded random, zeros), outputs saved by name (dicts, nested). 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
 OUTPUTS_MAX = 48 << 20  # bytes of saved outputs sent back per model (base64 on the channel)
 DISTRIBUTIONS = (
     "tensorflow",
@@ -191,6 +191,7 @@ def attempt(keras, path, compile_flag, objects, fix, custom_file, unsafe=False):
 
 
 ROWS = 3  # a generated batch: a ramp, seeded random values, zeros (an edge value)
+ROW_KINDS = "ramp, uniform (numpy RandomState(seed)), zeros; repeated in that order for a fixed batch size"
 SEED = 0
 NAME_SAFE = re.compile(r"[^A-Za-z0-9_-]")  # "." joins nested names
 
@@ -263,7 +264,7 @@ def generated_input(model, length=4):
             kind, values = (dtype if dtype.startswith(("float", "bfloat")) else "float32"), {"low": -1.0, "high": 1.0}
         batch = np.stack([made[n % len(made)] for n in range(shape[0])]).reshape(shape)
         arrays.append(batch.astype(kind if kind != "bfloat16" else "float32"))
-        spec.append(dict({"name": name, "shape": shape, "dtype": kind}, **values))
+        spec.append(dict({"name": name, "shape": shape, "dtype": kind, "rows": ROW_KINDS, "seed": SEED}, **values))
     if as_dict:
         return dict(zip([n for n, _ in named], arrays)), spec
     return (arrays if len(arrays) > 1 else arrays[0]), spec
