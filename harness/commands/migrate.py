@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,23 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "migrate",
         help="make a model load in another environment, and prove it answers the same",
-        description="Load MODEL in the source environment (--from, default: the Keras release that saved it) and run it on a fixed "
-        "input; then try, in the target environment (--to), the file as it is, an HDF5 file under a .keras name renamed, its "
-        "config repaired for the target's Keras (with and without its training config), and a bridge: what the source exported "
-        "(architecture and weights; a SavedModel too) assembled for the target and saved by its Keras. The first that loads and "
-        "whose outputs match the source's (--atol, --rtol) is written to DIR with migration.json and migration.md. Exit 0 only "
-        "when proven, 1 when no strategy works. Every load runs in a sandboxed cell.",
+        description=textwrap.fill(
+            "Load MODEL in a source environment (--from, or by default the first of a ladder that loads it: the Keras "
+            "release that saved it with the newest TensorFlow that installs it, then the newest of its major) and run it on an input "
+            "(--input, or three rows made from its inputs); then try, in the target environment (--to), on that same batch: the file "
+            "as it is, an HDF5 file under a .keras name renamed, its config repaired for the target's Keras (with and without its "
+            "training config), a bridge (what the source exported, assembled for the target and saved by its Keras), and for a "
+            "SavedModel its serving signature and the source's re-export of it (inference only). The first that loads, answers as "
+            "the source did (--atol, --rtol) and holds every weight of the source's is written to DIR with migration.json, "
+            "migration.md and DIR/proof (re-checked later with --verify DIR). Exit 0 only when proven, 1 when nothing is, 2 on "
+            "usage errors. Every load runs in a sandboxed cell.",
+            78,
+        )
+        + "\n\nexamples:\n"
+        "  harness migrate model.h5 --to 2.21 -o migrated/\n"
+        "  harness migrate model.keras --to tensorflow==2.15.1 --package tensorflow=tensorflow-cpu -o back/\n"
+        "  harness migrate --verify migrated/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", type=Path, metavar="MODEL", nargs="?")
     parser.add_argument(
@@ -31,7 +43,12 @@ def add_parser(commands: Any) -> None:
         metavar="SPEC",
         help="the target: 'tensorflow==2.21.0', 'tensorflow==2.16.2,tf-keras==2.16.0' or a line '2.21'",
     )
-    parser.add_argument("--from", dest="source", metavar="SPEC", help="the source (default: where the saving Keras release lives)")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        metavar="SPEC",
+        help="the source (default: a ladder from the saving Keras release; migration.json's sources_tried says which were passed over and why)",
+    )
     parser.add_argument(
         "--package",
         action="append",
@@ -40,7 +57,12 @@ def add_parser(commands: Any) -> None:
         help="what to install for an axis, e.g. tensorflow=tensorflow-cpu (repeatable)",
     )
     parser.add_argument("--custom-objects", type=Path, metavar="FILE", help="a .py file defining the model's custom objects")
-    parser.add_argument("--input", type=Path, metavar="X.npy", help="the input to compare outputs on (default: a deterministic ramp)")
+    parser.add_argument(
+        "--input",
+        type=Path,
+        metavar="X.npy",
+        help="the input to compare outputs on, .npy or .npz (one array per model input; default: three rows made from the model's inputs)",
+    )
     parser.add_argument(
         "--atol",
         type=float,
@@ -82,7 +104,9 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
         return _verify(args, console)
     missing = [flag for flag, value in (("MODEL", args.model), ("--to", args.to), ("-o", args.outdir)) if value is None]
     if missing:
-        raise UsageError(f"harness migrate: {', '.join(missing)} missing; e.g. harness migrate model.h5 --to 2.21 -o migrated/ (or --verify DIR)")
+        raise UsageError(
+            f"harness migrate: {', '.join(missing)} missing; e.g. harness migrate model.h5 --to 2.21 -o migrated/ (or --verify DIR)"
+        )
     packages = {}
     for item in args.package:
         axis, sep, name = item.partition("=")
@@ -127,7 +151,9 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     if migration.written is None:
         console.print(f"[red]no strategy gave a file that loads in {migration.target.cell.id} and answers as the original[/]")
     else:
-        console.print(f"[green]proven:[/] {terminal(migration.written)} loads in {terminal(migration.target.cell.id)} and answers as the original")
+        console.print(
+            f"[green]proven:[/] {terminal(migration.written)} loads in {terminal(migration.target.cell.id)} and answers as the original"
+        )
     console.print(f"report: {args.outdir}/migration.md, migration.json")
     return Verdict(failed=migration.written is None)
 
