@@ -35,6 +35,7 @@ from .rules import (
     first_line,
     load_cause,
     options,
+    serving_answered,
     standin_loaded,
     with_serving,
 )
@@ -347,7 +348,7 @@ def _also_needs(info: ModelInfo, fix: str) -> str:
 def _not_loaded(attempts: Sequence[Mapping[str, Any]]) -> str:
     if standin_loaded(attempts):
         return "it loads only with a stand-in for a function the file names (not the model's own: not counted as loaded)"
-    if any(a.get("ok") and a.get("serving") for a in attempts):
+    if serving_answered(attempts):
         return "load_model fails; its serving signature answers for inference (not counted as loaded)"
     return "no fix the harness could try loaded it" if len(attempts) > 1 else ""
 

@@ -183,7 +183,7 @@ def default_sources(info: ModelInfo) -> list[str]:
     usual = list(SOURCES_TO_TRY)
     version = info.keras_version or ""
     if info.keras_major == 3 and version:
-        return [f"tensorflow=={line},keras=={version}" for line in KERAS3_TF_LINES] + ["tensorflow==2.21"]
+        return [f"tensorflow=={line},keras=={version}" for line in KERAS3_TF_LINES] + [usual[-1]]
     try:
         known = source_spec(info)
     except UsageError:

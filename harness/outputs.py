@@ -8,7 +8,6 @@ one that saved the file. Arrays are read with allow_pickle=False: data, never co
 from __future__ import annotations
 
 import hashlib
-import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from . import memo
 from .diagnose import CellResult, Status
 from .matrix import LoadOptions
+from .probe import natural_key
 
 if TYPE_CHECKING:  # numpy is imported where arrays are read: a run without inference never needs it
     import numpy as np
@@ -50,15 +50,6 @@ def read_named(path: str | Path) -> dict[str, np.ndarray]:
         return {(k[4:] if k.startswith("arr_") and k[4:].isdigit() else k): data[k] for k in data.files}
 
 
-def read_arrays(path: str | Path) -> list[np.ndarray]:
-    """The arrays of a .npy/.npz in the file's order."""
-    return list(read_named(path).values())
-
-
-def _natural(name: str) -> list[Any]:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
-
-
 def _named(outputs: Outputs) -> dict[str, np.ndarray]:
     return dict(outputs) if isinstance(outputs, Mapping) else {str(n): a for n, a in enumerate(outputs)}
 
@@ -74,7 +65,7 @@ def aligned(reference: Outputs, outputs: Outputs) -> list[tuple[str, np.ndarray,
     if positional and len(ref) == len(out):
         return [
             (f"{a}~{b}" if a != b else a, ref[a], out[b])
-            for a, b in zip(sorted(ref, key=_natural), sorted(out, key=_natural), strict=True)
+            for a, b in zip(sorted(ref, key=natural_key), sorted(out, key=natural_key), strict=True)
         ]
     return None
 

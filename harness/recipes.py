@@ -20,7 +20,7 @@ from typing import Any
 
 from .diagnose import LOADS, CellResult, options
 from .probe import AS_H5, COMPILE, CUSTOM, REPAIRED, UNSAFE
-from .rules import REPAIRED_SAID, SERVING_FAILED, standin_loaded
+from .rules import REPAIRED_SAID, SERVING_FAILED, serving_answered, standin_loaded
 
 WANTS = ("load-error", "import-error", "crash", "timeout", "loaded-after-fix")
 MARKS = ("(proven", "(tried", "(not tried", "proven:")
@@ -172,7 +172,7 @@ def _why(r: CellResult, try_fixes: bool, custom_objects: bool, trusted: bool, *,
     fix = r.fix or ""
     if standin_loaded(r.attempts):
         return "it needs your function; with a stand-in in its place the model loads"
-    if any(a.get("ok") and a.get("serving") for a in r.attempts):
+    if serving_answered(r.attempts):
         return "load_model does not read it here; only its serving signature answers, for inference (proven)"
     if r.cause == "custom-object" and not custom_objects:
         return "it needs your custom objects: pass --custom-objects FILE and the harness tries them"

@@ -60,7 +60,7 @@ def serving_mark(attempts: Iterable[Mapping[str, Any]]) -> str:
     served = [a for a in attempts if a.get("serving")]
     if not served:
         return ""
-    ok = next((a for a in served if a.get("ok")), None)
+    ok = next((a for a in served if a.get("ok")), None)  # the one serving_answered finds
     if ok is not None:
         return f" (proven for inference only: its serving signature answered a batch through {ok.get('fix')} here; load_model still fails)"
     failed = "; ".join(
@@ -75,6 +75,11 @@ def serving_mark(attempts: Iterable[Mapping[str, Any]]) -> str:
 def standin_loaded(attempts: Iterable[Mapping[str, Any]]) -> bool:
     """A load with stand-ins for the functions the file names went through (never a load of the model)."""
     return any(a.get("ok") and a.get("standin") for a in attempts)
+
+
+def serving_answered(attempts: Iterable[Mapping[str, Any]]) -> bool:
+    """The SavedModel's serving signature answered a batch (inference only, never a load of the model)."""
+    return any(a.get("ok") and a.get("serving") for a in attempts)
 
 
 @dataclass(frozen=True)
