@@ -999,9 +999,10 @@ def verify(outdir: Path, backend: Backend, custom_objects: Path | None = None, t
     if not doc.get("proven") or not isinstance(proof, dict):
         raise UsageError(f"{document}: records no proven migration (nothing to re-prove)")
     migrated = _plain_file(outdir, doc.get("migrated"), "the migrated file", folder_ok=True)
-    target = doc.get("target") or {}
-    spec, packages, python = target.get("spec"), doc.get("packages") or {}, doc.get("python")
-    if not isinstance(spec, str) or not isinstance(packages, dict) or not all(isinstance(v, str) for v in packages.values()):
+    target = doc.get("target")
+    spec = target.get("spec") if isinstance(target, dict) else None
+    packages, python = doc.get("packages") or {}, doc.get("python")
+    if not isinstance(target, dict) or not isinstance(spec, str) or not isinstance(packages, dict) or not all(isinstance(v, str) for v in packages.values()):
         raise UsageError(f"{document}: its target is not recorded as harness migrate writes it")
     changed: list[str] = []
     notes: list[str] = []
@@ -1025,9 +1026,14 @@ def verify(outdir: Path, backend: Backend, custom_objects: Path | None = None, t
     env = environment(spec, {str(k): str(v) for k, v in packages.items()}, PackageIndex(), python if isinstance(python, str) else None)
     if env.lock.split() != list(target.get("lock") or []):
         notes.append(f"the target {spec} resolves to other versions than when it was proven (the re-proof is for today's)")
-    tolerance = doc.get("tolerance") or {}
-    atol = float(tolerance.get("atol", FLOAT32_TOLERANCE[0])) if isinstance(tolerance.get("atol", 0), int | float) else FLOAT32_TOLERANCE[0]
-    rtol = float(tolerance.get("rtol", FLOAT32_TOLERANCE[1])) if isinstance(tolerance.get("rtol", 0), int | float) else FLOAT32_TOLERANCE[1]
+    given = doc.get("tolerance")
+    tolerance: dict[str, Any] = given if isinstance(given, dict) else {}
+
+    def recorded(key: str, default: float) -> float:
+        value = tolerance.get(key, default)
+        return float(value) if isinstance(value, int | float) else default
+
+    atol, rtol = recorded("atol", FLOAT32_TOLERANCE[0]), recorded("rtol", FLOAT32_TOLERANCE[1])
     rescue = (info.name,) if info.format == "savedmodel" and doc.get("loaded_with") in RESCUES else ()
     load = LoadOptions(
         inference=True,

@@ -124,3 +124,16 @@ def test_a_serving_export_from_a_cell_is_unpacked_only_as_plain_files(tmp_path, 
     monkeypatch.setattr(module, "MAX_SERVING_BYTES", 10)
     with pytest.raises(ValueError, match="more than 10 bytes"):
         unpack_serving(archive("big", {"saved_model.pb": b"x" * 11}), tmp_path / "out-big")
+
+
+@pytest.mark.parametrize("target", ["tensorflow==2.21", ["tensorflow==2.21"], None, {"spec": 7}])
+def test_verify_refuses_a_migration_record_whose_target_is_not_an_object(target, tmp_path, capsys):
+    """migration.json is untrusted: a target written as a string, a list or nothing is a one-line usage error, not a crash."""
+    out = tmp_path / "migrated"
+    out.mkdir()
+    shutil.copyfile(MODELS / "dense.h5", out / "dense.h5")
+    record = {"schema": "harness-migration", "proven": True, "proof": {}, "migrated": "dense.h5", "target": target}
+    (out / "migration.json").write_text(json.dumps(record))
+    code = cli.main(["migrate", "--verify", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "its target is not recorded as harness migrate writes it" in err and len(err.strip().splitlines()) == 1
