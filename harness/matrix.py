@@ -114,7 +114,7 @@ class LoadOptions:
     timeout: float = 300.0
     fixes: bool = True  # try the fixes that can be tried inside the cell
     try_fixes: bool = False  # also those that need another environment (as --try-fixes)
-    input: Path | None = None  # .npy/.npz fed to the model (default: a deterministic ramp)
+    input: Path | None = None  # .npy/.npz fed to the model (default: batches the probe makes from the model's inputs)
     reference: Path | None = None  # expected outputs (.npy/.npz); default: the cell that matches the saved-by Keras
     atol: float = 1e-5
     rtol: float = 1e-4

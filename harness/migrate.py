@@ -5,7 +5,7 @@ as the original does in its source environment.
                     [--custom-objects FILE] [--input X.npy] [--atol A --rtol R] -o DIR
 
 1. The source: the model is loaded in the source environment (a cell like any other,
-   sandboxed) and run on a fixed input (the probe's deterministic ramp, or --input);
+   sandboxed) and run on fixed input (three batches the probe makes from its inputs, or --input);
    its outputs are the reference.
 2. Candidates, in order: the file as it is; an HDF5 file under a .keras name renamed;
    its config repaired for the target's Keras (repair.py: JSON only, no model loaded
@@ -50,7 +50,7 @@ from .inspection import assemble, inspect_model, read_configs, write_repaired
 from .matrix import Cell, LoadOptions, parse_matrix
 from .memo import remember
 from .modelfile import ModelInfo, file_sha256
-from .outputs import close, differences, read_named
+from .outputs import batch_rows, close, differences, read_named
 from .paths import copy_tree, write_atomic
 from .pipeline import expand_cells, inspect_models
 from .plan import EnvSpec
@@ -114,6 +114,7 @@ class Tried:
             "proven": self.proven,
             "max_abs_diff": (self.diff or {}).get("max_abs"),
             "max_rel_diff": (self.diff or {}).get("max_rel"),
+            "batches": (self.diff or {}).get("batches"),
             "weights": dict(self.weights) if self.weights else None,
             "why": self.why,
         }
@@ -749,7 +750,7 @@ def _judge(
     if not result.outputs:
         return Tried(candidate, result, why="loaded, but the model did not run on the input: " + json.dumps(result.inference or {})[:300])
     got = read_named(result.outputs)
-    diff = differences(expected, got)
+    diff = differences(expected, got, batch_rows((result.inference or {}).get("input")))  # each batch the target was called on
     compared = weights_compared(weights, (result.inference or {}).get("weights"))
     if not close(expected, got, load):
         where = "shapes differ" if diff["max_abs"] is None else f"max abs diff {diff['max_abs']:.3g}"
@@ -821,6 +822,7 @@ def document(m: Migration) -> dict[str, Any]:
         "migrated": m.written.name if m.written else None,
         "max_abs_diff": (chosen.diff or {}).get("max_abs") if chosen else None,
         "max_rel_diff": (chosen.diff or {}).get("max_rel") if chosen else None,
+        "batch_diffs": (chosen.diff or {}).get("batches") if chosen else None,  # each batch's, in the order of "input"'s batches
         "loaded_with": chosen.result.fix_worked if chosen and chosen.result else None,
         "custom_objects": m.custom_objects,
         "packages": dict(m.packages),
@@ -861,6 +863,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
             "",
             f"Compared on {_input_text(doc.get('input'))}.",
             "",
+            *([per_batch, ""] if (per_batch := _batch_diffs_text(doc.get("batch_diffs"))) else []),
             "## What changed",
             "",
             *(
@@ -905,9 +908,33 @@ def _input_text(spec: Any) -> str:
         bounds = f" in [{item['low']}, {item['high']})" if "low" in item and "high" in item else ""
         parts.append(f"{code(str(item.get('name', '?'))[:80])} {shape} {md(str(item.get('dtype', '?'))[:20])}{bounds}")
     given = any(str(item.get("name", "")).startswith("from ") for item in spec if isinstance(item, Mapping))
-    seed = next((item.get("seed") for item in spec if isinstance(item, Mapping) and "seed" in item), None)
-    made = "" if given else f" (a batch made from the model's inputs: a ramp, seeded random values (seed {md(str(seed))[:12]}), zeros)"
+    made = "" if given else f" ({_batches_text(spec[0].get('batches') if isinstance(spec[0], Mapping) else None)})"
     return "; ".join(parts) + made
+
+
+def _batches_text(batches: Any) -> str:
+    """The generated batches as words: 'batch 1: edge values ...; batch 2: uniform random rows, seed 0'."""
+    if not isinstance(batches, list) or not batches:
+        return "a batch made from the model's inputs"
+    said = []
+    for n, b in enumerate(batches[:16], 1):
+        if not isinstance(b, Mapping):
+            continue
+        seed = f", seed {md(str(b['seed']))[:12]}" if "seed" in b else ""
+        said.append(f"batch {n}: {md(str(b.get('values', '?')))[:60]}{seed}")
+    return f"{len(batches)} batches made from the model's inputs, each called on its own; " + "; ".join(said)
+
+
+def _batch_diffs_text(diffs: Any) -> str:
+    """Each batch's largest differences from migration.json's "batch_diffs", or ''."""
+    if not isinstance(diffs, list) or not diffs:
+        return ""
+    said = [
+        f"batch {n}: {d['max_abs']:.3g} / {d['max_rel']:.3g}"
+        for n, d in enumerate(diffs[:16], 1)
+        if isinstance(d, Mapping) and isinstance(d.get("max_abs"), int | float) and isinstance(d.get("max_rel"), int | float)
+    ]
+    return "Max abs / rel diff per batch: " + "; ".join(said) + "." if said else ""
 
 
 def _input_names(spec: Any) -> list[str]:

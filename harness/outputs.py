@@ -70,8 +70,23 @@ def aligned(reference: Outputs, outputs: Outputs) -> list[tuple[str, np.ndarray,
     return None
 
 
-def differences(reference: Outputs, outputs: Outputs) -> dict[str, Any]:
-    """Largest absolute and relative difference over all outputs (or the names and shapes that differ)."""
+def batch_rows(spec: Any) -> list[int] | None:
+    """The rows of each batch the outputs were made on, from a result's "input" (the probe's spec:
+    it came from a cell, so it is checked), or None (one batch: a user's --input)."""
+    if not isinstance(spec, list) or not spec or not isinstance(spec[0], Mapping):
+        return None
+    batches = spec[0].get("batches")
+    if not isinstance(batches, list) or not 1 < len(batches) <= 64:
+        return None
+    rows = [b.get("rows") if isinstance(b, Mapping) else None for b in batches]
+    if not all(isinstance(r, int) and not isinstance(r, bool) and 0 < r <= 1 << 20 for r in rows):
+        return None
+    return [int(r) for r in rows if r is not None]
+
+
+def differences(reference: Outputs, outputs: Outputs, rows: Sequence[int] | None = None) -> dict[str, Any]:
+    """Largest absolute and relative difference over all outputs (or the names and shapes that
+    differ); with the rows of each batch the outputs were made on, each batch's too ("batches")."""
     import numpy as np
 
     pairs = aligned(reference, outputs)
@@ -82,13 +97,31 @@ def differences(reference: Outputs, outputs: Outputs) -> dict[str, Any]:
             "max_abs": None,
             "max_rel": None,
         }
-    max_abs = max_rel = 0.0
-    for _, ref, out in pairs:
-        delta = np.abs(out.astype("float64") - ref.astype("float64"))
-        max_abs = max(max_abs, float(delta.max(initial=0.0)))
-        scale = np.maximum(np.abs(ref.astype("float64")), 1e-12)
-        max_rel = max(max_rel, float((delta / scale).max(initial=0.0)))
-    return {"max_abs": max_abs, "max_rel": max_rel}
+
+    def largest(chunks: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
+        max_abs = max_rel = 0.0
+        for ref, out in chunks:
+            delta = np.abs(out.astype("float64") - ref.astype("float64"))
+            max_abs = max(max_abs, float(delta.max(initial=0.0)))
+            scale = np.maximum(np.abs(ref.astype("float64")), 1e-12)
+            max_rel = max(max_rel, float((delta / scale).max(initial=0.0)))
+        return max_abs, max_rel
+
+    max_abs, max_rel = largest([(a, b) for _, a, b in pairs])
+    found: dict[str, Any] = {"max_abs": max_abs, "max_rel": max_rel}
+    if rows and len(rows) > 1:
+        cuts: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in rows]
+        for _, ref, out in pairs:
+            if ref.ndim and ref.shape[0] == sum(rows):
+                bounds = list(np.cumsum(rows)[:-1])
+            elif ref.ndim and ref.shape[0] == len(rows):  # one value per batch (a scalar output)
+                bounds = list(range(1, len(rows)))
+            else:
+                return found  # an output not made batch by batch: the whole is all there is
+            for n, (r, o) in enumerate(zip(np.split(ref, bounds), np.split(out, bounds), strict=True)):
+                cuts[n].append((r, o))
+        found["batches"] = [dict(zip(("max_abs", "max_rel"), largest(c), strict=True), rows=r) for c, r in zip(cuts, rows, strict=True)]
+    return found
 
 
 def close(reference: Outputs, outputs: Outputs, load: LoadOptions) -> bool:

@@ -32,7 +32,7 @@ import time
 import traceback
 import typing  # noqa: F401 - names in type comments (mypy reads them; nothing at run time)
 
-PROBE_VERSION = 11  # 11: the made input records its seed and rows. 10: a SavedModel's model exported for serving (migrate's re-export). 9: the weights' digests with the outputs; inputs made from the model (dtype, Embedding id ranges, 3 rows: ramp, seeded random, zeros), outputs saved by name (dicts, nested). 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
+PROBE_VERSION = 12  # 12: three generated batches (edge values, two seeded), called one by one; a saved batch names its rows. 11: the made input records its seed and rows. 10: a SavedModel's model exported for serving (migrate's re-export). 9: the weights' digests with the outputs; inputs made from the model (dtype, Embedding id ranges, 3 rows: ramp, seeded random, zeros), outputs saved by name (dicts, nested). 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
 OUTPUTS_MAX = 48 << 20  # bytes of saved outputs sent back per model (base64 on the channel)
 DISTRIBUTIONS = (
     "tensorflow",
@@ -190,8 +190,9 @@ def attempt(keras, path, compile_flag, objects, fix, custom_file, unsafe=False):
     return record
 
 
-ROWS = 3  # a generated batch: a ramp, seeded random values, zeros (an edge value)
-ROW_KINDS = "ramp, uniform (numpy RandomState(seed)), zeros; repeated in that order for a fixed batch size"
+ROWS = 4  # rows per generated batch
+BATCHES = 3  # batch 0: edge values (a ramp over the range, zeros, the range's low and high); 1, 2: seeded random rows
+BATCH_ROWS_KEY = "__harness_batch_rows__"  # in a saved batch (.npz): the rows of each batch, to call the model on each again
 SEED = 0
 NAME_SAFE = re.compile(r"[^A-Za-z0-9_-]")  # "." joins nested names
 
@@ -233,15 +234,18 @@ LENGTHS = (4, 32, 256, 2048, 16384)  # tried in turn for the dimensions an input
 MAX_ELEMENTS = 1 << 24  # per input: a longer length is not tried
 
 
-def generated_input(model, length=4):
-    """A batch shaped from the model's inputs, and what it is: for each input its name, shape,
-    dtype and the range of its values. Rows: a ramp over the range, seeded random values, zeros;
-    integer ids stay inside [0, input_dim) of the Embedding they feed; a fixed batch size is kept;
-    a dimension the input leaves open gets `length`."""
+def generated_input(model, length=4, number=0):
+    """Batch `number` shaped from the model's inputs, and what it is: for each input its name,
+    shape, dtype and the range of its values. Batch 0 holds edge values (a ramp over the range,
+    zeros, the range's low, its high); batches 1 to BATCHES-1 are uniform random rows from
+    numpy's RandomState(SEED + number - 1). Integer ids stay inside [0, input_dim) of the
+    Embedding they feed; a fixed batch size is kept; a dimension the input leaves open gets
+    `length`."""
     import numpy as np
 
     named, as_dict = model_inputs(model)
-    random = np.random.RandomState(SEED)
+    seed = SEED + number - 1 if number else None
+    random = np.random.RandomState(seed if seed is not None else SEED)
     arrays, spec = [], []
     for name, tensor in named:
         dims = tuple(getattr(tensor, "shape", ()) or ())
@@ -253,23 +257,85 @@ def generated_input(model, length=4):
         ids = _integer_range(model, tensor)
         if dtype.startswith(("int", "uint")) or ids:
             low, high = ids or (0, 2)
-            ramp = np.arange(per_row) % (high - low) + low
-            made = [ramp, random.randint(low, high, size=per_row), np.zeros(per_row)]
+            edges = [np.arange(per_row) % (high - low) + low, np.zeros(per_row), np.full(per_row, low), np.full(per_row, high - 1)]
+            drawn = lambda: random.randint(low, high, size=per_row)  # noqa: E731
             kind = dtype if dtype.startswith(("int", "uint")) else "float32"  # ids a float input carries to its Embedding
             values = {"low": low, "high": high}
         elif dtype == "bool":
-            made, kind, values = [np.arange(per_row) % 2, random.randint(0, 2, size=per_row), np.zeros(per_row)], "bool", {}
+            edges = [np.arange(per_row) % 2, np.zeros(per_row), np.ones(per_row)]
+            drawn, kind, values = (lambda: random.randint(0, 2, size=per_row)), "bool", {}
         elif dtype == "str":
-            made, kind, values = [np.array(["a"] * per_row), np.array(["b"] * per_row), np.array([""] * per_row)], "str", {}
+            edges = [np.array(["a"] * per_row), np.array([""] * per_row)]
+            drawn, kind, values = (lambda: np.array([random.choice(list("abcdefgh")) for _ in range(per_row)])), "str", {}
         else:
-            made = [np.linspace(-1.0, 1.0, per_row), random.uniform(-1.0, 1.0, size=per_row), np.zeros(per_row)]
+            edges = [np.linspace(-1.0, 1.0, per_row), np.zeros(per_row), np.full(per_row, -1.0), np.ones(per_row)]
+            drawn = lambda: random.uniform(-1.0, 1.0, size=per_row)  # noqa: E731
             kind, values = (dtype if dtype.startswith(("float", "bfloat")) else "float32"), {"low": -1.0, "high": 1.0}
-        batch = np.stack([made[n % len(made)] for n in range(shape[0])]).reshape(shape)
-        arrays.append(batch.astype(kind if kind != "bfloat16" else "float32"))
-        spec.append(dict({"name": name, "shape": shape, "dtype": kind, "rows": ROW_KINDS, "seed": SEED}, **values))
+        made = [edges[n % len(edges)] for n in range(shape[0])] if number == 0 else [drawn() for _ in range(shape[0])]
+        arrays.append(np.stack(made).reshape(shape).astype(kind if kind != "bfloat16" else "float32"))
+        batches = [{"rows": rows, "values": "edges: a ramp, zeros, low, high"}] + [
+            {"rows": rows, "values": "uniform", "seed": SEED + n} for n in range(BATCHES - 1)
+        ]
+        spec.append(dict({"name": name, "shape": shape, "dtype": kind, "seed": SEED, "batches": batches}, **values))
     if as_dict:
         return dict(zip([n for n, _ in named], arrays)), spec
     return (arrays if len(arrays) > 1 else arrays[0]), spec
+
+
+def generated_batches(model, length=4):
+    """The BATCHES batches generated_input makes, and their spec."""
+    made = [generated_input(model, length, n) for n in range(BATCHES)]
+    return [b for b, _ in made], made[0][1]
+
+
+def joined_outputs(per_batch):
+    """The named outputs of several calls as one set: each output's arrays joined along the
+    batch axis (a scalar output: stacked, one value per batch)."""
+    import numpy as np
+
+    names = [n for n, _ in per_batch[0]]
+    if any([n for n, _ in outs] != names for outs in per_batch):
+        raise ValueError("the model returned different outputs for different batches")
+    joined = []
+    for k, name in enumerate(names):
+        arrays = [outs[k][1] for outs in per_batch]
+        if all(a.ndim >= 1 and a.shape[1:] == arrays[0].shape[1:] for a in arrays):
+            joined.append((name, np.concatenate(arrays, axis=0)))
+        elif all(a.shape == arrays[0].shape for a in arrays):
+            joined.append((name, np.stack(arrays)))  # no batch axis (a scalar): one value per batch
+        else:
+            raise ValueError("output %r has a different shape in each batch" % name)
+    return joined
+
+
+def split_batch(batch, rows):
+    """A batch joined by rows (a saved .npz's arrays, or a dict of them) cut back into the calls it came from."""
+    import numpy as np
+
+    bounds = list(np.cumsum(rows)[:-1])
+    if isinstance(batch, dict):
+        parts = {k: np.split(v, bounds) for k, v in batch.items()}
+        return [{k: parts[k][n] for k in batch} for n in range(len(rows))]
+    if isinstance(batch, list):
+        parts = [np.split(v, bounds) for v in batch]
+        return [[p[n] for p in parts] for n in range(len(rows))]
+    return np.split(batch, bounds)
+
+
+def first_array(batch):
+    return next(iter(batch.values())) if isinstance(batch, dict) else batch[0] if isinstance(batch, list) else batch
+
+
+def joined_batch(batches):
+    """The batches as one, by rows (what the target of a migration is given)."""
+    import numpy as np
+
+    first = batches[0]
+    if isinstance(first, dict):
+        return {k: np.concatenate([b[k] for b in batches]) for k in first}
+    if isinstance(first, list):
+        return [np.concatenate([b[n] for b in batches]) for n in range(len(first))]
+    return np.concatenate(batches)
 
 
 def named_outputs(out):
@@ -326,9 +392,10 @@ def weight_digests(model):
 
 
 def _call_generated(model):
-    """(outputs, batch, spec) on a batch made from the model's inputs; where an input leaves a
-    dimension open and the call fails (a Cropping1D of 5000 steps each side), longer lengths are
-    tried in turn (LENGTHS, each input under MAX_ELEMENTS); the last failure is raised."""
+    """(named outputs, batches, spec) from calling the model on each batch made from its inputs;
+    where an input leaves a dimension open and the call fails (a Cropping1D of 5000 steps each
+    side), longer lengths are tried in turn (LENGTHS, each input under MAX_ELEMENTS); the last
+    failure is raised."""
     import numpy as np
 
     named, _ = model_inputs(model)
@@ -339,23 +406,30 @@ def _call_generated(model):
         if length != LENGTHS[0] and max(int(np.prod(i["shape"])) for i in spec) > MAX_ELEMENTS:
             break
         try:
-            return model(batch, training=False), batch, spec
+            first = named_outputs(model(batch, training=False))
         except Exception as exc:  # noqa: BLE001 - a model that wants another length; the last one is raised
             failed = exc
-        if not left_open:
-            break  # nothing is left open: another length changes nothing
+            if not left_open:
+                break  # nothing is left open: another length changes nothing
+            continue
+        batches, spec = generated_batches(model, length)
+        outs = [first] + [named_outputs(model(b, training=False)) for b in batches[1:]]
+        return joined_outputs(outs), batches, spec
     raise failed
 
 
 def run_inference(model, input_file=None, save_to=None, save_input=None):
-    """Run the model on the user's .npy/.npz, or on a batch made from its inputs (generated_input);
-    save the outputs by name (and the batch made, to `save_input`). Returns (a summary of each
-    output, what the input was)."""
+    """Run the model on the user's .npy/.npz, or on the batches made from its inputs
+    (generated_input); save the outputs by name (and the batches made, joined by rows, to
+    `save_input`). A saved batch that names its rows (BATCH_ROWS_KEY: harness migrate's source
+    batches) is called batch by batch, as the source was. Returns (a summary of each output,
+    what the input was)."""
     import numpy as np
 
     if input_file:
         loaded = np.load(input_file, allow_pickle=False)
-        keys = list(loaded.files) if hasattr(loaded, "files") else []
+        keys = [k for k in loaded.files if k != BATCH_ROWS_KEY] if hasattr(loaded, "files") else []
+        rows = [int(r) for r in loaded[BATCH_ROWS_KEY]] if keys and BATCH_ROWS_KEY in loaded.files else None
         arrays = [loaded[k] for k in keys] if keys else [loaded]
         named, as_dict = model_inputs(model)
         if as_dict and sorted(keys) == sorted(n for n, _ in named):  # saved by name (the source's own batch): by name
@@ -363,15 +437,21 @@ def run_inference(model, input_file=None, save_to=None, save_input=None):
         else:
             batch = arrays if len(arrays) > 1 else arrays[0]
         spec = [{"name": "from %s" % os.path.basename(input_file), "shape": list(a.shape), "dtype": str(a.dtype)} for a in arrays]
-        out = model(batch, training=False)
+        if rows and all(a.ndim and a.shape[0] == sum(rows) for a in arrays):
+            outs = joined_outputs([named_outputs(model(b, training=False)) for b in split_batch(batch, rows)])
+            for item in spec:
+                item["batches"] = [{"rows": r} for r in rows]
+        else:
+            outs = named_outputs(model(batch, training=False))
     else:
-        out, batch, spec = _call_generated(model)
-        if save_input:  # harness migrate gives the target the source's own batch
-            if isinstance(batch, dict):
-                np.savez(save_input, **batch)
+        outs, batches, spec = _call_generated(model)
+        if save_input:  # harness migrate gives the target the source's own batches
+            joined = joined_batch(batches)
+            rows = np.array([len(first_array(b)) for b in batches])
+            if isinstance(joined, dict):
+                np.savez(save_input, **dict(joined, **{BATCH_ROWS_KEY: rows}))
             else:
-                np.savez(save_input, *(batch if isinstance(batch, list) else [batch]))
-    outs = named_outputs(out)
+                np.savez(save_input, *(joined if isinstance(joined, list) else [joined]), **{BATCH_ROWS_KEY: rows})
     if save_to:
         np.savez(save_to, **dict(outs))
     summary = []

@@ -319,11 +319,14 @@ def test_word_ids_into_an_embedding_get_ids_in_its_range_and_the_input_is_record
     tmp_path, monkeypatch, keras2_files, harness_cache, work_root
 ):
     """A float ramp from -1 would be an out-of-range word id (TF raises on it); the input is
-    made from the model: ids in [0, 50), three rows (a ramp, seeded random, zeros)."""
+    made from the model: ids in [0, 50), three batches of four rows (edge values, two seeded), each
+    called on its own in the source and in the target, each with its own difference."""
     code, doc = migrate(monkeypatch, harness_cache, keras2_files["embedding_lstm.h5"], tmp_path / "out", *TO_KERAS3)
     assert code == 0 and doc["proven"] is True, [s["why"] for s in doc["strategies"]]
     [given] = doc["input"]
-    assert (given["shape"], given["low"], given["high"]) == ([3, 12], 0, 50)
+    assert (given["shape"], given["low"], given["high"]) == ([4, 12], 0, 50)
+    assert [b.get("seed") for b in given["batches"]] == [None, 0, 1]
+    assert [b["rows"] for b in doc["batch_diffs"]] == [4, 4, 4] and all(b["max_abs"] <= 1e-5 for b in doc["batch_diffs"])
     assert "in [0, 50)" in (tmp_path / "out" / "migration.md").read_text()
     assert "keras.models.load_model(" in run_snippet(tmp_path / "out", doc, work_root)
 
@@ -331,7 +334,7 @@ def test_word_ids_into_an_embedding_get_ids_in_its_range_and_the_input_is_record
 def test_a_dict_of_outputs_from_a_two_input_savedmodel_is_compared_by_name(tmp_path, monkeypatch, keras2_files, harness_cache, work_root):
     code, doc = migrate(monkeypatch, harness_cache, keras2_files["dict_outputs"], tmp_path / "out", *TO_KERAS3)
     assert code == 0 and doc["proven"] is True, [s["why"] for s in doc["strategies"]]
-    assert [i["name"] for i in doc["input"]] == ["a", "b"] and [i["shape"] for i in doc["input"]] == [[3, 4], [3, 3]]
+    assert [i["name"] for i in doc["input"]] == ["a", "b"] and [i["shape"] for i in doc["input"]] == [[4, 4], [4, 3]]
     outputs = np.load(next((tmp_path / "out" / "work").glob("source-0/outputs/**/*.npz")))  # the source's outputs, by the model's names
     assert sorted(outputs.files) == ["label", "score"]
     run_snippet(tmp_path / "out", doc, work_root)

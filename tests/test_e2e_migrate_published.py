@@ -66,6 +66,7 @@ def test_a_published_file_migrates_with_defaults(name, tmp_path, monkeypatch, pu
     else:  # proven means: the outputs on the recorded input, and every weight tensor of the source's, equal
         assert chosen["weights"] and chosen["weights"]["same"] is True and chosen["weights"]["total"] > 0
     assert doc["input"] and doc["max_abs_diff"] <= doc["tolerance"]["atol"] + doc["tolerance"]["rtol"]
+    assert [b["rows"] for b in doc["batch_diffs"]] == [doc["input"][0]["shape"][0]] * 3  # each batch compared on its own
     assert (out / doc["migrated"]).exists() and Path(model).exists()
     if name == "spliceai1.h5":
         assert doc["input"][0]["shape"][1] > 10_000  # the length ladder found one the cropping leaves something of

@@ -231,4 +231,4 @@ def test_a_published_keras_3_3_file_migrates_to_keras_2_with_no_source_named(tmp
     assert passed and all(t["cell"] is None and "keras>=" in t["why"] for t in passed)
     assert doc["source"]["spec"] == "tensorflow==2.17,keras==3.3.3" and doc["sources_tried"][-1]["why"] is None
     assert "Sources tried before or instead of it" in (out / "migration.md").read_text()
-    assert doc["input"][0]["shape"][0] == 3 and doc["input"][0]["dtype"] == "float32"
+    assert doc["input"][0]["shape"][0] == 4 and doc["input"][0]["dtype"] == "float32" and len(doc["batch_diffs"]) == 3

@@ -413,10 +413,10 @@ def test_outputs_are_compared_with_the_saved_by_cell_or_a_reference(tmp_path, mo
     assert same["output_diff"]["reference"] == TF215 and same["output_diff"]["max_abs"] < 1e-5
     saved = tmp_path / "out" / "outputs" / "dense.h5" / f"{TF215}.npz"
     reference = np.load(saved)["0"]  # outputs by name: one output is "0"
-    assert reference.shape == (3, 2)  # the batch made from its input: a ramp, seeded random values, zeros
+    assert reference.shape == (12, 2)  # three batches of four rows made from its input (edge values, two seeded), joined
 
     given = tmp_path / "input.npy"
-    np.save(given, np.ones((5, 6), dtype="float32"))  # a user's input: 5 rows instead of the default 3
+    np.save(given, np.ones((5, 6), dtype="float32"))  # a user's input: 5 rows instead of the default batches
     matrix.write_text(
         f'matrix:\n  tensorflow: ["2.15.1"]\npackages: {{tensorflow: tensorflow-cpu}}\nload: {{inference: true, input: "{given}"}}\n'
     )

@@ -4,7 +4,7 @@ import numpy as np
 
 from harness.diagnose import CellResult
 from harness.matrix import LoadOptions
-from harness.outputs import MISMATCH, compare_outputs, differences
+from harness.outputs import MISMATCH, batch_rows, compare_outputs, differences
 
 
 def test_differences_report_largest_absolute_and_relative():
@@ -12,6 +12,25 @@ def test_differences_report_largest_absolute_and_relative():
     got = differences(ref, [np.array([[1.0, 2.5]]), np.array([4.0])])
     assert got == {"max_abs": 0.5, "max_rel": 0.25}
     assert differences(ref, [np.array([1.0])])["max_abs"] is None  # shapes differ
+
+
+def test_each_batch_gets_its_own_differences_and_a_scalar_output_one_value_per_batch():
+    ref = {"y": np.zeros((7, 2)), "loss": np.zeros(3)}  # rows 3 + 2 + 2; a scalar output stacked per batch
+    got = {"y": np.zeros((7, 2)), "loss": np.array([0.0, 0.0, 0.5])}
+    got["y"][4, 1] = 0.25  # in the second batch
+    found = differences(ref, got, [3, 2, 2])
+    assert found["max_abs"] == 0.5
+    assert [(b["rows"], b["max_abs"]) for b in found["batches"]] == [(3, 0.0), (2, 0.25), (2, 0.5)]
+    assert "batches" not in differences(ref, got)  # one batch (a user's --input): the whole only
+    assert "batches" not in differences({"y": np.zeros((5, 2))}, {"y": np.zeros((5, 2))}, [3, 2, 2])  # not made batch by batch
+
+
+def test_batch_rows_are_read_from_what_a_cell_said_only_when_they_make_sense():
+    made = [{"name": "x", "batches": [{"rows": 4, "seed": None}, {"rows": 4, "seed": 0}, {"rows": 4, "seed": 1}]}]
+    assert batch_rows(made) == [4, 4, 4]
+    for hostile in (None, [], ["x"], [{"batches": [{"rows": 4}]}], [{"batches": [{"rows": True}, {"rows": 1}]}],
+                    [{"batches": [{"rows": 1 << 30}, {"rows": 1}]}], [{"batches": [{"rows": 1}] * 100}], [{"batches": "4,4"}]):
+        assert batch_rows(hostile) is None
 
 
 def test_compare_uses_the_saved_by_cell_and_marks_the_others(tmp_path):

@@ -110,9 +110,50 @@ def test_serving_feeds_inputs_by_name_and_its_outputs_are_named_in_natural_order
     assert serving(["A", "B"], training=False) == {"output_10": 10, "output_2": 2, "output_1": 1}
     assert seen == {"a": "A", "b": "B"}
     batch, spec = generated_input(serving)  # a dict keyed by the signature's names
-    assert sorted(batch) == ["a", "b"] and batch["a"].shape == (3, 3) and batch["b"].dtype == np.int32
+    assert sorted(batch) == ["a", "b"] and batch["a"].shape == (4, 3) and batch["b"].dtype == np.int32
     assert [s["name"] for s in spec] == ["a", "b"] and spec[1]["dtype"] == "int32" and (spec[1]["low"], spec[1]["high"]) == (0, 2)
     assert [n for n, _ in named_outputs(serving(batch))] == ["output_1", "output_2", "output_10"]
+
+
+def test_generated_batches_are_edges_then_seeded_rows_and_a_saved_batch_is_called_batch_by_batch(tmp_path):
+    """Three batches of four rows: edge values (a ramp, zeros, low, high) and two seeded random
+    ones; saved joined with their rows, they are called again one by one (the target of a
+    migration is given the source's own batches)."""
+    import numpy as np
+
+    from harness.probe import BATCH_ROWS_KEY, generated_batches, run_inference
+
+    ids = SimpleNamespace(shape=(None, 5), dtype=SimpleNamespace(name="int32"), name="ids")
+    x = SimpleNamespace(shape=(None, 2), dtype=SimpleNamespace(name="float32"), name="x")
+    calls = []
+
+    class Model:
+        inputs = [ids, x]
+        layers = [SimpleNamespace(input=ids, input_dim=7, __class__=None)]
+
+        def __call__(self, batch, training=False):
+            calls.append([b.shape[0] for b in batch])
+            return {"sum": batch[0].sum(axis=1, keepdims=True) + batch[1].sum(axis=1, keepdims=True), "n": np.float32(len(batch[0]))}
+
+    model = Model()
+    batches, spec = generated_batches(model)
+    assert len(batches) == 3 and all(b[0].shape == (4, 5) and b[1].shape == (4, 2) for b in batches)
+    edges = batches[0][1]
+    assert edges[1].tolist() == [0, 0] and edges[2].tolist() == [-1, -1] and edges[3].tolist() == [1, 1]
+    assert not np.array_equal(batches[1][1], batches[2][1])  # two seeds
+    assert [b.get("seed") for b in spec[1]["batches"]] == [None, 0, 1] and spec[0]["dtype"] == "int32"
+    saved, outputs = tmp_path / "input.npz", tmp_path / "out.npz"
+    summary, _ = run_inference(model, save_to=str(outputs), save_input=str(saved))
+    assert calls == [[4, 4]] * 3 and {s["name"]: s["shape"] for s in summary} == {"n": [3], "sum": [12, 1]}
+    assert np.load(saved)[BATCH_ROWS_KEY].tolist() == [4, 4, 4]
+    calls.clear()
+    again, given = run_inference(model, input_file=str(saved))
+    assert calls == [[4, 4]] * 3 and again == summary and given[0]["batches"] == [{"rows": 4}] * 3
+    calls.clear()
+    with np.load(saved) as kept:
+        np.savez(tmp_path / "mine.npz", kept["arr_0"], kept["arr_1"])
+    run_inference(model, input_file=str(tmp_path / "mine.npz"))  # a user's file without rows: one call
+    assert calls == [[12, 12]]
 
 
 def test_outputs_of_any_shape_are_named_and_hostile_names_are_made_safe():

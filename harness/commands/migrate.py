@@ -22,7 +22,7 @@ def add_parser(commands: Any) -> None:
         description=textwrap.fill(
             "Load MODEL in a source environment (--from, or by default the first of a ladder that loads it: the Keras "
             "release that saved it with the newest TensorFlow that installs it, then the newest of its major) and run it on an input "
-            "(--input, or three rows made from its inputs); then try, in the target environment (--to), on that same batch: the file "
+            "(--input, or three batches made from its inputs: edge values, two seeded); then try, in the target environment (--to), on those same batches: the file "
             "as it is, an HDF5 file under a .keras name renamed, its config repaired for the target's Keras (with and without its "
             "training config), a bridge (what the source exported, assembled for the target and saved by its Keras), and for a "
             "SavedModel its serving signature and the source's re-export of it (inference only). The first that loads, answers as "
@@ -61,7 +61,7 @@ def add_parser(commands: Any) -> None:
         "--input",
         type=Path,
         metavar="X.npy",
-        help="the input to compare outputs on, .npy or .npz (one array per model input; default: three rows made from the model's inputs)",
+        help="the input to compare outputs on, .npy or .npz (one array per model input; default: three batches of four rows made from the model's inputs, each compared)",
     )
     parser.add_argument(
         "--atol",
