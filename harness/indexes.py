@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import shutil
 import subprocess
 import urllib.parse
@@ -53,9 +54,18 @@ def _split(urls: list[str]) -> tuple[str, tuple[str, ...]] | None:
     return (clean[0], tuple(clean[1:])) if clean else None
 
 
+def _named(word: str) -> tuple[str | None, str]:
+    """uv's `[name=]url` word: (name or None, url)."""
+    head = word.split("://", 1)[0]
+    if "=" in head:
+        name, url = word.split("=", 1)
+        return name, url
+    return None, word
+
+
 def _uv_env(env: Mapping[str, str]) -> tuple[str, tuple[str, ...]] | None:
-    named = [word.split("=", 1)[1] if "=" in word.split("://", 1)[0] else word for word in env.get("UV_INDEX", "").split()]
-    default = env.get("UV_DEFAULT_INDEX") or env.get("UV_INDEX_URL")
+    named = [_named(word)[1] for word in env.get("UV_INDEX", "").split()]
+    default = _named(env["UV_DEFAULT_INDEX"])[1] if env.get("UV_DEFAULT_INDEX") else env.get("UV_INDEX_URL")
     extras = env.get("UV_EXTRA_INDEX_URL", "").split()
     if not (named or default or extras):
         return None
@@ -134,17 +144,47 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return {}  # uv says what is wrong with its own file when it runs
 
 
-def credentials(url: str) -> tuple[str, str] | None:
-    """(user, password) for an index URL without them: ~/.netrc, else the keyring CLI for a URL
-    that names its user."""
+def index_names(env: Mapping[str, str], cwd: Path) -> dict[str, str]:
+    """{url: name} of the indexes uv's settings name (UV_INDEX and UV_DEFAULT_INDEX words
+    `name=url`, `[[index]]` / `[[tool.uv.index]]` tables with a name)."""
+    found: dict[str, str] = {}
+    for word in [*env.get("UV_INDEX", "").split(), *env.get("UV_DEFAULT_INDEX", "").split()]:
+        name, url = _named(word)
+        if name:
+            found.setdefault(url.rstrip("/"), name)
+    for section in uv_setting_tables(env, cwd):
+        for entry in section.get("index") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("url"), str):
+                found.setdefault(entry["url"].rstrip("/"), entry["name"])
+    return found
+
+
+def credential_variables(name: str) -> tuple[str, str]:
+    """uv's variables for a named index's credentials: UV_INDEX_<NAME>_USERNAME and _PASSWORD,
+    the name upper-cased with every character but letters and digits made `_` (as uv does)."""
+    key = re.sub(r"[^A-Z0-9]", "_", name.upper())
+    return f"UV_INDEX_{key}_USERNAME", f"UV_INDEX_{key}_PASSWORD"
+
+
+def credentials(url: str, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> tuple[str, str] | None:
+    """(user, password) for an index URL without them, where uv and pip look: the named index's
+    UV_INDEX_<NAME>_USERNAME / _PASSWORD, else ~/.netrc, else the keyring CLI for a URL that
+    names its user."""
     parts = urllib.parse.urlsplit(url)
     if parts.password:
         return None  # the URL carries them
+    env = os.environ if env is None else env
     host = parts.hostname or ""
+    bare = urllib.parse.urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else ""))).rstrip("/")
+    name = next((n for u, n in index_names(env, cwd or Path.cwd()).items() if bare == u or bare.startswith(u + "/")), None)  # a project page too
+    if name:
+        user_var, password_var = credential_variables(name)
+        if env.get(user_var) or env.get(password_var):
+            return env.get(user_var) or urllib.parse.unquote(parts.username or ""), env.get(password_var) or ""
     try:
         import netrc
 
-        entry = netrc.netrc(os.environ.get("NETRC")).authenticators(host)
+        entry = netrc.netrc(env.get("NETRC")).authenticators(host)
     except (OSError, netrc.NetrcParseError):
         entry = None
     if entry and entry[2] is not None:

@@ -27,7 +27,7 @@ from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, canonica
 from packaging.version import InvalidVersion, Version
 
 from . import proc
-from .errors import InfraUnavailable, redact
+from .errors import InfraUnavailable, redact, without_credentials
 from .keys import index_key, lock_key
 from .matrix import Cell
 from .paths import cache_dir, write_cache
@@ -216,20 +216,41 @@ class PackageIndex:
             if time.time() - path.stat().st_mtime < self.ttl:
                 return cached
         import http.client  # with the network code, only when a listing is fetched: a re-run from the cache never is
+        from urllib.error import HTTPError
 
-        try:
-            files = [f for url in self.config.urls for f in _fetch(url, name)]
-        except (OSError, ValueError, http.client.HTTPException) as exc:
-            if cached is not None:
-                return cached  # offline: a stale list beats no list
-            raise InfraUnavailable(
-                redact(
-                    f"cannot list releases of {name} from {self.config.index_url}: {exc}; nothing was tested: "
-                    "check the network or the index URL (a run that reached it once works offline from its cache)"
-                )
-            ) from None
+        files = []
+        for url in self.config.urls:
+            try:
+                files += _fetch(url, name)
+            except HTTPError as exc:
+                if exc.code in (401, 403):  # never hidden behind a stale list: the credentials are wrong, not the network
+                    raise InfraUnavailable(
+                        f"authentication failed at {without_credentials(url)} (HTTP {exc.code}) listing releases of {name}; "
+                        f"nothing was tested: check the credentials for that index ({credential_hint(url)})"
+                    ) from None
+                if cached is not None:
+                    return cached
+                raise InfraUnavailable(redact(f"cannot list releases of {name} from {url}: {exc}; nothing was tested")) from None
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                if cached is not None:
+                    return cached  # offline: a stale list beats no list
+                raise InfraUnavailable(
+                    redact(
+                        f"cannot list releases of {name} from {url}: {exc}; nothing was tested: "
+                        "check the network or the index URL (a run that reached it once works offline from its cache)"
+                    )
+                ) from None
         write_cache(path, json.dumps({"files": [f.__dict__ for f in files]}))
         return files
+
+
+def credential_hint(url: str) -> str:
+    """Where the credentials for `url` are read from, for an error message (no value, ever)."""
+    from .indexes import credential_variables, index_names
+
+    name = index_names(os.environ, Path.cwd()).get(without_credentials(url).rstrip("/"))
+    where = [f"{' and '.join(credential_variables(name))} for the index named {name!r}"] if name else []
+    return ", ".join([*where, "the URL's user:password", "~/.netrc (or $NETRC)", "the keyring"])
 
 
 def _fetch(index_url: str, name: str) -> list[ReleaseFile]:

@@ -31,6 +31,37 @@ def test_layers_go_from_shared_to_specific(template):
     assert ("--mount=type=cache" in a) == (template == "uv-cache")
 
 
+@pytest.mark.parametrize("template", ["default", "uv-cache"])
+def test_index_credentials_are_a_build_secret_never_text_of_the_dockerfile(template, tmp_path, monkeypatch):
+    """Every install step mounts the netrc secret where the index wants credentials (and only
+    then); the URLs are written without them. A user's template that has no place for the
+    secret is refused before a build, not built into an image that holds the password."""
+    from harness.backends.docker import SECRET_MOUNT, build_netrc
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("NETRC", raising=False)
+    private = IndexConfig("https://ci:t0ken-x@corp.example/simple", source="given")
+    settings = DockerSettings(template=template, base_image="harness-base:py{python}")
+    text = render_dockerfile(EnvSpec("3.11", LOCK_A, "docker"), settings, private, None)
+    installs = [line for line in text.splitlines() if "--index-url" in line]
+    assert "t0ken-x" not in text and installs and all("--index-url https://corp.example/simple" in line for line in installs)
+    steps = text.split("\nRUN ")
+    assert all(SECRET_MOUNT in step and "NETRC=/run/secrets/harness-netrc" in step for step in steps if "--index-url" in step)
+    assert build_netrc(private) == "machine corp.example login ci password t0ken-x\n"
+    public = render_dockerfile(EnvSpec("3.11", LOCK_A, "docker"), settings, IndexConfig(), None)
+    assert "secret" not in public and build_netrc(IndexConfig()) == ""
+
+
+def test_a_users_template_without_the_secret_is_refused_when_the_index_wants_credentials(tmp_path, monkeypatch):
+    mine = tmp_path / "mine.Dockerfile.j2"
+    mine.write_text("FROM {{ base_image }}\nRUN pip install {{ index_args }} -r {{ requirements_file }}\n")
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    backend = DockerBackend(DockerSettings(template=str(mine)), index=IndexConfig("https://ci:t0ken-x@corp.example/simple"), client=object())
+    with pytest.raises(UsageError, match="does not use {{ secret_mount }}") as refused:
+        backend._build(EnvSpec("3.11", LOCK_A, "docker"), "harness-env:test")
+    assert "t0ken-x" not in str(refused.value)
+
+
 def test_a_users_template_and_its_context(tmp_path):
     mine = tmp_path / "mine.Dockerfile.j2"
     mine.write_text(

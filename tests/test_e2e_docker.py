@@ -384,3 +384,48 @@ def test_docker_backend_answers_the_protocol_without_touching_other_images(docke
     shown = datetime.datetime.fromisoformat(created.stdout.strip()[:19]).replace(tzinfo=datetime.timezone.utc).timestamp()
     assert stamp is not None and abs(stamp - shown) < 120
     assert backend.collect_garbage(365 * 1000).startswith("removed 0 image(s)")
+
+
+@pytest.mark.parametrize("given", ["url", "netrc"])
+def test_a_private_index_s_credentials_reach_the_build_and_nothing_it_leaves(given, tmp_path, monkeypatch, docker_ready, harness_cache):
+    """A loopback index that wants Basic auth (the build runs on the host's network): the
+    credentials, from the index URL or from ~/.netrc, reach pip inside the build as a BuildKit
+    secret, and are in none of what stays: the Dockerfile, the image's layers and history, the
+    build log; the image holds the package and no secret file."""
+    import uuid
+
+    from privateindex import PASSWORD, USER, private_index
+
+    from harness.backends.docker import DockerBackend, DockerSettings
+    from harness.plan import EnvSpec
+    from harness.resolve import IndexConfig
+
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(harness_cache))
+    with private_index(tmp_path) as index:
+        if given == "netrc":
+            netrc = tmp_path / "netrc"
+            netrc.write_text(f"machine 127.0.0.1 login {USER} password {PASSWORD}\n")
+            netrc.chmod(0o600)
+            monkeypatch.setenv("NETRC", str(netrc))
+        config = IndexConfig(index.with_credentials() if given == "url" else index.url, source="given")
+        backend = DockerBackend(DockerSettings(base_image="harness-base:py{python}"), index=config)
+        env = EnvSpec("3.11", f"tinypkg==1.0\n# {given} {uuid.uuid4().hex}\n", "docker")  # a key no earlier run built
+        tag = backend.image_tag(env)
+        try:
+            prepared = backend.prepare(env)
+            assert any(path.startswith("/files/tinypkg-1.0") for path in index.authorized), index.seen
+            dockerfile = backend.describe(env)
+            assert "--mount=type=secret,id=harness-netrc" in dockerfile and PASSWORD not in dockerfile
+            history = subprocess.run(["docker", "history", "--no-trunc", tag], capture_output=True, text=True, check=True).stdout
+            inspected = subprocess.run(["docker", "image", "inspect", tag], capture_output=True, text=True, check=True).stdout
+            saved = subprocess.run(["docker", "image", "save", tag], capture_output=True, check=True).stdout
+            assert PASSWORD not in history and PASSWORD not in inspected and PASSWORD.encode() not in saved
+            assert prepared.log and PASSWORD not in Path(prepared.log).read_text()
+            ran = subprocess.run(
+                ["docker", "run", "--rm", "--network", "none", tag, "python", "-c",
+                 "import os, tinypkg; print(tinypkg.VALUE, os.path.exists('/run/secrets/harness-netrc'))"],
+                capture_output=True, text=True, timeout=120,
+            )
+            assert ran.stdout.split() == ["1", "False"], ran.stderr
+        finally:
+            subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)

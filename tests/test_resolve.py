@@ -86,6 +86,55 @@ def test_netrc_credentials_reach_the_listing_and_no_message(tmp_path, monkeypatc
         server.shutdown()
 
 
+def test_uv_named_index_credentials_reach_uv_and_the_listing_and_a_wrong_password_is_said_so(tmp_path, monkeypatch):
+    """uv's documented way: UV_INDEX="private=URL" with UV_INDEX_PRIVATE_USERNAME/PASSWORD (real uv
+    resolves from it), and the same for `[[tool.uv.index]]` in the project's pyproject.toml. A wrong
+    password is "authentication failed" at that index, even with an older listing in the cache."""
+    import subprocess
+
+    from privateindex import PASSWORD, USER, private_index
+
+    from harness.errors import InfraUnavailable
+    from harness.resolve import PackageIndex, uv_bin
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    with private_index(tmp_path) as index:
+        env = {"UV_INDEX": f"private-corp={index.url}", "UV_DEFAULT_INDEX": index.open_url}
+        creds = {"UV_INDEX_PRIVATE_CORP_USERNAME": USER, "UV_INDEX_PRIVATE_CORP_PASSWORD": PASSWORD}
+        for key, value in {**env, **creds}.items():
+            monkeypatch.setenv(key, value)
+        (tmp_path / "req.in").write_text("tinypkg==1.0\n")
+        compiled = subprocess.run(
+            [uv_bin(), "pip", "compile", "--no-cache", "--python-version", "3.11", "req.in"], capture_output=True, text=True, timeout=120
+        )
+        assert compiled.returncode == 0 and "tinypkg==1.0" in compiled.stdout, compiled.stderr  # uv itself reads them so
+        assert "/simple/tinypkg/" in index.authorized
+        index.seen.clear()
+        config = IndexConfig.from_env()
+        assert config.urls == (index.url, index.open_url) and config.uv_args() == []
+        listing = PackageIndex(config, cache=tmp_path / "cache", ttl=0)
+        assert [str(v) for v in listing.versions("tinypkg", "3.11")] == ["1.0"] and index.authorized == ["/simple/tinypkg/"]  # the listing, with them
+
+        monkeypatch.setenv("UV_INDEX_PRIVATE_CORP_PASSWORD", "wrong-one")
+        with pytest.raises(InfraUnavailable) as failed:  # the cache holds a listing: it is not used
+            PackageIndex(config, cache=tmp_path / "cache", ttl=0).versions("tinypkg", "3.11")
+        said = str(failed.value)
+        assert f"authentication failed at {index.url} (HTTP 401)" in said and "UV_INDEX_PRIVATE_CORP_PASSWORD" in said
+        assert "wrong-one" not in said and PASSWORD not in said and "pypi.org" not in said
+
+        # the same index named in pyproject.toml's [[tool.uv.index]] instead of UV_INDEX
+        monkeypatch.delenv("UV_INDEX")
+        monkeypatch.delenv("UV_DEFAULT_INDEX")
+        monkeypatch.setenv("UV_INDEX_PRIVATE_CORP_PASSWORD", PASSWORD)
+        (tmp_path / "pyproject.toml").write_text(
+            f'[[tool.uv.index]]\nname = "private-corp"\nurl = "{index.url}"\n\n[[tool.uv.index]]\nurl = "{index.open_url}"\ndefault = true\n'
+        )
+        config = IndexConfig.from_env()
+        assert config.urls == (index.url, index.open_url)
+        assert [str(v) for v in PackageIndex(config, cache=tmp_path / "cache2", ttl=0).versions("tinypkg", "3.11")] == ["1.0"]
+
+
 @pytest.mark.parametrize(
     ("filename", "python", "ok"),
     [

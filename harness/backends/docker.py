@@ -25,6 +25,7 @@ import socket
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -135,16 +136,27 @@ def render_dockerfile(env: EnvSpec, settings: DockerSettings, index: IndexConfig
         raise UsageError(f"{path}: cannot render the template: {exc}") from None
 
 
+SECRET_ID = "harness-netrc"
+SECRET_MOUNT = f"--mount=type=secret,id={SECRET_ID}"
+SECRET_ENV = f"NETRC=/run/secrets/{SECRET_ID}"
+
+
 def template_context(env: EnvSpec, settings: DockerSettings, index: IndexConfig, ca_file: str | None) -> dict[str, Any]:
-    """What a template sees (documented in the README)."""
+    """What a template sees (documented in the README). The index URLs never carry their
+    credentials: where the index wants them, `secret_mount` and `secret_env` (written after
+    RUN, before the install command) hand them to pip or uv as a netrc file that BuildKit
+    mounts for that one step: nothing of it is in the image, its history or the Dockerfile."""
     pins = dict(re.findall(r"^([A-Za-z0-9._-]+)==([^\s;]+)", env.lock, re.M))
+    secret = bool(build_netrc(index))
     return {
+        "secret_mount": SECRET_MOUNT if secret else "",
+        "secret_env": SECRET_ENV if secret else "",
         "python": env.python,
         "base_image": settings.base_image.format(python=env.python),
         "lock": env.lock,
         "pins": pins,
         "requirements_file": "requirements.lock",
-        "index_args": " ".join(index.explicit_args(remote_only=True)),  # a build has no uv.toml or pip.conf of its own
+        "index_args": " ".join(index.public().explicit_args(remote_only=True)),  # a build has no uv.toml or pip.conf of its own
         "ca_file": ca_file,
         "env_key": env.key,
         "venv": VENV,
@@ -152,6 +164,25 @@ def template_context(env: EnvSpec, settings: DockerSettings, index: IndexConfig,
         "user": "harness",
         "uid": UID,
     }
+
+
+def build_netrc(index: IndexConfig) -> str:
+    """A netrc file of the credentials the build's indexes need (in their URLs, or found as the
+    harness's own listings find them: ~/.netrc, the keyring), or "" when none needs any."""
+    from ..indexes import credentials
+
+    lines = []
+    for url in index.urls:
+        if url.startswith("file:"):
+            continue
+        parts = urllib.parse.urlsplit(url)
+        found = (urllib.parse.unquote(parts.username or ""), urllib.parse.unquote(parts.password)) if parts.password else credentials(url)
+        if found and parts.hostname and all(_NETRC_WORD.fullmatch(w) for w in (parts.hostname, found[0] or "-", found[1])):
+            lines.append(f"machine {parts.hostname} login {found[0] or '-'} password {found[1]}\n")
+    return "".join(dict.fromkeys(lines))
+
+
+_NETRC_WORD = re.compile(r"[^\s\"'#]+")  # what a netrc line holds as one word (a password with a space is not written)
 
 
 class DockerBackend:
@@ -302,6 +333,13 @@ class DockerBackend:
             (Path(context) / "requirements.lock").write_text(env.lock)
             dockerfile = render_dockerfile(env, self.settings, self.index, ca)
             (Path(context) / "Dockerfile").write_text(dockerfile)
+            netrc = build_netrc(self.index)
+            if netrc and SECRET_MOUNT not in dockerfile:
+                raise UsageError(
+                    f"docker template {template_path(self.settings.template)} does not use {{{{ secret_mount }}}}: the package index "
+                    "needs credentials, which reach the build only through it (write `RUN {{ secret_mount }} {{ secret_env }} ...` "
+                    "for the install step; they are never written into the image)"
+                )
             ok, output = self.build_folder(Path(context), tag)
         output = redact(output)
         log.write_text(output)
@@ -316,11 +354,12 @@ class DockerBackend:
         """A Dockerfile (and the host's CA bundle) that build the cell's image from `folder`.
 
         The folder is meant to be shared (a bug report): the index URLs are written without
-        their credentials, and the README says how to give them at build time."""
+        their credentials (as in every build); where the index wants them, the install step
+        mounts a BuildKit secret, and the README's build command says how to give it."""
         ca = "ca-certificates.crt" if HOST_CA.exists() else None
         if ca:
             shutil.copy(HOST_CA, folder / ca)
-        dockerfile = render_dockerfile(env, self.settings, self.index.public(), ca)
+        dockerfile = render_dockerfile(env, self.settings, self.index, ca)
         (folder / "Dockerfile").write_text(dockerfile + f"COPY {' '.join(copies)} {PROBE_DIR}/\n")
 
     def reproduction_commands(
@@ -330,10 +369,12 @@ class DockerBackend:
         tag = f"harness-repro:{python}"
         envs = " ".join(f"-e {shell_word(f'{k}={v}')}" for k, v in env_vars.items())
         volumes = " ".join(f'-v "$MODEL_DIR"/{shell_word(f"{host}:{inside}:ro")}' for inside, host in mounts.items())
-        needs = "its package index" + (" (with credentials: see the Dockerfile's --index-url)" if self.index.has_credentials else "")
+        secret = bool(build_netrc(self.index))
+        needs = "its package index" + (", and a netrc file with the index's credentials" if secret else "")
+        build = f"DOCKER_BUILDKIT=1 docker build --secret id={SECRET_ID},src=$HOME/.netrc" if secret else "docker build"
         return [
             "# 1. build (needs the base image " + self.settings.base_image.format(python=python) + f" and {needs})",
-            f"docker build --network host -t {tag} .",
+            f"{build} --network host -t {tag} .",
             "# 2. run: no network, read-only root, no capabilities, the model mounted read-only",
             f"docker run --rm --network none --read-only --tmpfs /tmp --tmpfs /work:uid={UID},gid={UID} --cap-drop ALL "
             f"--security-opt no-new-privileges --user {UID}:{UID} {envs} {volumes} {tag} {' '.join(command)}",
@@ -343,10 +384,21 @@ class DockerBackend:
         return name in builtin_templates()
 
     def build_folder(self, folder: Path, tag: str) -> tuple[bool, str]:
-        """Build a folder holding a Dockerfile: Engine API, or the CLI with BuildKit for cache mounts."""
-        if "--mount=" in (folder / "Dockerfile").read_text():
-            return self._build_with_cli(str(folder), tag)
-        return self._build_with_api(str(folder), tag)
+        """Build a folder holding a Dockerfile: Engine API, or the CLI with BuildKit for cache
+        and secret mounts. A Dockerfile that mounts the index's credentials (SECRET_MOUNT) gets
+        them as a netrc file in a private folder outside the build context, gone after the build."""
+        dockerfile = (folder / "Dockerfile").read_text()
+        if "--mount=" not in dockerfile:
+            return self._build_with_api(str(folder), tag)
+        with tempfile.TemporaryDirectory(prefix="harness-secret-") as private:
+            secrets = {}
+            netrc = build_netrc(self.index) if SECRET_MOUNT in dockerfile else ""
+            if netrc:
+                path = Path(private) / "netrc"
+                path.touch(mode=0o600)
+                path.write_text(netrc)
+                secrets[SECRET_ID] = path
+            return self._build_with_cli(str(folder), tag, secrets)
 
     def _build_with_api(self, context: str, tag: str) -> tuple[bool, str]:
         import docker.errors
@@ -364,9 +416,10 @@ class DockerBackend:
             return False, "\n".join(lines)
         return True, "\n".join(lines)
 
-    def _build_with_cli(self, context: str, tag: str) -> tuple[bool, str]:
+    def _build_with_cli(self, context: str, tag: str, secrets: Mapping[str, Path]) -> tuple[bool, str]:
+        given = [arg for key, path in secrets.items() for arg in ("--secret", f"id={key},src={path}")]
         done = proc.run(
-            [buildkit_cli(), "build", "--network", "host", "--progress", "plain", "-t", tag, context],
+            [buildkit_cli(), "build", "--network", "host", "--progress", "plain", *given, "-t", tag, context],
             env={**os.environ, "DOCKER_BUILDKIT": "1"},
             timeout=3600,
         )
