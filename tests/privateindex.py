@@ -65,10 +65,10 @@ def private_index(folder: Path) -> Iterator[PrivateIndex]:
     state: dict[str, PrivateIndex] = {}
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_HEAD(self) -> None:  # noqa: N802 - http.server's name (uv asks before it downloads)
+        def do_HEAD(self) -> None:
             self.do_GET(head=True)
 
-        def do_GET(self, head: bool = False) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self, head: bool = False) -> None:
             if self.path.startswith("/open/"):  # a public index without any project (UV_DEFAULT_INDEX in tests)
                 self.send_response(404)
                 self.end_headers()

@@ -57,7 +57,7 @@ def test_a_users_template_without_the_secret_is_refused_when_the_index_wants_cre
     mine.write_text("FROM {{ base_image }}\nRUN pip install {{ index_args }} -r {{ requirements_file }}\n")
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
     backend = DockerBackend(DockerSettings(template=str(mine)), index=IndexConfig("https://ci:t0ken-x@corp.example/simple"), client=object())
-    with pytest.raises(UsageError, match="does not use {{ secret_mount }}") as refused:
+    with pytest.raises(UsageError, match=r"does not use \{\{ secret_mount \}\}") as refused:
         backend._build(EnvSpec("3.11", LOCK_A, "docker"), "harness-env:test")
     assert "t0ken-x" not in str(refused.value)
 

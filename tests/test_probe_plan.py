@@ -128,8 +128,8 @@ def test_generated_batches_are_edges_then_seeded_rows_and_a_saved_batch_is_calle
     calls = []
 
     class Model:
-        inputs = [ids, x]
-        layers = [SimpleNamespace(input=ids, input_dim=7, __class__=None)]
+        inputs = (ids, x)
+        layers = (SimpleNamespace(input=ids, input_dim=7),)  # not an Embedding: the int input keeps [0, 2)
 
         def __call__(self, batch, training=False):
             calls.append([b.shape[0] for b in batch])
