@@ -5,17 +5,19 @@ In order, the first that names an index wins:
    UV_DEFAULT_INDEX, UV_INDEX_URL, UV_EXTRA_INDEX_URL;
 2. uv's files: the project's uv.toml or pyproject.toml `[tool.uv]` (from the working folder
    up), then the user's (`$XDG_CONFIG_HOME/uv/uv.toml`, `~/.config/uv/uv.toml`):
-   `index = [{url = ..., default = true}]`, `index-url`, `extra-index-url`;
-3. pip's environment: PIP_INDEX_URL, PIP_EXTRA_INDEX_URL;
-4. pip's files: $PIP_CONFIG_FILE, /etc/pip.conf, ~/.config/pip/pip.conf, ~/.pip/pip.conf
-   (`[global]` or `[install]` `index-url`, `extra-index-url`);
-5. PyPI.
+   `index = [{url = ..., default = true}]`, `index-url`, `extra-index-url`; with uv's
+   find-links (UV_FIND_LINKS, `find-links`);
+3. pip's settings, each variable over its own option from pip's files (PIP_INDEX_URL,
+   PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS; the files in pip's order, pip_config_files, with
+   PIP_CONFIG_FILE=/dev/null reading none);
+4. PyPI.
 
 From uv's own settings, uv is passed nothing: it reads them itself, with everything else
 they say (named indexes, strategies, keyring provider). From pip's, uv is passed the
-URLs (it does not read pip.conf). The harness's own release listings use the same URLs;
-their credentials come from the URL, else ~/.netrc, else `keyring get URL USER` when the
-URL names a user and the keyring CLI is there (as uv's subprocess provider does).
+URLs and find-links (it does not read pip.conf). The harness's own release listings use the
+same URLs and find-links; their credentials come from the URL, else a named index's
+UV_INDEX_<NAME>_USERNAME/_PASSWORD, else ~/.netrc, else `keyring get URL USER` when the URL
+names a user and the keyring CLI is there (as uv's subprocess provider does).
 Credentials never reach a message: errors.redact takes them out of every URL.
 """
 
@@ -37,16 +39,24 @@ from .errors import UsageError
 PYPI = "https://pypi.org/simple"
 
 
-def discover(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> tuple[str, tuple[str, ...], str]:
-    """(index URL, extra index URLs, where they came from: "uv" | "pip" | "default")."""
+def discover(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> tuple[str, tuple[str, ...], str, tuple[str, ...]]:
+    """(index URL, extra index URLs, where they came from: "uv" | "pip" | "default", find-links
+    locations: folders or pages of release files, read beside the indexes)."""
     env = os.environ if env is None else env
-    found = _uv_env(env) or _uv_files(env, cwd or Path.cwd())
+    cwd = cwd or Path.cwd()
+    found = _uv_env(env) or _uv_files(env, cwd)
     if found:
-        return (*found, "uv")
-    found = _pip_env(env) or _pip_files(env)
-    if found:
-        return (*found, "pip")
-    return PYPI, (), "default"
+        return (*found, "uv", _uv_find_links(env, cwd))
+    # pip: each variable overrides its own option from the files (PIP_INDEX_URL over index-url, ...)
+    files = _pip_settings(env)
+    main = env.get("PIP_INDEX_URL") or files.get("index-url")
+    extras = (env.get("PIP_EXTRA_INDEX_URL") or files.get("extra-index-url") or "").split()
+    links = tuple((env.get("PIP_FIND_LINKS") or files.get("find-links") or "").split())
+    if main or extras or links:
+        found = _split([main or PYPI, *extras])
+        assert found is not None
+        return (*found, "pip", links)
+    return PYPI, (), "default", ()
 
 
 def _split(urls: list[str]) -> tuple[str, tuple[str, ...]] | None:
@@ -104,37 +114,57 @@ def _uv_settings(section: Mapping[str, Any]) -> tuple[str, tuple[str, ...]] | No
     return _split([*named, *extras, str(default or PYPI)]) if named or extras else _split([str(default)])
 
 
-def _pip_env(env: Mapping[str, str]) -> tuple[str, tuple[str, ...]] | None:
-    main = env.get("PIP_INDEX_URL")
-    extras = env.get("PIP_EXTRA_INDEX_URL", "").split()
-    if not (main or extras):
-        return None
-    return _split([main or PYPI, *extras])
+PIP_SECTIONS = ("global", "install")  # a command's section (pip install's) overrides [global], whatever file holds it
 
 
-def _pip_files(env: Mapping[str, str]) -> tuple[str, tuple[str, ...]] | None:
-    home = Path.home()
-    paths = [Path("/etc/pip.conf"), Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "pip" / "pip.conf", home / ".pip" / "pip.conf"]
-    if env.get("PIP_CONFIG_FILE"):
-        paths.append(Path(env["PIP_CONFIG_FILE"]))
-    main: str | None = None
-    extras: list[str] = []
-    for path in paths:  # later files override earlier ones, as in pip
+def pip_config_files(env: Mapping[str, str]) -> list[Path]:
+    """pip's configuration files in pip's order, later ones winning: the global ones
+    ($XDG_CONFIG_DIRS/pip/pip.conf, /etc/pip.conf), the user's (~/.pip/pip.conf, then
+    $XDG_CONFIG_HOME/pip/pip.conf), skipped when $PIP_CONFIG_FILE names a file that exists,
+    the virtualenv's ($VIRTUAL_ENV/pip.conf), then $PIP_CONFIG_FILE. PIP_CONFIG_FILE=/dev/null:
+    none at all (pip's "read no configuration")."""
+    given = env.get("PIP_CONFIG_FILE")
+    if given == os.devnull:
+        return []
+    home = Path(env.get("HOME") or Path.home())
+    xdg_dirs = [d for d in (env.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(":") if d]
+    files = [*(Path(d) / "pip" / "pip.conf" for d in xdg_dirs), Path("/etc/pip.conf")]
+    if not (given and Path(given).exists()):
+        files += [home / ".pip" / "pip.conf", Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "pip" / "pip.conf"]
+    if env.get("VIRTUAL_ENV"):
+        files.append(Path(env["VIRTUAL_ENV"]) / "pip.conf")
+    if given:
+        files.append(Path(given))
+    return files
+
+
+def _pip_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """index-url, extra-index-url and find-links as pip would see them from its files."""
+    values: dict[str, dict[str, str]] = {section: {} for section in PIP_SECTIONS}
+    for path in pip_config_files(env):
         if not path.is_file():
             continue
-        parser = configparser.ConfigParser()
+        parser = configparser.RawConfigParser()
         try:
             parser.read(path)
-        except configparser.Error:
+        except (configparser.Error, UnicodeDecodeError):
             continue
-        for section in ("global", "install"):
-            if parser.has_option(section, "index-url"):
-                main = parser.get(section, "index-url").strip()
-            if parser.has_option(section, "extra-index-url"):
-                extras = parser.get(section, "extra-index-url").split()
-    if not (main or extras):
-        return None
-    return _split([main or PYPI, *extras])
+        for section in PIP_SECTIONS:
+            for key in ("index-url", "extra-index-url", "find-links"):
+                if parser.has_option(section, key):
+                    values[section][key] = parser.get(section, key).strip()
+    return {**values["global"], **values["install"]}
+
+
+def _uv_find_links(env: Mapping[str, str], cwd: Path) -> tuple[str, ...]:
+    """uv's find-links: UV_FIND_LINKS (comma-separated), else `find-links` in its settings."""
+    if env.get("UV_FIND_LINKS"):
+        return tuple(link.strip() for link in env["UV_FIND_LINKS"].split(",") if link.strip())
+    for section in uv_setting_tables(env, cwd):
+        links = section.get("find-links")
+        if isinstance(links, list) and links:
+            return tuple(str(link) for link in links)
+    return ()
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -54,18 +54,24 @@ class IndexConfig:
     index_url: str = DEFAULT_INDEX
     extra_urls: tuple[str, ...] = ()
     source: str = "given"  # uv | pip | default (indexes.discover) | given (made in code)
+    find_links: tuple[str, ...] = ()  # folders or pages of release files, read beside the indexes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> IndexConfig:
         """The index the user configured for uv or pip (indexes.py says where it looks)."""
         from .indexes import discover
 
-        main, extras, source = discover(env, cwd)
-        return cls(main, extras, source)
+        main, extras, source, links = discover(env, cwd)
+        return cls(main, extras, source, links)
 
     @property
     def urls(self) -> tuple[str, ...]:
         return (self.index_url, *self.extra_urls)
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        """Everything releases are read from, for cache keys: the URLs, then the find-links."""
+        return (*self.urls, *(f"find-links:{link}" for link in self.find_links))
 
     def uv_args(self) -> list[str]:
         """What uv is told: nothing when the settings are uv's own (it reads them itself, with
@@ -81,7 +87,12 @@ class IndexConfig:
         """The same indexes without credentials (errors.without_credentials): for files that leave the machine."""
         from .errors import without_credentials
 
-        return IndexConfig(without_credentials(self.index_url), tuple(without_credentials(u) for u in self.extra_urls), self.source)
+        return IndexConfig(
+            without_credentials(self.index_url),
+            tuple(without_credentials(u) for u in self.extra_urls),
+            self.source,
+            tuple(without_credentials(f) for f in self.find_links),
+        )
 
     @property
     def has_credentials(self) -> bool:
@@ -94,6 +105,9 @@ class IndexConfig:
         args = ["--index-url", urls[0]]
         for url in urls[1:]:
             args += ["--extra-index-url", url]
+        for link in self.find_links:
+            if not (remote_only and not link.startswith(("http://", "https://"))):  # a container sees no folder of this machine
+                args += ["--find-links", link]
         return args
 
 
@@ -185,7 +199,7 @@ class PackageIndex:
         """From the release list, parsed once per listing: the filtered list sits beside it,
         stamped with the listing's mtime and size (a re-run reads a few hundred bytes, not the
         listing and thousands of wheel names)."""
-        listing = self.cache / index_key(self.config.urls) / f"{name}.json"
+        listing = self.cache / index_key(self.config.locations) / f"{name}.json"
         derived = listing.with_name(f"{name}.versions-{python}-{os.uname().machine}.json")
         try:
             st = listing.stat()
@@ -208,7 +222,7 @@ class PackageIndex:
         return self._memory[name]
 
     def _cached_or_fetch(self, name: str) -> list[ReleaseFile]:
-        key = index_key(self.config.urls)
+        key = index_key(self.config.locations)
         path = self.cache / key / f"{name}.json"
         cached = None
         if path.exists():
@@ -219,9 +233,9 @@ class PackageIndex:
         from urllib.error import HTTPError
 
         files = []
-        for url in self.config.urls:
+        for url in (*self.config.urls, *(f"find-links:{link}" for link in self.config.find_links)):
             try:
-                files += _fetch(url, name)
+                files += _find_links(url.removeprefix("find-links:"), name) if url.startswith("find-links:") else _fetch(url, name)
             except HTTPError as exc:
                 if exc.code in (401, 403):  # never hidden behind a stale list: the credentials are wrong, not the network
                     raise InfraUnavailable(
@@ -242,6 +256,30 @@ class PackageIndex:
                 ) from None
         write_cache(path, json.dumps({"files": [f.__dict__ for f in files]}))
         return files
+
+
+def _find_links(location: str, name: str) -> list[ReleaseFile]:
+    """The release files of `name` in a find-links location, as pip and uv read one: a folder
+    (a path or file:// URL) of wheels and sdists, or an HTML page linking to them."""
+    if location.startswith(("http://", "https://")):
+        url, headers = _without_credentials(location)
+        from urllib import request as url_request
+
+        with url_request.urlopen(url_request.Request(url, headers=headers), timeout=30) as response:
+            found = _parse_html(response.read(1 << 24).decode("utf-8", "replace"))
+    else:
+        folder = Path(urllib.parse.urlparse(location).path if location.startswith("file:") else location).expanduser()
+        found = [ReleaseFile(p.name) for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+    return [f for f in found if _project_of(f.filename) == name]
+
+
+def _project_of(filename: str) -> str | None:
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[0])
+        return str(parse_sdist_filename(filename)[0])
+    except (InvalidWheelFilename, InvalidSdistFilename, ValueError):
+        return None
 
 
 def credential_hint(url: str) -> str:
@@ -394,7 +432,7 @@ class Resolver:
         matrix are, and asking uv again gives the same answer until the index changes), else uv."""
         requirements = "\n".join(cell.requirements(self.packages)) + "\n"
         overrides = requirements if cell.override else ""
-        key = lock_key(requirements, overrides, cell.python, self.index.urls)
+        key = lock_key(requirements, overrides, cell.python, self.index.locations)
         locked, refused = self.cache / f"{key}.txt", self.cache / f"{key}.unresolvable"
         stale: Resolution | None = None
         for path, kind in ((locked, Lock), (refused, Unresolvable)):

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from pathlib import Path
 
 import pytest
 from packaging.version import Version
@@ -248,3 +250,73 @@ def test_index_credentials_go_in_a_header_and_never_in_messages():
     assert redact("from https://user:s3cret@host/simple: refused") == "from https://user:***@host/simple: refused"
     assert redact("https://ghp_token@host/simple and ssh://git@github.com/x") == "https://***@host/simple and ssh://***@github.com/x"
     assert redact("https://pypi.org/simple, user@example.com") == "https://pypi.org/simple, user@example.com"
+
+
+def test_pip_settings_are_read_in_pips_order_as_pip_itself_merges_them(tmp_path, monkeypatch):
+    """The global, user and PIP_CONFIG_FILE files, [install] over [global], a PIP_CONFIG_FILE
+    that exists hiding the user's files, /dev/null reading none: compared with what the real
+    pip says (`pip config list`) for the same files."""
+    import subprocess
+    import sys
+
+    from harness.indexes import _pip_settings, pip_config_files
+
+    home, xdg = tmp_path / "home", tmp_path / "xdg"
+    for folder in (home / ".pip", home / ".config" / "pip", xdg / "pip"):
+        folder.mkdir(parents=True)
+    (xdg / "pip" / "pip.conf").write_text("[global]\nindex-url = https://xdg.example/simple\nfind-links = https://links.example/a\n")
+    (home / ".pip" / "pip.conf").write_text("[global]\nindex-url = https://legacy.example/simple\nextra-index-url = https://extra.example/simple\n")
+    (home / ".config" / "pip" / "pip.conf").write_text("[install]\nindex-url = https://user.example/simple\n")
+    mine = tmp_path / "mine.conf"
+    mine.write_text("[global]\nindex-url = https://env.example/simple\n")
+    base = {"HOME": str(home), "XDG_CONFIG_DIRS": str(xdg), "XDG_CONFIG_HOME": str(home / ".config"), "PATH": os.environ["PATH"]}
+
+    def pips_own(env: dict[str, str]) -> dict[str, str]:
+        listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], env=env, capture_output=True, text=True, timeout=60)
+        values: dict[str, dict[str, str]] = {"global": {}, "install": {}}
+        for line in listed.stdout.splitlines():
+            key, _, value = line.partition("=")
+            section, _, option = key.partition(".")
+            if section in values and option in ("index-url", "extra-index-url", "find-links"):
+                values[section][option] = value.strip("'").strip()
+        return {**values["global"], **values["install"]}
+
+    for extra, expected in (
+        ({}, {"index-url": "https://user.example/simple", "extra-index-url": "https://extra.example/simple", "find-links": "https://links.example/a"}),
+        ({"PIP_CONFIG_FILE": str(mine)}, {"index-url": "https://env.example/simple", "find-links": "https://links.example/a"}),
+        ({"PIP_CONFIG_FILE": os.devnull}, {}),
+    ):
+        env = {**base, **extra}
+        if Path("/etc/pip.conf").exists():  # this machine's own global file comes before ours; what we set wins
+            expected = {**{k: v for k, v in pips_own(env).items() if k not in expected}, **expected}
+        assert _pip_settings(env) == expected == pips_own(env)
+    assert pip_config_files({**base, "PIP_CONFIG_FILE": os.devnull}) == []
+    assert IndexConfig.from_env({**base, "PIP_CONFIG_FILE": os.devnull}, tmp_path).source in ("default", "uv")
+
+
+def test_find_links_are_listed_and_passed_to_uv(tmp_path, monkeypatch):
+    """PIP_FIND_LINKS (a folder of wheels): the harness's listing sees its releases, and uv, told
+    them, resolves from it (no network: the index is an empty folder)."""
+    import subprocess
+
+    from privateindex import build_wheel
+
+    from harness.resolve import PackageIndex, uv_bin
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    wheels, empty = tmp_path / "wheels", tmp_path / "empty"
+    wheels.mkdir()
+    empty.mkdir()
+    build_wheel(wheels)
+    (wheels / "other-2.0-py3-none-any.whl").write_bytes(b"")  # another project's file: not listed
+    config = IndexConfig.from_env({"PIP_INDEX_URL": empty.as_uri(), "PIP_FIND_LINKS": str(wheels)}, tmp_path)
+    assert (config.source, config.find_links) == ("pip", (str(wheels),))
+    assert config.uv_args() == ["--index-url", empty.as_uri(), "--find-links", str(wheels)]
+    assert "--find-links" not in config.explicit_args(remote_only=True)  # a container cannot see this folder
+    assert [str(v) for v in PackageIndex(config, cache=tmp_path / "cache").versions("tinypkg", "3.11")] == ["1.0"]
+    (tmp_path / "req.in").write_text("tinypkg\n")
+    compiled = subprocess.run(
+        [uv_bin(), "pip", "compile", "--no-cache", "--python-version", "3.11", *config.uv_args(), str(tmp_path / "req.in")],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert compiled.returncode == 0 and "tinypkg==1.0" in compiled.stdout, compiled.stderr
