@@ -26,6 +26,9 @@ schemas and run the commands they contain.
 
 from __future__ import annotations
 
+import difflib
+import hashlib
+import itertools
 import json
 import re
 import shlex
@@ -88,6 +91,8 @@ class Schedule:
         words = ["harness", "run", str(self.matrix), *map(str, self.models), "--shard", shard, "--fail-on", "none", "-o", outdir]
         if self.backend != "uv":
             words += ["--backend", self.backend]
+        else:
+            words += ["--sandbox", "bwrap"]  # no unsandboxed fallback in CI: a missing sandbox stops the job, said plainly
         if python_downloads:
             words.append("--python-downloads")  # the image has one Python: uv brings the matrix's others
         return _join(words)
@@ -129,7 +134,73 @@ class Schedule:
             lines.append("# .gitlab-ci.yml includes this file; the jobs run in stage 'test' (keep it in your stages).")
             if self.backend == "docker":
                 lines.append(f"# The Docker backend needs a runner that allows privileged jobs (the {DIND} service).")
+        if self.backend == "uv":
+            lines += SANDBOX_NOTE[fmt]
         return "\n".join(lines) + "\n"
+
+
+def sealed(header: str, body: str) -> str:
+    """The file: its header, a line with the body's digest (so that an edit below it is seen), the body."""
+    return f"{header}{DIGEST_LINE}{body_digest(body)}\n{body}"
+
+
+DIGEST_LINE = "# Edit the command above, not this file: harness schedule refuses to replace an edited one. body sha256 "
+
+
+def body_digest(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def edited(text: str) -> bool | None:
+    """Whether a file harness schedule wrote was edited below its header (its body no longer has
+    the digest written above it); None for a file without the digest line (an older harness)."""
+    _, found, rest = text.partition(DIGEST_LINE)
+    if not found:
+        return None
+    digest, _, body = rest.partition("\n")
+    return digest.strip() != body_digest(body)
+
+
+def differences(old: str, new: str, name: str, limit: int = 60) -> str:
+    """A unified diff of what would change, cut to `limit` lines."""
+    lines = list(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"{name} (now)", f"{name} (harness schedule)", n=1))
+    cut = lines[:limit] + ([f"... ({len(lines) - limit} more lines)\n"] if len(lines) > limit else [])
+    return "".join(cut)
+
+
+def stale(old: str, new: str) -> bool:
+    """Whether the file on disk says something else than harness schedule would write now
+    (the harness version in the header aside: an upgrade alone does not make a file stale)."""
+
+    def essence(text: str) -> str:
+        return re.sub(r"\(harness [^)]*\)", "", text)
+
+    return essence(old) != essence(new)
+
+
+SANDBOX_NOTE = {
+    "github": [
+        "# Models load in a bubblewrap sandbox (a Lambda layer runs code inside load_model): the shard job installs it and",
+        "# lifts Ubuntu 24.04's AppArmor limit on unprivileged user namespaces, which bubblewrap needs. A runner where that",
+        "# cannot be done (a container without user namespaces) stops with 'bubblewrap cannot make a sandbox here':",
+        "# use --backend docker there, or --sandbox none only for models you trust.",
+    ],
+    "gitlab": [
+        "# Models load in a bubblewrap sandbox (a Lambda layer runs code inside load_model), which needs user namespaces.",
+        "# Docker's default seccomp profile blocks them in a job container: on a Docker runner, allow them",
+        "# (security_opt = [\"seccomp=unconfined\"] in the runner's config.toml) or use --backend docker; else the shard",
+        "# stops with 'bubblewrap cannot make a sandbox here'. --sandbox none only for models you trust.",
+    ],
+}
+BWRAP_INSTALL = {
+    "github": (
+        "command -v bwrap >/dev/null || { sudo apt-get update -q && sudo apt-get install -y -q bubblewrap; }\n"
+        "if [ \"$(cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns 2>/dev/null)\" = 1 ]; then\n"
+        "  sudo sysctl -q -w kernel.apparmor_restrict_unprivileged_userns=0\n"
+        "fi\n"
+    ),
+    "gitlab": "command -v bwrap >/dev/null || { apt-get update -q && apt-get install -y -q bubblewrap; }",
+}
 
 
 def with_extra(requirement: str, extra: str) -> list[str]:
@@ -165,7 +236,7 @@ def default_install() -> str | None:
     return None  # a local folder or wheel: not on the CI runner
 
 
-def check(schedule: Schedule, root: Path | None = None) -> Schedule:
+def check(schedule: Schedule, root: Path | None = None, fmt: str = "github") -> Schedule:
     """Paths relative to the repository root (where CI checks out), a sane cron, a known gate."""
     root = (root or Path.cwd()).resolve()
 
@@ -183,7 +254,7 @@ def check(schedule: Schedule, root: Path | None = None) -> Schedule:
             written(str(value), what)
     if schedule.install:
         written(schedule.install, "--install")
-    check_cron(schedule.cron)
+    check_cron(schedule.cron, fmt)
     if schedule.timeout < 1 or schedule.timeout > 360:
         raise UsageError(f"--timeout {schedule.timeout}: minutes between 1 and 360 (GitHub stops any job after 6 hours)")
     if schedule.shards < 1 or schedule.shards > 256:
@@ -224,17 +295,32 @@ def written(value: str, what: str) -> str:
     return value
 
 
-def check_cron(cron: str) -> None:
-    """Five fields that croniter reads (GitHub's and GitLab's syntax), or a one-line error."""
+GITHUB_MIN_INTERVAL = 300  # seconds: GitHub runs a schedule at most every 5 minutes
+
+
+def check_cron(cron: str, fmt: str = "github") -> None:
+    """Five fields the platform accepts, or a one-line error. Both read POSIX cron (croniter
+    checks it, and that it ever fires); GitHub takes weekdays 0-6, none of `L`, `#`, `W`, `?`,
+    and runs nothing more often than every 5 minutes; GitLab (fugit) takes `L` and `#`."""
     from croniter import croniter
 
     fields_ = cron.split()
     why = "expected 5 fields (minute hour day month weekday)" if len(fields_) != 5 else None
+    if why is None and fmt == "github":
+        odd = sorted({c for c in "L#W?" if c in cron})
+        if odd:
+            why = f"GitHub's cron has no {' '.join(repr(c) for c in odd)} (GitLab's has L and #)"
+        elif re.search(r"(^|[,-])7($|[,/-])", fields_[4]):
+            why = "GitHub's weekdays are 0-6 (Sunday is 0)"
     if why is None:
         try:
-            croniter(cron).get_next()  # also refuses a line that never fires (0 6 31 2 *)
+            runs = croniter(cron)
+            fired = [runs.get_next(float) for _ in range(6)]  # also refuses a line that never fires (0 6 31 2 *)
         except (ValueError, KeyError) as exc:  # croniter's errors are ValueErrors (CroniterBadCronError and kin)
             why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        else:
+            if fmt == "github" and min(b - a for a, b in itertools.pairwise(fired)) < GITHUB_MIN_INTERVAL:
+                why = "GitHub runs a schedule at most every 5 minutes"
     if why:
         raise UsageError(f"--cron '{cron}': {why}; e.g. '0 6 * * 1' for Mondays 06:00 UTC")
 
@@ -265,7 +351,7 @@ NOT_CANCELLED = "!cancelled()"  # runs after a failed step, not after a cancel (
 def github_workflow(s: Schedule) -> str:
     n = str(s.shards)
     store_key = "harness-store-${{ github.workflow }}"
-    uv_key = "harness-uv-${{ runner.os }}-"
+    uv_key = "harness-uv-${{ runner.os }}-shard${{ matrix.shard }}-"  # each shard keeps its own wheels (keys are immutable)
     restore_store = {
         "name": "Restore the result store (unchanged cells are reused; history for trends and regressions)",
         "uses": uses("actions/cache/restore"),
@@ -305,6 +391,11 @@ def github_workflow(s: Schedule) -> str:
                 "steps": [
                     *setup,
                     *uv_cache,
+                    *(
+                        [{"name": "Install bubblewrap, the sandbox the models load in", "run": BWRAP_INSTALL["github"]}]
+                        if s.backend == "uv"
+                        else []
+                    ),
                     {
                         "name": f"Load the models in shard ${{{{ matrix.shard }}}}/{n} of the cells",
                         "run": s.shard_command(CiWord("${{ matrix.shard }}"), n, CiWord("harness-shard-${{ matrix.shard }}")),
@@ -334,11 +425,10 @@ def github_workflow(s: Schedule) -> str:
                         "uses": uses("actions/download-artifact"),
                         "with": {"pattern": "harness-shard-*", "path": "harness-shards"},
                     },
-                    {"name": f"Merge the shards (fails on: {s.fail_on})", "run": s.merge_command("harness-shards/*/results.json")},
                     {
-                        "name": "Write the report to the step summary",
-                        "if": NOT_CANCELLED,
-                        "run": 'cat harness-report/report.md >> "$GITHUB_STEP_SUMMARY"',
+                        # harness merge writes the merged report to the step summary and annotates each regression
+                        "name": f"Merge the shards (fails on: {s.fail_on})",
+                        "run": s.merge_command("harness-shards/*/results.json"),
                     },
                     {
                         "name": "Upload the merged report",
@@ -359,7 +449,7 @@ def github_workflow(s: Schedule) -> str:
     text = _dump(workflow)
     releases = dict(ACTIONS.values())
     text = re.sub(r"(uses: \S+@([0-9a-f]{40}))\n", lambda m: f"{m[1]}  # {releases[m[2]]}\n", text)
-    return s.header("github") + text
+    return sealed(s.header("github"), text)
 
 
 def gitlab_ci(s: Schedule) -> str:
@@ -397,6 +487,7 @@ def gitlab_ci(s: Schedule) -> str:
             # one key; GitHub's keys are immutable, hence its key made of the locks.
             "cache": [{"key": "harness-uv", "paths": [".uv-cache/", ".pip-cache/"]}, {**store, "policy": "pull"}],
             "script": [
+                *([BWRAP_INSTALL["gitlab"]] if s.backend == "uv" else []),
                 s.shard_command(
                     CiWord("${CI_NODE_INDEX:-1}"),
                     CiWord("${CI_NODE_TOTAL:-1}"),
@@ -421,7 +512,7 @@ def gitlab_ci(s: Schedule) -> str:
             },
         },
     }
-    return s.header("gitlab") + _dump(config)
+    return sealed(s.header("gitlab"), _dump(config))
 
 
 def _version_key(version: str) -> tuple[int, ...]:

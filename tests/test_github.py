@@ -36,3 +36,16 @@ def test_no_reference_no_regression_and_a_cells_text_cannot_start_a_command():
     assert error_annotations(doc(None)) == []  # a first run has nothing to regress from
     [line] = error_annotations(doc("run 3", exception="X\n::add-mask::secret"))
     assert "\n" not in line and "X\\n::add-mask::secret" in line  # the newline shown, not made
+
+
+def test_a_shard_writes_one_partial_line_and_no_annotation(tmp_path):
+    """A shard never decides: its summary is one line marked partial; the merge annotates."""
+    summary = tmp_path / "s.md"
+    shard = doc("run 3")
+    shard["run"] = {**shard.get("run", {}), "shard": {"index": 2, "count": 3}}
+    emitted: list[str] = []
+    assert report_to_github(shard, {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}, emitted.append)
+    said = summary.read_text()
+    assert said.startswith("**harness: shard 2/3** ran") and "partial" in said and said.count("\n") == 2  # the line, then a blank
+    assert not any(line.startswith("::error") for line in emitted)
+    assert error_annotations(doc("run 3"))  # the same document unsharded is annotated

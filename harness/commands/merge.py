@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ def add_parser(commands: Any) -> None:
     )
     add_gate_arguments(parser)
     add_json_argument(parser, "the merged results document")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no tables: the one-line outcome and what failed")
     parser.set_defaults(main=main)
 
 
@@ -46,6 +48,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     from ..escape import terminal
     from ..gate import default_fail_on
     from ..merge import merge_runs
+    from ..report.github import report_to_github
     from ..store import Store, default_store
 
     store = None if args.no_store else Store(args.store or default_store())
@@ -54,10 +57,13 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     recorded = (doc["matrix"].get("load") or {}).get("reference")
     if recorded and not args.reference:
         console.print(f"[yellow]the shards' matrix names reference outputs ({terminal(recorded)}): pass --reference FILE to compare with them[/]")
+    # inside GitHub Actions: the merged report is the step summary, each regression an ::error annotation
+    report_to_github(doc, emit=lambda line: print(line, file=sys.stderr if args.json else sys.stdout))
     if args.json:
         print_json(doc)
         return doc
-    summary_tables(console, doc)
+    if not args.quiet:
+        summary_tables(console, doc)
     console.print(
         f"[bold]merged {len(args.results)} results file(s): {len(doc['results'])} results[/] · report: {terminal(args.outdir)}/report.html, report.md"
     )

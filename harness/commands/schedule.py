@@ -47,14 +47,34 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "-o", "--output", type=Path, help="default: .github/workflows/harness.yml or .gitlab/harness.yml (include it); '-' prints it"
     )
-    parser.add_argument("--force", action="store_true", help="replace the output even if harness schedule did not write it")
+    parser.add_argument(
+        "--force", action="store_true", help="replace the output even if harness schedule did not write it, or it was edited"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing: exit 0 when the file is what this command would write, 1 (with a diff) when it is stale or edited (for CI)",
+    )
     parser.set_defaults(main=main)
 
 
 def main(args: argparse.Namespace, console: Console) -> Outcome:
     from ..errors import UsageError
+    from ..escape import visible
+    from ..exits import Verdict
     from ..matrix import HOST_PYTHON, load_matrix
-    from ..schedule import DEFAULT_OUTPUT, Schedule, check, github_workflow, gitlab_ci, gitlab_include_hint, owned
+    from ..schedule import (
+        DEFAULT_OUTPUT,
+        Schedule,
+        check,
+        differences,
+        edited,
+        github_workflow,
+        gitlab_ci,
+        gitlab_include_hint,
+        owned,
+        stale,
+    )
 
     matrix = load_matrix(args.matrix)  # a broken matrix fails here, not in CI next Monday
     pythons = {str(v) for name, values in matrix.axes if name == "python" for v in values}
@@ -72,18 +92,43 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
             args.backend,
             tuple(sorted(pythons or {HOST_PYTHON})),
             args.timeout,
-        )
+        ),
+        fmt=args.format,
     )
     text = github_workflow(schedule) if args.format == "github" else gitlab_ci(schedule)
     output = args.output or DEFAULT_OUTPUT[args.format]
     if str(output) == "-":
         sys.stdout.write(text)
         return PASSED
-    if output.exists() and not owned(output) and not args.force:
+    now = output.read_text(encoding="utf-8", errors="replace") if output.is_file() else None
+    if args.check:
+        if now is None:
+            console.print(f"[red]{visible(str(output))}: missing[/]; write it with the same command without --check")
+            return Verdict(failed=True)
+        if not stale(now, text):
+            console.print(f"{visible(str(output))}: up to date")
+            return PASSED
+        sys.stdout.write(shown(differences(now, text, str(output))))
+        console.print(f"[red]{visible(str(output))}: stale[/] (the diff above is what this command would change); run it without --check")
+        return Verdict(failed=True)
+    if now is not None and not owned(output) and not args.force:
         raise UsageError(f"{output}: exists and harness schedule did not write it; pass --force to replace it, or -o another file")
+    if now is not None and edited(now) and not args.force:
+        sys.stderr.write(shown(differences(now, text, str(output))))
+        raise UsageError(
+            f"{output}: edited below its header since harness schedule wrote it (the diff above is what replacing it would undo); "
+            "put the change in the command's options, or pass --force to replace it"
+        )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     console.print(f"wrote {output}: {args.shards} shard(s), cron '{args.cron}', fails on {args.fail_on}; commit it to enable the schedule")
     if args.format == "gitlab" and output.name != ".gitlab-ci.yml":
         console.print(gitlab_include_hint(output, Path.cwd()), markup=False, highlight=False)
     return PASSED
+
+
+def shown(diff: str) -> str:
+    """A diff of a file anyone could have edited, printed with its control characters as escapes, line by line."""
+    from ..escape import visible
+
+    return "".join(visible(line) + "\n" for line in diff.splitlines())

@@ -84,8 +84,10 @@ def report_to_github(doc: Mapping[str, Any], environ: Mapping[str, str] | None =
     if environ.get("GITHUB_ACTIONS") != "true":
         return False
     summary = environ.get("GITHUB_STEP_SUMMARY")
+    shard = (doc.get("run") or {}).get("shard")
     if summary:
-        text = render_markdown(doc)
+        # a shard's report is partial: one line says so, and the merged report (harness merge) is the summary
+        text = shard_line(doc, shard) if shard else render_markdown(doc)
         data = text.encode()
         if len(data) > SUMMARY_LIMIT:
             note = "\n\n… (cut at GitHub's 1 MiB limit: the whole report is report.md in the run's artifacts)\n"
@@ -96,9 +98,19 @@ def report_to_github(doc: Mapping[str, Any], environ: Mapping[str, str] | None =
         except OSError as exc:
             with commands_allowed(emit):
                 emit(f"::warning::{workflow_data(f'harness could not write the step summary: {exc.strerror}')}")
-    annotations = error_annotations(doc)
+    annotations = [] if shard else error_annotations(doc)  # a shard never decides: the merge annotates
     if annotations:
         with commands_allowed(emit):
             for line in annotations:
                 emit(line)
     return True
+
+
+def shard_line(doc: Mapping[str, Any], shard: Mapping[str, Any]) -> str:
+    """A shard's step summary: what it ran, marked partial (its numbers are ints the schema checked)."""
+    results = doc.get("results") or []
+    loaded = sum(1 for r in results if str(r.get("status", "")).startswith("loaded") and r.get("status") != "loaded-output-mismatch")
+    return (
+        f"**harness: shard {int(shard.get('index', 0))}/{int(shard.get('count', 0))}** ran {len(results)} results "
+        f"({loaded} load) — partial: the merged report is the summary of the job that runs `harness merge`.\n"
+    )
