@@ -82,6 +82,7 @@ class CellResult:
     inference: Mapping[str, Any] | None = None
     seconds: float | None = None
     import_seconds: float | None = None
+    load_seconds: float | None = None  # this model's own load attempts (the cell's probe ran every model: `seconds`)
     peak_rss_mb: float | None = None  # of the process that loaded the model
     outputs: str | None = None  # the saved outputs (.npz), with load.inference
     files: Mapping[str, str] = field(default_factory=dict)  # harness migrate: role -> where the harness wrote what the cell sent
@@ -232,6 +233,13 @@ def _import_failure(
     )
 
 
+def _own_seconds(attempts: list[Any]) -> float | None:
+    """The time the probe spent on this model's attempts (numbers the cell sent: bounded)."""
+    seconds = [a.get("seconds") for a in attempts if isinstance(a, Mapping)]
+    found = [float(x) for x in seconds if isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x < 1e6]
+    return round(sum(found), 3) if found else None
+
+
 def _load_outcome(
     base: dict[str, Any], cell: Cell, info: ModelInfo, model: Mapping[str, Any], versions: Mapping[str, str], printed: list[str]
 ) -> CellResult:
@@ -244,6 +252,7 @@ def _load_outcome(
         fixes_tried=tuple(a.get("fix") for a in attempts[1:] if a.get("fix")),
         attempts=tuple(_attempt_summary(a) for a in attempts),
         peak_rss_mb=model.get("peak_rss_mb"),
+        load_seconds=_own_seconds(attempts),
     )
     if not attempts:
         return CellResult(**extra, status="crash", detail="the probe recorded no load attempt")

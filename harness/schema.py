@@ -451,6 +451,7 @@ RESULT = record(
         "inference": free,
         "seconds": NUMBER_OR_NULL,
         "import_seconds": NUMBER_OR_NULL,
+        "load_seconds": NUMBER_OR_NULL,
         "peak_rss_mb": NUMBER_OR_NULL,
         "outputs": nullable(SHORT),
         "files": mapping(SHORT, choice(("architecture", "weights", "weights3", "rebuilt", "rebuilt_h5", "input", "serving"), "a file role")),

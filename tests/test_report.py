@@ -240,6 +240,33 @@ def test_junit_reads_in_a_junit_parser_as_a_suite_per_model(tmp_path):
     assert sum(s.failures for s in suites) == 2  # each suite's counts are its own
 
 
+def test_junit_times_are_each_models_own_and_timestamps_iso_8601(tmp_path):
+    """A cell's probe loads every model in one run: a model's case takes its own load attempts'
+    time (load_seconds), else its share of the run; never the whole run's time per model."""
+    import datetime
+
+    from junitparser import JUnitXml
+
+    doc = load_results(SAMPLE)
+    doc["run"]["started"] = "2026-12-07T06:00:00+0000"
+    cells: dict[str, int] = {}
+    for r in doc["results"]:
+        cells[r["cell"]] = cells.get(r["cell"], 0) + 1
+    first = doc["results"][0]
+    first["load_seconds"] = 0.25
+    write_reports(doc, tmp_path)
+    xml = JUnitXml.fromfile(str(tmp_path / "junit.xml"))
+    cases = {(s.name, c.name): c.time for s in xml for c in s}
+    assert cases[(first["model"], first["cell"])] == 0.25
+    other = next(r for r in doc["results"][1:] if not r.get("load_seconds"))
+    assert abs(cases[(other["model"], other["cell"])] - (other["seconds"] or 0) / cells[other["cell"]]) < 1e-3
+    probe_runs = sum({r["cell"]: r["seconds"] or 0 for r in doc["results"]}.values())  # each cell's run once
+    assert sum(s.time for s in xml) <= probe_runs + 0.3
+    for suite in xml:
+        assert suite.timestamp == "2026-12-07T06:00:00+00:00"
+        datetime.datetime.fromisoformat(suite.timestamp)
+
+
 def test_junit_without_a_reference_fails_every_failure(tmp_path):
     from junitparser import JUnitXml
 

@@ -52,11 +52,14 @@ def render_junit(doc: Mapping[str, Any]) -> str:
     started = (doc.get("run") or {}).get("started") or ""
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     accepted_by = acceptance(doc)
+    per_cell: dict[str, int] = {}
+    for r in doc.get("results", []):
+        per_cell[r["cell"]] = per_cell.get(r["cell"], 0) + 1
     for model in doc.get("models", []):
         results = grouped.get(model["name"], [])
         suite = ET.SubElement(suites, "testsuite", name=model["name"])
         if started:
-            suite.set("timestamp", started)
+            suite.set("timestamp", iso_timestamp(started))
         _properties(
             suite,
             [(k, str(model[k])) for k in ("sha256", "format", "keras_version") if model.get(k)],
@@ -65,8 +68,9 @@ def render_junit(doc: Mapping[str, Any]) -> str:
         seconds = 0.0
         classname = f"harness.{summary.identifier(matrix)}.{summary.identifier(model['name'])}"
         for r in results:
-            seconds += r.get("seconds") or 0
-            case = ET.SubElement(suite, "testcase", classname=classname, name=r["cell"], time=f"{r.get('seconds') or 0:.3f}")
+            own = model_seconds(r, per_cell.get(r["cell"], 1))
+            seconds += own
+            case = ET.SubElement(suite, "testcase", classname=classname, name=r["cell"], time=f"{own:.3f}")
             cell = cells.get(r["cell"], {})
             pins = [(k, str(v)) for k, v in (cell.get("pins") or {}).items() if v is not None]
             pins += [(k, str(cell[k])) for k in ("python", "api") if cell.get(k)]
@@ -99,6 +103,22 @@ def render_junit(doc: Mapping[str, Any]) -> str:
     _xml_safe(suites)
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def model_seconds(r: Mapping[str, Any], models_in_cell: int) -> float:
+    """One model's time in its cell: its own load attempts where the probe timed them, else its
+    share of the cell's probe run (every model of a cell loads in one run)."""
+    own = r.get("load_seconds")
+    if isinstance(own, int | float) and not isinstance(own, bool):
+        return float(own)
+    return float(r.get("seconds") or 0) / max(models_in_cell, 1)
+
+
+def iso_timestamp(text: str) -> str:
+    """ISO 8601 with a colon in the offset (`+00:00`), as JUnit readers parse it; `+0000` is strftime's."""
+    import re
+
+    return re.sub(r"([+-]\d\d)(\d\d)$", r"\1:\2", text)
 
 
 def _xml_safe(root: ET.Element) -> None:
