@@ -47,10 +47,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--traceback", action="store_true", help="show a Python traceback on errors (for bug reports)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     from .commands import COMMANDS  # here, not at the top: `harness inspect` starts its reader before these imports
+    from .commands.common import COLOR
 
     for command in COMMANDS:
         command.add_parser(commands)
+    for sub in subparsers(parser).values():
+        shared = sub.add_argument_group("every command")
+        shared.add_argument("--color", choices=COLOR, default="auto", help="colour the output: auto (a terminal; NO_COLOR off), always, never")
+        config = shared.add_mutually_exclusive_group()
+        config.add_argument("--config", type=Path, metavar="FILE", dest="config_path", help="read defaults from FILE (harness.toml or pyproject.toml)")
+        config.add_argument("--no-config", action="store_true", help="read no [tool.harness] defaults")
     return parser
+
+
+def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """{command name: its parser}."""
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        choices = getattr(action, "choices", None)
+        if isinstance(choices, dict):
+            return dict(choices)
+    return {}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,16 +78,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     config_error: HarnessError | None = None
     try:
-        configure(parser)
+        configure(parser, words)
     except HarnessError as exc:
-        config_error = exc  # only `harness run` reads the config: other commands go on
+        config_error = exc  # said once the command is known (`harness --help` still works)
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (harness completion SHELL): answer, exit
         import argcomplete
 
         argcomplete.autocomplete(parser)
-    args = parser.parse_args(argv)
-    if config_error is not None and args.command == "run":
-        print(f"harness: error: {redact(str(config_error))}", file=sys.stderr)
+    args, extras = parser.parse_known_args(words)
+    if extras:  # the command's own usage, not the top level's, as pytest and uv say it
+        (subparsers(parser).get(args.command or "") or parser).error(f"unrecognized arguments: {' '.join(extras)}")
+    if config_error is not None and args.command:
+        print(f"harness: error: {redact(str(config_error))} (--no-config reads none)", file=sys.stderr)
         return exit_code(config_error)
     if not args.command:
         parser.print_help()
@@ -82,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop_commands(sys.stderr if getattr(args, "json", False) else sys.stdout)
     from .commands.common import new_console
 
-    console = new_console()
+    console = new_console(color=getattr(args, "color", None))
     try:
         return exit_code(args.main(args, console))
     except HarnessError as exc:
@@ -108,17 +126,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code(exc)
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    """`harness run`'s defaults from the repository's [tool.harness] (config.py), if it has one."""
-    from .config import apply, find
+def configure(parser: argparse.ArgumentParser, words: Sequence[str]) -> None:
+    """Every command's defaults from the repository's [tool.harness] (config.py): the nearest
+    file, the one `--config FILE` names, or none with `--no-config`."""
+    from .config import apply, find, load
 
-    found = find(Path.cwd())
-    if found is None:
+    if "--no-config" in words:
         return
-    for action in parser._subparsers._group_actions if parser._subparsers else ():
-        run = getattr(action, "choices", {}).get("run")
-        if run is not None:
-            apply(run, found)
+    named = next((words[n + 1] for n, w in enumerate(words[:-1]) if w == "--config"), None)
+    named = named or next((w.split("=", 1)[1] for w in words if w.startswith("--config=")), None)
+    found = load(Path(named)) if named else find(Path.cwd())
+    if found is not None:
+        apply(subparsers(parser), found)
 
 
 def print_traceback() -> None:

@@ -1,16 +1,19 @@
-"""A repository's defaults for `harness run`: `[tool.harness]` in pyproject.toml, or a
-harness.toml (its top level, or its own `[tool.harness]`).
+"""A repository's defaults for the harness's commands: `[tool.harness]` in pyproject.toml,
+or a harness.toml (its top level, or its own `[tool.harness]`).
 
     [tool.harness]
     matrix = "matrices/keras3.yaml"
-    models = ["models/encoder.h5", "models/ranker.keras"]
+    models = ["models/*.h5", "models/ranker.keras"]
     fail-on = "regression"
     store = ".harness/results.sqlite"
 
-Every key is an option of `harness run` by its long name (`fail-on` or `fail_on`), plus
-the positionals `matrix` and `models`. Flags on the command line win. Paths are relative
-to the file that names them. The nearest file wins: from the working folder up to the
-repository's root (the first folder with .git), harness.toml before pyproject.toml.
+Every key is an option by its long name (`fail-on` or `fail_on`), plus the positionals
+`matrix` and `models`; each command takes the keys it has (`harness cells` the matrix,
+`harness inspect` the models, `harness run` all of them), and a key no command has is an
+error. Flags on the command line win. Paths are relative to the file that names them, and
+a glob in one (`models/*.h5`) is expanded there, sorted. The nearest file wins: from the
+working folder up to the repository's root (the first folder with .git), harness.toml
+before pyproject.toml; `--config FILE` names one, `--no-config` reads none.
 
 `trust-models` is refused here: running a model file's code is decided on the command
 line, for that run, never by a file in the repository.
@@ -28,7 +31,7 @@ from .errors import UsageError
 
 FILES = ("harness.toml", "pyproject.toml")
 NEVER = {"trust_models": "--trust-models runs the model files' code: pass it on the command line, for that run"}
-NOT_OPTIONS = {"help", "main", "config_file", "traceback", "version"}
+NOT_OPTIONS = {"help", "main", "config_file", "config_path", "no_config", "traceback", "version"}
 
 
 @dataclass(frozen=True)
@@ -78,20 +81,35 @@ def _table(path: Path) -> dict[str, Any] | None:
     return None
 
 
-def apply(parser: argparse.ArgumentParser, config: Config) -> None:
-    """The file's values as the run parser's defaults, checked and converted as its flags are."""
-    actions = {a.dest: a for a in parser._actions if a.dest not in NOT_OPTIONS}
-    defaults: dict[str, Any] = {"config_file": str(config.path)}
+def apply(parsers: dict[str, argparse.ArgumentParser], config: Config) -> None:
+    """The file's values as each command's defaults (the keys that command has), checked and
+    converted as its flags are; a key no command has is an error."""
+    defaults: dict[str, dict[str, Any]] = {name: {"config_file": str(config.path)} for name in parsers}
     for key, value in config.values.items():
         dest = str(key).replace("-", "_")
         where = f"{config.path}: [tool.harness] {key}"
         if dest in NEVER:
             raise UsageError(f"{where}: not read from a file: {NEVER[dest]}")
-        action = actions.get(dest)
-        if action is None:
-            raise UsageError(f"{where}: not an option of `harness run` (harness run --help lists them)")
-        defaults[dest] = _converted(action, value, config.path.parent, where)
-    parser.set_defaults(**defaults)
+        taken = False
+        for name, parser in parsers.items():
+            action = next((a for a in parser._actions if a.dest == dest and a.dest not in NOT_OPTIONS), None)
+            if action is not None:
+                defaults[name][dest] = _converted(action, value, config.path.parent, where)
+                taken = True
+        if not taken:
+            raise UsageError(f"{where}: not an option of any harness command (harness run --help lists most)")
+    for name, parser in parsers.items():
+        parser.set_defaults(**defaults[name])
+
+
+def load(path: Path) -> Config:
+    """The file named by --config: its [tool.harness] table, else (but for a pyproject.toml) its top level."""
+    if not path.is_file():
+        raise UsageError(f"--config {path}: no such file")
+    table = _table(path)
+    if table is None and path.name == "pyproject.toml":
+        raise UsageError(f"--config {path}: it has no [tool.harness] table")
+    return Config(path, table if table is not None else read_toml(path))  # another name: its top level, as harness.toml's
 
 
 def _converted(action: argparse.Action, value: Any, base: Path, where: str) -> Any:
@@ -102,7 +120,10 @@ def _converted(action: argparse.Action, value: Any, base: Path, where: str) -> A
     many = action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction)
     if many:
         items = value if isinstance(value, list) else [value]
-        return [_one(action, item, base, where) for item in items]
+        converted = [_one(action, item, base, where) for item in items]
+        if action.type is Path:  # a glob names the files it matches, relative to the file, sorted (as a shell would)
+            return [found for item in converted for found in _expanded(item, where)]
+        return converted
     if isinstance(value, list):
         raise UsageError(f"{where}: expected one value, got a list")
     return _one(action, value, base, where)
@@ -125,3 +146,14 @@ def _one(action: argparse.Action, value: Any, base: Path, where: str) -> Any:
     if action.choices is not None and converted not in action.choices:
         raise UsageError(f"{where}: {converted!r} is not one of {', '.join(map(str, action.choices))}")
     return converted
+
+
+def _expanded(path: Path, where: str) -> list[Path]:
+    text = str(path)
+    if not any(c in text for c in "*?["):
+        return [path]
+    anchor = Path(text[: min(text.index(c) for c in "*?[" if c in text)]).parent
+    found = sorted(anchor.glob(str(path.relative_to(anchor)))) if anchor.is_dir() else []
+    if not found:
+        raise UsageError(f"{where}: '{path}' matches no file")
+    return found

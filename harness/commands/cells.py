@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..exits import PASSED, Outcome
-from .common import print_json
+from .common import print_json, required
 
 if TYPE_CHECKING:
     from ..matrix import Cell
@@ -24,7 +24,7 @@ def add_parser(commands: Any) -> None:
         help="list the cells a matrix expands to, resolved",
         description="Expand MATRIX against the package index and resolve every cell with uv; nothing is built.",
     )
-    parser.add_argument("matrix", type=Path)
+    parser.add_argument("matrix", nargs="?", type=Path, help="the YAML matrix; default: `matrix` in [tool.harness]")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(
         "--no-lock",
@@ -39,7 +39,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     from ..pipeline import expand_cells, resolve_cells
     from ..resolve import Lock, PackageIndex, Resolver
 
-    matrix = load_matrix(args.matrix)
+    matrix = load_matrix(required(args, "matrix"))
     index = PackageIndex()
     cells = expand_cells(matrix, index)
     if args.no_lock:

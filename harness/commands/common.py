@@ -42,10 +42,32 @@ class SafeConsole(Console):
             return super().render_str(text, **{**kwargs, "markup": False})
 
 
-def new_console(stderr: bool = False) -> SafeConsole:
-    """Logs (CI) are wider than the 80 columns rich assumes without a terminal; no emoji codes, no highlighting."""
+def new_console(stderr: bool = False, color: str | None = None) -> SafeConsole:
+    """Logs (CI) are wider than the 80 columns rich assumes without a terminal; no emoji codes, no
+    highlighting. `color`: auto (a terminal, and not NO_COLOR), always (FORCE_COLOR too), never."""
     stream = sys.stderr if stderr else sys.stdout
-    return SafeConsole(stderr=stderr, highlight=False, emoji=False, width=None if stream.isatty() else 160)
+    color = color or COLOR[0]
+    return SafeConsole(
+        stderr=stderr,
+        highlight=False,
+        emoji=False,
+        width=None if stream.isatty() else 160,
+        no_color=True if color == "never" else None,
+        force_terminal=True if color == "always" else None,
+        color_system=None if color == "never" else "auto",
+    )
+
+
+COLOR = ("auto", "always", "never")
+
+
+def required(args: argparse.Namespace, name: str) -> Any:
+    """A positional a config file may give (`matrix`, `models`): its value, or a one-line error."""
+    value = getattr(args, name, None)
+    if value:
+        return value
+    shown = {"matrix": "MATRIX", "models": "MODEL"}[name]
+    raise UsageError(f"no {shown}: pass it (harness {args.command} --help), or set `{name}` under [tool.harness] in pyproject.toml or harness.toml")
 
 
 STYLE = {

@@ -23,7 +23,7 @@ def add_parser(commands: Any) -> None:
         description="Run BUILD.py in each cell as `python BUILD.py OUTDIR` (your trusted script; it saves model files there), "
         "then load every saved file in every cell. Writes the usual reports plus crossload.md: saved-by rows, loaded-by columns.",
     )
-    parser.add_argument("matrix", type=Path)
+    parser.add_argument("matrix", nargs="?", type=Path, help="the YAML matrix; default: `matrix` in [tool.harness]")
     parser.add_argument("--build", type=Path, required=True, metavar="BUILD.py", help="e.g. examples/build_dense.py")
     parser.add_argument("-o", "--outdir", type=Path, default=Path("harness-crossload"))
     parser.add_argument("--backend", choices=backend_choices(), default="uv")
@@ -38,8 +38,9 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     from ..crossload import crossload
     from ..matrix import load_matrix
     from ..runner import RunOptions
+    from .common import required
 
-    matrix = load_matrix(args.matrix)
+    matrix = load_matrix(required(args, "matrix"))
     docker = {k: v for k, v in {"base_image": args.base_image, "memory": args.memory, "pids": args.pids}.items() if v}
     options = RunOptions(
         outdir=args.outdir,

@@ -14,7 +14,7 @@ from ..exits import Outcome, Verdict
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser("inspect", help="static facts about a model file (no TensorFlow needed)")
-    parser.add_argument("models", nargs="+", type=Path, metavar="MODEL")
+    parser.add_argument("models", nargs="*", type=Path, metavar="MODEL", help="default: `models` in [tool.harness]")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(main=main)
 
@@ -23,8 +23,9 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     from ..escape import terminal
     from ..inspection import inspect_files
     from ..modelfile import describe, partial_note, readable
+    from .common import required
 
-    infos = inspect_files(args.models)
+    infos = inspect_files(required(args, "models"))
     if args.json:
         print(json.dumps([describe(i) for i in infos], indent=1, default=str))
         return Verdict(failed=any(i.corrupt for i in infos))

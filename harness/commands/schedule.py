@@ -25,8 +25,8 @@ def add_parser(commands: Any) -> None:
         "(GitHub step summary, GitLab test report), failing only per --fail-on (default: regressions). "
         "Paths are relative to the repository root.",
     )
-    parser.add_argument("matrix", type=Path)
-    parser.add_argument("models", nargs="+", type=Path, metavar="MODEL")
+    parser.add_argument("matrix", nargs="?", type=Path, help="the YAML matrix; default: `matrix` in [tool.harness]")
+    parser.add_argument("models", nargs="*", type=Path, metavar="MODEL", help="default: `models` in [tool.harness]")
     parser.add_argument("--cron", default="0 6 * * 1", help="when, in UTC (default '0 6 * * 1': Mondays 06:00)")
     parser.add_argument("--shards", type=int, default=1, metavar="N", help="parallel jobs (default 1)")
     parser.add_argument("--format", choices=("github", "gitlab"), default="github")
@@ -75,8 +75,10 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
         owned,
         stale,
     )
+    from .common import required
 
-    matrix = load_matrix(args.matrix)  # a broken matrix fails here, not in CI next Monday
+    matrix = load_matrix(required(args, "matrix"))  # a broken matrix fails here, not in CI next Monday
+    required(args, "models")
     pythons = {str(v) for name, values in matrix.axes if name == "python" for v in values}
     pythons |= {str(c.values["python"]) for c in matrix.include if "python" in c.values}
     schedule = check(
