@@ -62,7 +62,7 @@ class RunOptions:
     memory: str | None = None  # per cell (uv sandbox and Docker); None: 4g
     pids: int | None = None  # per cell; None: 512
     last_failed: bool = False  # only the cells that failed in the store's last run of this matrix
-    fail_fast: bool = False  # stop at the first failed result
+    maxfail: int | None = None  # stop after this many failed results (-x: 1)
 
     @property
     def gate(self) -> str:
@@ -148,12 +148,12 @@ def last_failed(matrix: Matrix, store_path: Path | None) -> tuple[int, set[str]]
     if store_path is None:
         raise UsageError("--last-failed reads the result store: drop --no-store")
     if not store_path.exists():
-        raise UsageError(f"--last-failed: no result store at {store_path} yet; run once without it")
+        return 0, set()
     store = Store(store_path)
     try:
         runs = store.earlier_runs(matrix.name)
         if not runs:
-            raise UsageError(f"--last-failed: the store has no earlier run of matrix '{matrix.name}'")
+            return 0, set()
         newest = runs[0]["id"]
         return newest, {r["cell"] for r in store.results(newest) if r.get("status") in FAILED}
     finally:
@@ -197,12 +197,16 @@ def plan_run(matrix: Matrix, options: RunOptions, backend: Backend, progress: Pr
     cells = select_cells(expanded, options.only)
     if not cells:
         raise NothingToDo(f"no cell matches --only {' '.join(options.only)}; `harness cells {matrix.path}` lists the ids")
-    if options.last_failed:
+    if options.last_failed:  # as pytest's --lf: with nothing recorded as failed, every cell runs
         run_id, failed = last_failed(matrix, options.store)
-        cells = [c for c in cells if c.id in failed]
-        if not cells:
-            raise NothingToDo(f"no cell of the matrix failed in run {run_id} of '{matrix.name}' (harness history lists the runs)")
-        progress.stage(f"--last-failed: the {len(cells)} cell(s) that failed in run {run_id}")
+        chosen = [c for c in cells if c.id in failed]
+        if not run_id:
+            progress.stage(f"--last-failed: no earlier run of '{matrix.name}' in the store, so every cell runs")
+        elif not chosen:
+            progress.stage(f"--last-failed: no cell failed in run {run_id} of '{matrix.name}', so every cell runs")
+        else:
+            cells = chosen
+            progress.stage(f"--last-failed: the {len(cells)} cell(s) that failed in run {run_id}")
     cells = shard_cells(cells, options.shard)
     progress.stage(f"resolving {len(cells)} cells with uv" + (f" (shard {options.shard[0]}/{options.shard[1]})" if options.shard else ""))
     resolutions = resolve_cells(cells, Resolver(matrix.packages, index.config, ttl=0.0 if options.refresh else LOCK_TTL))

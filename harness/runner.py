@@ -103,18 +103,21 @@ def run(
     progress.start(len(tasks))
 
     stopped: list[str] = []
+    failures: list[str] = []
 
     def on_cell(results: Sequence[CellResult]) -> None:
         recorder.add(results)
         progress.cell_done(results)
-        if options.fail_fast and any(r.failed for r in results):
-            stopped.append(next(f"{r.model} @ {r.cell}: {r.status}" for r in results if r.failed))
+        failures.extend(f"{r.model} @ {r.cell}: {r.status}" for r in results if r.failed)
+        if options.maxfail and len(failures) >= options.maxfail:
+            stopped.append(failures[0] if options.maxfail == 1 else f"{len(failures)} failed results, the first {failures[0]}")
             raise StopRun
 
     run_cells(executor, tasks, on_cell, finish_interrupted, progress.cell_stage)
     results = recorder.results
     if stopped:
-        progress.warn(f"--fail-fast: stopped at the first failure ({stopped[0]}); the cells not finished are not in the report")
+        flag = "-x/--fail-fast: stopped at the first failure" if options.maxfail == 1 else f"--maxfail {options.maxfail}: stopped"
+        progress.warn(f"{flag} ({stopped[0]}); the cells not finished are not in the report")
         return recorder.finish(None, False, False, options.gate, baseline, str(options.baseline))
     if options.try_fixes or matrix.load.try_fixes:
         try:

@@ -208,12 +208,27 @@ def test_harness_run_with_no_arguments_in_a_configured_repository(fake, tmp_path
 
 
 def test_fail_fast_stops_at_the_first_failed_result(fake, tmp_path):
-    doc = go(tmp_path, "ff", jobs=1, fail_fast=True)  # -j 1: in order; 2.15.1 loads, 2.16.2 fails
+    doc = go(tmp_path, "ff", jobs=1, maxfail=1)  # -x; -j 1: in order; 2.15.1 loads, 2.16.2 fails
     assert {r["cell"] for r in doc["results"]} == {"py3.11-tensorflow2.15.1", "py3.11-tensorflow2.16.2"}
     # the next cell may have started meanwhile: it is stopped (a real one killed) and left out
     assert doc["run"]["complete"] is False and doc["gate"]["failed"]
     written = json.loads((tmp_path / "ff" / "results.json").read_text())
     assert len(written["results"]) == len(doc["results"])
+
+
+def test_maxfail_counts_failed_results_and_a_bound_not_reached_runs_everything(fake, tmp_path):
+    every = go(tmp_path, "all", jobs=1)
+    failed = sum(r["status"] == "load-error" for r in every["results"])
+    assert failed == 2 and every["run"]["complete"] is True
+    stopped = go(tmp_path, "one", jobs=1, maxfail=1, fresh=True)
+    assert stopped["run"]["complete"] is False and len(stopped["results"]) < len(every["results"])
+    whole = go(tmp_path, "three", jobs=1, maxfail=failed + 1, fresh=True)
+    assert whole["run"]["complete"] is True and len(whole["results"]) == len(every["results"])
+
+
+def test_last_failed_with_no_earlier_run_runs_every_cell_as_pytest_does(fake, tmp_path):
+    doc = go(tmp_path, "first", last_failed=True)  # no store yet: nothing recorded as failed
+    assert len({r["cell"] for r in doc["results"]}) == 3 and doc["run"]["complete"] is True
 
 
 def test_last_failed_runs_only_the_cells_that_failed_last_time(fake, tmp_path):
@@ -228,6 +243,21 @@ def test_last_failed_runs_only_the_cells_that_failed_last_time(fake, tmp_path):
             [MODELS / "dense.h5"],
             RunOptions(outdir=tmp_path / "x", backend="fake", store=None, last_failed=True),
         )
+
+
+def test_pytest_habits_x_lf_durations_and_no_progress(fake, tmp_path, monkeypatch, capsys):
+    from harness import cli
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "m.yaml", str(MODELS / "residual_block.h5"), "--backend", "fake", "--store", str(tmp_path / "s.sqlite"), "-j", "1"]
+    assert cli.main([*argv, "-o", "a", "-x"]) == 1
+    said = capsys.readouterr().out
+    assert "-x/--fail-fast: stopped at the first failure" in said
+    assert cli.main([*argv, "-o", "b", "--lf", "--fresh", "--durations", "2", "--no-progress"]) == 1
+    said = capsys.readouterr().out
+    assert "slowest 1 cell(s)" in said and "running " not in said and "expanding the matrix" not in said
+    doc = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert {r["cell"] for r in doc["results"]} == {"py3.11-tensorflow2.16.2"}  # -x stopped run 1 there: its one failed cell
 
 
 def test_quiet_prints_the_end_and_verbose_every_attempt(fake, tmp_path, monkeypatch, capsys):

@@ -235,7 +235,8 @@ class RichProgress:
             self.console.print(f"[grey50]· {int(done.completed)}/{int(done.total or 0)} cells{' · ' + eta if eta else ''}[/]")
 
     def stop(self) -> None:
-        self.bar.stop()
+        if self.live:  # a bar never started would still print a newline when stopped
+            self.bar.stop()
 
 
 def add_json_argument(parser: argparse.ArgumentParser, what: str = "the results document (as results.json)") -> None:
@@ -293,6 +294,25 @@ def print_follow_up(console: Console, doc: dict[str, Any]) -> None:
                 console.print(
                     visible(f"  regression: {r['model']} @ {r['cell']}: {r['status']} {r.get('exception') or ''} ({r['why']})"), markup=False
                 )
+
+
+def print_durations(console: Console, doc: dict[str, Any], count: int) -> None:
+    """The `count` slowest cells, as pytest --durations lists tests: the probe run (every model's
+    loads) and, where a cell's environment was built this run, not reused, the run's wall time is
+    the sum; results from the store took no time."""
+    spent: dict[str, float] = {}
+    models: dict[str, int] = {}
+    for r in doc.get("results", []):
+        if r.get("cached"):
+            continue
+        spent[r["cell"]] = max(spent.get(r["cell"], 0.0), float(r.get("seconds") or 0))  # the cell's probe run, once
+        models[r["cell"]] = models.get(r["cell"], 0) + 1
+    slowest = sorted(spent.items(), key=lambda item: -item[1])[:count]
+    console.print(f"[bold]slowest {len(slowest)} cell(s)[/] (the probe run: importing the framework and loading every model)")
+    for cell, seconds in slowest:
+        console.print(f"  {seconds:8.2f} s  {terminal(cell)} ({models[cell]} model(s))", highlight=False)
+    if not slowest:
+        console.print("  every result came from the store (--fresh runs them again)")
 
 
 def print_plan(console: Console, doc: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from .common import (
     backend_choices,
     new_console,
     parse_shard,
+    print_durations,
     print_follow_up,
     print_json,
     print_plan,
@@ -93,18 +94,29 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--refresh", action="store_true", help="ask the package index now for new releases, ignoring its cached listings")
     parser.add_argument(
+        "--lf",
         "--last-failed",
+        dest="last_failed",
         action="store_true",
-        help="run only the cells that failed in the store's last run of this matrix (with --only: those of them that match)",
+        help="run only the cells that failed in the store's last run of this matrix (with --only: those of them that match); "
+        "every cell when none failed or there is no earlier run, as pytest does",
     )
     add_json_argument(parser, "the results document (as results.json; with --dry-run, the plan)")
     loud = parser.add_mutually_exclusive_group()
     loud.add_argument("-q", "--quiet", action="store_true", help="print only warnings, the verdict and where the report is")
     loud.add_argument("-v", "--verbose", action="store_true", help="also print every load attempt and the fix of each result")
     parser.add_argument(
+        "-x",
         "--fail-fast",
-        action="store_true",
+        dest="maxfail",
+        action="store_const",
+        const=1,
         help="stop at the first failed result: cells still running are stopped and left out; the exit code is 1",
+    )
+    parser.add_argument("--maxfail", type=int, metavar="N", help="stop after N failed results (as -x after the first)")
+    parser.add_argument("--no-progress", action="store_true", help="no live bar and no per-cell lines (the tables and verdict still print)")
+    parser.add_argument(
+        "--durations", type=int, metavar="N", help="list the N slowest cells (environment build and loading), as pytest --durations"
     )
     cluster = parser.add_argument_group("where cells run")
     cluster.add_argument(
@@ -155,6 +167,8 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("-j/--jobs must be at least 1")
+    if args.maxfail is not None and args.maxfail < 1:
+        raise UsageError("--maxfail must be at least 1")
     if args.matrix is None or not args.models:
         missing = "MATRIX and MODEL" if args.matrix is None and not args.models else "MATRIX" if args.matrix is None else "MODEL"
         raise UsageError(
@@ -183,7 +197,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
         refresh=args.refresh,
         fail_on=args.fail_on,
         last_failed=args.last_failed,
-        fail_fast=args.fail_fast,
+        maxfail=args.maxfail,
         baseline=args.baseline,
         executor=args.executor,
         ray_address=args.ray_address,
@@ -196,7 +210,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     matrix = load_matrix(args.matrix)
     if args.json:  # stdout carries the document alone: progress and warnings go to stderr
         console = new_console(stderr=True)
-    progress = RichProgress(console, -1 if args.quiet or args.json else 1 if args.verbose else 0)
+    progress = RichProgress(console, -1 if args.quiet or args.json or args.no_progress else 1 if args.verbose else 0)
     start = time.monotonic()
     try:
         doc = run(matrix, args.models, options, progress, executor)
@@ -212,6 +226,8 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
         return doc
     if not args.quiet:
         summary_tables(console, doc)
+    if args.durations:
+        print_durations(console, doc, args.durations)
     console.print(
         f"[bold]{len(doc['results'])} results in {time.monotonic() - start:.0f} s[/] · report: {terminal(args.outdir)}/report.html, report.md, junit.xml, results.json"
     )
