@@ -132,8 +132,16 @@ def evaluate(
     elif fail_on == "none":
         reason = "--fail-on none: the exit code ignores load failures"
     elif counted:
-        cells = len({r["cell"] for r in counted})
-        reason = f"{len(counted)} {one if len(counted) == 1 else many} in {cells} cell{'s' if cells != 1 else ''}"
+        # a cell whose framework never imported is one broken environment, not a failure of every model in it
+        broken = {r["cell"] for r in results if r["status"] == "import-error"}
+        broken = {c for c in broken if all(r["status"] == "import-error" for r in results if r["cell"] == c)}
+        models = [r for r in counted if r["cell"] not in broken]
+        cells = len({r["cell"] for r in models})
+        parts = [f"{len(models)} {one if len(models) == 1 else many} in {cells} cell{'s' if cells != 1 else ''}"] if models else []
+        in_broken = len(counted) - len(models)
+        if in_broken:
+            parts.append(f"{len(broken & {r['cell'] for r in counted})} broken environment(s) ({in_broken} results)")
+        reason = " and ".join(parts)
     elif skipped:
         why = next((str(r.get("detail") or "") for r in results if r["status"] == "skipped" and r.get("detail")), "")
         reason = f"{len(skipped)} cell{'s' if len(skipped) != 1 else ''} not tested" + (f": {why}" if why else "")

@@ -59,21 +59,26 @@ def test_the_local_executor_passes_each_cells_stages_under_its_id():
     activity.say("outside any cell")  # no listener here: nothing happens
 
 
-def test_off_a_terminal_progress_is_one_line_per_change_and_an_eta_after_three_cells():
-    out = io.StringIO()
-    progress = RichProgress(Console(file=out, force_terminal=False, width=120))
-    progress.start(4)
-    progress.cell_stage("c1", "importing TensorFlow")
-    progress.cell_stage("c1", "importing TensorFlow")  # the same stage again: not repeated
-    progress.cell_stage("c1", "loading model 1/1")
-    for n in range(1, 5):
-        progress.cell_done([CellResult("m.h5", f"c{n}", "loaded")])
-    progress.stop()
-    lines = out.getvalue().splitlines()
-    assert lines.count("  c1: importing TensorFlow") == 1 and "  c1: loading model 1/1" in lines
-    counts = [line for line in lines if line.startswith("· ") and " cells" in line and "/" in line]
-    assert counts[0] == "· 1/4 cells" and counts[1] == "· 2/4 cells"
-    assert counts[2].startswith("· 3/4 cells · ETA ") and counts[3] == "· 4/4 cells"
+def test_off_a_terminal_progress_is_one_line_per_cell_and_every_stage_with_v():
+    """A CI log: by default one line per finished cell (its results as the overview's glyphs, an
+    ETA after three); with -v every stage change too, each once."""
+    for verbosity in (0, 1):
+        out = io.StringIO()
+        progress = RichProgress(Console(file=out, force_terminal=False, width=120), verbosity)
+        progress.start(4)
+        progress.cell_stage("c1", "importing TensorFlow")
+        progress.cell_stage("c1", "importing TensorFlow")  # the same stage again: not repeated
+        progress.cell_stage("c1", "loading model 1/1")
+        for n in range(1, 5):
+            progress.cell_done([CellResult("m.h5", f"c{n}", "loaded"), CellResult("n.h5", f"c{n}", "load-error")])
+        progress.stop()
+        lines = out.getvalue().splitlines()
+        stages = [line for line in lines if line.startswith("  c1: ")]
+        assert stages == (["  c1: importing TensorFlow", "  c1: loading model 1/1"] if verbosity else [])
+        counts = [line for line in lines if line.startswith("· ") and "/4 " in line]
+        assert counts[0] == "· 1/4 c1 ✓✗" and counts[1] == "· 2/4 c2 ✓✗"
+        assert counts[2].startswith("· 3/4 c3 ✓✗ · ETA ") and counts[3] == "· 4/4 c4 ✓✗"
+        assert any("load-error" in line for line in lines) == bool(verbosity)  # each result's own line only with -v
 
 
 def test_builds_overlap_probes_and_probes_stay_within_jobs():

@@ -52,11 +52,23 @@ def test_boundary_sentence(statuses, sentence):
     assert boundary(doc_with(statuses), "m.h5") == sentence
 
 
-def test_boundary_names_an_attribute_error_printed_on_the_way():
-    doc = doc_with({"2.14.0": "import-error", "2.15.1": "loaded"})
-    doc["results"][0].update(attribute_error=True, exception={"type": "TypeError"}, cause="environment")
-    assert boundary(doc, "m.h5") == "fails up to tensorflow 2.14.0; loads from 2.15.1 on (AttributeError, TypeError, environment)"
+def test_boundary_names_an_attribute_error_printed_on_the_way_and_keeps_causes_apart():
+    doc = doc_with({"2.14.0": "load-error", "2.15.1": "loaded"})
+    doc["results"][0].update(attribute_error=True, exception={"type": "TypeError"}, cause="version-mismatch")
+    assert boundary(doc, "m.h5") == "fails up to tensorflow 2.14.0; loads from 2.15.1 on (AttributeError, TypeError; cause: version-mismatch)"
     assert exception_label(doc["results"][0]) == "AttributeError → TypeError"
+
+
+def test_a_broken_environment_is_not_counted_against_the_model():
+    """TF 2.14 beside numpy 2 never imports: "fails up to 2.14.0" would blame the model."""
+    doc = doc_with({"2.14.0": "import-error", "2.15.1": "loaded", "2.16.2": "loaded"})
+    doc["results"][0].update(exception={"type": "TypeError"}, cause="environment")
+    said = boundary(doc, "m.h5")
+    assert said.startswith("loads with every tensorflow release tried (2.15.1 to 2.16.2)") and "fails" not in said
+    assert "not counted: py3.11-tensorflow2.14.0, where the framework does not import" in said
+    from harness.report.summary import broken_cells
+
+    assert broken_cells(doc) == {"py3.11-tensorflow2.14.0": "TypeError"}
 
 
 def test_markdown_junit_and_html_from_a_real_run(tmp_path):
@@ -126,8 +138,12 @@ def test_first_run_gate_names_no_option_and_counts_results_and_cells(tmp_path):
     doc = load_results(SAMPLE)
     failures = [r for r in doc["results"] if r["status"] in ("load-error", "import-error", "crash", "timeout", "loaded-output-mismatch")]
     doc["gate"] = dict(evaluate(doc, "any", None, None), given=False)
-    cells = len({r["cell"] for r in failures})
-    assert gate_text(doc) == f"fails: {len(failures)} failed results in {cells} cells"
+    broken = {r["cell"] for r in doc["results"]} - {r["cell"] for r in doc["results"] if r["status"] != "import-error"}
+    assert len(broken) == 2  # TF 2.14 and the numpy 2 override: their framework never imports
+    models = [r for r in failures if r["cell"] not in broken]
+    cells = len({r["cell"] for r in models})
+    in_broken = len(failures) - len(models)
+    assert gate_text(doc) == f"fails: {len(models)} failed results in {cells} cells and 2 broken environment(s) ({in_broken} results)"
     text = render_markdown(doc)
     assert "--fail-on" not in text and "Regressions" not in text
     # each failure's message, first line, beside its type

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.errors import MarkupError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
@@ -20,6 +21,7 @@ from ..diagnose import CellResult
 from ..errors import UsageError
 from ..escape import controls_shown, terminal, visible
 from ..gate import FAIL_ON
+from ..outcomes import FAILED
 from ..store import Store
 
 
@@ -147,6 +149,20 @@ class EtaColumn(ProgressColumn):
 ETA_AFTER = 3  # finished cells before an ETA is shown
 
 
+class CountColumn(MofNCompleteColumn):
+    """M/N for the bar; nothing for a running cell's row (it has no count, "0/?" says nothing)."""
+
+    def render(self, task: Task) -> Text:
+        return super().render(task) if task.total is not None else Text("")
+
+
+class BarOnlyColumn(BarColumn):
+    """The bar for the run; a running cell's row shows its stage only."""
+
+    def render(self, task: Task) -> Any:
+        return super().render(task) if task.total is not None else Text("")
+
+
 class RichProgress:
     """A live bar while cells run, a line under it per running cell with its stage, and one
     line per finished cell above it. Not on a terminal (CI logs): one plain line per stage
@@ -158,8 +174,8 @@ class RichProgress:
         self.live = console.is_terminal and verbosity >= 0
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
+            BarOnlyColumn(),
+            CountColumn(),
             TimeElapsedColumn(),
             EtaColumn(),
             console=console,
@@ -192,7 +208,8 @@ class RichProgress:
                 return
             self.said[cell] = stage
             if not self.live:
-                self.console.print(f"[grey50]  {terminal(cell)}: {terminal(stage)}[/]", highlight=False)
+                if self.verbosity > 0:  # a log gets every stage with -v; by default one line per finished cell
+                    self.console.print(f"[grey50]  {terminal(cell)}: {terminal(stage)}[/]", highlight=False)
                 return
             row = self.running.get(cell)
             text = f"[grey50]  {terminal(cell)}: {terminal(stage)}[/]"
@@ -206,7 +223,7 @@ class RichProgress:
             if self.task is not None:
                 self.bar.advance(self.task)
             return
-        for r in results:
+        for r in results if self.verbosity > 0 else ():  # each result with -v; the overview at the end has them all
             extra = " · ".join(
                 x
                 for x in (r.exception.get("type") if r.exception else "", r.cause or "", f"fixed by {r.fix_worked}" if r.fix_worked else "")
@@ -229,10 +246,14 @@ class RichProgress:
                     self.bar.remove_task(row)
         if self.task is not None:
             self.bar.advance(self.task)
-        if not self.live and self.task is not None:
+        if not self.live and self.task is not None:  # a log: one line per finished cell, its results as the overview's glyphs
             done = self.bar.tasks[0]
             eta = EtaColumn().render(done).plain
-            self.console.print(f"[grey50]· {int(done.completed)}/{int(done.total or 0)} cells{' · ' + eta if eta else ''}[/]")
+            marks = "".join(GLYPHS.get(r.status, ("·",))[0] for r in results)
+            cell = terminal(results[0].cell) if results else ""
+            self.console.print(
+                f"[grey50]· {int(done.completed)}/{int(done.total or 0)} {cell} {marks}{' · ' + eta if eta else ''}[/]", highlight=False
+            )
 
     def stop(self) -> None:
         if self.live:  # a bar never started would still print a newline when stopped
@@ -249,6 +270,73 @@ def print_json(doc: Any) -> None:
     import sys
 
     sys.stdout.write(json.dumps(doc, indent=1, default=str) + "\n")
+
+
+GLYPHS = {  # the overview's marks: a colour and a glyph, so that it reads without colour too
+    "loaded": ("✓", "green", "loads"),
+    "loaded-after-fix": ("◐", "cyan", "loads with a fix"),
+    "loaded-output-mismatch": ("≠", "yellow", "loads, answers differently"),
+    "load-error": ("✗", "red", "fails"),
+    "import-error": ("!", "dark_orange", "environment broken"),
+    "timeout": ("⧗", "yellow", "timeout"),
+    "crash": ("†", "bold red", "crash"),
+    "unresolvable": ("?", "magenta", "unresolvable"),
+    "skipped": ("–", "grey50", "skipped"),
+    "infra-error": ("~", "blue", "infrastructure"),
+}
+
+
+def overview(console: Console, doc: dict[str, Any], outdir: Path | None = None) -> None:
+    """The first screen: every model against every cell (a glyph and a colour per result), the
+    cells by number, broken environments marked as environments, then one line per model that
+    does not load everywhere. Fits 80 columns; the per-cell tables are -v's."""
+    from ..report import summary
+
+    grouped = summary.results_by_model(doc)
+    cells = [c["id"] for c in doc.get("cells", []) if any(r["cell"] == c["id"] for r in doc.get("results", []))]
+    broken = summary.broken_cells(doc)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 1))
+    table.add_column("model", overflow="ellipsis", no_wrap=True, max_width=34)
+    for n, _ in enumerate(cells, 1):
+        table.add_column(str(n), justify="center", no_wrap=True)
+    seen: set[str] = set()
+    for model in doc.get("models", []):
+        by_cell = {r["cell"]: r for r in grouped.get(model["name"], [])}
+        row = [terminal(model["name"])]
+        for cell in cells:
+            r = by_cell.get(cell)
+            if r is None:
+                row.append("")
+                continue
+            glyph, style, _ = GLYPHS.get(r["status"], ("·", "white", r["status"]))
+            seen.add(r["status"])
+            row.append(f"[{style}]{glyph}[/]")
+        table.add_row(*row)
+    console.print(table)
+    console.print(
+        "  " + "  ".join(f"[{GLYPHS[s][1]}]{GLYPHS[s][0]}[/] {GLYPHS[s][2]}" for s in GLYPHS if s in seen), highlight=False
+    )
+    for n, cell in enumerate(cells, 1):
+        raised = broken.get(cell, "").split(" → ")[-1]
+        note = f"  [dark_orange]! {terminal(raised)}[/]" if cell in broken else ""
+        console.print(f"  [bold]{n:>2}[/] {terminal(cell)}{note}", highlight=False)
+    failing = [
+        m["name"]
+        for m in doc.get("models", [])
+        if any(r["status"] in FAILED and r["status"] != summary.BROKEN for r in grouped.get(m["name"], []))
+    ]
+    if failing:
+        console.print()
+    for name in failing:  # one line each: where it fails (the grid's columns) and what it raised, and why
+        bad = [r for r in grouped.get(name, []) if r["status"] in FAILED and r["status"] != summary.BROKEN]
+        where = ", ".join(str(n) for n in sorted(cells.index(r["cell"]) + 1 for r in bad if r["cell"] in cells))
+        kinds = sorted({summary.exception_label(r).split(" → ")[-1] or r["status"] for r in bad})
+        causes = sorted({str(r["cause"]) for r in bad if r.get("cause")})
+        said = f"fails in {where}: {', '.join(kinds)}" + (f"; cause: {', '.join(causes)}" if causes else "")
+        console.print(f"[bold]{terminal(name)}[/] {terminal(said)}", highlight=False, no_wrap=True, overflow="ellipsis")
+    if failing:
+        where = f"{terminal(outdir)}/report.md" if outdir else "report.md"
+        console.print(f"[grey50]the fixes and every attempt: -v, or {where}[/]", highlight=False)
 
 
 def summary_tables(console: Console, doc: dict[str, Any]) -> None:

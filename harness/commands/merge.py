@@ -13,9 +13,9 @@ from ..exits import Outcome
 from .common import (
     add_gate_arguments,
     add_json_argument,
+    overview,
     print_follow_up,
     print_json,
-    summary_tables,
 )
 
 
@@ -63,7 +63,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
         print_json(doc)
         return doc
     if not args.quiet:
-        summary_tables(console, doc)
+        overview(console, doc, args.outdir)
     console.print(
         f"[bold]merged {len(args.results)} results file(s): {len(doc['results'])} results[/] · report: {terminal(args.outdir)}/report.html, report.md"
     )

@@ -11,9 +11,9 @@ from rich.console import Console
 from ..exits import PASSED, Outcome
 from .common import (
     add_json_argument,
+    overview,
     print_follow_up,
     print_json,
-    summary_tables,
 )
 
 
@@ -40,7 +40,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     if args.json:
         print_json(doc)
         return PASSED
-    summary_tables(console, doc)
+    overview(console, doc, outdir)
     console.print("wrote " + ", ".join(str(p) for p in written))
     print_follow_up(console, doc)
     return PASSED  # rendering is the command's job; whether cells failed was the run's verdict

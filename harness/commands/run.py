@@ -20,6 +20,7 @@ from .common import (
     add_sandbox_arguments,
     backend_choices,
     new_console,
+    overview,
     parse_shard,
     print_durations,
     print_follow_up,
@@ -225,11 +226,13 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
         print_json(doc)
         return doc
     if not args.quiet:
-        summary_tables(console, doc)
+        overview(console, doc, args.outdir)
+        if args.verbose:
+            summary_tables(console, doc)
     if args.durations:
         print_durations(console, doc, args.durations)
     console.print(
-        f"[bold]{len(doc['results'])} results in {time.monotonic() - start:.0f} s[/] · report: {terminal(args.outdir)}/report.html, report.md, junit.xml, results.json"
+        f"[bold]{len(doc['results'])} results in {time.monotonic() - start:.0f} s[/] · {terminal(args.outdir)}/: report.html, report.md, junit.xml"
     )
     print_follow_up(console, doc)
     return doc

@@ -129,16 +129,39 @@ def boundary(doc: Doc, model: str, results: Sequence[Result] | None = None) -> s
     results = results_for(doc, model) if results is None else results
     axis = primary_axis(doc)
     cells = cells_by_id(doc)
-    tried = [r for r in results if r["status"] not in NOT_TRIED]
+    # a cell whose environment does not import the framework says nothing about the model: not counted against it
+    broken = [r for r in results if r["status"] == BROKEN]
+    tried = [r for r in results if r["status"] not in NOT_TRIED and r["status"] != BROKEN]
+    aside = f"; not counted: {_cells_text([r['cell'] for r in broken])}, where the framework does not import" if broken else ""
     if not tried:
-        return f"no cell could be tried ({_count_text(counts(results))})"
+        return f"no cell could be tried ({_count_text(counts(results))})" + (" (the environment is broken)" if broken else "")
     groups: dict[tuple[Any, ...], list[Result]] = {}
     for r in tried:
         groups.setdefault(_variant(cells.get(r["cell"], {}), axis), []).append(r)
     order = sorted(groups)
     head = _sentence(groups[order[0]], axis, cells)
     others = [f"{_variant_label(key)}: {_sentence(groups[key], axis, cells)}" for key in order[1:]]
-    return "; ".join([head, *others])
+    return "; ".join([head, *others]) + aside
+
+
+BROKEN = "import-error"  # the environment's framework does not import: the cell, not the model
+
+
+def _cells_text(ids: Sequence[str]) -> str:
+    return ids[0] if len(ids) == 1 else f"{len(ids)} cells ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})"
+
+
+def broken_cells(doc: Doc) -> dict[str, str]:
+    """{cell id: what its environment raised} for cells where the framework never imported (every
+    result import-error): environments, not model failures."""
+    seen: dict[str, list[Result]] = {}
+    for r in doc.get("results", []):
+        seen.setdefault(r["cell"], []).append(r)
+    return {
+        cell: exception_label(results[0]) or "import-error"
+        for cell, results in seen.items()
+        if results and all(r["status"] == BROKEN for r in results)
+    }
 
 
 def _variant(cell: Mapping[str, Any], axis: str | None) -> tuple[Any, ...]:
@@ -208,10 +231,12 @@ def _why(failing: Sequence[Result]) -> str:
         exc = (r.get("exception") or {}).get("type") or (r["status"] if r["status"] in ("timeout", "crash") else None)
         if exc and exc not in kinds:
             kinds.append(exc)
+    causes: list[str] = []
     for r in failing:
-        if r.get("cause") and r["cause"] not in kinds:
-            kinds.append(r["cause"])
-    return f" ({', '.join(kinds)})" if kinds else ""
+        if r.get("cause") and r["cause"] not in causes:
+            causes.append(r["cause"])
+    said = ", ".join(kinds) + ("; " if kinds and causes else "") + ("cause: " + ", ".join(causes) if causes else "")
+    return f" ({said})" if said else ""
 
 
 def _count_text(counter: Counter[str]) -> str:
