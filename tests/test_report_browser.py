@@ -53,9 +53,25 @@ def test_grid_renders_and_a_click_shows_the_cell(browser, tmp_path):
     doc = load_results(SAMPLE)
     write_reports(doc, tmp_path)
     browser.get((tmp_path / "report.html").as_uri())
-    tiles = browser.find_elements(By.CSS_SELECTOR, "button.cell")
+    tiles = browser.find_elements(By.CSS_SELECTOR, "section.model button.cell")
     assert len(tiles) == len(doc["results"])
     assert all(c.is_displayed() for c in tiles[:5])
+
+    # the first screen: every model against every environment, broken environments marked as such
+    overview = browser.find_element(By.CSS_SELECTOR, "#overview table.grid")
+    assert overview.is_displayed() and overview.location["y"] + overview.size["height"] < 1000  # whole, at 1400x1000
+    minis = overview.find_elements(By.CSS_SELECTOR, "button.cell")
+    assert len(minis) == len(doc["results"]) and {m.text for m in minis} <= {"✓", "◐", "✗", "!"}
+    rows = overview.find_elements(By.CSS_SELECTOR, "tbody th a")
+    assert [a.text for a in rows] == [m["name"] for m in doc["models"]]
+    assert rows[2].get_attribute("href").endswith("#model-dense_h5")
+    cells = browser.find_elements(By.CSS_SELECTOR, "#overview ol.cells li")
+    broken = [li.text for li in cells if "environment broken" in li.text]
+    assert len(cells) == len(doc["cells"]) and len(broken) == 2 and "py3.11-tensorflow2.14.0" in broken[0]
+    assert [th.text for th in overview.find_elements(By.CSS_SELECTOR, "thead th")].count("4 !") == 1
+    minis[0].click()
+    assert browser.find_element(By.ID, "details").is_displayed()
+    browser.find_element(By.CSS_SELECTOR, "#details button.close").click()
     colours = {c.get_attribute("data-status"): c.value_of_css_property("background-color") for c in tiles}
     assert colours["loaded"] != colours["load-error"] != colours["import-error"]
 
@@ -107,8 +123,11 @@ def test_every_tile_opens_from_the_keyboard(browser, tmp_path):
 
     write_reports(load_results(SAMPLE), tmp_path)
     browser.get((tmp_path / "report.html").as_uri())
-    tiles = browser.find_elements(By.CSS_SELECTOR, "button.cell")
-    assert all(t.tag_name == "button" and t.get_attribute("tabIndex") == "0" for t in tiles)  # in the tab order
+    grids = browser.find_elements(By.CSS_SELECTOR, "table.grid")
+    for grid in grids:  # one Tab stop per grid (WAI-ARIA grid pattern): one tile tabbable, the others by the arrows
+        stops = [t for t in grid.find_elements(By.CSS_SELECTOR, "button.cell") if t.get_attribute("tabIndex") == "0"]
+        assert len(stops) == 1
+    tiles = browser.find_elements(By.CSS_SELECTOR, "section.model button.cell")
 
     def focused():
         return browser.switch_to.active_element
@@ -136,6 +155,20 @@ def test_every_tile_opens_from_the_keyboard(browser, tmp_path):
     assert right != below and right.find_element(By.XPATH, "ancestor::table") == grid
     ActionChains(browser).send_keys(Keys.SPACE).perform()
     assert panel.is_displayed() and right.get_attribute("title") in panel.text
+    ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+    assert focused() == right and right.get_attribute("tabIndex") == "0"  # the grid's one stop is now the tile last used
+    # Tab leaves the grid at once: its other tiles are not Tab stops
+    ActionChains(browser).send_keys(Keys.TAB).perform()
+    after = focused()
+    around = after.find_elements(By.XPATH, "ancestor::table")
+    assert after != right and (not around or around[0] != grid)
+    # the arrows never stop at an empty slot: down from a tile whose column is empty below goes to that row's nearest tile
+    overview_tiles = browser.find_elements(By.CSS_SELECTOR, "#overview button.cell")
+    browser.execute_script("arguments[0].focus()", overview_tiles[0])
+    for _ in range(6):
+        ActionChains(browser).send_keys(Keys.ARROW_DOWN).perform()
+    assert focused().find_element(By.XPATH, "ancestor::table").get_attribute("class") == "grid overview"
+    assert focused() != overview_tiles[0]
 
 
 def test_filters_by_status_and_cause(browser, tmp_path):
@@ -148,13 +181,13 @@ def test_filters_by_status_and_cause(browser, tmp_path):
     shown = browser.find_element(By.ID, "shown")
     assert shown.text == f"{len(doc['results'])} of {len(doc['results'])} results shown"
     browser.find_element(By.CSS_SELECTOR, "#filters input[value='loaded-after-fix']").click()
-    visible = [t for t in browser.find_elements(By.CSS_SELECTOR, "button.cell") if t.is_displayed()]
+    visible = [t for t in browser.find_elements(By.CSS_SELECTOR, "section.model button.cell") if t.is_displayed()]
     assert len(visible) == sum(r["status"] != "loaded-after-fix" for r in doc["results"])
     assert not any(t.get_attribute("data-status") == "loaded-after-fix" for t in visible)
     assert shown.text.startswith(f"{len(visible)} of ")
 
     Select(browser.find_element(By.CSS_SELECTOR, "#filters select")).select_by_value("missing-dependency")
-    visible = [t for t in browser.find_elements(By.CSS_SELECTOR, "button.cell") if t.is_displayed()]
+    visible = [t for t in browser.find_elements(By.CSS_SELECTOR, "section.model button.cell") if t.is_displayed()]
     expected = [r for r in doc["results"] if r["status"] != "loaded-after-fix" and r["cause"] == "missing-dependency"]
     assert expected and len(visible) == len(expected)
     failures = [tr for tr in browser.find_elements(By.CSS_SELECTOR, "table.failures tbody tr") if tr.is_displayed()]
@@ -182,11 +215,11 @@ def test_a_thousand_cells_read_on_a_phone_and_a_desktop(browser, tmp_path, width
     write_reports(doc, tmp_path)
     viewport(browser, width, 800)
     browser.get((tmp_path / "report.html").as_uri())
-    assert len(browser.find_elements(By.CSS_SELECTOR, "button.cell")) == 1010
+    assert len(browser.find_elements(By.CSS_SELECTOR, "section.model button.cell")) == 1010
     # the page itself never scrolls sideways: the grid scrolls inside its own box
     assert browser.execute_script("return document.documentElement.scrollWidth") <= width
     assert png_size(browser.get_screenshot_as_png()) == (width, 800)
-    box = browser.find_element(By.CSS_SELECTOR, "div.scroll")
+    box = browser.find_element(By.CSS_SELECTOR, "section.model div.scroll")
     assert browser.execute_script("return arguments[0].scrollWidth > arguments[0].clientWidth", box)
     assert box.size["width"] <= width
     # the headers stay in view while the grid scrolls both ways
@@ -273,14 +306,16 @@ def test_trend_squares_and_new_marks_show_in_the_browser(browser, tmp_path):
     doc = follow_up(doc, store, None, "regression")
     write_reports(doc, tmp_path)
     browser.get((tmp_path / "report.html").as_uri())
-    strips = browser.find_elements(By.CSS_SELECTOR, "button.cell .trend")
+    strips = browser.find_elements(By.CSS_SELECTOR, "section.model button.cell .trend")
     assert len(strips) == len(doc["results"]) and all(s.is_displayed() for s in strips[:5])
     squares = strips[0].find_elements(By.TAG_NAME, "i")
     assert len(squares) == 2 and squares[0].get_attribute("title").startswith("run 1 ")
-    loaded = next(c for c in browser.find_elements(By.CSS_SELECTOR, "button.cell") if c.get_attribute("data-status") == "loaded")
+    loaded = next(c for c in browser.find_elements(By.CSS_SELECTOR, "section.model button.cell") if c.get_attribute("data-status") == "loaded")
     first, second = loaded.find_elements(By.CSS_SELECTOR, ".trend i")
     assert "load-error" in second.get_attribute("title")
     assert first.value_of_css_property("background-color") != second.value_of_css_property("background-color")
+    # a square never melts into its tile: a white rim around its own colour
+    assert first.value_of_css_property("border-top-color") in ("rgb(255, 255, 255)", "rgba(255, 255, 255, 1)") and first.value_of_css_property("border-top-width") == "2px"
     last_cell = doc["cells"][-1]["id"]
     assert any(
         e.get_attribute("title") == "not in any earlier run of this matrix"

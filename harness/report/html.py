@@ -104,6 +104,20 @@ def _details(doc: Mapping[str, Any], r: Mapping[str, Any], cell: Mapping[str, An
     return {"title": r["cell"], "terms": terms, "blocks": blocks}
 
 
+GLYPHS = {  # as the terminal's overview draws them (commands/common.py): a glyph beside the colour
+    "loaded": "✓",
+    "loaded-after-fix": "◐",
+    "loaded-output-mismatch": "≠",
+    "load-error": "✗",
+    "import-error": "!",
+    "timeout": "⧗",
+    "crash": "†",
+    "unresolvable": "?",
+    "skipped": "–",
+    "infra-error": "~",
+}
+
+
 def render_html(doc: Mapping[str, Any]) -> str:
     cells = summary.cells_by_id(doc)
     runs = (doc.get("history") or {}).get("runs") or []
@@ -133,11 +147,20 @@ def render_html(doc: Mapping[str, Any]) -> str:
                 "attribute_errors": [r for r in results if r.get("attribute_error")],
             }
         )
+    # the first screen: every model against every environment, each result a tile of the same details
+    broken = summary.broken_cells(doc)
+    ordered = [c["id"] for c in doc.get("cells", []) if any(r["cell"] == c["id"] for r in doc.get("results", []))]
+    overview = {
+        "cells": [{"id": c, "broken": broken.get(c, "").split(" → ")[-1] if c in broken else None} for c in ordered],
+        "at": {(m["info"]["name"], r["cell"]): (r, m["tiles"][id(r)]) for m in models for r in grouped.get(m["info"]["name"], [])},
+    }
     return (
         _environment()
         .get_template("report.html.j2")
         .render(
             doc=doc,
+            overview=overview,
+            glyphs=GLYPHS,
             models=models,
             cells=cells,
             details=details,
