@@ -7,7 +7,8 @@ A pure function of the document and the store: it returns a new document with
 - `cells[].new` / `new_versions`: cells no earlier run of the same matrix had (a release
   that appeared since: the matrix's lines, specifiers and `latest` are expanded afresh
   on every run), measured against the store, else against the baseline's cells;
-- `history.trend`: each cell's outcome in up to TREND_RUNS earlier runs (HTML report);
+- `history.trend`: each cell's outcome in up to TREND_RUNS earlier runs that changed
+  something (a re-run with every outcome the same folds into the run before it);
 - `gate`: what `--fail-on` counts against the baseline or the previous run.
 """
 
@@ -20,6 +21,7 @@ from .gate import evaluate, outcomes_of
 from .store import Store
 
 TREND_RUNS = 8
+SCANNED = 4  # earlier runs read for the trend, per slot: no-op re-runs fold into the run before them
 
 
 def follow_up(
@@ -52,9 +54,18 @@ def follow_up(
         return outcomes[run["id"]]
 
     if store and earlier:
-        shown = list(reversed(earlier[:TREND_RUNS]))  # oldest first
-        history["runs"] = [{"id": r["id"], "started": r["started"]} for r in shown]
-        by_run = [outcomes_in(r) for r in shown]
+        # a re-run that changed nothing is no point of a trend: of each streak of runs with the same
+        # outcomes, the first (when that state began) stands for the rest ("repeats": how many)
+        states: list[tuple[Mapping[str, Any], dict[str, dict[str, Any]], int]] = []
+        for r in reversed(earlier[: TREND_RUNS * SCANNED]):  # oldest first
+            now = outcomes_in(r)
+            if states and states[-1][1] == now:
+                states[-1] = (states[-1][0], now, states[-1][2] + 1)
+            else:
+                states.append((r, now, 0))
+        shown = states[-TREND_RUNS:]
+        history["runs"] = [{"id": r["id"], "started": r["started"], "repeats": repeats} for r, _, repeats in shown]
+        by_run = [now for _, now, _ in shown]
         for r in doc.get("results", []):
             history["trend"].setdefault(r["model"], {})[r["cell"]] = [old.get(r["model"], {}).get(r["cell"]) for old in by_run]
     accepted: Mapping[str, Mapping[str, Any]] | None = None

@@ -474,7 +474,7 @@ HISTORY = record(
     {
         "compared_with": nullable(TEXT),
         "new_releases": mapping(array(text(100))),
-        "runs": array(record({"id": integer(0), "started": nullable(text(64))}, ("id",))),
+        "runs": array(record({"id": integer(0), "started": nullable(text(64)), "repeats": integer(0)}, ("id",))),
         "trend": mapping(mapping(array(nullable(record({"status": STATUS, "exception": nullable(SHORT)}, ("status",))), 10_000), CELL)),
     }
 )

@@ -229,6 +229,15 @@ class Store:
         seen.update((cell, json.loads(pins)) for cell, pins in pinned)
         return seen
 
+    def status_counts(self) -> dict[int, dict[str, int]]:
+        """Run id -> {status: results}, for every run at once (harness history's columns)."""
+        with self._lock:
+            rows = self._db.execute("SELECT run_id, status, COUNT(*) FROM results GROUP BY run_id, status").fetchall()
+        counts: dict[int, dict[str, int]] = {}
+        for run_id, status, n in rows:
+            counts.setdefault(int(run_id), {})[str(status)] = int(n)
+        return counts
+
     def runs(self) -> list[dict[str, Any]]:
         with self._lock:
             cursor = self._db.execute(

@@ -135,6 +135,29 @@ def test_follow_up_marks_new_releases_and_keeps_a_trend(tmp_path):
     assert 'class="trend"' in html and "1 regression" in html and 'class="new"' in html
 
 
+def test_no_op_re_runs_fold_into_the_run_before_them_in_the_trend(tmp_path, capsys):
+    """Three unchanged re-runs are one point of the trend (with "repeats"), not three; harness
+    history counts each run's loaded and failed results."""
+    from harness import cli
+
+    store = Store(tmp_path / "s.sqlite")
+    plan = [["loaded", "loaded"], ["loaded", "load-error"], ["loaded", "load-error"], ["loaded", "load-error"], ["loaded", "loaded"]]
+    for statuses in plan:
+        run = store.start_run("mx", "uv")
+        doc = document([result("tf2.15", statuses[0]), result("tf2.16", statuses[1], "ValueError" if statuses[1] != "loaded" else None)])
+        store.record_cells(run, doc["cells"])
+        store.add(run, stored(doc["results"]))
+        store.finish_run(run, True, False)
+    now = store.start_run("mx", "uv")
+    doc = follow_up(document([result("tf2.15", "loaded"), result("tf2.16", "loaded")]), store, now, "regression")
+    assert [(h["id"], h["repeats"]) for h in doc["history"]["runs"]] == [(1, 0), (2, 2), (5, 0)]
+    assert [t["status"] for t in doc["history"]["trend"]["m.h5"]["tf2.16"]] == ["loaded", "load-error", "loaded"]
+    store.close()
+    assert cli.main(["history", "--store", str(tmp_path / "s.sqlite"), "--json", "--no-config"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert [(r["id"], r["loaded"], r["failed"]) for r in runs[:5]] == [(1, 2, 0), (2, 1, 1), (3, 1, 1), (4, 1, 1), (5, 2, 0)]
+
+
 def test_shards_are_balanced_disjoint_and_cover_every_cell():
     cells = [Cell("3.11", (("tensorflow", f"2.{n}"),)) for n in range(11)]
     for n in (1, 2, 3, 4, 11, 12):
