@@ -84,7 +84,8 @@ def test_markdown_junit_and_html_from_a_real_run(tmp_path):
     assert failures == sum(r["status"] in ("load-error", "import-error", "timeout", "crash") for r in doc["results"])
     html = (tmp_path / "report.html").read_text()
     assert not re.search(r"""(src|href)=["']?https?:""", html)  # self-contained: nothing fetched
-    assert html.count('<button type="button" class="cell ') == len(doc["results"])
+    assert html.count('<button type="button" class="cell s-') == len(doc["results"])  # the models' grids
+    assert html.count('<button type="button" class="cell mini ') == len(doc["results"])  # the overview
     assert html.count(' attr"') == sum(bool(r["attribute_error"]) for r in doc["results"])
 
 
