@@ -64,6 +64,23 @@ class DocumentError(ValueError):
 Check = Callable[[Any, str], Any]
 
 
+def described(check: Check, schema: dict[str, Any]) -> Check:
+    """The check, carrying the JSON Schema of what it accepts (json_schema() collects them)."""
+    check.json_schema = schema  # type: ignore[attr-defined]
+    return check
+
+
+def json_schema(check: Check) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of what `check` accepts: the same rules the harness reads
+    documents by, for consumers who validate results.json with their own tools. A check the
+    schema cannot say more about (free-form values) is `{}`."""
+    return dict(getattr(check, "json_schema", {}))
+
+
+def _regex(pattern: re.Pattern[str]) -> str:
+    return f"^(?:{pattern.pattern})$"  # fullmatch, as the checks use it
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -103,7 +120,7 @@ def text(limit: int = MAX_TEXT, pattern: re.Pattern[str] | None = None, shape: s
             raise DocumentError(where, f"{_shown(value)} is not {shape or 'of the expected shape'}")
         return clean(value)
 
-    return check
+    return described(check, {"type": "string", "maxLength": limit, **({"pattern": _regex(pattern)} if pattern else {})})
 
 
 def name(value: Any, where: str) -> str:
@@ -125,7 +142,8 @@ def integer(low: int | None = None, high: int | None = None) -> Check:
             raise DocumentError(where, f"{value} is outside {low if low is not None else '-inf'}..{high if high is not None else 'inf'}")
         return value
 
-    return check
+    bounds = {**({"minimum": low} if low is not None else {}), **({"maximum": high} if high is not None else {})}
+    return described(check, {"type": "integer", **bounds})
 
 
 def number(value: Any, where: str) -> float | int:
@@ -149,20 +167,26 @@ def boolean(value: Any, where: str) -> bool:
     return value
 
 
+described(name, {"type": "string", "maxLength": MAX_NAME, "description": "one path component"})
+described(number, {"type": "number"})
+described(finite, {"type": "number"})
+described(boolean, {"type": "boolean"})
+
+
 def choice(values: tuple[str, ...], what: str) -> Check:
     def check(value: Any, where: str) -> str:
         if value not in values or not isinstance(value, str):
             raise DocumentError(where, f"{_shown(value)} is not {what} (known: {', '.join(values)})")
         return value
 
-    return check
+    return described(check, {"enum": list(values)})
 
 
 def nullable(inner: Check) -> Check:
     def check(value: Any, where: str) -> Any:
         return None if value is None else inner(value, where)
 
-    return check
+    return described(check, {"anyOf": [{"type": "null"}, json_schema(inner)]})
 
 
 def array(item: Check, limit: int = MAX_SMALL) -> Check:
@@ -173,7 +197,7 @@ def array(item: Check, limit: int = MAX_SMALL) -> Check:
             raise DocumentError(where, f"{len(value)} items, more than any the harness writes ({limit})")
         return [item(v, f"{where}[{i}]") for i, v in enumerate(value)]
 
-    return check
+    return described(check, {"type": "array", "maxItems": limit, "items": json_schema(item)})
 
 
 def mapping(value_check: Check, key: Check | None = None, limit: int = MAX_SMALL) -> Check:
@@ -186,7 +210,10 @@ def mapping(value_check: Check, key: Check | None = None, limit: int = MAX_SMALL
             raise DocumentError(where, f"{len(value)} entries, more than any the harness writes ({limit})")
         return {key_check(k, f"{where} (a key)"): value_check(v, f"{where}.{_label(k)}") for k, v in value.items()}
 
-    return check
+    return described(
+        check,
+        {"type": "object", "maxProperties": limit, "propertyNames": json_schema(key_check), "additionalProperties": json_schema(value_check)},
+    )
 
 
 def record(fields: Mapping[str, Check], required: tuple[str, ...] = ()) -> Check:
@@ -200,7 +227,8 @@ def record(fields: Mapping[str, Check], required: tuple[str, ...] = ()) -> Check
                 raise DocumentError(where, f"no '{field}'")
         return {k: fields[k](v, f"{where}.{k}" if where else k) for k, v in value.items() if k in fields}
 
-    return check
+    # unknown fields are allowed (a newer harness may write more) and left out of what is read
+    return described(check, {"type": "object", "properties": {k: json_schema(c) for k, c in fields.items()}, "required": list(required)})
 
 
 def free(value: Any, where: str, depth: int = 0) -> Any:
@@ -592,3 +620,14 @@ def load_baseline(path: Path) -> dict[str, Any]:
         return check_baseline(doc)
     except DocumentError as exc:
         raise UsageError(f"{path}: {exc}") from None
+
+
+def results_json_schema() -> dict[str, Any]:
+    """The JSON Schema of results.json (`harness schema`, and harness/results.schema.json)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://harness.invalid/schema/{SCHEMA}/{SCHEMA_VERSION}",
+        "title": "harness results.json",
+        "description": "What `harness run` and `harness merge` write; the harness reads documents by the same rules (schema.py).",
+        **json_schema(RESULTS),
+    }

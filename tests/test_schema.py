@@ -297,3 +297,41 @@ def test_python_dash_m_harness_report_on_a_crafted_file_is_not_an_internal_error
     done = subprocess.run([sys.executable, "-m", "harness", "report", str(path), "-o", str(tmp_path / "o")], capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert b"\x1b" not in done.stdout + done.stderr
+
+
+def test_results_json_has_a_published_json_schema_that_a_standard_validator_applies(fake, tmp_path):  # noqa: F811
+    """harness/results.schema.json (shipped in the package) is generated from the very checks the
+    harness reads documents by; check-jsonschema, a consumer's own validator, accepts what the
+    harness writes and refuses what the harness refuses."""
+    import harness.schema as schema_module
+    from harness.errors import UsageError
+    from harness.schema import load_results, results_json_schema
+
+    shipped = Path(schema_module.__file__).with_name("results.schema.json")
+    assert json.loads(shipped.read_text()) == results_json_schema(), "regenerate harness/results.schema.json (see its test)"
+    import jsonschema  # what check-jsonschema (a test dependency) validates with: a consumer's validator, not ours
+
+    validator = jsonschema.Draft202012Validator(json.loads(shipped.read_text()))
+    sample = Path(__file__).resolve().parent / "data" / "seed-article-results.json"
+    go(tmp_path, "written")  # a results.json as harness run writes it (the fake backend's run)
+    written = tmp_path / "written" / "results.json"
+
+    def valid(path: Path) -> list[str]:
+        return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(json.loads(path.read_text()))]
+
+    for good in (sample, written):
+        assert valid(good) == []
+    doc = json.loads(sample.read_text())
+    for broken, field in (
+        (lambda d: d["results"][3].update(status="pwned"), "results"),
+        (lambda d: d["cells"][0].update(id="../../etc"), "cells"),
+        (lambda d: d.pop("run"), "run"),
+        (lambda d: d["results"][0].update(seconds="slow"), "seconds"),
+    ):
+        bad = copy.deepcopy(doc)
+        broken(bad)
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(bad))
+        assert valid(path), field
+        with pytest.raises(UsageError):
+            load_results(path)  # the harness refuses it too
