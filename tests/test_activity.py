@@ -7,6 +7,7 @@ import io
 import json
 
 from rich.console import Console
+from rich.text import Text
 
 from harness import activity
 from harness.commands.common import RichProgress
@@ -123,3 +124,27 @@ def test_a_failing_display_never_fails_the_cell():
 
     with activity.reporting(broken):
         activity.say("building the environment: 3 packages")  # no exception reaches the build
+
+
+def test_the_eta_gives_way_to_what_is_still_running_and_rows_fit_80_columns():
+    """When every cell left is running, a rate-based ETA says nothing (it sat still for 24 s
+    while the last cell ran): the bar says how many are running. A running cell's row is cut
+    to leave the bar its width on an 80-column terminal."""
+    import time
+
+    from harness.commands.common import EtaColumn
+
+    out = io.StringIO()
+    progress = RichProgress(Console(file=out, force_terminal=True, width=80), 0)
+    progress.start(4)
+    for n in range(3):
+        progress.cell_stage(f"c{n}", "loading")
+        time.sleep(0.01)
+        progress.cell_done([CellResult("m.h5", f"c{n}", "loaded")])
+    long_id = "py3.11-tensorflow2.16.2-tf-keras2.16.0-legacy-with-a-long-suffix"
+    progress.cell_stage(long_id, "building the environment: 40 packages")
+    task = progress.bar.tasks[0]
+    assert EtaColumn().render(task).plain == "1 running"
+    row = next(t for t in progress.bar.tasks if t.total is None)
+    assert len(Text.from_markup(row.description).plain) <= 80 - 30 and row.description.rstrip("[/]").endswith("…")
+    progress.stop()

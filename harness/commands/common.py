@@ -142,6 +142,9 @@ class EtaColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         if task.completed < ETA_AFTER or task.time_remaining is None or task.finished:
             return Text("")
+        running = task.fields.get("running", 0)
+        if task.total is not None and 0 < task.total - task.completed <= running:  # what is left is running now: a rate says nothing
+            return Text(f"{int(task.total - task.completed)} running", style="grey50")
         minutes, seconds = divmod(int(task.time_remaining), 60)
         return Text(f"ETA {minutes}:{seconds:02d}", style="grey50")
 
@@ -212,11 +215,16 @@ class RichProgress:
                     self.console.print(f"[grey50]  {terminal(cell)}: {terminal(stage)}[/]", highlight=False)
                 return
             row = self.running.get(cell)
-            text = f"[grey50]  {terminal(cell)}: {terminal(stage)}[/]"
+            room = max(24, self.console.width - 32)  # the bar's row keeps its width on an 80-column terminal
+            plain = f"{cell}: {stage}"
+            shown = plain if len(plain) <= room else plain[: room - 1] + "…"
+            text = f"[grey50]  {terminal(shown)}[/]"
             if row is None:
                 self.running[cell] = self.bar.add_task(text, total=None)
             else:
                 self.bar.update(row, description=text)
+            if self.task is not None:
+                self.bar.update(self.task, running=len(self.running))
 
     def cell_done(self, results: Sequence[CellResult]) -> None:
         if self.verbosity < 0:
@@ -244,6 +252,8 @@ class RichProgress:
                 row = self.running.pop(cell, None)
                 if row is not None:
                     self.bar.remove_task(row)
+            if self.task is not None:
+                self.bar.update(self.task, running=len(self.running))
         if self.task is not None:
             self.bar.advance(self.task)
         if not self.live and self.task is not None:  # a log: one line per finished cell, its results as the overview's glyphs
