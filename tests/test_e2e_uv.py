@@ -228,6 +228,7 @@ def test_custom_objects_file_proves_the_fix(tmp_path, monkeypatch, capsys, saved
         str(saved_models["custom_loss.h5"]),
         "-o",
         str(tmp_path / "out"),
+        "-v",
     )
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
     assert code == 0
@@ -236,7 +237,7 @@ def test_custom_objects_file_proves_the_fix(tmp_path, monkeypatch, capsys, saved
         assert r["fix_worked"].startswith("custom_objects") or r["fix_worked"] == "compile=False"
         assert r["cause"] == "custom-object" or r["fix_worked"] == "compile=False"
     assert result(doc, "residual_block.h5", "py3.11-tensorflow2.15.1")["fix_worked"] == "custom_objects"
-    # not a terminal: one line per stage of each running cell, read from the probe's channel as it came
+    # not a terminal, -v: one line per stage of each running cell, read from the probe's channel as it came
     shown = capsys.readouterr().out
     for cell in ("py3.11-tensorflow2.15.1", "py3.11-tensorflow2.21.0"):
         stages = [line.split(": ", 1)[1] for line in shown.splitlines() if line.startswith(f"  {cell}: ")]
