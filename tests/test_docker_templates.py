@@ -132,3 +132,16 @@ def test_build_failures_are_told_apart(log, infra):
     from harness.backends.docker import is_infra_failure
 
     assert is_infra_failure(log) is infra
+
+
+def test_a_repro_folder_holds_no_credential_and_says_how_to_give_them(tmp_path, monkeypatch):
+    """harness repro's Dockerfile (a folder meant for bug reports): the URLs without their
+    credentials, the install step mounting the secret, the README's build command passing it."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    backend = DockerBackend(DockerSettings(), index=IndexConfig("https://ci:t0ken-x@corp.example/simple"), client=object())
+    backend.write_build_files(EnvSpec("3.11", LOCK_A, "docker"), tmp_path, ["probe.py", "request.json"])
+    dockerfile = (tmp_path / "Dockerfile").read_text()
+    assert "t0ken-x" not in dockerfile and "--mount=type=secret,id=harness-netrc" in dockerfile
+    commands = backend.reproduction_commands("3.11", {}, {}, ["python", "probe.py"])
+    assert any("--secret id=harness-netrc,src=$HOME/.netrc" in c for c in commands)
+    assert not any("t0ken-x" in c for c in commands)
