@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
 from rich.errors import MarkupError
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -152,18 +153,20 @@ class EtaColumn(ProgressColumn):
 ETA_AFTER = 3  # finished cells before an ETA is shown
 
 
-class CountColumn(MofNCompleteColumn):
-    """M/N for the bar; nothing for a running cell's row (it has no count, "0/?" says nothing)."""
+class RunningRows:
+    """The rows under the bar: each running cell and its stage, cut to the terminal's width."""
 
-    def render(self, task: Task) -> Text:
-        return super().render(task) if task.total is not None else Text("")
+    def __init__(self, progress: RichProgress):
+        self.progress = progress
 
-
-class BarOnlyColumn(BarColumn):
-    """The bar for the run; a running cell's row shows its stage only."""
-
-    def render(self, task: Task) -> Any:
-        return super().render(task) if task.total is not None else Text("")
+    def __rich__(self) -> Text:
+        room = max(20, self.progress.console.width - 3)
+        lines = []
+        with self.progress.lock:
+            for cell, stage in self.progress.running.items():
+                plain = f"{cell}: {stage}"
+                lines.append("  " + (plain if len(plain) <= room else plain[: room - 1] + "…"))
+        return Text(controls_shown("\n".join(lines)), style="grey50")
 
 
 class RichProgress:
@@ -177,17 +180,20 @@ class RichProgress:
         self.live = console.is_terminal and verbosity >= 0
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
-            BarOnlyColumn(),
-            CountColumn(),
+            BarColumn(),
+            MofNCompleteColumn(),
             TimeElapsedColumn(),
             EtaColumn(),
             console=console,
             transient=True,
         )
         self.task: Any = None
-        self.running: dict[str, Any] = {}  # cell id -> its row under the bar
+        self.running: dict[str, str] = {}  # cell id -> its stage, a row under the bar
+        # the bar and the running cells' rows are two renderables of one live display: a long cell id
+        # never widens a column the bar shares (on 80 columns the bar kept 8 characters)
+        self.view = Live(Group(self.bar, RunningRows(self)), console=console, transient=True, refresh_per_second=8)
         self.said: dict[str, str] = {}  # cell id -> the stage last shown
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # the live display's refresh reads the rows under it too
 
     def stage(self, text: str) -> None:
         if self.verbosity >= 0:
@@ -200,7 +206,7 @@ class RichProgress:
         if self.verbosity >= 0:
             self.console.print(f"[grey50]· running {total} cells[/]")
         if self.live:
-            self.bar.start()
+            self.view.start()
         self.task = self.bar.add_task("cells", total=total)
 
     def cell_stage(self, cell: str, stage: str) -> None:
@@ -214,15 +220,7 @@ class RichProgress:
                 if self.verbosity > 0:  # a log gets every stage with -v; by default one line per finished cell
                     self.console.print(f"[grey50]  {terminal(cell)}: {terminal(stage)}[/]", highlight=False)
                 return
-            row = self.running.get(cell)
-            room = max(24, self.console.width - 32)  # the bar's row keeps its width on an 80-column terminal
-            plain = f"{cell}: {stage}"
-            shown = plain if len(plain) <= room else plain[: room - 1] + "…"
-            text = f"[grey50]  {terminal(shown)}[/]"
-            if row is None:
-                self.running[cell] = self.bar.add_task(text, total=None)
-            else:
-                self.bar.update(row, description=text)
+            self.running[cell] = stage
             if self.task is not None:
                 self.bar.update(self.task, running=len(self.running))
 
@@ -249,9 +247,7 @@ class RichProgress:
         with self.lock:
             for cell in {r.cell for r in results}:
                 self.said.pop(cell, None)
-                row = self.running.pop(cell, None)
-                if row is not None:
-                    self.bar.remove_task(row)
+                self.running.pop(cell, None)
             if self.task is not None:
                 self.bar.update(self.task, running=len(self.running))
         if self.task is not None:
@@ -266,8 +262,8 @@ class RichProgress:
             )
 
     def stop(self) -> None:
-        if self.live:  # a bar never started would still print a newline when stopped
-            self.bar.stop()
+        if self.live:  # a display never started would still print a newline when stopped
+            self.view.stop()
 
 
 def add_json_argument(parser: argparse.ArgumentParser, what: str = "the results document (as results.json)") -> None:
