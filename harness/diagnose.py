@@ -135,6 +135,9 @@ class ProbeOutcome:
     seconds: float = 0.0
 
 
+KERAS_BACKEND = "keras-backend"  # in a result's versions: the backend Keras 3 ran on (tensorflow, jax, torch)
+
+
 def diagnose(cell: Cell, info: ModelInfo, model_key: str, outcome: ProbeOutcome) -> CellResult:
     result = outcome.result
     own = ((result or {}).get("models") or {}).get(model_key)
@@ -157,8 +160,11 @@ def diagnose(cell: Cell, info: ModelInfo, model_key: str, outcome: ProbeOutcome)
             )
         return CellResult(**base, status="crash", cause="environment", detail=_crash_detail(outcome), attribute_error=bool(printed))
     versions = dict(result.get("versions") or {})
-    base.update(versions=versions, import_seconds=(result.get("import") or {}).get("seconds"))
     imported = result.get("import") or {}
+    backend = imported.get("backend")
+    if isinstance(backend, str) and re.fullmatch(r"[a-z]{1,20}", backend):  # Keras 3's backend, as the cell's keras said it
+        versions[KERAS_BACKEND] = backend
+    base.update(versions=versions, import_seconds=imported.get("seconds"))
     if not imported.get("ok"):
         return _import_failure(base, cell, imported.get("error") or {}, outcome.stderr, printed, versions)
     model = (result.get("models") or {}).get(model_key)
@@ -271,6 +277,9 @@ def _load_outcome(
         fix = _next_blocker(cell, info, versions, plugins, attempts, fix)
     if not worked and cause == "version-mismatch":
         fix += _also_needs(info, fix)
+    unimported = _objects_unimported(model, cell, versions)
+    if unimported is not None and not worked and cause == "custom-object":
+        cause, fix = unimported  # "pass custom_objects" is what was done: why it could not help is the finding
     if not worked:
         fix = with_serving(fix, attempts, versions)
     return CellResult(
@@ -375,6 +384,27 @@ def _attempt_summary(attempt: Mapping[str, Any]) -> dict[str, Any]:
         "message": first_line(error.get("message", "")) or attempt.get("skipped") or "",
         "attribute_error": any(e.get("type") == "AttributeError" for e in errors),
     }
+
+
+def _objects_unimported(model: Mapping[str, Any], cell: Cell, versions: Mapping[str, str]) -> tuple[Cause, str] | None:
+    """(cause, fix) when the user's custom objects module did not import in this cell: on Keras 3
+    over jax or torch, a module that imports TensorFlow is TensorFlow-only content."""
+    tried = model.get("custom_objects")
+    if not isinstance(tried, Mapping) or tried.get("ok") is not False:
+        return None
+    found = tried.get("error")
+    error: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    shown = f"{error.get('type', 'error')}: {first_line(str(error.get('message', '')))}"
+    backend = versions.get(KERAS_BACKEND)
+    missing = str(error.get("import_name") or "")
+    if backend in ("jax", "torch") and missing.split(".")[0] in ("tensorflow", "tf_keras", "tensorflow_addons"):
+        return (
+            "backend",
+            f"your custom objects module imports {missing.split('.')[0]}, which this keras-on-{backend} cell does not have ({shown}): "
+            f"write the layers with keras.layers and keras.ops (Keras 3's own API runs on every backend), or load the model on the "
+            "tensorflow backend",
+        )
+    return "custom-object", f"your custom objects module did not import here ({shown}): make it import in this environment, then pass it"
 
 
 def _failed_fix(attempts: list[Mapping[str, Any]], info: ModelInfo, versions: Mapping[str, str], cell: Cell) -> tuple[Cause, str] | None:

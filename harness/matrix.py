@@ -22,7 +22,10 @@ from packaging.version import InvalidVersion, Version
 
 from .errors import UsageError, located
 
-RESERVED = ("python", "env", "api", "resolution")
+RESERVED = ("python", "env", "api", "resolution", "keras-backend")
+# Keras 3's backends: a cell on one imports `keras` with KERAS_BACKEND set, and installs that framework
+# (the newest the resolver finds for the cell's Python and Keras) unless the matrix pins it as an axis
+KERAS_BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 APIS = ("tf.keras", "keras", "tf_keras")
 RESOLUTIONS = ("default", "override")
 TOP_KEYS = ("name", "description", "matrix", "packages", "load", "resolution", "docker")
@@ -147,6 +150,7 @@ class Cell:
     api: str = "tf.keras"
     override: bool = False
     requested: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    frameworks: tuple[str, ...] = ()  # installed unpinned (a Keras backend's framework the matrix does not pin)
 
     @property
     def id(self) -> str:
@@ -156,9 +160,11 @@ class Cell:
         for key, value in self.env:
             if key == "TF_USE_LEGACY_KERAS" and value == "1":
                 parts.append("legacy")
+            elif key == "KERAS_BACKEND" and value in KERAS_BACKENDS:
+                parts.append(f"on-{value}")
             else:
                 parts.append(re.sub(r"[^A-Za-z0-9_.=-]", "_", f"{key}={value}"))
-        if self.api != "tf.keras":
+        if self.api != "tf.keras" and not self.backend:
             parts.append(f"api-{self.api.replace('.', '-')}")
         if self.override:
             parts.append("override")
@@ -167,8 +173,14 @@ class Cell:
     def version_of(self, name: str) -> str | None:
         return dict(self.pins).get(name)
 
+    @property
+    def backend(self) -> str | None:
+        """The Keras 3 backend the cell names (keras-backend axis), or None."""
+        return dict(self.env).get("KERAS_BACKEND") if self.api == "keras" else None
+
     def requirements(self, packages: Mapping[str, str]) -> list[str]:
-        return [f"{packages.get(n, n)}=={v}" for n, v in self.pins if v is not None]
+        pinned = [f"{packages.get(n, n)}=={v}" for n, v in self.pins if v is not None]
+        return pinned + [packages.get(n, n) for n in self.frameworks]
 
 
 @dataclass(frozen=True)
@@ -311,6 +323,10 @@ def _value(key: str, value: Any, line: int, fail: Callable[..., UsageError]) -> 
         if not isinstance(value, dict):
             raise fail(key, line, "an env value is a mapping of variable names to strings, e.g. {TF_USE_LEGACY_KERAS: '1'}")
         return {str(k): "" if v is None else str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+    if key == "keras-backend":
+        if value not in KERAS_BACKENDS:
+            raise fail(key, line, f"unknown Keras backend '{value}' (use one of: {', '.join(KERAS_BACKENDS)})")
+        return value
     if key == "api":
         if value not in APIS:
             raise fail(key, line, f"unknown loading API '{value}' (use one of: {', '.join(APIS)})")
@@ -508,14 +524,26 @@ def expand_versions(matrix: Matrix, combos: Iterable[Combination], list_versions
             choices.append([(key, str(v)) for v in picked])
         resolution = combo.values.get("resolution", matrix.resolution)
         requested = tuple((k, "null" if combo.values[k] is None else str(combo.values[k])) for k in package_order if k in combo.values)
+        env = dict(combo.values.get("env") or {})
+        api = combo.values.get("api", "tf.keras")
+        frameworks: tuple[str, ...] = ()
+        backend = combo.values.get("keras-backend")
+        if backend:
+            if api not in ("tf.keras", "keras") or env.get("KERAS_BACKEND", backend) != backend:
+                line = combo.lines.get("keras-backend")
+                raise UsageError(located(matrix.path, line, f"'keras-backend': {backend} cells load with Keras 3's own API and set KERAS_BACKEND themselves: drop the api or env that says otherwise"))
+            env["KERAS_BACKEND"], api = backend, "keras"
+            framework = KERAS_BACKENDS[backend]
+            frameworks = () if framework in combo.values else (framework,)
         for pins in itertools.product(*choices):
             cell = Cell(
                 python=python,
                 pins=tuple(pins),
-                env=tuple(sorted((combo.values.get("env") or {}).items())),
-                api=combo.values.get("api", "tf.keras"),
+                env=tuple(sorted(env.items())),
+                api=api,
                 override=resolution == "override",
                 requested=requested,
+                frameworks=frameworks,
             )
             cells.setdefault(cell, None)  # a release named twice (e.g. "2.16" and ">=2.16") is one cell
     return list(cells)
@@ -525,6 +553,7 @@ def expand_versions(matrix: Matrix, combos: Iterable[Combination], list_versions
 KNOWN_AXES = (
     "tensorflow", "tensorflow-cpu", "keras", "tf-keras", "tensorflow-addons", "tensorflow-hub",
     "tensorflow-probability", "h5py", "numpy", "protobuf", "ml-dtypes", "python", "env", "api",
+    "keras-backend", "jax", "jaxlib", "torch",
 )  # fmt: skip
 
 

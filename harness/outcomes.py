@@ -23,6 +23,7 @@ Cause = Literal[
     "corrupt-file",
     "not-a-model",  # weights, a checkpoint or a graph-only SavedModel: no release's load_model rebuilds a Keras model from it
     "safe-mode",  # Keras refused to run the file's code or open what it points to, by design
+    "backend",  # Keras 3 on jax or torch: TensorFlow-only content, or an answer that differs from the tensorflow backend's
     "environment",
     "unknown",
 ]

@@ -158,7 +158,51 @@ def compare_outputs(models: Sequence[Mapping[str, Any]], results: Sequence[CellR
         for n, r in saved:
             if r.status == "loaded-after-fix" and "repaired config" in (r.fix_worked or "").split("+"):
                 compared[n] = _repair_compared(r, original, load)
+    _compare_backends(results, compared, load)
     return [compared.get(n, r) for n, r in enumerate(results)]
+
+
+BACKEND = "keras-backend"  # diagnose.KERAS_BACKEND: the backend a Keras 3 cell ran on
+
+
+def _compare_backends(results: Sequence[CellResult], compared: dict[int, CellResult], load: LoadOptions) -> None:
+    """Keras 3 on jax or torch answers as Keras 3 on tensorflow does, the same release, the same
+    batches: a result of another backend is compared with the tensorflow cell of its Keras
+    release (the same model) where there is one; differing is loaded-output-mismatch."""
+    twins: dict[tuple[str, str], CellResult] = {}
+    for r in results:
+        if r.versions.get(BACKEND) == "tensorflow" and r.status in ("loaded", "loaded-after-fix") and r.outputs and Path(r.outputs).exists():
+            twins.setdefault((r.model, r.versions.get("keras", "")), r)
+    for n, r in enumerate(results):
+        backend = r.versions.get(BACKEND)
+        twin = twins.get((r.model, r.versions.get("keras", "")))
+        if backend in (None, "tensorflow") or twin is None or r.status not in ("loaded", "loaded-after-fix") or not r.outputs:
+            continue
+        current = compared.get(n, r)
+        if current.status == MISMATCH:
+            continue  # already answers differently from the model's reference
+        digest = _readable(twin.outputs or "")
+        if digest is None or not Path(r.outputs).exists():
+            continue
+        found = _comparison((str(twin.outputs), digest), r.outputs, load)
+        if "error" in found:
+            compared[n] = replace(current, output_diff={"error": f"the outputs the cell sent cannot be read: {found['error']}"})
+            continue
+        diff = {"reference": twin.cell, "backend": "tensorflow", **found["diff"]}
+        if found["close"]:
+            if current.output_diff is None:
+                compared[n] = replace(current, output_diff=diff)
+            continue
+        where = "shapes differ" if diff["max_abs"] is None else f"max abs diff {diff['max_abs']:.3g}, max rel diff {diff['max_rel']:.3g}"
+        compared[n] = replace(
+            current,
+            output_diff=diff,
+            status=MISMATCH,
+            cause="backend",
+            detail=f"loads on {backend}, answers differently from tensorflow in {twin.cell} ({where}; atol {load.atol}, rtol {load.rtol})",
+            fix=f"the model computes differently on {backend}: look for a layer or op whose {backend} implementation differs "
+            "(a custom layer written with tf.* rather than keras.ops, a dtype policy), or load it on the tensorflow backend",
+        )
 
 
 def _repair_compared(r: CellResult, original: tuple[str, str], load: LoadOptions) -> CellResult:
@@ -252,7 +296,11 @@ def _reference(model: Mapping[str, Any], results: Sequence[CellResult], load: Lo
             digest = _digest(path, limit=None)
         return path, digest
     saved_by = model.get("keras_version")
-    for r in results:
+    # of the cells whose Keras saved the file, the one on the backend it was saved on (a Keras 3 file
+    # says which), else on tensorflow: a jax or torch cell is compared with it, never the reference
+    wanted = (model.get("backend") or "tensorflow", "tensorflow", None)
+    ranked = sorted(results, key=lambda r: wanted.index(r.versions.get(BACKEND)) if r.versions.get(BACKEND) in wanted else len(wanted))
+    for r in ranked:
         saved_here = saved_by and saved_by in (r.versions.get("keras"), r.versions.get("tf-keras"))
         if r.status == "loaded" and r.outputs and saved_here and (digest := _readable(r.outputs)):
             return r.outputs, digest

@@ -32,7 +32,7 @@ import time
 import traceback
 import typing  # noqa: F401 - names in type comments (mypy reads them; nothing at run time)
 
-PROBE_VERSION = 12  # 12: three generated batches (edge values, two seeded), called one by one; a saved batch names its rows. 11: the made input records its seed and rows. 10: a SavedModel's model exported for serving (migrate's re-export). 9: the weights' digests with the outputs; inputs made from the model (dtype, Embedding id ranges, 3 rows: ramp, seeded random, zeros), outputs saved by name (dicts, nested). 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
+PROBE_VERSION = 13  # 13: the Keras 3 backend said with the import. 12: three generated batches (edge values, two seeded), called one by one; a saved batch names its rows. 11: the made input records its seed and rows. 10: a SavedModel's model exported for serving (migrate's re-export). 9: the weights' digests with the outputs; inputs made from the model (dtype, Embedding id ranges, 3 rows: ramp, seeded random, zeros), outputs saved by name (dicts, nested). 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
 OUTPUTS_MAX = 48 << 20  # bytes of saved outputs sent back per model (base64 on the channel)
 DISTRIBUTIONS = (
     "tensorflow",
@@ -42,6 +42,9 @@ DISTRIBUTIONS = (
     "keras",
     "tf-keras",
     "tensorflow-addons",
+    "jax",
+    "jaxlib",
+    "torch",
     "h5py",
     "numpy",
     "protobuf",
@@ -1126,6 +1129,12 @@ def main(argv):
         with collector_paused():
             keras = import_framework(result["api"])
         result["import"] = {"ok": True, "seconds": round(time.time() - start, 4), "keras_version": getattr(keras, "__version__", None)}
+        backend = getattr(getattr(keras, "config", None), "backend", None)  # Keras 3: tensorflow, jax or torch
+        if callable(backend):
+            try:
+                result["import"]["backend"] = str(backend())
+            except Exception:  # noqa: BLE001 - a Keras without it: no backend said
+                pass
     except BaseException as exc:  # noqa: BLE001 - a broken framework is the finding
         if isinstance(exc, KeyboardInterrupt):
             raise

@@ -456,7 +456,15 @@ RECIPE = record(
     ("proven",),
 )
 OUTPUT_DIFF = record(
-    {"reference": nullable(SHORT), "max_abs": NUMBER_OR_NULL, "max_rel": NUMBER_OR_NULL, "error": nullable(TEXT), "shapes": free}
+    {
+        "reference": nullable(SHORT),
+        "backend": nullable(choice(("tensorflow", "jax", "torch"), "a Keras backend")),
+        "max_abs": NUMBER_OR_NULL,
+        "max_rel": NUMBER_OR_NULL,
+        "error": nullable(TEXT),
+        "shapes": free,
+        "batches": array(record({"rows": integer(0), "max_abs": NUMBER_OR_NULL, "max_rel": NUMBER_OR_NULL}), 64),
+    }
 )
 RESULT = record(
     {

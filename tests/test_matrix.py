@@ -9,7 +9,7 @@ import pytest
 from packaging.version import Version
 
 from harness.errors import UsageError
-from harness.matrix import Cell, Combination, Matrix, combinations, expand_versions, parse_matrix, select_versions
+from harness.matrix import HOST_PYTHON, Cell, Combination, Matrix, combinations, expand_versions, parse_matrix, select_versions
 
 
 def parse(text: str, path: str = "m.yaml"):
@@ -333,3 +333,35 @@ def test_a_typo_in_an_axis_name_gets_a_did_you_mean():
     with pytest.raises(UsageError) as err:  # a real name without releases for this Python: no guess
         expand_versions(parse("matrix:\n  tensorflow-addons: ['0.23']\n"), combinations(parse("matrix:\n  tensorflow-addons: ['0.23']\n")), lambda n, p: [])
     assert "did you mean" not in str(err.value)
+
+
+def test_a_keras_backend_axis_makes_keras_3_cells_on_each_framework():
+    """keras-backend: [tensorflow, jax, torch] sets KERAS_BACKEND, loads with Keras 3's own API and
+    installs the framework unless the matrix pins it; exclude and include name it like any axis."""
+    m = parse(
+        """
+        matrix:
+          keras: ["3.15.1"]
+          keras-backend: [tensorflow, jax, torch]
+          exclude:
+            - {keras-backend: torch}
+          include:
+            - {keras-backend: jax, jax: "0.7.2"}
+        packages: {tensorflow: tensorflow-cpu}
+        """
+    )
+    cells = expand_versions(m, combinations(m), lambda n, p: [Version("3.15.1"), Version("0.7.2")])
+    by_id = {c.id: c for c in cells}
+    py = f"py{HOST_PYTHON}"
+    assert sorted(by_id) == [f"{py}-keras3.15.1-jax0.7.2-on-jax", f"{py}-keras3.15.1-on-tensorflow"]
+    on_tf = next(c for c in cells if c.backend == "tensorflow")
+    on_jax = next(c for c in cells if c.backend == "jax")
+    assert on_tf.api == "keras" and dict(on_tf.env) == {"KERAS_BACKEND": "tensorflow"}
+    assert on_tf.requirements({"tensorflow": "tensorflow-cpu"}) == ["keras==3.15.1", "tensorflow-cpu"]
+    assert on_jax.requirements({}) == ["keras==3.15.1", "jax==0.7.2"]  # pinned by the include: not added again
+    assert not any(c.backend == "torch" for c in cells)  # excluded
+    with pytest.raises(UsageError, match="unknown Keras backend 'mxnet'"):
+        parse("matrix:\n  keras: ['3.15.1']\n  keras-backend: [mxnet]\n")
+    clash = parse("matrix:\n  keras: ['3.15.1']\n  keras-backend: [jax]\n  api: [tf_keras]\n")
+    with pytest.raises(UsageError, match="load with Keras 3's own API"):
+        expand_versions(clash, combinations(clash), lambda n, p: [Version("3.15.1")])

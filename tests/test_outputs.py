@@ -99,3 +99,27 @@ def test_outputs_are_compared_by_name_and_positions_only_against_a_positional_si
     path = tmp_path / "ref.npz"
     np.savez(path, a, b)  # numpy's own arr_0, arr_1: a user's reference
     assert list(read_named(path)) == ["0", "1"] and close(read_named(path), [a, b], LoadOptions())
+
+
+def test_a_jax_cell_that_answers_differently_from_tensorflow_is_a_mismatch_of_cause_backend(tmp_path):
+    """Keras 3 on jax is compared with Keras 3 on tensorflow, the same release, the same batches."""
+
+    def save(name: str, value: float) -> str:
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, **{"0": np.full((4, 2), value)})
+        return str(path)
+
+    models = [{"name": "m.keras", "keras_version": "3.9.0", "backend": "tensorflow"}]  # saved by a Keras no cell has
+    versions = {"keras": "3.15.1"}
+    results = [
+        CellResult("m.keras", "tf", "loaded", versions={**versions, "keras-backend": "tensorflow"}, outputs=save("tf", 1.0)),
+        CellResult("m.keras", "jax", "loaded", versions={**versions, "keras-backend": "jax"}, outputs=save("jax", 1.4)),
+        CellResult("m.keras", "jax-close", "loaded", versions={**versions, "keras-backend": "jax"}, outputs=save("close", 1.0 + 1e-7)),
+        CellResult("m.keras", "torch-other", "loaded", versions={"keras": "3.14.0", "keras-backend": "torch"}, outputs=save("t", 9.0)),
+    ]
+    tf, jax, close, other = compare_outputs(models, results, LoadOptions())
+    assert tf.status == "loaded" and tf.output_diff is None
+    assert (jax.status, jax.cause) == (MISMATCH, "backend") and abs(jax.output_diff["max_abs"] - 0.4) < 1e-9
+    assert "loads on jax, answers differently from tensorflow in tf" in jax.detail
+    assert close.status == "loaded" and close.output_diff["backend"] == "tensorflow" and close.output_diff["reference"] == "tf"
+    assert other.status == "loaded" and other.output_diff is None  # no tensorflow cell of its Keras release: nothing to compare with

@@ -67,7 +67,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
         keys = ", ".join(
             f"{n} {v}"
             for n, v in row["lock"].items()
-            if n in ("tensorflow", "tensorflow-cpu", "keras", "tf-keras", "tensorflow-addons", "numpy", "h5py", "protobuf")
+            if n in ("tensorflow", "tensorflow-cpu", "keras", "tf-keras", "tensorflow-addons", "jax", "jaxlib", "torch", "numpy", "h5py", "protobuf")
         )
         status = (
             "[green]resolved[/]"

@@ -1,0 +1,53 @@
+"""Keras 3 on every backend, for real: one Keras release on TensorFlow and on JAX (installed
+from PyPI by the cell, no TensorFlow there), the README's example models loaded in both, the
+jax cell's answers compared with the tensorflow cell's, and a custom layer written against
+tf.* diagnosed as TensorFlow-only content. (torch: one cell is left out of CI for now: its
+PyPI wheels bring several GB of CUDA libraries; the README says so.)"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from test_e2e_uv import result, run_harness
+
+pytestmark = pytest.mark.e2e
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TF, JAX = "py3.11-keras3.15.1-on-tensorflow", "py3.11-keras3.15.1-on-jax"
+
+
+def test_the_same_keras_on_tensorflow_and_jax(tmp_path, monkeypatch, harness_cache):
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("dense.h5", "dense_keras3.keras", "residual_block_keras3.keras"):
+        shutil.copy(EXAMPLES / "models" / name, models / name)
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(
+        "matrix:\n  python: ['3.11']\n  keras: ['3.15.1']\n  keras-backend: [tensorflow, jax]\n"
+        f"packages: {{tensorflow: tensorflow-cpu}}\nload: {{inference: true, custom_objects: {EXAMPLES / 'custom_objects.py'}}}\n"
+    )
+    code = run_harness(monkeypatch, harness_cache, str(matrix), *map(str, sorted(models.iterdir())), "-o", str(tmp_path / "out"))
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert code == 1
+    assert [c["id"] for c in doc["cells"]] == [TF, JAX]
+    on_jax = result(doc, "dense.h5", JAX)
+    assert on_jax["versions"]["keras-backend"] == "jax" and on_jax["versions"]["keras"] == "3.15.1" and "jax" in on_jax["versions"]
+    assert not {"tensorflow", "tensorflow-cpu"} & set(on_jax["versions"])  # the jax cell has no TensorFlow at all
+    assert result(doc, "dense.h5", TF)["versions"]["keras-backend"] == "tensorflow"
+
+    # a Keras 2 file and a Keras 3 file load on jax and answer as on tensorflow, the same batches
+    for name in ("dense.h5", "dense_keras3.keras"):
+        r = result(doc, name, JAX)
+        assert r["status"] == "loaded", r
+        assert r["output_diff"]["reference"] == TF and r["output_diff"]["max_abs"] < 1e-5, r["output_diff"]
+    assert result(doc, "dense.h5", JAX)["output_diff"]["backend"] == "tensorflow"
+
+    # the custom layer is written against tf.*: TensorFlow-only content on jax, said so, with what to change
+    tf_only = result(doc, "residual_block_keras3.keras", JAX)
+    assert (tf_only["status"], tf_only["cause"]) == ("load-error", "backend")
+    assert "imports tensorflow" in tf_only["fix"] and "keras.ops" in tf_only["fix"]
+    assert result(doc, "residual_block_keras3.keras", TF)["status"] == "loaded-after-fix"
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "on-jax" in md and "cause: backend" in md
