@@ -853,15 +853,25 @@ def classify(name: str, module: str | None) -> str:
     return "builtin" if short in keras_builtins() and package in ("", "Custom", "keras") else "custom"
 
 
+TENSORFLOW_ONLY = {  # classes whose layer exists for the TensorFlow backend alone
+    "TFSMLayer": "TFSMLayer (a TensorFlow SavedModel called as a layer): Keras 3 runs it on the tensorflow backend only",
+    "TFOpLambda": "TFOpLambda (tf.* calls Keras 2 recorded as layers): only tf.keras / tf-keras rebuilds them, never Keras 3 on any backend",
+    "SlicingOpLambda": "SlicingOpLambda (tensor slicing Keras 2 recorded as a layer): only tf.keras / tf-keras rebuilds it",
+}
+
+
 def risks(classes: list[dict[str, Any]], code: int = 0) -> tuple[str, ...]:
+    found: list[str] = []
     lambdas = [c["where"] for c in classes if c["kind"] == "lambda"]
     if lambdas:
-        return (
-            f"{len(lambdas)} Lambda layer(s) ({', '.join(lambdas[:3])}): Python code stored in the file runs when it is loaded; load it only in a sandbox",
+        found.append(
+            f"{len(lambdas)} Lambda layer(s) ({', '.join(lambdas[:3])}): Python code stored in the file runs when it is loaded; load it only in a sandbox"
         )
-    if code:
-        return (f"{code} function(s) stored as Python code: it runs when the file is loaded; load it only in a sandbox",)
-    return ()
+    elif code:
+        found.append(f"{code} function(s) stored as Python code: it runs when the file is loaded; load it only in a sandbox")
+    for name in sorted({c["name"] for c in classes} & set(TENSORFLOW_ONLY)):
+        found.append(f"TensorFlow-only content: {TENSORFLOW_ONLY[name]}")
+    return tuple(found)
 
 
 # --------------------------------------------------------------------------- configs and rewritten files (harness migrate)

@@ -253,3 +253,16 @@ def test_a_keras_archive_is_read_in_place_not_inflated_into_memory(tmp_path):
     info = inspect_model(MODELS / "residual_block_keras3.keras")
     assert zipfile.ZipFile(MODELS / "residual_block_keras3.keras").getinfo("model.weights.h5").compress_type == zipfile.ZIP_STORED
     assert info.names("custom") == ["ResidualBlock"] and not info.doubts
+
+
+def test_tensorflow_only_content_is_flagged_before_any_cell_runs():
+    """A TFOpLambda (tf.* calls Keras 2 recorded as layers) or a TFSMLayer loads on the tensorflow
+    backend at most: said by the static reader, with the Lambda risk kept beside it."""
+    from harness.modelread import class_ref, risks
+
+    classes = [class_ref("TFOpLambda", "builtin", "tf.math.add"), class_ref("Dense", "builtin", "dense")]
+    [said] = risks(classes)
+    assert said.startswith("TensorFlow-only content: TFOpLambda") and "never Keras 3" in said
+    both = risks([*classes, class_ref("lambda", "lambda", "lambda_1"), class_ref("TFSMLayer", "builtin", "tfsm")])
+    assert len(both) == 3 and "Lambda layer" in both[0] and "TFSMLayer" in both[2]
+    assert risks([class_ref("Dense", "builtin", "dense")]) == ()
