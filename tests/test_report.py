@@ -71,6 +71,19 @@ def test_a_broken_environment_is_not_counted_against_the_model():
     assert broken_cells(doc) == {"py3.11-tensorflow2.14.0": "TypeError"}
 
 
+def test_markdown_opens_on_the_overview_with_broken_environments_said_as_such(tmp_path):
+    doc = load_results(SAMPLE)
+    write_reports(doc, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    head = md.split("\n## `")[0]  # before the first model's section
+    assert "## Every model in every environment" in head
+    rows = [line for line in head.splitlines() if line.startswith("| `")]
+    assert [r.split("`")[1] for r in rows] == [m["name"] for m in doc["models"]]
+    assert all(r.count("|") == len(doc["cells"]) + 2 for r in rows)
+    broken = [line for line in head.splitlines() if "environment broken" in line]
+    assert len(broken) == 2 and "not counted against the models" in broken[0]
+
+
 def test_markdown_junit_and_html_from_a_real_run(tmp_path):
     doc = load_results(SAMPLE)
     write_reports(doc, tmp_path)

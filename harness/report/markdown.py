@@ -12,6 +12,7 @@ from . import summary
 ICONS = {
     "loaded": "✅",
     "loaded-after-fix": "🔧",
+    "loaded-output-mismatch": "🔀",
     "load-error": "❌",
     "import-error": "💥",
     "unresolvable": "⛔",
@@ -52,6 +53,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     runs = (doc.get("history") or {}).get("runs") or []
     grouped = summary.results_by_model(doc)
     cells = summary.cells_by_id(doc)
+    lines += overview(doc, grouped)
     for model in doc.get("models", []):
         results = grouped.get(model["name"], [])
         lines += [f"## {code(model['name'])}", "", f"**{md(summary.boundary(doc, model['name'], results))}**", "", summary.count_text(results), ""]
@@ -93,3 +95,29 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     footer = f"harness {doc.get('harness_version')} · backend {run.get('backend')} · started {run.get('started')}"
     lines += [f"<sub>{md(footer)}</sub>", ""]
     return "\n".join(lines)
+
+
+OVERVIEW_CELLS = 60  # more columns than a page shows: report.html's overview scrolls, a Markdown table would not
+
+
+def overview(doc: Mapping[str, Any], grouped: Mapping[str, list[Mapping[str, Any]]]) -> list[str]:
+    """The first section: every model against every cell (by number), broken environments said
+    as environments, not counted against the models."""
+    ids = [c["id"] for c in doc.get("cells", []) if any(r["cell"] == c["id"] for r in doc.get("results", []))]
+    if not ids or not doc.get("models"):
+        return []
+    broken = summary.broken_cells(doc)
+    lines = ["## Every model in every environment", ""]
+    if len(ids) > OVERVIEW_CELLS:
+        return [*lines, f"{len(ids)} cells: more than one table shows; report.html's overview has them all.", ""]
+    lines += ["| Model | " + " | ".join(str(n) for n in range(1, len(ids) + 1)) + " |", "|---|" + "---|" * len(ids)]
+    for model in doc["models"]:
+        at = {r["cell"]: r for r in grouped.get(model["name"], [])}
+        marks = [ICONS.get(at[c]["status"], "?") if c in at else " " for c in ids]
+        lines.append(f"| {code(model['name'])} | " + " | ".join(marks) + " |")
+    lines.append("")
+    for n, cell in enumerate(ids, 1):
+        note = f" — environment broken ({md(broken[cell].split(' → ')[-1])}): the framework does not import; not counted against the models" if cell in broken else ""
+        lines.append(f"{n}. {code(cell)}{note}")
+    legend = " · ".join(f"{ICONS[s]} {s}" for s in ICONS if any(r["status"] == s for r in doc.get("results", [])))
+    return [*lines, "", legend, ""]
