@@ -27,6 +27,7 @@ from typing import Any
 
 from .diagnose import FAILED, NOT_TRIED, exception_type
 from .errors import UsageError
+from .outcomes import broken_environments
 
 FAIL_ON = ("regression", "any", "attribute-error", "none")
 BASELINE_SCHEMA = "harness-baseline"
@@ -133,8 +134,7 @@ def evaluate(
         reason = "--fail-on none: the exit code ignores load failures"
     elif counted:
         # a cell whose framework never imported is one broken environment, not a failure of every model in it
-        broken = {r["cell"] for r in results if r["status"] == "import-error"}
-        broken = {c for c in broken if all(r["status"] == "import-error" for r in results if r["cell"] == c)}
+        broken = broken_environments(list(results))
         models = [r for r in counted if r["cell"] not in broken]
         cells = len({r["cell"] for r in models})
         parts = [f"{len(models)} {one if len(models) == 1 else many} in {cells} cell{'s' if cells != 1 else ''}"] if models else []

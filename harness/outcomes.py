@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 Status = Literal[
     "loaded",
@@ -32,3 +32,16 @@ CAUSES: tuple[Cause, ...] = get_args(Cause)
 FAILED: tuple[Status, ...] = ("loaded-output-mismatch", "load-error", "import-error", "timeout", "crash")
 LOADS: tuple[Status, ...] = ("loaded", "loaded-after-fix")
 NOT_TRIED: tuple[Status, ...] = ("unresolvable", "skipped", "infra-error")
+
+STATIC_CAUSES = ("corrupt-file",)  # decided from the file before any cell: says nothing about an environment
+
+
+def broken_environments(results: list[dict[str, Any]] | tuple[Any, ...]) -> set[str]:
+    """Cells where the framework never imported: every result that ran there is import-error
+    (results decided from the file alone, a corrupt one, do not count either way)."""
+    seen: dict[str, list[str]] = {}
+    for r in results:
+        if r.get("cause") in STATIC_CAUSES and r.get("status") != "import-error":
+            continue
+        seen.setdefault(str(r.get("cell")), []).append(str(r.get("status")))
+    return {cell for cell, statuses in seen.items() if statuses and all(s == "import-error" for s in statuses)}

@@ -32,7 +32,8 @@ def _first_line(text: Any) -> str:
 def _masker(versions: Mapping[str, Any], pins: Mapping[str, Any]) -> Any:
     """Replace each resolved (not pinned) version in a text by '<package>'; a package may
     map to one version or to several (a report spans cells)."""
-    pairs = [(v, k) for k, vs in versions.items() for v in ([vs] if isinstance(vs, str) else sorted(vs))]
+    # versions only: the backend a Keras 3 cell ran on ("tensorflow") is a name, never masked
+    pairs = [(v, k) for k, vs in versions.items() if k != "keras-backend" for v in ([vs] if isinstance(vs, str) else sorted(vs))]
     pinned = {str(v) for v in pins.values() if v}
     swaps = sorted(((v, f"<{k}>") for v, k in pairs if v and v not in pinned and len(v) >= 3), key=lambda s: (-len(s[0]), s))
 

@@ -111,8 +111,11 @@ def test_report_md_and_the_step_summary_hold_no_markup_of_the_model(hostile_run)
         html = render(text)
         assert "<img" not in html and "<script" not in html and "<a " not in html and "\x1b" not in text
         assert "&lt;img src=x onerror=alert(1)&gt;" in html and "&lt;script&gt;" in html  # shown, as text
-        rows = [line for line in text.splitlines() if line.startswith("| `") or line.startswith("| ``")]
+        overview, _, sections = text.partition("\n## `")  # the overview's grid (one column per cell), then each model's table
+        rows = [line for line in sections.splitlines() if line.startswith("| `") or line.startswith("| ``")]
         assert rows and all(len(re.findall(r"(?<!\\)\|", row)) == 6 for row in rows)  # five cells a row: no pipe broke out
+        grid = [line for line in overview.splitlines() if line.startswith("| `") or line.startswith("| ``")]
+        assert len(grid) == 1 and len(re.findall(r"(?<!\\)\|", grid[0])) == 3 + 2  # the model's name and its three cells
 
 
 def test_junit_xml_parses_with_every_reader(hostile_run):

@@ -152,16 +152,17 @@ def _cells_text(ids: Sequence[str]) -> str:
 
 
 def broken_cells(doc: Doc) -> dict[str, str]:
-    """{cell id: what its environment raised} for cells where the framework never imported (every
-    result import-error): environments, not model failures."""
-    seen: dict[str, list[Result]] = {}
-    for r in doc.get("results", []):
-        seen.setdefault(r["cell"], []).append(r)
-    return {
-        cell: exception_label(results[0]) or "import-error"
-        for cell, results in seen.items()
-        if results and all(r["status"] == BROKEN for r in results)
-    }
+    """{cell id: what its environment raised} for cells where the framework never imported
+    (outcomes.broken_environments): environments, not model failures."""
+    from ..outcomes import broken_environments
+
+    results = list(doc.get("results", []))
+    broken = broken_environments(results)
+    first: dict[str, str] = {}
+    for r in results:
+        if r["cell"] in broken and r["status"] == BROKEN:
+            first.setdefault(r["cell"], exception_label(r) or "import-error")
+    return first
 
 
 def _variant(cell: Mapping[str, Any], axis: str | None) -> tuple[Any, ...]:
