@@ -70,3 +70,50 @@ def test_published_files_on_jax_and_a_savedmodel_that_only_tensorflow_reads(tmp_
     serving = {a["fix"]: a for a in nmp["attempts"]}
     assert "only currently supported with the TensorFlow backend" in serving["TFSMLayer"]["message"]
     assert "tf-keras" not in nmp["fix"]  # no advice that needs TensorFlow in a cell that has none
+
+
+KERAS_ONLY_OBJECTS = '''
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="harness_examples")
+class Scale(keras.layers.Layer):
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1],), initializer="random_normal", name="w")
+        self.b = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="b")
+
+    def call(self, x):
+        return ops.add(ops.multiply(x, self.w), self.b)
+
+
+CUSTOM_OBJECTS = {"harness_examples>Scale": Scale}
+'''
+
+
+def test_files_saved_on_jax_load_on_tensorflow_and_back(tmp_path, monkeypatch, harness_cache):
+    """examples/build_keras3.py saves a Functional model, a custom layer written with keras.ops
+    and a Lambda model on each backend (harness crossload runs it in each cell); each file loads
+    on the other backend: the custom layer with a keras-only custom objects module, the Lambda
+    with safe_mode=False for a trusted file, never with TensorFlow in the jax cell."""
+    from harness import cli
+
+    objects = tmp_path / "objects.py"
+    objects.write_text(KERAS_ONLY_OBJECTS)
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(
+        f"matrix:\n  python: ['3.11']\n  keras: ['3.15.1']\n  keras-backend: [tensorflow, jax]\nload: {{custom_objects: {objects}}}\n"
+        "packages: {tensorflow: tensorflow-cpu}\n"
+    )
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(harness_cache))
+    build = EXAMPLES / "build_keras3.py"
+    assert cli.main(["crossload", str(matrix), "--build", str(build), "-o", str(tmp_path / "out"), "--trust-models"]) == 0
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    expected = {"functional.keras": (None,), "custom_ops.keras": ("custom_objects",), "lambda.keras": ("safe_mode=False",)}
+    seen = set()
+    for r in doc["results"]:
+        name, saved_by = r["model"].split("@")
+        assert r["status"] in ("loaded", "loaded-after-fix") and r.get("fix_worked") in expected[name], r
+        seen.add((name, saved_by, r["cell"]))
+    assert len(seen) == 3 * 2 * 2  # every file, saved on each backend, loaded on each
+    assert "on-jax" in (tmp_path / "out" / "crossload.md").read_text()

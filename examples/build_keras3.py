@@ -1,0 +1,38 @@
+"""A build script for `harness crossload` on Keras 3 backends: the same three models saved
+by whichever backend the cell runs (KERAS_BACKEND), to load on every other backend.
+
+    harness crossload matrices/keras3-backends.yaml --build examples/build_keras3.py
+
+It imports `keras` only: a Functional model, a custom layer written with keras.ops (which
+runs on every backend) and registered for serialization, and a model with a Lambda (its
+Python code is stored in the file, so loading it needs safe_mode=False: --trust-models).
+"""
+
+import os
+import sys
+
+import keras
+from keras import ops
+
+out = sys.argv[1]
+keras.utils.set_random_seed(0)
+
+
+@keras.saving.register_keras_serializable(package="harness_examples")
+class Scale(keras.layers.Layer):
+    """y = x * w + b with a learned scale: keras.ops only."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1],), initializer="random_normal", name="w")
+        self.b = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="b")
+
+    def call(self, x):
+        return ops.add(ops.multiply(x, self.w), self.b)
+
+
+inputs = keras.Input(shape=(6,))
+hidden = keras.layers.Dense(8, activation="relu")(inputs)
+keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden)).save(os.path.join(out, "functional.keras"))
+keras.Model(inputs, keras.layers.Dense(2)(Scale()(hidden))).save(os.path.join(out, "custom_ops.keras"))
+doubled = keras.layers.Lambda(lambda x: x * 2.0)(hidden)
+keras.Model(inputs, keras.layers.Dense(2)(doubled)).save(os.path.join(out, "lambda.keras"))
