@@ -17,7 +17,7 @@ from typing import Any
 
 from .matrix import Cell
 from .modelfile import ModelInfo, partial_note
-from .outcomes import CAUSES, FAILED, LOADS, NOT_TRIED, STATUSES, Cause, Status
+from .outcomes import CAUSES, FAILED, KERAS_BACKEND, LOADS, NOT_TRIED, STATUSES, Cause, Status
 from .probe import RESCUES, blocker
 from .rules import (
     _NUMPY_ABI,
@@ -133,9 +133,6 @@ class ProbeOutcome:
     stderr: str = ""
     timed_out: bool = False
     seconds: float = 0.0
-
-
-KERAS_BACKEND = "keras-backend"  # in a result's versions: the backend Keras 3 ran on (tensorflow, jax, torch)
 
 
 def diagnose(cell: Cell, info: ModelInfo, model_key: str, outcome: ProbeOutcome) -> CellResult:
@@ -282,15 +279,6 @@ def _load_outcome(
         cause, fix = unimported  # "pass custom_objects" is what was done: why it could not help is the finding
     if not worked:
         fix = with_serving(fix, attempts, versions)
-    backend = versions.get(KERAS_BACKEND)
-    if not worked and backend in ("jax", "torch") and info.format == "savedmodel":
-        # TensorFlow's own format: neither load_model nor TFSMLayer (which needs TensorFlow) reaches it off tensorflow
-        cause = "backend"
-        fix = (
-            f"a SavedModel is TensorFlow's own format: Keras 3 on {backend} can neither load it nor call its signature "
-            "(TFSMLayer needs TensorFlow): load it on the tensorflow backend, or save it once as .keras from an environment "
-            "that loads it (harness migrate does, and proves the copy)"
-        )
     return CellResult(
         **extra,
         status="loaded-after-fix" if worked else "load-error",

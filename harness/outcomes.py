@@ -27,6 +27,7 @@ Cause = Literal[
     "environment",
     "unknown",
 ]
+KERAS_BACKEND = "keras-backend"  # in a result's versions: the backend Keras 3 ran on (tensorflow, jax, torch)
 STATUSES: tuple[Status, ...] = get_args(Status)  # in report order
 CAUSES: tuple[Cause, ...] = get_args(Cause)
 FAILED: tuple[Status, ...] = ("loaded-output-mismatch", "load-error", "import-error", "timeout", "crash")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from . import memo
 from .diagnose import CellResult, Status
 from .matrix import LoadOptions
+from .outcomes import KERAS_BACKEND as BACKEND  # the backend a Keras 3 cell ran on, in its versions
 from .probe import natural_key
 
 if TYPE_CHECKING:  # numpy is imported where arrays are read: a run without inference never needs it
@@ -160,9 +161,6 @@ def compare_outputs(models: Sequence[Mapping[str, Any]], results: Sequence[CellR
                 compared[n] = _repair_compared(r, original, load)
     _compare_backends(results, compared, load)
     return [compared.get(n, r) for n, r in enumerate(results)]
-
-
-BACKEND = "keras-backend"  # diagnose.KERAS_BACKEND: the backend a Keras 3 cell ran on
 
 
 def _compare_backends(results: Sequence[CellResult], compared: dict[int, CellResult], load: LoadOptions) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from .matrix import Cell
 from .modelfile import ModelInfo, keras_builtins, partial_note
-from .outcomes import Cause
+from .outcomes import KERAS_BACKEND, Cause
 from .probe import AS_H5, COMPILE, CUSTOM, REPAIRED, RESCUES, UNSAFE
 
 Answer = tuple[Cause, str | None, str]  # (cause, missing name, fix)
@@ -535,6 +535,22 @@ def optimizer_argument(s: Seen) -> Answer | None:
     )
 
 
+def savedmodel_off_tensorflow(s: Seen) -> Answer | None:
+    """A SavedModel in Keras 3 on jax or torch: "File format not supported" from load_model, and
+    TFSMLayer raises "The TFSMLayer is only currently supported with the TensorFlow backend."
+    (Keras 3.15.1 on jax): TensorFlow's own format, with advice that needs no TensorFlow there."""
+    backend = s.versions.get(KERAS_BACKEND)
+    if backend not in ("jax", "torch") or s.info.format != "savedmodel" or s.worked:
+        return None
+    return (
+        "backend",
+        None,
+        f"a SavedModel is TensorFlow's own format: Keras 3 on {backend} can neither load it nor call its signature "
+        "(TFSMLayer needs TensorFlow): load it on the tensorflow backend, or save it once as .keras from an environment "
+        "that loads it (harness migrate does, and proves the copy)",
+    )
+
+
 def format_not_read(s: Seen) -> Answer | None:
     """ "File format not supported: filepath=..." (Keras 3 and a SavedModel or another format);
     "parent module ... cannot be imported" (a .keras module path this Keras lacks)."""
@@ -592,6 +608,7 @@ def other_major(s: Seen) -> Answer | None:
 
 
 RULES: tuple[Callable[[Seen], Answer | None], ...] = (
+    savedmodel_off_tensorflow,  # first: off tensorflow, no other rule's advice (tf-keras, TFSMLayer) can be followed
     damaged,
     weights_only,
     numpy_removed,

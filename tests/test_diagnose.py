@@ -668,3 +668,25 @@ def test_a_nested_model_whose_one_output_a_later_keras_3_reads_as_two_tensors():
     # the Keras that wrote it raising it is the model's own bug, not a reading difference: no such advice
     same = diagnose(K3_CELL, info_of("c.keras", "keras", "3.15.1"), "m0", ProbeOutcome(probe({"attempts": attempts[:1]}, versions=K3_VERSIONS)))
     assert "output_layers bare" not in (same.fix or "")
+
+
+def test_a_savedmodel_on_keras_3_over_jax_is_tensorflow_only_content():
+    """Keras 3.15.1 on jax (real messages): load_model refuses the format, TFSMLayer says it needs
+    the TensorFlow backend. The rules answer `backend`, with no advice that needs TensorFlow, and the
+    fix says what the serving attempts raised; on tensorflow the same file keeps its usual answer."""
+    refused = failed("ValueError", "File format not supported: filepath=nmp. Keras 3 only supports V3 `.keras` files and legacy H5 format files")
+    tfsm = failed("NotImplementedError", "The TFSMLayer is only currently supported with the TensorFlow backend.")
+    model = {
+        "attempts": [
+            {"fix": None, "ok": False, "error": refused},
+            {"fix": "TFSMLayer", "ok": False, "serving": True, "error": tfsm},
+        ]
+    }
+    info = info_of("nmp", "savedmodel", "2.4.0")
+    cell = Cell(python="3.11", pins=(("keras", "3.15.1"),), env=(("KERAS_BACKEND", "jax"),), api="keras")
+    jax = diagnose(cell, info, "m0", ProbeOutcome(probe(model, {"ok": True, "seconds": 3.0, "backend": "jax"}, {"keras": "3.15.1", "jax": "0.10.2"})))
+    assert (jax.status, jax.cause, jax.versions["keras-backend"]) == ("load-error", "backend", "jax")
+    assert jax.fix.startswith("a SavedModel is TensorFlow's own format: Keras 3 on jax") and "tf-keras" not in jax.fix
+    assert "only currently supported with the TensorFlow backend" in jax.fix
+    on_tf = diagnose(K3_CELL, info, "m0", ProbeOutcome(probe(model, None, K3_VERSIONS)))
+    assert on_tf.cause == "version-mismatch"
