@@ -121,5 +121,6 @@ def test_a_jax_cell_that_answers_differently_from_tensorflow_is_a_mismatch_of_ca
     assert tf.status == "loaded" and tf.output_diff is None
     assert (jax.status, jax.cause) == (MISMATCH, "backend") and abs(jax.output_diff["max_abs"] - 0.4) < 1e-9
     assert "loads on jax, answers differently from tensorflow in tf" in jax.detail
+    assert "(not tried: a change to your model)" in jax.fix and "(proven: it loads in tf, this run" in jax.fix
     assert close.status == "loaded" and close.output_diff["backend"] == "tensorflow" and close.output_diff["reference"] == "tf"
     assert other.status == "loaded" and other.output_diff is None  # no tensorflow cell of its Keras release: nothing to compare with
