@@ -199,7 +199,7 @@ def _compare_backends(results: Sequence[CellResult], compared: dict[int, CellRes
             cause="backend",
             detail=f"loads on {backend}, answers differently from tensorflow in {twin.cell} ({where}; atol {load.atol}, rtol {load.rtol})",
             fix=f"the model computes differently on {backend}: look for a layer or op whose {backend} implementation differs "
-            "(a custom layer written with tf.* rather than keras.ops, a dtype policy; not tried: a change to your model), or load it "
+            "(a custom layer written with tf.* rather than keras.ops, a dtype policy) (not tried: a change to your model), or load it "
             f"on the tensorflow backend (proven: it loads in {twin.cell}, this run, whose answers are the ones compared with)",
         )
 
