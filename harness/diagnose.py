@@ -33,6 +33,7 @@ from .rules import (
     _tf_version,
     _unknown_name,
     first_line,
+    legacy_advice,
     load_cause,
     options,
     serving_answered,
@@ -427,7 +428,8 @@ def _failed_fix(attempts: list[Mapping[str, Any]], info: ModelInfo, versions: Ma
             f"with your custom objects the load still fails ({shown}): their code was written for Keras {written_for} "
             f"and this is keras {versions.get('keras', env_major)}; "
             + (
-                "load with tf-keras and TF_USE_LEGACY_KERAS=1 (--try-fixes tries it), or port the layer to Keras 3"
+                legacy_advice(versions.get(KERAS_BACKEND) if versions.get(KERAS_BACKEND) in ("jax", "torch") else None)
+                + ", or port the layer to Keras 3"
                 if env_major >= 3
                 else "port the layer back to Keras 2, or load with tensorflow>=2.16"
             ),

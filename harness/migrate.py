@@ -47,7 +47,7 @@ from .escape import markdown as md
 from .escape import markdown_code as code
 from .escape import visible
 from .inspection import assemble, inspect_model, read_configs, write_repaired
-from .matrix import Cell, LoadOptions, parse_matrix
+from .matrix import KERAS_BACKENDS, Cell, LoadOptions, parse_matrix
 from .memo import remember
 from .modelfile import ModelInfo, file_sha256
 from .outputs import batch_rows, close, differences, read_named
@@ -76,7 +76,13 @@ class Environment:
     lock: str
 
     def record(self) -> dict[str, Any]:
-        return {"spec": self.spec, "cell": self.cell.id, "pins": dict(self.cell.pins), "lock": self.lock.split()}
+        return {
+            "spec": self.spec,
+            "cell": self.cell.id,
+            "pins": dict(self.cell.pins),
+            "keras_backend": self.cell.backend,  # Keras 3's backend the cell sets (None: the cell does not set one)
+            "lock": self.lock.split(),
+        }
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,8 @@ class Migration:
 
 
 def parse_spec(spec: str) -> dict[str, str]:
-    """`tensorflow==2.21.0,tf-keras==2.16.0` or a release line `2.21` -> {axis: version}."""
+    """`tensorflow==2.21.0,tf-keras==2.16.0` or a release line `2.21` -> {axis: version}; a Keras 3
+    backend is a pin too (`keras==3.15.1,keras-backend==jax`: the matrix's keras-backend axis)."""
     pins: dict[str, str] = {}
     for part in (p.strip() for p in spec.split(",")):
         if not part:
@@ -161,7 +168,29 @@ def parse_spec(spec: str) -> dict[str, str]:
         pins[name.strip()] = version.strip()
     if not pins:
         raise UsageError(f"--to/--from '{spec}': empty; e.g. --to tensorflow==2.21.0")
+    backend = pins.get(BACKEND_AXIS)
+    if backend is not None and backend not in KERAS_BACKENDS:
+        raise UsageError(f"--to/--from '{spec}': unknown Keras backend '{backend}' (use one of: {', '.join(KERAS_BACKENDS)})")
     return pins
+
+
+BACKEND_AXIS = "keras-backend"
+
+
+def with_backend(spec: str, backend: str | None) -> str:
+    """--to SPEC with --keras-backend NAME: the spec naming it (`...,keras-backend==jax`); a spec that
+    names another already is a usage error, not a silent choice between them."""
+    if not backend:
+        return spec
+    named = parse_spec(spec).get(BACKEND_AXIS)
+    if named not in (None, backend):
+        raise UsageError(f"--to '{spec}' names keras-backend {named}, --keras-backend {backend}: give one")
+    return spec if named else f"{spec},{BACKEND_AXIS}=={backend}"
+
+
+def spec_backend(spec: str) -> str | None:
+    """The Keras backend a spec names, if it names one."""
+    return parse_spec(spec).get(BACKEND_AXIS)
 
 
 # The tensorflow-addons release for a TensorFlow 2 minor (its own compatibility table; it ended at 2.15).
@@ -212,8 +241,11 @@ def environment(spec: str, packages: Mapping[str, str], index: PackageIndex, pyt
     """SPEC as one cell: expanded against the index as a matrix would be, then locked by uv."""
     pins = parse_spec(spec)
     axes = {name: [version] for name, version in pins.items()}
-    if "tensorflow" not in axes:
+    backend = pins.get(BACKEND_AXIS)
+    if backend in (None, "tensorflow") and "tensorflow" not in axes:
         axes["tensorflow"] = ["latest"]  # keras 3 alone: with the newest TensorFlow
+    elif backend not in (None, "tensorflow"):
+        axes.setdefault("keras", ["latest"])  # jax or torch: Keras 3 and that framework, no TensorFlow unless named
     text = json.dumps({"name": "migrate", "matrix": {**({"python": [python]} if python else {}), **axes}, "packages": dict(packages)})
     matrix = parse_matrix(text, f"<{spec}>")
     cells = expand_cells(matrix, index)
@@ -498,7 +530,10 @@ def migrate(
     else:
         skipped.append(f"bridge re-save: {why_not}")
     rescue: tuple[str, ...] = ()
-    if info.format == "savedmodel":  # last: inference only
+    off_tensorflow = dst.cell.backend not in (None, "tensorflow")
+    if info.format == "savedmodel" and off_tensorflow:
+        skipped.append(f"SavedModel rescue: TFSMLayer and tf.saved_model need the TensorFlow backend, the target runs Keras on {dst.cell.backend}")
+    elif info.format == "savedmodel":  # last: inference only
         found.append(Candidate("SavedModel rescue", Path(info.path), notes=RESCUE_NOTES))
         infos.append(replace(info, name=f"{len(infos)}-rescue"))
         rescue = (infos[-1].name,)
@@ -878,7 +913,13 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
             "## How to load it",
             "",
             "```python",
-            _load_line(doc["migrated"], chosen["loaded_with"], bool(doc.get("custom_objects")), _input_names(doc.get("input"))),
+            _load_line(
+                doc["migrated"],
+                chosen["loaded_with"],
+                bool(doc.get("custom_objects")),
+                _input_names(doc.get("input")),
+                str(target.get("keras_backend") or ""),
+            ),
             "```",
             "",
         ]
@@ -941,12 +982,13 @@ def _input_names(spec: Any) -> list[str]:
     return [str(i.get("name")) for i in spec if isinstance(i, Mapping)] if isinstance(spec, list) else []
 
 
-def _load_line(file: str, fix: str | None, custom_objects: bool = False, inputs: Sequence[str] = ()) -> str:
+def _load_line(file: str, fix: str | None, custom_objects: bool = False, inputs: Sequence[str] = (), keras_backend: str = "") -> str:
     """How to load the migrated file, runnable as it stands once `inputs` holds a batch (one
     array; a dict by input name for several): as the proving attempt did (the probe's
     safe_mode=False attempt passes the custom objects when there are some). The file's name is
     a Python literal (repr, controls shown): a name cannot end the string and run code of its
-    own when pasted. tests/test_e2e_migrate.py runs it for every strategy."""
+    own when pasted. A target on another Keras backend sets KERAS_BACKEND before keras is
+    imported, as the cell did. tests/test_e2e_migrate.py runs it for every strategy."""
     literal = repr(visible(file)).replace("`", "\\x60")  # a backtick run could close the Markdown fence it stands in
     several = len(inputs) > 1
     names = ", ".join(repr(visible(n))[:80].replace("`", "\\x60") for n in inputs[:8])
@@ -967,6 +1009,8 @@ def _load_line(file: str, fix: str | None, custom_objects: bool = False, inputs:
             ]
         )
     lines, args = ["import keras", ""], [literal]
+    if keras_backend in KERAS_BACKENDS and keras_backend != "tensorflow":  # the name is checked: the document is read back
+        lines = ["import os", "", f'os.environ["KERAS_BACKEND"] = "{keras_backend}"  # before keras is imported', "import keras", ""]
     done = options(fix)  # the probe's chain joins what the load needed: "custom_objects+safe_mode=False"
     if "custom_objects" in done or ("safe_mode=False" in done and custom_objects):
         lines.append("from custom_objects import CUSTOM_OBJECTS  # your custom objects, as for the original file")

@@ -126,6 +126,11 @@ class Seen:
         return _env_keras_major(self.cell, self.versions)
 
     @property
+    def backend(self) -> str | None:
+        """jax or torch when Keras 3 runs there (no TensorFlow, so no tf-keras); None on tensorflow."""
+        return _off_tensorflow(self.versions)
+
+    @property
     def saved(self) -> str:
         return f"Keras {self.info.keras_version}" if self.info.keras_version else "another Keras"
 
@@ -377,8 +382,7 @@ def addons(s: Seen) -> Answer | None:
         return (
             "missing-dependency",
             names[0],
-            "tensorflow-addons has no Keras 3 support: load with tf-keras and TF_USE_LEGACY_KERAS=1, or replace the layer with its "
-            "Keras equivalent" + renamed,
+            "tensorflow-addons has no Keras 3 support: " + legacy_advice(s.backend) + ", or replace the layer with its Keras equivalent" + renamed,
         )
     return "missing-dependency", names[0], _addons_fix(s.tf) + renamed
 
@@ -391,7 +395,7 @@ def hub_layer(s: Seen) -> Answer | None:
         "missing-dependency",
         "tensorflow_hub",
         "KerasLayer comes from tensorflow-hub: install it and pass custom_objects={'KerasLayer': hub.KerasLayer}"
-        + ("; tensorflow-hub's layer is Keras 2 only: load with tf-keras and TF_USE_LEGACY_KERAS=1" if (s.env_major or 0) >= 3 else ""),
+        + ("; tensorflow-hub's layer is Keras 2 only: " + legacy_advice(s.backend, tried=False) if (s.env_major or 0) >= 3 else ""),
     )
 
 
@@ -454,7 +458,7 @@ def dtype_policy(s: Seen) -> Answer | None:
         "version-mismatch",
         s.name or "Policy",
         f"the file stores a mixed-precision policy of {s.saved} (a Keras class, not a custom object), which {s.here} cannot read: "
-        + _format_fix(s.info, s.env_major),
+        + _format_fix(s.info, s.env_major, s.backend),
     )
 
 
@@ -507,7 +511,7 @@ def unrecognized_arguments(s: Seen) -> Answer | None:
     return (
         "version-mismatch",
         None,
-        f"{layer}'s config has {keys}, which {s.here} does not accept; " + _direction_fix(s.info, s.env_major, s.keras, s.loader),
+        f"{layer}'s config has {keys}, which {s.here} does not accept; " + _direction_fix(s.info, s.env_major, s.keras, s.loader, s.backend),
     )
 
 
@@ -518,7 +522,7 @@ def slash_in_name(s: Seen) -> Answer | None:
     return (
         "version-mismatch",
         None,
-        f"a layer name of {s.saved} contains '/', which Keras 3 refuses: load with tf-keras and TF_USE_LEGACY_KERAS=1 (--try-fixes tries it)",
+        f"a layer name of {s.saved} contains '/', which Keras 3 refuses: " + legacy_advice(s.backend),
     )
 
 
@@ -555,7 +559,7 @@ def format_not_read(s: Seen) -> Answer | None:
     """ "File format not supported: filepath=..." (Keras 3 and a SavedModel or another format);
     "parent module ... cannot be imported" (a .keras module path this Keras lacks)."""
     if ("parent module" in s.text and "cannot be imported" in s.text) or "File format not supported" in s.text:
-        return "version-mismatch", None, _format_fix(s.info, s.env_major)
+        return "version-mismatch", None, _format_fix(s.info, s.env_major, s.backend)
     return None
 
 
@@ -569,7 +573,7 @@ def newer_file(s: Seen) -> Answer | None:
     return (
         "version-mismatch",
         None,
-        f"the model's config does not deserialize in {s.here}; " + _direction_fix(info, s.env_major, keras, s.loader),
+        f"the model's config does not deserialize in {s.here}; " + _direction_fix(info, s.env_major, keras, s.loader, s.backend),
     )
 
 
@@ -603,7 +607,7 @@ def compile_false_loaded(s: Seen) -> Answer | None:
 def other_major(s: Seen) -> Answer | None:
     """Nothing above named it, and the file is of another Keras major than this one."""
     if s.info.keras_major and s.env_major and s.info.keras_major != s.env_major:
-        return "version-mismatch", None, _format_fix(s.info, s.env_major)
+        return "version-mismatch", None, _format_fix(s.info, s.env_major, s.backend)
     return None
 
 
@@ -751,11 +755,11 @@ def _keras1_file(info: ModelInfo) -> bool:
     return info.keras_major == 1 or (info.keras_version is None and info.format == "h5")
 
 
-def _direction_fix(info: ModelInfo, env_major: int | None, keras: str, loader: str = "keras") -> str:
+def _direction_fix(info: ModelInfo, env_major: int | None, keras: str, loader: str = "keras", backend: str | None = None) -> str:
     """Which Keras to load a file with, from who wrote it and what is here."""
     saved = info.keras_major
     if saved and env_major and saved != env_major:
-        return _format_fix(info, env_major)
+        return _format_fix(info, env_major, backend)
     if info.keras_version and keras and _release(info.keras_version) > _release(keras):
         return f"the file was written by Keras {info.keras_version}: load with keras>={info.keras_version}, or re-save the model with {loader} {keras}"
     return f"load with the Keras that wrote it ({info.keras_version or 'see harness inspect'})"
@@ -792,7 +796,24 @@ def _minor(version: str) -> tuple[int, ...]:
         return (0, 0)
 
 
-def _format_fix(info: ModelInfo, env_major: int | None) -> str:
+def legacy_advice(backend: str | None, tried: bool = True) -> str:
+    """The Keras 2 way out: tf-keras in legacy mode. It needs TensorFlow: on jax or torch it is a
+    bridge through a tensorflow environment, never advice for the cell itself (--try-fixes tries
+    the legacy sibling of tf.keras cells only: said so)."""
+    if backend is None:
+        return "load with tf-keras and TF_USE_LEGACY_KERAS=1" + (" (--try-fixes tries it)" if tried else "")
+    return (
+        f"tf-keras needs TensorFlow, which Keras on {backend} does not have: load it once with tf-keras and TF_USE_LEGACY_KERAS=1 "
+        f"on TensorFlow and save it with Keras 3 (harness migrate --keras-backend {backend} does, and proves the copy; not tried here)"
+    )
+
+
+def _off_tensorflow(versions: Mapping[str, str]) -> str | None:
+    backend = versions.get(KERAS_BACKEND)
+    return backend if backend in ("jax", "torch") else None
+
+
+def _format_fix(info: ModelInfo, env_major: int | None, backend: str | None = None) -> str:
     saved = info.keras_major
     if info.format == "keras-dir":
         if (env_major or 0) >= 3:
@@ -804,7 +825,8 @@ def _format_fix(info: ModelInfo, env_major: int | None) -> str:
     if info.format == "savedmodel" and (env_major or 0) >= 3:
         return (
             f"a SavedModel{' of Keras ' + info.keras_version if info.keras_version else ''}, which Keras 3's load_model does not read: "
-            "load with tf-keras and TF_USE_LEGACY_KERAS=1 (--try-fixes tries it)" + SERVE_ADVICE
+            + legacy_advice(backend)
+            + ("" if backend else SERVE_ADVICE)
         )
     if saved and saved >= 3 and (env_major or 0) < 3:
         # Keras 2 reads neither Keras 3's .keras nor its H5 layer configs (seen: InputLayer batch_shape)
@@ -816,6 +838,8 @@ def _format_fix(info: ModelInfo, env_major: int | None) -> str:
                 "rename them in the config (harness migrate does) or load with the Keras 1 that wrote it"
             )
         return f"this file was saved by Keras {info.keras_version or '?'}: load it with the Keras that wrote it"
+    if backend:
+        return f"this file was saved by Keras {info.keras_version or '2'}: " + legacy_advice(backend)
     return (
         f"this file was saved by Keras {info.keras_version or '2'}: install tf-keras and set TF_USE_LEGACY_KERAS=1 "
         "(--try-fixes tries it), or load it once there and re-save it with Keras 3"

@@ -254,3 +254,26 @@ def test_completion_in_a_real_bash_and_code_for_zsh_and_fish():
     for shell in ("zsh", "fish"):
         code = subprocess.run([harness, "completion", shell], capture_output=True, text=True, timeout=60)
         assert code.returncode == 0 and "_ARGCOMPLETE" in code.stdout and "harness" in code.stdout
+
+
+def test_a_keras_backend_given_to_backend_is_said_to_be_one(capsys):
+    """--backend picks where cells run; jax there is the keras-backend axis mistaken for it."""
+    for command in (["run", "m.yaml", "x.h5"], ["migrate", "x.h5", "--to", "keras==3.15.1", "-o", "out"]):
+        with pytest.raises(SystemExit) as stopped:
+            cli.main([*command, "--backend", "jax"])
+        assert stopped.value.code == 2
+        err = capsys.readouterr().err
+        assert "'jax' is a Keras backend; --backend picks where cells run" in err and "keras-backend: [jax]" in err
+
+
+def test_keras_backend_joins_the_migrate_target_spec():
+    from harness.errors import UsageError
+    from harness.migrate import parse_spec, with_backend
+
+    assert with_backend("keras==3.15.1", "jax") == "keras==3.15.1,keras-backend==jax"
+    assert with_backend("keras==3.15.1,keras-backend==torch", "torch") == "keras==3.15.1,keras-backend==torch"
+    assert with_backend("2.21", None) == "2.21"
+    with pytest.raises(UsageError, match="names keras-backend torch, --keras-backend jax"):
+        with_backend("keras==3.15.1,keras-backend==torch", "jax")
+    with pytest.raises(UsageError, match="unknown Keras backend 'mxnet'"):
+        parse_spec("keras==3.15.1,keras-backend==mxnet")

@@ -690,3 +690,21 @@ def test_a_savedmodel_on_keras_3_over_jax_is_tensorflow_only_content():
     assert "only currently supported with the TensorFlow backend" in jax.fix
     on_tf = diagnose(K3_CELL, info, "m0", ProbeOutcome(probe(model, None, K3_VERSIONS)))
     assert on_tf.cause == "version-mismatch"
+
+
+def test_keras_2_advice_on_jax_or_torch_never_asks_for_tf_keras_in_the_cell():
+    """A Keras 2 file Keras 3 reads wrongly (a real 3.15.1 message) on jax: tf-keras needs TensorFlow,
+    which the cell does not have; the advice is the bridge through TensorFlow, marked not tried. On
+    tensorflow the same failure keeps "install tf-keras" (tried by --try-fixes)."""
+    lstm = failed("ValueError", "Unrecognized keyword arguments passed to LSTM: {'time_major': False}")
+    model = {"attempts": [{"fix": None, "ok": False, "error": lstm}]}
+    info = info_of("lstm.h5", "h5", "2.15.0")
+    for backend in ("jax", "torch"):
+        cell = Cell(python="3.11", pins=(("keras", "3.15.1"),), env=(("KERAS_BACKEND", backend),), api="keras")
+        versions = {"keras": "3.15.1", backend: "1.0"}
+        r = diagnose(cell, info, "m0", ProbeOutcome(probe(model, {"ok": True, "seconds": 3.0, "backend": backend}, versions)))
+        assert r.cause == "version-mismatch" and r.versions["keras-backend"] == backend
+        assert "install tf-keras" not in r.fix and f"tf-keras needs TensorFlow, which Keras on {backend} does not have" in r.fix
+        assert f"--keras-backend {backend}" in r.fix and "not tried here" in r.fix
+    on_tf = first_attempt(info, K3_15, lstm, cell=CELL_K3)
+    assert "install tf-keras" in on_tf.fix and "--try-fixes tries it" in on_tf.fix

@@ -11,8 +11,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_e2e_migrate import run_snippet
 from test_e2e_published import published  # noqa: F401 - the pinned PyPI archives' files
 from test_e2e_uv import result, run_harness
+
+from harness import cli
 
 pytestmark = pytest.mark.e2e
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -96,8 +99,6 @@ def test_files_saved_on_jax_load_on_tensorflow_and_back(tmp_path, monkeypatch, h
     and a Lambda model on each backend (harness crossload runs it in each cell); each file loads
     on the other backend: the custom layer with a keras-only custom objects module, the Lambda
     with safe_mode=False for a trusted file, never with TensorFlow in the jax cell."""
-    from harness import cli
-
     objects = tmp_path / "objects.py"
     objects.write_text(KERAS_ONLY_OBJECTS)
     matrix = tmp_path / "m.yaml"
@@ -117,3 +118,29 @@ def test_files_saved_on_jax_load_on_tensorflow_and_back(tmp_path, monkeypatch, h
         seen.add((name, saved_by, r["cell"]))
     assert len(seen) == 3 * 2 * 2  # every file, saved on each backend, loaded on each
     assert "on-jax" in (tmp_path / "out" / "crossload.md").read_text()
+
+
+def test_a_keras_2_file_migrates_to_jax_proven_by_outputs(tmp_path, monkeypatch, harness_cache, published, work_root):  # noqa: F811
+    """inaSpeechSegmenter's Keras 2.3.1 CNN does not load as it is in Keras 3.15.1 on jax (its Reshape
+    carries batch_input_shape); harness migrate --keras-backend jax repairs the config, loads it in a
+    cell with keras and jax only, and proves it by the outputs and weights of the TensorFlow source.
+    migration.md's snippet runs as pasted in a plain keras + jax venv, and --verify re-proves it."""
+    model, out = published["keras_speech_music_cnn.hdf5"], tmp_path / "on-jax"
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(harness_cache))
+    args = ["migrate", str(model), "--to", "keras==3.15.1", "--keras-backend", "jax", "--package", "tensorflow=tensorflow-cpu", "-o", str(out)]
+    assert cli.main(args) == 0
+    doc = json.loads((out / "migration.json").read_text())
+    target = doc["target"]
+    assert (target["cell"], target["keras_backend"], target["spec"]) == (JAX, "jax", "keras==3.15.1,keras-backend==jax")
+    locked = {line.split("==")[0] for line in target["lock"]}
+    assert {"keras", "jax", "jaxlib"} <= locked and not locked & {"tensorflow", "tensorflow-cpu", "tf-keras"}
+    assert doc["source"]["cell"].startswith("py3.11-tensorflow")  # the reference answers on TensorFlow
+    tried = {s["strategy"]: s for s in doc["strategies"]}
+    assert not tried["as is"]["proven"] and "did not run on the input" in tried["as is"]["why"]  # Keras 3 misreads its input shape
+    assert all("install tf-keras" not in s["why"] for s in doc["strategies"])  # no advice a jax cell cannot follow
+    chosen = tried[doc["strategy"]]
+    assert doc["strategy"] == "config repair" and any("an InputLayer of batch shape" in r for r in chosen["repairs"])
+    assert chosen["weights"]["same"] is True and doc["max_abs_diff"] <= doc["tolerance"]["atol"] + doc["tolerance"]["rtol"]
+    snippet = run_snippet(out, doc, work_root, ("keras3.15.1-jax", "keras==3.15.1", "jax[cpu]"))
+    assert 'os.environ["KERAS_BACKEND"] = "jax"' in snippet
+    assert cli.main(["migrate", "--verify", str(out)]) == 0

@@ -120,18 +120,20 @@ print("RAN", [tuple(np.asarray(o).shape) for o in flat])
 """
 
 
-def run_snippet(out: Path, doc: dict[str, Any], work_root: Path) -> str:
+def run_snippet(out: Path, doc: dict[str, Any], work_root: Path, venv: tuple[str, ...] = ("saver-tf2.21", "tensorflow-cpu==2.21.0")) -> str:
+    """`venv`: the plain venv's folder name and what it installs (the target's release)."""
     import re
 
     text = (out / "migration.md").read_text()
     [snippet] = re.findall(r"## How to load it\n\n```python\n(.*?)\n```", text, re.S)
-    python = make_venv(work_root / "saver-tf2.21", "tensorflow-cpu==2.21.0")
+    python = make_venv(work_root / venv[0], *venv[1:])
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}  # the snippet sets its own
     done = subprocess.run(
         [str(python), "-c", RUN_SNIPPET, json.dumps(doc["input"]), snippet],
         cwd=out,
         capture_output=True,
         text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO / "examples")},
+        env={**env, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO / "examples")},
         timeout=600,
     )
     assert "RAN" in done.stdout, (snippet, done.stderr[-3000:])

@@ -14,6 +14,7 @@ from .common import (
     STYLE,
     add_sandbox_arguments,
     backend_choices,
+    backend_name,
 )
 
 
@@ -33,7 +34,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--python", default=None, help="the Python of every candidate (default: this one)")
     parser.add_argument("--patches", action="store_true", help="every release, not only the newest patch per minor line")
     parser.add_argument("--by", choices=("status", "exception"), default="status", help="what counts as a change (default status)")
-    parser.add_argument("--backend", choices=backend_choices(), default="uv")
+    parser.add_argument("--backend", type=backend_name, choices=backend_choices(), default="uv")
     add_sandbox_arguments(parser)
     parser.set_defaults(main=main)
 

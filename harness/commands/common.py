@@ -93,6 +93,19 @@ def backend_choices() -> list[str]:
     return list(backend_names())
 
 
+def backend_name(value: str) -> str:
+    """--backend's type: where cells run. A Keras backend's name there is a mix-up with the
+    keras-backend axis (both are "backends"): said, with where that one is written."""
+    from ..matrix import KERAS_BACKENDS
+
+    if value in KERAS_BACKENDS and value not in backend_choices():
+        raise argparse.ArgumentTypeError(
+            f"'{value}' is a Keras backend; --backend picks where cells run ({', '.join(backend_choices())}). "
+            f"Keras on {value}: `keras-backend: [{value}]` in the matrix, or harness migrate --keras-backend {value}"
+        )
+    return value
+
+
 def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     box = parser.add_argument_group(
         "containment (a model file's code runs when it loads: every cell is a sandbox)",

@@ -13,6 +13,7 @@ from .common import (
     RichProgress,
     add_sandbox_arguments,
     backend_choices,
+    backend_name,
 )
 
 
@@ -26,7 +27,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("matrix", nargs="?", type=Path, help="the YAML matrix; default: `matrix` in [tool.harness]")
     parser.add_argument("--build", type=Path, required=True, metavar="BUILD.py", help="e.g. examples/build_dense.py")
     parser.add_argument("-o", "--outdir", type=Path, default=Path("harness-crossload"))
-    parser.add_argument("--backend", choices=backend_choices(), default="uv")
+    parser.add_argument("--backend", type=backend_name, choices=backend_choices(), default="uv")
     parser.add_argument("-j", "--jobs", type=int, default=None)
     parser.add_argument("--only", action="append", default=[], metavar="GLOB")
     parser.add_argument("--base-image", metavar="IMAGE")

@@ -12,7 +12,7 @@ from rich.console import Console
 from ..errors import UsageError
 from ..escape import terminal
 from ..exits import Outcome, Verdict
-from .common import add_sandbox_arguments, backend_choices
+from .common import add_sandbox_arguments, backend_choices, backend_name
 
 
 def add_parser(commands: Any) -> None:
@@ -34,6 +34,7 @@ def add_parser(commands: Any) -> None:
         + "\n\nexamples:\n"
         "  harness migrate model.h5 --to 2.21 -o migrated/\n"
         "  harness migrate model.keras --to tensorflow==2.15.1 --package tensorflow=tensorflow-cpu -o back/\n"
+        "  harness migrate model.h5 --to keras==3.15.1 --keras-backend jax -o on-jax/\n"
         "  harness migrate --verify migrated/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -41,7 +42,13 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--to",
         metavar="SPEC",
-        help="the target: 'tensorflow==2.21.0', 'tensorflow==2.16.2,tf-keras==2.16.0' or a line '2.21'",
+        help="the target: 'tensorflow==2.21.0', 'tensorflow==2.16.2,tf-keras==2.16.0', 'keras==3.15.1,keras-backend==jax' or a line '2.21'",
+    )
+    parser.add_argument(
+        "--keras-backend",
+        choices=("tensorflow", "jax", "torch"),
+        help="the target's Keras 3 backend: the target installs keras and that framework (no TensorFlow for jax or torch) and "
+        "loads with KERAS_BACKEND set; the same as ',keras-backend==NAME' in --to",
     )
     parser.add_argument(
         "--from",
@@ -72,7 +79,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-4; 4e-3 for a mixed-precision model)")
     parser.add_argument("--python", default=None, help="the Python of both environments (default: this one)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per load (default 300)")
-    parser.add_argument("--backend", choices=backend_choices(), default="uv")
+    parser.add_argument("--backend", type=backend_name, choices=backend_choices(), default="uv")
     parser.add_argument(
         "-o",
         "--outdir",
@@ -96,7 +103,7 @@ def add_parser(commands: Any) -> None:
 def main(args: argparse.Namespace, console: Console) -> Outcome:
     from ..backends import get_backend
     from ..matrix import LoadOptions
-    from ..migrate import MigrationFailed, migrate
+    from ..migrate import MigrationFailed, migrate, with_backend
     from ..pipeline import check_outdir
     from ..sandbox import Limits
 
@@ -117,6 +124,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
         if given is not None and not given.is_file():
             raise UsageError(f"{given}: no such file")
     check_outdir(args.outdir)
+    to = with_backend(args.to, args.keras_backend)
     load = LoadOptions(
         custom_objects=args.custom_objects.resolve() if args.custom_objects else None,
         input=args.input.resolve() if args.input else None,
@@ -130,7 +138,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
     try:
         migration = migrate(
             args.model,
-            args.to,
+            to,
             args.outdir,
             backend,
             args.source,

@@ -19,6 +19,7 @@ from .common import (
     add_json_argument,
     add_sandbox_arguments,
     backend_choices,
+    backend_name,
     new_console,
     overview,
     parse_shard,
@@ -51,6 +52,7 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--backend",
+        type=backend_name,
         choices=backend_choices(),
         default="uv",
         help="uv virtualenvs (default) or Docker containers; auto: Docker when a daemon answers",

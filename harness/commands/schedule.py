@@ -13,6 +13,7 @@ from ..exits import PASSED, Outcome
 from ..gate import FAIL_ON
 from .common import (
     backend_choices,
+    backend_name,
 )
 
 
@@ -40,7 +41,7 @@ def add_parser(commands: Any) -> None:
         "(default: where this harness was installed from, when that is a git or https URL)",
     )
     parser.add_argument("--python", default="3.11", help="the runner's Python for the harness itself (cells bring their own)")
-    parser.add_argument("--backend", choices=backend_choices(), default="uv")
+    parser.add_argument("--backend", type=backend_name, choices=backend_choices(), default="uv")
     parser.add_argument(
         "--timeout", type=int, default=120, metavar="MINUTES", help="how long a shard job may run (default 120; the merge job 30)"
     )
