@@ -318,8 +318,11 @@ def suggest(
             out.append(r)
             continue
         keras = r.versions.get("keras")
-        # a SPEC names pins only: a cell with environment variables (tf-keras legacy mode) or another API is not one
-        expressible = cell is not None and not cell.env and cell.api == "tf.keras"
+        # a SPEC names pins and a Keras backend: a cell with other environment variables (tf-keras legacy
+        # mode) or another API is not one
+        expressible = cell is not None and (
+            (not cell.env and cell.api == "tf.keras") or (cell.backend is not None and cell.env == (("KERAS_BACKEND", cell.backend),))
+        )
         if r.status != "load-error" or info is None or not expressible or not keras or info.format not in ("h5", "keras"):
             out.append(r)
             continue
@@ -331,7 +334,10 @@ def suggest(
             continue
         assert cell is not None
         spec = ",".join(f"{k}=={v}" for k, v in cell.pins if v is not None and k != "python")
-        flags = "".join(f" --package {axis}={name}" for axis, name in packages.items() if axis in dict(cell.pins))
+        if cell.backend is not None:
+            spec = with_backend(spec, cell.backend)
+        # the target's packages; off TensorFlow every one (the source that answers first is a tensorflow cell)
+        flags = "".join(f" --package {axis}={name}" for axis, name in packages.items() if axis in dict(cell.pins) or cell.backend)
         command = f'harness migrate {info.path} --to "{spec}"{flags} -o migrated/'
         if command in (r.fix or ""):  # a result from the store was suggested to when it was first run
             out.append(r)

@@ -216,6 +216,12 @@ def test_run_suggests_migrate_only_where_a_strategy_applies():
     assert suggest([addons, *sources], infos, cells, {"tensorflow": "tensorflow-cpu"})[0] == addons
     # migrate needs a source that loads the file: where no cell of the run loads it, it is not suggested
     assert suggest([*failed, loaded], infos, {cell.id: cell}, {"tensorflow": "tensorflow-cpu"})[0] == failed[0]
+    # a Keras 3 cell on jax: the spec names the backend, and the source's TensorFlow package goes along
+    jax = Cell(python="3.11", pins=(("keras", "3.15.1"),), env=(("KERAS_BACKEND", "jax"),), api="keras")
+    on_jax = CellResult(infos[0].name, jax.id, "load-error", fix="", versions={"keras": "3.15.1", "keras-backend": "jax"})
+    [suggested, *_] = suggest([on_jax, *sources], infos, {jax.id: jax, source.id: source}, {"tensorflow": "tensorflow-cpu"})
+    command = f'harness migrate {infos[0].path} --to "keras==3.15.1,keras-backend==jax" --package tensorflow=tensorflow-cpu -o migrated/'
+    assert suggested.fix == f"`{command}` tries 1 change(s) to the file and proves the result by its outputs"
 
 
 def test_nested_models_and_lambdas_in_the_form_keras3_reads():
