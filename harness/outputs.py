@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import memo
-from .diagnose import CellResult, Status
+from .diagnose import CellResult, Status, first_line
 from .matrix import LoadOptions
 from .outcomes import KERAS_BACKEND as BACKEND  # the backend a Keras 3 cell ran on, in its versions
 from .probe import natural_key
@@ -160,6 +160,13 @@ def compare_outputs(models: Sequence[Mapping[str, Any]], results: Sequence[CellR
             if r.status == "loaded-after-fix" and "repaired config" in (r.fix_worked or "").split("+"):
                 compared[n] = _repair_compared(r, original, load)
     _compare_backends(results, compared, load)
+    for n, r in enumerate(results):
+        ran = r.inference if isinstance(r.inference, Mapping) else None
+        if r.status in ("loaded", "loaded-after-fix") and ran is not None and ran.get("ok") is False and not r.detail:
+            # asked to answer and it did not: said, never a silent "loads" (nothing was compared)
+            error = ran.get("error") if isinstance(ran.get("error"), Mapping) else {}
+            said = f"{str(error.get('type', 'error'))[:80]}: {first_line(str(error.get('message', '')))[:300]}"
+            compared[n] = replace(compared.get(n, r), detail=f"loads, but did not run on the input ({said}): its outputs are not compared")
     return [compared.get(n, r) for n, r in enumerate(results)]
 
 

@@ -32,7 +32,7 @@ import time
 import traceback
 import typing  # noqa: F401 - names in type comments (mypy reads them; nothing at run time)
 
-PROBE_VERSION = 13  # 13: the Keras 3 backend said with the import. 12: three generated batches (edge values, two seeded), called one by one; a saved batch names its rows. 11: the made input records its seed and rows. 10: a SavedModel's model exported for serving (migrate's re-export). 9: the weights' digests with the outputs; inputs made from the model (dtype, Embedding id ranges, 3 rows: ramp, seeded random, zeros), outputs saved by name (dicts, nested). 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
+PROBE_VERSION = 14  # 14: torch's outputs detached before numpy (outputs compared on torch cells). 13: the Keras 3 backend said with the import. 12: three generated batches (edge values, two seeded), called one by one; a saved batch names its rows. 11: the made input records its seed and rows. 10: a SavedModel's model exported for serving (migrate's re-export). 9: the weights' digests with the outputs; inputs made from the model (dtype, Embedding id ranges, 3 rows: ramp, seeded random, zeros), outputs saved by name (dicts, nested). 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
 OUTPUTS_MAX = 48 << 20  # bytes of saved outputs sent back per model (base64 on the channel)
 DISTRIBUTIONS = (
     "tensorflow",
@@ -358,7 +358,7 @@ def named_outputs(out):
             for n, value in enumerate(node):
                 walk(value, (name + "." if name else "") + str(n), depth + 1)
         else:
-            found.append((name or "0", np.asarray(node)))
+            found.append((name or "0", as_array(node)))
 
     walk(out, "", 0)
     seen, unique = {}, []
@@ -366,6 +366,18 @@ def named_outputs(out):
         seen[name] = seen.get(name, 0) + 1
         unique.append((name if seen[name] == 1 else "%s~%d" % (name, seen[name]), array))
     return unique
+
+
+def as_array(value):
+    """A backend's tensor as a numpy array: torch's carry their autograd graph and refuse
+    numpy() until detached (Keras 3 on torch: "Can't call numpy() on Tensor that requires
+    grad"), and live on a device; jax's, TensorFlow's and numpy's convert as they are."""
+    import numpy as np
+
+    detach = getattr(value, "detach", None)
+    if callable(detach) and hasattr(value, "requires_grad"):  # a torch.Tensor (numpy arrays have neither)
+        value = detach().cpu()
+    return np.asarray(value)
 
 
 WEIGHTS_LISTED = 1000  # per-weight digests sent up to this many (the set's digest always)
@@ -385,7 +397,7 @@ def weight_digests(model):
         return None
     items = []
     for w in weights:
-        value = np.asarray(w.numpy() if hasattr(w, "numpy") else w)
+        value = as_array(w.numpy() if hasattr(w, "numpy") else w)
         data = value.astype("float64") if value.dtype.kind in "biuf" else value
         items.append("%s:%s" % ("x".join(str(d) for d in value.shape) or "scalar", hashlib.sha256(data.tobytes()).hexdigest()[:16]))
     items.sort()

@@ -124,3 +124,16 @@ def test_a_jax_cell_that_answers_differently_from_tensorflow_is_a_mismatch_of_ca
     assert "(not tried: a change to your model)" in jax.fix and "(proven: it loads in tf, this run" in jax.fix
     assert close.status == "loaded" and close.output_diff["backend"] == "tensorflow" and close.output_diff["reference"] == "tf"
     assert other.status == "loaded" and other.output_diff is None  # no tensorflow cell of its Keras release: nothing to compare with
+
+
+def test_a_model_that_loads_but_did_not_run_on_the_input_says_so():
+    """Keras 3.15.1 on torch before the probe detached its tensors (the real message): loaded, and the
+    detail says nothing was compared instead of a silent "loads"."""
+    from harness.diagnose import CellResult
+    from harness.matrix import LoadOptions
+    from harness.outputs import compare_outputs
+
+    error = {"type": "RuntimeError", "message": "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."}
+    r = CellResult("m.keras", "torch", "loaded", versions={"keras": "3.15.1", "keras-backend": "torch"}, inference={"ok": False, "error": error})
+    [said] = compare_outputs([{"name": "m.keras"}], [r], LoadOptions(inference=True))
+    assert said.status == "loaded" and said.detail.startswith("loads, but did not run on the input (RuntimeError: Can't call numpy()")
