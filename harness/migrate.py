@@ -261,7 +261,7 @@ def environment(spec: str, packages: Mapping[str, str], index: PackageIndex, pyt
 # --------------------------------------------------------------------------- candidates
 
 
-def candidates(info: ModelInfo, target_keras: str, folder: Path) -> tuple[list[Candidate], list[str]]:
+def candidates(info: ModelInfo, target_keras: str, folder: Path, backend: str | None = None) -> tuple[list[Candidate], list[str]]:
     """The files to try in the target, in order, and why any strategy was not built."""
     source = Path(info.path)
     found = [Candidate("as is", source)]
@@ -276,7 +276,7 @@ def candidates(info: ModelInfo, target_keras: str, folder: Path) -> tuple[list[C
         skipped.append(f"config repair: reads HDF5 and .keras files, not {info.format}")
         return found, skipped
     try:
-        repaired = repair_for(source, target_keras)
+        repaired = repair_for(source, target_keras, backend)
     except CannotRepair as exc:
         skipped.append(f"config repair: {exc}")
         return found, skipped
@@ -297,9 +297,10 @@ def candidates(info: ModelInfo, target_keras: str, folder: Path) -> tuple[list[C
     return found, skipped
 
 
-def repair_for(path: Path, target_keras: str) -> Repaired:
-    """The file's config repaired for `target_keras` (a version: "3.15.1", "2.15.0")."""
-    return repair_config(*read_configs(path), target_keras)
+def repair_for(path: Path, target_keras: str, backend: str | None = None) -> Repaired:
+    """The file's config repaired for `target_keras` (a version: "3.15.1", "2.15.0") on `backend`."""
+    model_config, training_config = read_configs(path)
+    return repair_config(model_config, training_config, target_keras, backend, weights_by_position=path.suffix.lower() in (".h5", ".hdf5"))
 
 
 def suggest(
@@ -309,7 +310,7 @@ def suggest(
     strategy applies (a format fix or a config repair for the Keras the cell has); claims nothing
     untried: the command proves or disproves it (new values, same order)."""
     by_name = {i.name: i for i in infos}
-    planned: dict[tuple[str, str], int] = {}
+    planned: dict[tuple[str, str, str | None], int] = {}
     sources = {r.model for r in results if r.status in ("loaded", "loaded-after-fix")}  # migrate needs a cell that loads it
     out = []
     for r in results:
@@ -326,9 +327,9 @@ def suggest(
         if r.status != "load-error" or info is None or not expressible or not keras or info.format not in ("h5", "keras"):
             out.append(r)
             continue
-        key = (r.model, keras)
+        key = (r.model, keras, cell.backend if cell else None)
         if key not in planned:
-            planned[key] = _changes(info, keras)
+            planned[key] = _changes(info, keras, cell.backend if cell else None)
         if not planned[key]:
             out.append(r)
             continue
@@ -347,18 +348,18 @@ def suggest(
     return out
 
 
-def _changes(info: ModelInfo, keras: str) -> int:
+def _changes(info: ModelInfo, keras: str, backend: str | None = None) -> int:
     """How many changes migrate would try for this Keras: a rename, and the config repairs
     (kept by the file's content and the repairer's source: a re-run does not read it again)."""
     renamed = int(info.format == "h5" and Path(info.path).suffix == ".keras")
 
     def repairs() -> int:
         try:
-            return len(repair_for(Path(info.path), keras).repairs)
+            return len(repair_for(Path(info.path), keras, backend).repairs)
         except (CannotRepair, OSError, ValueError, KeyError, zipfile.BadZipFile, UsageError):
             return 0
 
-    return renamed + remember("repairs", (info.sha256, info.path, keras), ("repair.py", "migrate.py", "keras_builtins.txt"), repairs)
+    return renamed + remember("repairs", (info.sha256, info.path, keras, backend or ""), ("repair.py", "migrate.py", "keras_builtins.txt"), repairs)
 
 
 def _written(source: Path, target: Path, strategy: str, repaired: Repaired) -> Candidate:
@@ -521,12 +522,12 @@ def migrate(
         # inputs (Keras 3 reads some Keras 2 input shapes otherwise: the comparison would be moot)
         load = replace(load, input=Path(made))
     target_keras = _keras_version(dst)
-    found, skipped = candidates(info, target_keras, work / "candidates")
+    found, skipped = candidates(info, target_keras, work / "candidates", dst.cell.backend)
     infos = [replace(inspect_model(c.path), name=f"{n}-{c.path.name}") for n, c in enumerate(found)]
     if reference.fix_worked in RESCUES:
         bridge, why_not = None, f"the source ran the model only through {reference.fix_worked}: there is no Keras model to export"
     else:
-        bridge, why_not = bridge_file(reference, target_keras, work / "bridge")
+        bridge, why_not = bridge_file(reference, target_keras, work / "bridge", dst.cell.backend)
     resave: tuple[str, ...] = ()
     bridge_at = len(found)
     if bridge is not None:
@@ -656,7 +657,7 @@ def _write_migrated(info: ModelInfo, chosen: Path, outdir: Path) -> Path:
     return written
 
 
-def bridge_file(reference: CellResult, target_keras: str, folder: Path) -> tuple[Candidate | None, str]:
+def bridge_file(reference: CellResult, target_keras: str, folder: Path, backend: str | None = None) -> tuple[Candidate | None, str]:
     """The model as the source's Keras exported it (architecture and weights, whatever the
     file's format was: a SavedModel too), its architecture repaired for the target's Keras,
     assembled into the file layout the target reads: an HDF5 model from a Keras 2 export, a
@@ -674,7 +675,8 @@ def bridge_file(reference: CellResult, target_keras: str, folder: Path) -> tuple
         architecture = json.loads(text)
         if not isinstance(architecture, dict):
             return None, "the exported architecture is not a model config"
-        repaired = repair_config(architecture, None, target_keras)
+        # Keras 2's save_weights file is read by position (assembled into an HDF5 model); Keras 3's by name
+        repaired = repair_config(architecture, None, target_keras, backend, weights_by_position=bool(sent.get("weights")))
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         # What a cell sent is read in the inspection sandbox (h5py never opens it here).

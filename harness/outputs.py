@@ -164,7 +164,8 @@ def compare_outputs(models: Sequence[Mapping[str, Any]], results: Sequence[CellR
         ran = r.inference if isinstance(r.inference, Mapping) else None
         if r.status in ("loaded", "loaded-after-fix") and ran is not None and ran.get("ok") is False and not r.detail:
             # asked to answer and it did not: said, never a silent "loads" (nothing was compared)
-            error = ran.get("error") if isinstance(ran.get("error"), Mapping) else {}
+            raised = ran.get("error")
+            error: Mapping[str, Any] = raised if isinstance(raised, Mapping) else {}
             said = f"{str(error.get('type', 'error'))[:80]}: {first_line(str(error.get('message', '')))[:300]}"
             compared[n] = replace(compared.get(n, r), detail=f"loads, but did not run on the input ({said}): its outputs are not compared")
     return [compared.get(n, r) for n, r in enumerate(results)]

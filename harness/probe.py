@@ -32,7 +32,7 @@ import time
 import traceback
 import typing  # noqa: F401 - names in type comments (mypy reads them; nothing at run time)
 
-PROBE_VERSION = 14  # 14: torch's outputs detached before numpy (outputs compared on torch cells). 13: the Keras 3 backend said with the import. 12: three generated batches (edge values, two seeded), called one by one; a saved batch names its rows. 11: the made input records its seed and rows. 10: a SavedModel's model exported for serving (migrate's re-export). 9: the weights' digests with the outputs; inputs made from the model (dtype, Embedding id ranges, 3 rows: ramp, seeded random, zeros), outputs saved by name (dicts, nested). 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
+PROBE_VERSION = 15  # 15: a repaired config made for the cell's backend is preferred (3-torch). 14: torch's outputs detached before numpy (outputs compared on torch cells). 13: the Keras 3 backend said with the import. 12: three generated batches (edge values, two seeded), called one by one; a saved batch names its rows. 11: the made input records its seed and rows. 10: a SavedModel's model exported for serving (migrate's re-export). 9: the weights' digests with the outputs; inputs made from the model (dtype, Embedding id ranges, 3 rows: ramp, seeded random, zeros), outputs saved by name (dicts, nested). 7: a failing SavedModel is also tried through its serving signature in harness run (inference only, never a load). 6: the chain of load options (stand-ins, a repaired config), each model's own stderr. 5: a load that returns no Keras model fails as predict does; the SavedModel rescue. 4: export (architecture and weights) and re-save (harness migrate's bridge); 3: file-dependent fixes (an .h5 name, safe_mode=False when trusted); the causes of 2026-11
 OUTPUTS_MAX = 48 << 20  # bytes of saved outputs sent back per model (base64 on the channel)
 DISTRIBUTIONS = (
     "tensorflow",
@@ -138,12 +138,15 @@ def keras_major(keras, api, versions):
     return version.split(".")[0] if version[:1].isdigit() else None
 
 
-def for_major(model, major):
-    """The model's request with the repaired config made for this Keras major, if any."""
+def for_major(model, major, backend=None):
+    """The model's request with the repaired config made for this Keras major (for its backend
+    where one was made: "3-torch"), if any."""
     model = dict(model)
     repaired = model.pop("repaired", None)
-    if isinstance(repaired, dict) and repaired.get(major):
-        model["repaired"] = repaired[major]
+    if isinstance(repaired, dict):
+        key = "%s-%s" % (major, backend) if repaired.get("%s-%s" % (major, backend)) else major
+        if repaired.get(key):
+            model["repaired"] = repaired[key]
     return model
 
 
@@ -344,7 +347,6 @@ def named_outputs(out):
     """[(name, array)] of whatever a model returned: one tensor is "0", a list or tuple its
     indices, a dict its keys (in natural order), nested ones joined by "."; names are kept
     to a safe alphabet and 64 characters (they come from the model)."""
-    import numpy as np
 
     found = []
 
@@ -390,7 +392,6 @@ def weight_digests(model):
     multiset, and the digest of that set. None for what has no weights list (a signature)."""
     import hashlib
 
-    import numpy as np
 
     weights = getattr(model, "weights", None)
     if weights is None:
@@ -1156,7 +1157,7 @@ def main(argv):
         return 0
     channel.send("import", **{"import": result["import"]})  # recorded even if a load later kills the process
     major = keras_major(keras, result["api"], result["versions"])
-    models = [for_major(m, major) for m in request["models"]]
+    models = [for_major(m, major, result["import"].get("backend")) for m in request["models"]]
     # Every load in a forked child, one model too: its deadline is enforced here and this
     # process, which holds the channel, never runs a model's code.
     shared = hasattr(os, "fork") and request.get("fork", True)

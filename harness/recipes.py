@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from .diagnose import LOADS, CellResult, options
+from .outcomes import KERAS_BACKEND
 from .probe import AS_H5, COMPILE, CUSTOM, REPAIRED, UNSAFE
 from .rules import REPAIRED_SAID, SERVING_FAILED, serving_answered, standin_loaded
 
@@ -91,7 +92,8 @@ def with_recipes(
         if x.recipe is not None:
             return dict(x.recipe)
         major = (x.versions.get("keras") or "")[:1]
-        made = (repairs or {}).get((x.model, major), ())
+        variant = f"{major}-{x.versions.get(KERAS_BACKEND)}"  # the probe prefers its backend's repaired file ("3-torch")
+        made = (repairs or {}).get((x.model, variant)) or (repairs or {}).get((x.model, major), ())
         return recipe(env=environment(cells.get(x.cell), x.cell), load=load_options(x.fix_worked, x, made), proven=True, where=x.cell)
 
     loads: dict[str, list[CellResult]] = {}

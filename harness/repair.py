@@ -595,16 +595,65 @@ def _histories(value: Any) -> Iterator[list[Any]]:
             yield from _histories(item)
 
 
-def repair_config(model_config: Mapping[str, Any], training_config: Mapping[str, Any] | None, target_keras: str) -> Repaired:
-    """Older Keras's arguments first, Addons objects Keras has, then the differences between the Keras majors."""
+def repair_config(
+    model_config: Mapping[str, Any],
+    training_config: Mapping[str, Any] | None,
+    target_keras: str,
+    backend: str | None = None,
+    weights_by_position: bool = False,
+) -> Repaired:
+    """Older Keras's arguments first, Addons objects Keras has, then the differences between the
+    Keras majors; on torch (`backend`), layer names torch refuses, where the weights are matched to
+    layers by position (`weights_by_position`: an HDF5 model's, whose names do not key them)."""
     old = old_keras(model_config)
     addons = addons_to_keras(old.model_config, training_config)
     addons = replace(addons, repairs=(*old.repairs, *addons.repairs))
     if target_keras.startswith("3"):
         repaired = to_keras3(addons.model_config, addons.training_config, set(keras_builtins()))
+        if backend == "torch" and weights_by_position:
+            renamed: list[Repair] = []
+            torch_config = _torch_names(repaired.model_config, renamed)
+            repaired = replace(repaired, model_config=torch_config, repairs=(*repaired.repairs, *renamed))
     else:
         repaired = to_keras2(addons.model_config, addons.training_config, target_keras)
     return replace(repaired, repairs=(*addons.repairs, *repaired.repairs))
+
+
+TORCH_REFUSES = "."  # torch.nn.Module.register_parameter: KeyError "parameter name can't contain \".\""
+
+
+def _torch_names(model_config: Mapping[str, Any], repairs: list[Repair]) -> dict[str, Any]:
+    """Layer names with a '.' (tempocnn 0.0.8's Keras 2.4.0 cnn.h5: "Conv4.1") renamed with '_':
+    Keras 3 on torch registers each layer's variables under its name and torch refuses the dot
+    (KeyError: 'parameter name can't contain "."'). Every reference is renamed with it (nodes,
+    input and output layers, a nested model's); names stay unique."""
+    config = copy.deepcopy(dict(model_config))
+    taken = {_name(entry) for entry in layers(config)}
+    mapping: dict[str, str] = {}
+    for name in sorted(taken):
+        if TORCH_REFUSES in name:
+            new, n = name.replace(TORCH_REFUSES, "_"), 1
+            while new in taken or new in mapping.values():
+                n += 1
+                new = f"{name.replace(TORCH_REFUSES, '_')}_{n}"
+            mapping[name] = new
+    if not mapping:
+        return config
+
+    def walk(node: Any, depth: int = 0) -> Any:
+        if depth > 200:
+            raise CannotRepair("the config is nested more than 200 deep")
+        if isinstance(node, dict):
+            return {k: (mapping.get(v, v) if k == "name" and isinstance(v, str) else walk(v, depth + 1)) for k, v in node.items()}
+        if isinstance(node, list):
+            if len(node) >= 3 and isinstance(node[0], str) and node[0] in mapping and all(isinstance(i, int) for i in node[1:3]):
+                return [mapping[node[0]], *(walk(v, depth + 1) for v in node[1:])]  # an endpoint [layer, node, tensor(, kwargs)]
+            return [walk(v, depth + 1) for v in node]
+        return node
+
+    shown = ", ".join(f"{old} -> {new}" for old, new in list(mapping.items())[:6]) + (f" and {len(mapping) - 6} more" if len(mapping) > 6 else "")
+    repairs.append(Repair("layer names", f"'.' replaced by '_' ({shown}): torch refuses a dot in the names Keras registers the weights under"))
+    return dict(walk(config))
 
 
 # --------------------------------------------------------------------------- reading and writing files

@@ -555,6 +555,30 @@ def savedmodel_off_tensorflow(s: Seen) -> Answer | None:
     )
 
 
+_TORCH_NAME = re.compile(r"(parameter|module) name can\\?'t contain")  # a KeyError's str() escapes its quote: can\'t
+
+
+def torch_refused_name(s: Seen) -> Answer | None:
+    """Keras 3 on torch registers each layer's weights under the layer's name, and torch refuses a
+    dot there: 'parameter name can't contain "."' (KeyError, Keras 3.15.1 on torch 2.15.0 with
+    tempocnn 0.0.8's Keras 2.4.0 cnn.h5, whose layers are named "Conv4.1"; it loads on jax and
+    tensorflow). The rename is the harness's config repair for torch (an HDF5 model's weights
+    follow its layers by position), tried in the cell."""
+    if s.backend != "torch" or not _TORCH_NAME.search(s.text):
+        return None
+    rename = (
+        "rename the layers without '.'" + s.repair_mark
+        if s.info.format == "h5"
+        else "rename the layers without '.' and save the model again (a .keras file's weights are stored by layer name: not tried here)"
+    )
+    return (
+        "backend",
+        None,
+        f"a layer name has a '.', which torch refuses in the names Keras 3 registers weights under: {rename}; "
+        "`harness migrate --keras-backend torch` writes the renamed file and proves it by its outputs, or load it on jax or tensorflow",
+    )
+
+
 def format_not_read(s: Seen) -> Answer | None:
     """ "File format not supported: filepath=..." (Keras 3 and a SavedModel or another format);
     "parent module ... cannot be imported" (a .keras module path this Keras lacks)."""
@@ -613,6 +637,7 @@ def other_major(s: Seen) -> Answer | None:
 
 RULES: tuple[Callable[[Seen], Answer | None], ...] = (
     savedmodel_off_tensorflow,  # first: off tensorflow, no other rule's advice (tf-keras, TFSMLayer) can be followed
+    torch_refused_name,
     damaged,
     weights_only,
     numpy_removed,

@@ -23,8 +23,11 @@ from .modelfile import ModelInfo
 from .paths import cache_dir
 from .repair import CannotRepair, repair_config
 
-# The Keras release each major's repairs are written for (to_keras2 names its module paths).
+# The Keras release each major's repairs are written for (to_keras2 names its module paths), and
+# (release, backend) of a variant for one Keras 3 backend, made only where it differs from its
+# major's (an HDF5 model's layer names torch refuses): the probe prefers "<major>-<backend>".
 TARGETS = {"2": "2.15.0", "3": "3.15.1"}
+BACKEND_TARGETS = {"3-torch": ("3.15.1", "torch")}
 SOURCES = ("repair.py", "migrate.py", "tryrepair.py", "keras_builtins.txt", "modelread.py")
 
 
@@ -67,6 +70,20 @@ def repaired_files(info: ModelInfo) -> dict[str, RepairedFile]:
             except (OSError, ValueError):
                 continue
             made[major] = {"path": str(path), "repairs": [str(r) for r in repaired.repairs]}
+        for key, (target, backend) in BACKEND_TARGETS.items():
+            try:
+                repaired = repair_config(model_config, training_config, target, backend, weights_by_position=info.format == "h5")
+            except Exception:  # noqa: BLE001 - as above: not repaired
+                continue
+            if not repaired.repairs or [str(r) for r in repaired.repairs] == made.get(key.split("-")[0], {}).get("repairs"):
+                continue
+            path = folder / f"{info.sha256}-{stamp}-k{key}{suffix}"
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                write_repaired(Path(info.path), path, repaired.model_config, repaired.training_config)
+            except (OSError, ValueError):
+                continue
+            made[key] = {"path": str(path), "repairs": [str(r) for r in repaired.repairs]}
         return made
 
     found = remember("tryrepair", (info.sha256, info.format), SOURCES, compute)
@@ -81,5 +98,5 @@ def _valid(found: Any) -> Mapping[str, Any]:
     return {
         major: entry
         for major, entry in found.items()
-        if major in TARGETS and isinstance(entry, dict) and isinstance(entry.get("path"), str) and isinstance(entry.get("repairs"), list)
+        if (major in TARGETS or major in BACKEND_TARGETS) and isinstance(entry, dict) and isinstance(entry.get("path"), str) and isinstance(entry.get("repairs"), list)
     }

@@ -708,3 +708,20 @@ def test_keras_2_advice_on_jax_or_torch_never_asks_for_tf_keras_in_the_cell():
         assert f"--keras-backend {backend}" in r.fix and "not tried here" in r.fix
     on_tf = first_attempt(info, K3_15, lstm, cell=CELL_K3)
     assert "install tf-keras" in on_tf.fix and "--try-fixes tries it" in on_tf.fix
+
+
+def test_a_layer_name_torch_refuses_is_a_backend_cause_with_the_rename():
+    """Keras 3.15.1 on torch 2.15.0, tempocnn's cnn.h5 (real message); the same file loads on jax."""
+    refused = failed("KeyError", "'parameter name can\\'t contain \".\"'")
+    info = info_of("cnn.h5", "h5", "2.4.0")
+    cell = Cell(python="3.11", pins=(("keras", "3.15.1"),), env=(("KERAS_BACKEND", "torch"),), api="keras")
+    versions = {"keras": "3.15.1", "torch": "2.15.0"}
+    imported = {"ok": True, "seconds": 3.0, "backend": "torch"}
+    plain = diagnose(cell, info, "m0", ProbeOutcome(probe({"attempts": [{"fix": None, "ok": False, "error": refused}]}, imported, versions)))
+    assert (plain.status, plain.cause) == ("load-error", "backend")
+    assert "torch refuses" in plain.fix and "(not tried here)" in plain.fix and "--keras-backend torch" in plain.fix
+    assert "tf-keras" not in plain.fix
+    repaired = {"attempts": [{"fix": None, "ok": False, "error": refused}, {"fix": "repaired config", "ok": True}]}
+    fixed = diagnose(cell, info, "m0", ProbeOutcome(probe(repaired, imported, versions)))
+    assert (fixed.status, fixed.cause, fixed.fix_worked) == ("loaded-after-fix", "backend", "repaired config")
+    assert "(proven: the repaired config loaded)" in fixed.fix

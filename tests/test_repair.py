@@ -447,3 +447,34 @@ def test_a_sequential_whose_first_layer_carries_the_input_shape_gets_an_input_la
     assert first["class_name"] == "InputLayer" and first["config"]["batch_input_shape"] == [None, 68, 21]
     assert "batch_input_shape" not in second["config"] and second["config"]["name"] == "reshape"
     assert [r.where for r in repaired.repairs] == ["reshape_input"]
+
+
+def test_layer_names_torch_refuses_are_renamed_with_every_reference_for_hdf5_on_torch():
+    """tempocnn 0.0.8's cnn.h5 names its layers "Conv4.1": Keras 3 on torch raises KeyError
+    'parameter name can't contain "."'. The torch repair renames them and what refers to them;
+    only on torch, only where the weights follow the layers by position (an HDF5 model)."""
+    from harness.repair import repair_config
+
+    config = {
+        "class_name": "Functional",
+        "config": {
+            "name": "model",
+            "layers": [
+                {"class_name": "InputLayer", "name": "input_1", "config": {"name": "input_1", "batch_input_shape": [None, 8]}, "inbound_nodes": []},
+                {"class_name": "Dense", "name": "Conv4.1", "config": {"name": "Conv4.1", "units": 2}, "inbound_nodes": [[["input_1", 0, 0, {}]]]},
+                {"class_name": "Dense", "name": "Conv4_1", "config": {"name": "Conv4_1", "units": 2}, "inbound_nodes": [[["Conv4.1", 0, 0, {}]]]},
+            ],
+            "input_layers": [["input_1", 0, 0]],
+            "output_layers": [["Conv4_1", 0, 0], ["Conv4.1", 0, 0]],
+        },
+    }
+    torch = repair_config(config, None, "3.15.1", "torch", weights_by_position=True)
+    layers = torch.model_config["config"]["layers"]
+    assert [entry["config"]["name"] for entry in layers] == ["input_1", "Conv4_1_2", "Conv4_1"]  # unique: Conv4_1 was taken
+    assert layers[1]["name"] == "Conv4_1_2" and layers[2]["inbound_nodes"] == [[["Conv4_1_2", 0, 0, {}]]]
+    assert torch.model_config["config"]["output_layers"] == [["Conv4_1", 0, 0], ["Conv4_1_2", 0, 0]]
+    assert any("'.' replaced by '_' (Conv4.1 -> Conv4_1_2)" in str(r) for r in torch.repairs)
+    assert config["config"]["layers"][1]["name"] == "Conv4.1"  # the input is not changed
+    for backend, by_position in (("jax", True), (None, True), ("torch", False)):
+        other = repair_config(config, None, "3.15.1", backend, weights_by_position=by_position)
+        assert other.model_config["config"]["layers"][1]["name"] == "Conv4.1", backend
