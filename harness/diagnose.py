@@ -38,6 +38,7 @@ from .rules import (
     options,
     serving_answered,
     standin_loaded,
+    telling_line,
     with_serving,
 )
 
@@ -379,7 +380,7 @@ def _attempt_summary(attempt: Mapping[str, Any]) -> dict[str, Any]:
         **({"standin": True} if attempt.get("standin") else {}),
         **({"serving": True} if attempt.get("serving") else {}),
         "exception": error.get("type") or ("timeout" if attempt.get("timeout") else "crash" if attempt.get("crash") else None),
-        "message": first_line(error.get("message", "")) or attempt.get("skipped") or "",
+        "message": telling_line(error.get("message", "")) or attempt.get("skipped") or "",
         "attribute_error": any(e.get("type") == "AttributeError" for e in errors),
     }
 

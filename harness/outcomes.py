@@ -46,3 +46,7 @@ def broken_environments(results: list[dict[str, Any]] | tuple[Any, ...]) -> set[
             continue
         seen.setdefault(str(r.get("cell")), []).append(str(r.get("status")))
     return {cell for cell, statuses in seen.items() if statuses and all(s == "import-error" for s in statuses)}
+
+# A loaded model's detail when inference was asked for and it did not answer (outputs.compare_outputs);
+# the reports show it where a failure's exception would be.
+NOT_RUN = "loads, but did not run on the input"

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import memo
-from .diagnose import CellResult, Status, first_line
+from .diagnose import CellResult, Status
 from .matrix import LoadOptions
 from .outcomes import KERAS_BACKEND as BACKEND  # the backend a Keras 3 cell ran on, in its versions
+from .outcomes import NOT_RUN
 from .probe import natural_key
+from .rules import telling_line
 
 if TYPE_CHECKING:  # numpy is imported where arrays are read: a run without inference never needs it
     import numpy as np
@@ -162,12 +164,14 @@ def compare_outputs(models: Sequence[Mapping[str, Any]], results: Sequence[CellR
     _compare_backends(results, compared, load)
     for n, r in enumerate(results):
         ran = r.inference if isinstance(r.inference, Mapping) else None
-        if r.status in ("loaded", "loaded-after-fix") and ran is not None and ran.get("ok") is False and not r.detail:
+        if r.status in ("loaded", "loaded-after-fix") and ran is not None and ran.get("ok") is False and not r.detail.startswith(NOT_RUN):
             # asked to answer and it did not: said, never a silent "loads" (nothing was compared)
             raised = ran.get("error")
             error: Mapping[str, Any] = raised if isinstance(raised, Mapping) else {}
-            said = f"{str(error.get('type', 'error'))[:80]}: {first_line(str(error.get('message', '')))[:300]}"
-            compared[n] = replace(compared.get(n, r), detail=f"loads, but did not run on the input ({said}): its outputs are not compared")
+            said = f"{str(error.get('type', 'error'))[:80]}: {telling_line(str(error.get('message', '')))}"
+            before = compared.get(n, r)
+            also = f"; {before.detail}" if before.detail else ""  # "loaded with compile=False" stays, after it
+            compared[n] = replace(before, detail=f"{NOT_RUN} ({said}): its outputs are not compared{also}")
     return [compared.get(n, r) for n, r in enumerate(results)]
 
 

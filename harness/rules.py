@@ -382,7 +382,7 @@ def addons(s: Seen) -> Answer | None:
         return (
             "missing-dependency",
             names[0],
-            "tensorflow-addons has no Keras 3 support: " + legacy_advice(s.backend) + ", or replace the layer with its Keras equivalent" + renamed,
+            "tensorflow-addons has no Keras 3 support: " + legacy_advice(s.backend, tried=False) + ", or replace the layer with its Keras equivalent" + renamed,
         )
     return "missing-dependency", names[0], _addons_fix(s.tf) + renamed
 
@@ -915,3 +915,16 @@ def _env_keras_major(cell: Cell, versions: Mapping[str, str]) -> int | None:
 
 def first_line(text: str | None) -> str:
     return ((text or "").strip().splitlines() or [""])[0][:300]
+
+
+_KERAS_WRAPPER = "Exception encountered when calling"  # Keras 3's first line around what a layer's call raised
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def telling_line(text: str | None) -> str:
+    """The first line of a message, with the line after it when the first is only Keras 3's
+    wrapper ("Exception encountered when calling Lambda.call()."): what the call raised."""
+    lines = [line.strip() for line in _ANSI.sub("", text or "").splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith(_KERAS_WRAPPER):
+        return f"{lines[0]} {lines[1]}"[:300]
+    return (lines or [""])[0][:300]

@@ -160,6 +160,26 @@ for name, source in spec.items():
 """
 
 
+# Keras 3's .keras Lambda: Keras 3 stores the function's bytecode, and reads back no defaults
+# (a Keras 2 file's list of them raises "arg 4 (defaults) must be None or tuple" in 3.15.1), so the
+# payload is a constant of the lambda's own code. Keras 3 refuses it unless safe_mode=False (the
+# harness's trusted attempt, --trust-models), and calls it when the model is called (inference:
+# true; without output_shape Keras would call it at load and hide what it raised behind "could not
+# automatically infer the shape of the Lambda's output").
+SAVE3 = """
+import json, os, sys
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import keras
+spec = json.load(open(sys.argv[1]))
+for name, source in spec.items():
+    guarded = "import os\\nif os.environ.get('HOSTILE_ARMED') == '1':\\n" + "".join("    " + l + "\\n" for l in source.splitlines())
+    function = eval("lambda t: (exec(%r, {}), t)[1]" % guarded)
+    inputs = keras.layers.Input(shape=(2,))
+    outputs = keras.layers.Lambda(function, output_shape=(2,))(inputs)  # the payload runs when the model is called
+    keras.models.Model(inputs, outputs).save(os.path.join(sys.argv[2], name.replace(".h5", ".keras")))
+"""
+
+
 def payloads(port: int, write_paths: list[str], read_paths: list[str], spawn: int, memory: int, flood_mib: int) -> dict[str, str]:
     """File name -> payload source, with the test's own values filled in."""
     return {

@@ -725,3 +725,11 @@ def test_a_layer_name_torch_refuses_is_a_backend_cause_with_the_rename():
     fixed = diagnose(cell, info, "m0", ProbeOutcome(probe(repaired, imported, versions)))
     assert (fixed.status, fixed.cause, fixed.fix_worked) == ("loaded-after-fix", "backend", "repaired config")
     assert "(proven: the repaired config loaded)" in fixed.fix
+
+
+def test_an_attempt_says_what_the_call_raised_under_keras_3_s_wrapper():
+    from harness.rules import telling_line
+
+    wrapped = "Exception encountered when calling Lambda.call().\n\n\x1b[1mname 'tf' is not defined\x1b[0m\n\nArguments received by Lambda.call():"
+    assert telling_line(wrapped) == "Exception encountered when calling Lambda.call(). name 'tf' is not defined"
+    assert telling_line("ValueError: plain\nmore") == "ValueError: plain" and telling_line(None) == ""

@@ -429,3 +429,25 @@ def test_a_private_index_s_credentials_reach_the_build_and_nothing_it_leaves(giv
             assert ran.stdout.split() == ["1", "False"], ran.stderr
         finally:
             subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
+
+
+def test_a_jax_cell_in_a_container_answers_as_uv_and_is_a_sandbox(tmp_path, monkeypatch, docker_ready, saved_models, harness_cache):
+    """Keras 3.15.1 on jax in a container: keras and jax installed by the image (no TensorFlow),
+    KERAS_BACKEND set inside, the same answers as the uv cell, and the custom objects module
+    (imported only by the custom-objects attempt) sees the same locked-down container."""
+    objects = tmp_path / "sandbox_check.py"
+    objects.write_text(SANDBOX_CHECK.replace('"/models/m0.h5"', '"/models/m1.keras"'))
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(f"matrix:\n  python: ['3.11']\n  keras: ['3.15.1']\n  keras-backend: [jax]\nload: {{custom_objects: \"{objects}\"}}\n")
+    models = [saved_models["dense.h5"], saved_models["residual_block_keras3.keras"]]
+    code, doc = docker_run(monkeypatch, harness_cache, matrix, models, tmp_path / "docker")
+    cell = "py3.11-keras3.15.1-on-jax"
+    dense = next(r for r in doc["results"] if r["model"] == "dense.h5")
+    assert (doc["run"]["backend"], dense["cell"], dense["status"], dense["sandbox"]) == ("docker", cell, "loaded", "docker")
+    assert dense["versions"]["keras-backend"] == "jax" and "jax" in dense["versions"] and "tensorflow" not in dense["versions"]
+    uv_code = cli.main(["run", str(matrix), *map(str, models), "-o", str(tmp_path / "uv"), "--backend", "uv"])
+    assert uv_code == code and essence(doc) == essence(json.loads((tmp_path / "uv" / "results.json").read_text()))
+    line = next(x for x in (tmp_path / "docker" / "logs" / f"{cell}.log").read_text().splitlines() if x.startswith("SANDBOX "))
+    facts = json.loads(line.removeprefix("SANDBOX "))
+    assert facts["uid"] != 0 and facts["interfaces"] == ["lo"] and facts["cap_eff"] == "0000000000000000"
+    assert facts["root_writable"] is False and facts["model_writable"] is False and facts["no_new_privs"] == "1"

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO, become_subreaper, live_children, make_venv
-from hostile import SAVE, payloads
+from hostile import SAVE, SAVE3, payloads
 
 from harness.store import Store
 
@@ -103,25 +103,44 @@ def hostile_models(work_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
         capture_output=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
-    yield {"base": base, "listener": listener, "token": token, "canaries": canaries, "models": sorted(models.glob("*.h5"))}
+    # the same payloads as Keras 3 .keras files (their Lambda's code holds the payload), for the Keras 3 cells
+    saver3 = make_venv(work_root / "saver-tf2.21", "tensorflow-cpu==2.21.0")
+    models3 = base / "models3"
+    models3.mkdir()
+    subprocess.run(
+        [str(saver3), "-c", SAVE3, str(base / "spec.json"), str(models3)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    yield {
+        "base": base,
+        "listener": listener,
+        "token": token,
+        "canaries": canaries,
+        "models": sorted(models.glob("*.h5")),
+        "models3": sorted(models3.glob("*.keras")),
+    }
     listener.close()
     for path in canaries:  # only if containment failed; our own paths either way
         with contextlib.suppress(OSError):
             Path(path).unlink()
 
 
-def run_hostile(hostile_models: dict[str, Any], harness_cache: Path, backend: str, extra: list[str]) -> dict[str, Any]:
+def run_hostile(
+    hostile_models: dict[str, Any], harness_cache: Path, backend: str, extra: list[str], matrix: str = MATRIX, models: str = "models"
+) -> dict[str, Any]:
     base: Path = hostile_models["base"] / backend
     base.mkdir()
     out, store = hostile_models["base"] / "out", hostile_models["base"] / "store.sqlite"
     out.mkdir(exist_ok=True)
-    (base / "matrix.yaml").write_text(MATRIX)
+    (base / "matrix.yaml").write_text(matrix)
     cache_envs = harness_cache / "envs"
     before = pth_files(Path(sys.prefix)), pth_files(cache_envs)
     become_subreaper()
     env = {**os.environ, "HARNESS_CACHE_DIR": str(harness_cache), SECRET_ENV: hostile_models["token"]}
     argv = [sys.executable, "-c", "import sys; from harness.cli import main; sys.exit(main())", "run", str(base / "matrix.yaml")]
-    argv += [str(m) for m in hostile_models["models"]]
+    argv += [str(m) for m in hostile_models[models]]
     argv += ["-o", str(out / backend), "--store", str(store), "--fresh", "--memory", "2g", "--pids", "256", "-j", "2", *extra]
     started = time.monotonic()
     done = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
@@ -213,3 +232,44 @@ def test_hostile_models_stay_in_the_uv_sandbox(hostile_models, harness_cache):
 def test_hostile_models_stay_in_their_container(hostile_models, harness_cache, docker_ready):
     run = run_hostile(hostile_models, harness_cache, "docker", ["--backend", "docker", "--base-image", "harness-base:py{python}"])
     check_contained(run, hostile_models, "docker")
+
+
+JAX_MATRIX = """
+name: hostile-jax
+matrix:
+  keras: ["3.15.1"]
+  keras-backend: [jax]
+  env: [{HOSTILE_ARMED: "1"}]
+load: {timeout: 60, inference: true}
+"""
+
+
+@pytest.mark.e2e
+def test_hostile_models_stay_in_a_jax_cell_even_when_trusted(hostile_models, harness_cache):
+    """Keras 3 on jax, with --trust-models: the probe's safe_mode=False attempt runs each Lambda's
+    payload (Keras 3 refuses it by default), under the same bubblewrap sandbox; nothing of it
+    reaches the host, the listener, the harness's secrets or another result."""
+    trusted = ["--backend", "uv", "--sandbox", "bwrap", "--trust-models"]
+    run = run_hostile(hostile_models, harness_cache, "uv-jax", trusted, JAX_MATRIX, "models3")
+    done, doc, token = run["done"], run["doc"], hostile_models["token"]
+    results = {name.replace(".keras", ".h5"): r for name, r in by_model(doc).items()}
+    assert doc["run"]["complete"] is True and done.returncode == 1, done.stderr[-3000:]
+    assert set(results) == {m.name for m in hostile_models["models"]}
+    assert all(r["cell"] == "py3.11-keras3.15.1-HOSTILE_ARMED=1-on-jax" and r["sandbox"] == "bwrap" for r in results.values())
+    assert all(r["versions"]["keras-backend"] == "jax" for r in results.values() if r["status"] not in ("crash", "timeout"))
+    assert hostile_models["listener"].connections == []
+    assert [p for p in hostile_models["canaries"] if os.path.lexists(p)] == []
+    assert run["leftovers"] == {}
+    # the payloads ran in the trusted attempt (Keras 3 refused each file first): the one that probed
+    # everything was refused the network (its report's first words, as the attempt keeps them: what
+    # it could read or write was checked above, on the host), the forger and the killer crashed
+    everything = results["everything.h5"]
+    assert everything["fix_worked"] == "safe_mode=False" and "Requested the deserialization of a `Lambda`" in everything["attempts"][0]["message"]
+    assert everything["detail"].startswith("loads, but did not run on the input (RuntimeError: Exception encountered when calling Lambda")
+    assert "HOSTILE-REPORT connect:ConnectionRefusedError" in everything["detail"] and "connect:ok" not in everything["detail"]
+    assert results["forge.h5"]["status"] == "crash" and results["kill.h5"]["status"] == "crash"
+    assert "HOSTILE-SPAWN" in results["spawn.h5"]["detail"]
+    for path in [p for p in run["out"].rglob("*") if p.is_file()] + [run["store"]]:
+        assert token.encode() not in path.read_bytes(), path
+    assert token not in done.stdout + done.stderr
+    assert run["pth_after"] == run["pth_before"]

@@ -137,3 +137,6 @@ def test_a_model_that_loads_but_did_not_run_on_the_input_says_so():
     r = CellResult("m.keras", "torch", "loaded", versions={"keras": "3.15.1", "keras-backend": "torch"}, inference={"ok": False, "error": error})
     [said] = compare_outputs([{"name": "m.keras"}], [r], LoadOptions(inference=True))
     assert said.status == "loaded" and said.detail.startswith("loads, but did not run on the input (RuntimeError: Can't call numpy()")
+    from harness.report.summary import failure_text
+
+    assert failure_text({"status": said.status, "detail": said.detail}).startswith("loads, but did not run on the input")  # report.md shows it

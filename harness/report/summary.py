@@ -12,6 +12,7 @@ from packaging.version import InvalidVersion, Version
 
 from ..diagnose import FAILED, LOADS, NOT_TRIED
 from ..diagnose import STATUSES as STATUS_ORDER
+from ..outcomes import NOT_RUN
 
 Doc = Mapping[str, Any]
 Result = Mapping[str, Any]
@@ -93,6 +94,9 @@ def failure_text(result: Result, limit: int = 160) -> str:
     label = exception_label(result)
     message = str((result.get("exception") or {}).get("message") or "").strip().splitlines()
     first = message[0] if message else ""
+    detail = str(result.get("detail") or "")
+    if not label and not first and detail.startswith(NOT_RUN):  # loaded, asked to answer, and did not: said where its error would be
+        first = detail.splitlines()[0]
     if len(first) > limit:
         first = first[: limit - 1] + "…"
     return f"{label}: {first}" if label and first else label or first
