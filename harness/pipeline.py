@@ -33,7 +33,7 @@ from .plan import EnvJob, EnvSpec, plan
 from .probe import PROBE_VERSION
 from .recorder import now
 from .request import refuse_untrusted
-from .resolve import INDEX_TTL, LOCK_TTL, Lock, PackageIndex, Resolution, ResolveFailed, Resolver, Unresolvable
+from .resolve import INDEX_TTL, LOCK_TTL, Lock, PackageIndex, Resolution, ResolveFailed, Resolver, Unresolvable, python_requirement
 from .sandbox import unsandboxed_reason
 
 
@@ -222,13 +222,21 @@ def unrun_results(planned: Planned, infos: Sequence[ModelInfo]) -> list[CellResu
         resolution = planned.resolutions[cell]
         for info in infos:
             if isinstance(resolution, Unresolvable):
+                needs = python_requirement(resolution.explanation)
+                fix = (
+                    f"{needs[0]} {needs[1]} needs Python {needs[2]} and this cell is Python {cell.python}: give the cell a Python "
+                    f"that fits (the matrix's python axis) or pick another {needs[0]} release (resolution: override cannot lift a "
+                    "package's own Python requirement)"
+                    if needs
+                    else "these pins cannot be installed together; set `resolution: override` to force them"
+                )
                 results.append(
                     CellResult(
                         model=info.name,
                         cell=cell.id,
                         status="unresolvable",
                         cause="version-mismatch",
-                        fix="these pins cannot be installed together; set `resolution: override` to force them",
+                        fix=fix,
                         detail=resolution.explanation,
                     )
                 )

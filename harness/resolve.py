@@ -484,6 +484,25 @@ class Resolver:
         return Unresolvable(explanation)
 
 
+_NEEDS_PYTHON = re.compile(r"([A-Za-z0-9_.\-]+)==([^\s,]+) (?:requires|depends on) Python\s*([<>=!~]=?\s*[0-9][0-9.*]*)")
+
+
+def python_requirement(explanation: str) -> tuple[str, str, str] | None:
+    """(package, version, its Python requirement) when uv says that is why a cell cannot resolve:
+    "Because keras==3.15.1 requires Python >=3.11 and you require keras==3.15.1" (uv 0.9, a
+    Python 3.10 cell). resolution: override cannot lift it (overrides change dependencies,
+    not a package's own Requires-Python)."""
+    found = _NEEDS_PYTHON.search(explanation or "")
+    return (found.group(1), found.group(2), found.group(3).replace(" ", "")) if found else None
+
+
+def unresolvable_line(explanation: str) -> str:
+    """The line of uv's explanation that says why ("Because ..."), else its first line."""
+    lines = [line.strip() for line in (explanation or "").splitlines() if line.strip()]
+    why = next((line for line in lines if "Because" in line or line.startswith("cause:")), None)
+    return (why.removeprefix("cause:").strip() if why else (lines[0] if lines else ""))[:300]
+
+
 def _clean_uv_message(stderr: str) -> str:
     lines = [re.sub(r"^\s*(×|╰─▶|│)\s*", "", line).rstrip() for line in stderr.splitlines()]
     return "\n".join(line for line in lines if line.strip())

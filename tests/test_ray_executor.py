@@ -176,6 +176,29 @@ def test_a_matrix_through_the_cluster_matches_a_local_run_even_when_a_worker_die
     assert not set(orphans) & set(processes("/probe.py"))  # the killed worker's probe died with it
 
 
+def test_keras_3_backend_cells_run_on_the_cluster_as_locally(cluster, tmp_path, saved_models):
+    """One Keras on tensorflow and on jax, with inference: the cluster's workers set KERAS_BACKEND
+    in their cells as the local run does, and the jax cell's outputs are compared with the
+    tensorflow cell's in the driver, from the files the workers sent back."""
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(
+        "matrix:\n  python: ['3.11']\n  keras: ['3.15.1']\n  keras-backend: [tensorflow, jax]\n"
+        "packages: {tensorflow: tensorflow-cpu}\nload: {inference: true}\n"
+    )
+    models = [saved_models["dense.h5"], saved_models["dense_keras3.keras"]]
+    env = cluster["env"]
+    local = subprocess.run(harness_argv(matrix, models, tmp_path / "local"), env=env, capture_output=True, text=True)
+    assert local.returncode == 0, local.stderr
+    driver = start_driver(cluster, matrix, models, tmp_path / "ray")
+    _, err = driver.communicate(timeout=600)
+    assert driver.returncode == 0, err
+    assert outcomes(tmp_path / "ray") == outcomes(tmp_path / "local")
+    doc = json.loads((tmp_path / "ray" / "results.json").read_text())
+    on_jax = [r for r in doc["results"] if r["cell"].endswith("-on-jax")]
+    assert len(on_jax) == 2 and all(r["worker"] and r["versions"]["keras-backend"] == "jax" for r in on_jax)
+    assert all(r["output_diff"]["reference"] == "py3.11-keras3.15.1-on-tensorflow" and r["output_diff"]["max_abs"] < 1e-5 for r in on_jax)
+
+
 def test_ctrl_c_on_the_driver_cancels_the_cells_on_the_cluster(cluster, tmp_path, saved_models):
     matrix = tmp_path / "m.yaml"
     matrix.write_text(MATRIX % ("600", "600"))

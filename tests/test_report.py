@@ -144,6 +144,26 @@ def test_the_headline_never_merges_a_variant_into_the_plain_cells():
     )
 
 
+def test_keras_3_backends_are_named_side_by_side_and_a_different_answer_is_said():
+    """The issue's sentence: "loads on jax, answers differently from tensorflow: max abs diff 0.4"."""
+    cells = [
+        {"id": f"py3.11-keras3.15.1-on-{b}", "pins": {"keras": "3.15.1"}, "env": {"KERAS_BACKEND": b}, "api": "keras"}
+        for b in ("torch", "jax", "tensorflow")
+    ]
+    diff = {"reference": "py3.11-keras3.15.1-on-tensorflow", "backend": "tensorflow", "max_abs": 0.4, "max_rel": 0.2}
+    results = [
+        {"model": "m.keras", "cell": cells[2]["id"], "status": "loaded"},
+        {"model": "m.keras", "cell": cells[1]["id"], "status": "loaded-output-mismatch", "cause": "backend", "output_diff": diff},
+        {"model": "m.keras", "cell": cells[0]["id"], "status": "loaded-after-fix", "fix_worked": "repaired config"},
+    ]
+    doc = {"cells": cells, "models": [{"name": "m.keras"}], "results": results}
+    assert boundary(doc, "m.keras") == (
+        "on tensorflow: loads with keras 3.15.1; "
+        "on jax: loads with keras 3.15.1, but answers differently from tensorflow: max abs diff 0.4 (cause: backend); "
+        "on torch: loads with keras 3.15.1, with repaired config"
+    )
+
+
 def test_first_run_gate_names_no_option_and_counts_results_and_cells(tmp_path):
     from harness.gate import evaluate
     from harness.report.markdown import render_markdown

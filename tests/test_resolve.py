@@ -320,3 +320,26 @@ def test_find_links_are_listed_and_passed_to_uv(tmp_path, monkeypatch):
         capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(tmp_path)},
     )
     assert compiled.returncode == 0 and "tinypkg==1.0" in compiled.stdout, compiled.stderr
+
+
+def test_a_cell_a_package_s_python_requirement_rules_out_says_so_and_not_override():
+    """uv's words for a Python 3.10 cell of keras 3.15.1 (real uv output): the fix names the
+    requirement and the cell's Python; resolution: override cannot lift it, so it is not offered."""
+    from harness.matrix import Cell
+    from harness.modelfile import ModelInfo
+    from harness.pipeline import Planned, unrun_results
+    from harness.resolve import Unresolvable, python_requirement, unresolvable_line
+
+    said = (
+        "error: No solution found when resolving dependencies\n  cause: Because keras==3.15.1 requires Python >=3.11 and you "
+        "require keras==3.15.1, we can conclude that your requirements are unsatisfiable."
+    )
+    assert python_requirement(said) == ("keras", "3.15.1", ">=3.11")
+    assert unresolvable_line(said).startswith("Because keras==3.15.1 requires Python >=3.11")
+    assert python_requirement("error: No solution found\n  Because numpy==2.4.6 and tensorflow==2.15.1 conflict") is None
+    cell = Cell(python="3.10", pins=(("keras", "3.15.1"),), env=(("KERAS_BACKEND", "jax"),), api="keras")
+    planned = Planned(cells=[cell], resolutions={cell: Unresolvable(said)}, jobs=[], skipped={})
+    info = ModelInfo(path="/m.keras", name="m.keras", sha256="0" * 64, size=1, format="keras", keras_version="3.15.1")
+    [r] = unrun_results(planned, [info])
+    assert r.status == "unresolvable" and r.fix.startswith("keras 3.15.1 needs Python >=3.11 and this cell is Python 3.10")
+    assert "override cannot lift" in r.fix

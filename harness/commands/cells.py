@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from ..escape import terminal
 from ..exits import PASSED, Outcome
 from .common import print_json, required
 
@@ -37,7 +38,7 @@ def add_parser(commands: Any) -> None:
 def main(args: argparse.Namespace, console: Console) -> Outcome:
     from ..matrix import load_matrix
     from ..pipeline import expand_cells, resolve_cells
-    from ..resolve import Lock, PackageIndex, Resolver
+    from ..resolve import Lock, PackageIndex, Resolver, unresolvable_line
 
     matrix = load_matrix(required(args, "matrix"))
     index = PackageIndex()
@@ -72,7 +73,7 @@ def main(args: argparse.Namespace, console: Console) -> Outcome:
         status = (
             "[green]resolved[/]"
             if row["status"] == "resolved"
-            else f"[magenta]{row['status']}[/]: {(row['explanation'] or '').splitlines()[0] if row['explanation'] else ''}"
+            else f"[magenta]{row['status']}[/]: {terminal(unresolvable_line(row['explanation'] or ''))}"
         )
         table.add_row(row["id"], status + (" (override)" if row["overridden"] else ""), keys)
     console.print(table)

@@ -142,10 +142,25 @@ def boundary(doc: Doc, model: str, results: Sequence[Result] | None = None) -> s
     groups: dict[tuple[Any, ...], list[Result]] = {}
     for r in tried:
         groups.setdefault(_variant(cells.get(r["cell"], {}), axis), []).append(r)
-    order = sorted(groups)
+    order = sorted(groups, key=lambda key: (key[0], _backend_rank(key), key))
     head = _sentence(groups[order[0]], axis, cells)
+    if _backend(order[0]):  # Keras 3 backends side by side: each named, the first too ("on tensorflow: loads ...")
+        head = f"{_variant_label(order[0])}: {head}"
     others = [f"{_variant_label(key)}: {_sentence(groups[key], axis, cells)}" for key in order[1:]]
     return "; ".join([head, *others]) + aside
+
+
+BACKEND_ORDER = ("tensorflow", "jax", "torch")
+
+
+def _backend(key: tuple[Any, ...]) -> str | None:
+    """The Keras 3 backend a variant's cells set (keras-backend axis), or None."""
+    return dict(key[2]).get("KERAS_BACKEND") if key[3] == "keras" else None
+
+
+def _backend_rank(key: tuple[Any, ...]) -> int:
+    backend = _backend(key)
+    return BACKEND_ORDER.index(backend) if backend in BACKEND_ORDER else len(BACKEND_ORDER)
 
 
 BROKEN = "import-error"  # the environment's framework does not import: the cell, not the model
@@ -180,12 +195,16 @@ def _variant(cell: Mapping[str, Any], axis: str | None) -> tuple[Any, ...]:
 
 
 def _variant_label(key: tuple[Any, ...]) -> str:
+    """"with tf-keras, TF_USE_LEGACY_KERAS=1"; a Keras 3 backend's cells "on jax" (with what else sets them apart)."""
     _, extra, env, api, override = key
-    parts = [*extra, *(f"{k}={v}" for k, v in env)]
-    if api != "tf.keras":
+    backend = _backend(key)
+    parts = [*extra, *(f"{k}={v}" for k, v in env if not (backend and k == "KERAS_BACKEND"))]
+    if api != "tf.keras" and not backend:
         parts.append(f"api {api}")
     if override:
         parts.append("override")
+    if backend:
+        return f"on {backend}" + (", with " + ", ".join(parts) if parts else "")
     return "with " + ", ".join(parts)
 
 
@@ -207,6 +226,8 @@ def _sentence(tried: Sequence[Result], axis: str | None, cells: Mapping[str, Map
     with_fix = f", with {' or '.join(fixes)}" if fixes else ""
     why = _why(failing)
     if len(versions) == 1:
+        if not loads[0] and failing and all(r["status"] == MISMATCH for r in failing):  # it loads; its answers are what fail
+            return f"loads with {axis} {versions[0]}{with_fix}, but {_answers(failing[0])}{_why(failing, answers=False)}"
         return f"loads with {axis} {versions[0]}{with_fix}" if loads[0] else f"fails with {axis} {versions[0]}{why}"
     if all(loads):
         partly = " (not in every cell: " + why.strip(" ()") + ")" if failing else ""
@@ -228,11 +249,25 @@ def _span(versions: Sequence[str]) -> str:
     return versions[0] if len(versions) == 1 else f"{versions[0]} to {versions[-1]}"
 
 
-def _why(failing: Sequence[Result]) -> str:
+MISMATCH = "loaded-output-mismatch"
+
+
+def _answers(r: Result) -> str:
+    """"answers differently from tensorflow: max abs diff 0.4" for a loaded-output-mismatch."""
+    diff = r.get("output_diff") or {}
+    than = diff.get("backend") or diff.get("reference") or "the reference"
+    largest = diff.get("max_abs")
+    return f"answers differently from {than}" + (f": max abs diff {largest:.3g}" if isinstance(largest, int | float) else ": shapes differ")
+
+
+def _why(failing: Sequence[Result], answers: bool = True) -> str:
     kinds = []
     if any(r.get("attribute_error") for r in failing):
         kinds.append("AttributeError")
     for r in failing:
+        if answers and r["status"] == MISMATCH and _answers(r) not in kinds:
+            kinds.append(_answers(r))
+            continue
         exc = (r.get("exception") or {}).get("type") or (r["status"] if r["status"] in ("timeout", "crash") else None)
         if exc and exc not in kinds:
             kinds.append(exc)
