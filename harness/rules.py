@@ -579,6 +579,26 @@ def torch_refused_name(s: Seen) -> Answer | None:
     )
 
 
+TF_OP_LAYERS = ("TFOpLambda", "SlicingOpLambda")  # tf.* calls and tensor slicing Keras 2 recorded as layers
+
+
+def tf_op_layers(s: Seen) -> Answer | None:
+    """ "Unknown layer: 'TFOpLambda'" (Keras 3.15.1 on tensorflow, jax and torch alike, a TF 2.15
+    file whose functional model calls tf.math.multiply and tf.nn.relu): Keras 2 recorded tf.*
+    calls as layers, which only TensorFlow's Keras 2 rebuilds. Off tensorflow that is
+    TensorFlow-only content (cause backend); on it, the Keras 2 -> 3 change."""
+    if s.name not in TF_OP_LAYERS:
+        return None
+    what = (
+        f"the model calls tf.* functions on Keras tensors, which Keras 2 recorded as {s.name} layers and only TensorFlow's "
+        "Keras 2 rebuilds: write those calls with keras.ops (keras.ops.multiply, keras.ops.relu, ...) in a model built in code "
+        "and load this file's weights into it (model.load_weights), or "
+    )
+    if s.backend:
+        return "backend", s.name, what + legacy_advice(s.backend, migrates=False)
+    return "version-mismatch", s.name, what + legacy_advice(None, tried=s.cell.api == "tf.keras")
+
+
 def format_not_read(s: Seen) -> Answer | None:
     """ "File format not supported: filepath=..." (Keras 3 and a SavedModel or another format);
     "parent module ... cannot be imported" (a .keras module path this Keras lacks)."""
@@ -638,6 +658,7 @@ def other_major(s: Seen) -> Answer | None:
 RULES: tuple[Callable[[Seen], Answer | None], ...] = (
     savedmodel_off_tensorflow,  # first: off tensorflow, no other rule's advice (tf-keras, TFSMLayer) can be followed
     torch_refused_name,
+    tf_op_layers,
     damaged,
     weights_only,
     numpy_removed,
@@ -821,12 +842,14 @@ def _minor(version: str) -> tuple[int, ...]:
         return (0, 0)
 
 
-def legacy_advice(backend: str | None, tried: bool = True) -> str:
+def legacy_advice(backend: str | None, tried: bool = True, migrates: bool = True) -> str:
     """The Keras 2 way out: tf-keras in legacy mode. It needs TensorFlow: on jax or torch it is a
     bridge through a tensorflow environment, never advice for the cell itself (--try-fixes tries
     the legacy sibling of tf.keras cells only: said so)."""
     if backend is None:
         return "load with tf-keras and TF_USE_LEGACY_KERAS=1" + (" (--try-fixes tries it)" if tried else "")
+    if not migrates:  # the content itself is Keras 2 on TensorFlow only: no Keras 3 file can be made of it by config
+        return f"tf-keras needs TensorFlow, which Keras on {backend} does not have: load it with tf-keras and TF_USE_LEGACY_KERAS=1 on TensorFlow"
     return (
         f"tf-keras needs TensorFlow, which Keras on {backend} does not have: load it once with tf-keras and TF_USE_LEGACY_KERAS=1 "
         f"on TensorFlow and save it with Keras 3 (harness migrate --keras-backend {backend} does, and proves the copy; not tried here)"

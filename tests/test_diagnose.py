@@ -733,3 +733,20 @@ def test_an_attempt_says_what_the_call_raised_under_keras_3_s_wrapper():
     wrapped = "Exception encountered when calling Lambda.call().\n\n\x1b[1mname 'tf' is not defined\x1b[0m\n\nArguments received by Lambda.call():"
     assert telling_line(wrapped) == "Exception encountered when calling Lambda.call(). name 'tf' is not defined"
     assert telling_line("ValueError: plain\nmore") == "ValueError: plain" and telling_line(None) == ""
+
+
+def test_tf_calls_keras_2_recorded_as_layers_are_tensorflow_only_content():
+    """Keras 3.15.1's message for a TF 2.15 file whose functional model calls tf.math.multiply and
+    tf.nn.relu (the same on tensorflow, jax and torch): cause backend off tensorflow, with
+    keras.ops as the way; on tensorflow the Keras 2 -> 3 change. No claim that a migration makes it."""
+    unknown = failed(
+        "ValueError",
+        "Unknown layer: 'TFOpLambda'. Please ensure you are using a `keras.utils.custom_object_scope` and that this object is included in the scope.",
+    )
+    info = info_of("tfop.h5", "h5", "2.15.0", ClassRef("TFOpLambda", "builtin", "layers[2]"))
+    model = {"attempts": [{"fix": None, "ok": False, "error": unknown}]}
+    jax = Cell(python="3.11", pins=(("keras", "3.15.1"),), env=(("KERAS_BACKEND", "jax"),), api="keras")
+    r = diagnose(jax, info, "m0", ProbeOutcome(probe(model, {"ok": True, "seconds": 3.0, "backend": "jax"}, {"keras": "3.15.1", "jax": "0.10.2"})))
+    assert (r.cause, r.missing_name) == ("backend", "TFOpLambda") and "keras.ops" in r.fix and "migrate" not in r.fix
+    on_tf = first_attempt(info, K3_15, unknown, cell=CELL_K3)
+    assert on_tf.cause == "version-mismatch" and "keras.ops" in on_tf.fix and "custom_objects" not in on_tf.fix

@@ -9,10 +9,13 @@ that use it share its environment."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import make_venv
 from test_e2e_migrate import run_snippet
 from test_e2e_published import published  # noqa: F401 - the pinned PyPI archives' files
 from test_e2e_uv import result, run_harness
@@ -24,16 +27,31 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TF, JAX, TORCH = "py3.11-keras3.15.1-on-tensorflow", "py3.11-keras3.15.1-on-jax", "py3.11-keras3.15.1-on-torch"
 
 
-def test_the_same_keras_on_tensorflow_jax_and_torch(tmp_path, monkeypatch, harness_cache):
+TF_OPS = """
+import sys, tensorflow as tf
+inputs = tf.keras.Input(shape=(4,))
+x = tf.keras.layers.Dense(3)(inputs)
+x = tf.nn.relu(tf.math.multiply(x, 2.0))  # Keras 2 records these calls as TFOpLambda layers
+tf.keras.Model(inputs, x).save(sys.argv[1])
+"""
+
+
+@pytest.fixture(scope="module")
+def tf_ops_model(work_root, tmp_path_factory):
+    """A functional model that calls tf.* on Keras tensors, saved now by a real TF 2.15.1."""
+    saver = make_venv(work_root / "saver-tf2.15", "tensorflow-cpu==2.15.1", "tensorflow-addons==0.23.0")
+    path = tmp_path_factory.mktemp("tfops") / "tf_ops.h5"
+    subprocess.run([str(saver), "-c", TF_OPS, str(path)], check=True, capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    return path
+
+
+def test_the_same_keras_on_tensorflow_jax_and_torch(tmp_path, monkeypatch, harness_cache, tf_ops_model):
     models = tmp_path / "models"
     models.mkdir()
     for name in ("dense.h5", "dense_keras3.keras", "residual_block_keras3.keras"):
         shutil.copy(EXAMPLES / "models" / name, models / name)
-    matrix = tmp_path / "m.yaml"
-    matrix.write_text(
-        "matrix:\n  python: ['3.11']\n  keras: ['3.15.1']\n  keras-backend: [tensorflow, jax, torch]\n"
-        f"packages: {{tensorflow: tensorflow-cpu}}\nload: {{inference: true, custom_objects: {EXAMPLES / 'custom_objects.py'}}}\n"
-    )
+    shutil.copy(tf_ops_model, models / "tf_ops.h5")
+    matrix = EXAMPLES.parent / "matrices" / "keras3-backends.yaml"  # the shipped matrix, as the README runs it
     code = run_harness(monkeypatch, harness_cache, str(matrix), *map(str, sorted(models.iterdir())), "-o", str(tmp_path / "out"))
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
     assert code == 1
@@ -58,6 +76,11 @@ def test_the_same_keras_on_tensorflow_jax_and_torch(tmp_path, monkeypatch, harne
         assert (tf_only["status"], tf_only["cause"]) == ("load-error", "backend")
         assert "imports tensorflow" in tf_only["fix"] and "keras.ops" in tf_only["fix"]
     assert result(doc, "residual_block_keras3.keras", TF)["status"] == "loaded-after-fix"
+    # tf.* calls recorded as TFOpLambda layers: no Keras 3 rebuilds them; off tensorflow that is TensorFlow-only content
+    for cell, cause in ((TF, "version-mismatch"), (JAX, "backend"), (TORCH, "backend")):
+        ops = result(doc, "tf_ops.h5", cell)
+        assert (ops["status"], ops["cause"]) == ("load-error", cause) and "Unknown layer: 'TFOpLambda'" in ops["exception"]["message"]
+        assert "keras.ops" in ops["fix"] and "custom_objects=" not in ops["fix"]
     md = (tmp_path / "out" / "report.md").read_text()
     assert "on-jax" in md and "on-torch" in md and "cause: backend" in md
 
