@@ -126,6 +126,11 @@ class Seen:
         return _env_keras_major(self.cell, self.versions)
 
     @property
+    def legacy_tried(self) -> bool:
+        """Whether --try-fixes tries tf-keras legacy mode for this cell (fixes.wants_legacy: tf.keras cells)."""
+        return self.cell.api == "tf.keras"
+
+    @property
     def backend(self) -> str | None:
         """jax or torch when Keras 3 runs there (no TensorFlow, so no tf-keras); None on tensorflow."""
         return _off_tensorflow(self.versions)
@@ -458,7 +463,7 @@ def dtype_policy(s: Seen) -> Answer | None:
         "version-mismatch",
         s.name or "Policy",
         f"the file stores a mixed-precision policy of {s.saved} (a Keras class, not a custom object), which {s.here} cannot read: "
-        + _format_fix(s.info, s.env_major, s.backend),
+        + _format_fix(s.info, s.env_major, s.backend, s.legacy_tried),
     )
 
 
@@ -511,7 +516,7 @@ def unrecognized_arguments(s: Seen) -> Answer | None:
     return (
         "version-mismatch",
         None,
-        f"{layer}'s config has {keys}, which {s.here} does not accept; " + _direction_fix(s.info, s.env_major, s.keras, s.loader, s.backend),
+        f"{layer}'s config has {keys}, which {s.here} does not accept; " + _direction_fix(s.info, s.env_major, s.keras, s.loader, s.backend, s.legacy_tried),
     )
 
 
@@ -522,7 +527,7 @@ def slash_in_name(s: Seen) -> Answer | None:
     return (
         "version-mismatch",
         None,
-        f"a layer name of {s.saved} contains '/', which Keras 3 refuses: " + legacy_advice(s.backend),
+        f"a layer name of {s.saved} contains '/', which Keras 3 refuses: " + legacy_advice(s.backend, tried=s.legacy_tried),
     )
 
 
@@ -603,7 +608,7 @@ def format_not_read(s: Seen) -> Answer | None:
     """ "File format not supported: filepath=..." (Keras 3 and a SavedModel or another format);
     "parent module ... cannot be imported" (a .keras module path this Keras lacks)."""
     if ("parent module" in s.text and "cannot be imported" in s.text) or "File format not supported" in s.text:
-        return "version-mismatch", None, _format_fix(s.info, s.env_major, s.backend)
+        return "version-mismatch", None, _format_fix(s.info, s.env_major, s.backend, s.legacy_tried)
     return None
 
 
@@ -617,7 +622,7 @@ def newer_file(s: Seen) -> Answer | None:
     return (
         "version-mismatch",
         None,
-        f"the model's config does not deserialize in {s.here}; " + _direction_fix(info, s.env_major, keras, s.loader, s.backend),
+        f"the model's config does not deserialize in {s.here}; " + _direction_fix(info, s.env_major, keras, s.loader, s.backend, s.legacy_tried),
     )
 
 
@@ -651,7 +656,7 @@ def compile_false_loaded(s: Seen) -> Answer | None:
 def other_major(s: Seen) -> Answer | None:
     """Nothing above named it, and the file is of another Keras major than this one."""
     if s.info.keras_major and s.env_major and s.info.keras_major != s.env_major:
-        return "version-mismatch", None, _format_fix(s.info, s.env_major, s.backend)
+        return "version-mismatch", None, _format_fix(s.info, s.env_major, s.backend, s.legacy_tried)
     return None
 
 
@@ -801,11 +806,13 @@ def _keras1_file(info: ModelInfo) -> bool:
     return info.keras_major == 1 or (info.keras_version is None and info.format == "h5")
 
 
-def _direction_fix(info: ModelInfo, env_major: int | None, keras: str, loader: str = "keras", backend: str | None = None) -> str:
+def _direction_fix(
+    info: ModelInfo, env_major: int | None, keras: str, loader: str = "keras", backend: str | None = None, tried: bool = True
+) -> str:
     """Which Keras to load a file with, from who wrote it and what is here."""
     saved = info.keras_major
     if saved and env_major and saved != env_major:
-        return _format_fix(info, env_major, backend)
+        return _format_fix(info, env_major, backend, tried)
     if info.keras_version and keras and _release(info.keras_version) > _release(keras):
         return f"the file was written by Keras {info.keras_version}: load with keras>={info.keras_version}, or re-save the model with {loader} {keras}"
     return f"load with the Keras that wrote it ({info.keras_version or 'see harness inspect'})"
@@ -861,7 +868,8 @@ def _off_tensorflow(versions: Mapping[str, str]) -> str | None:
     return backend if backend in ("jax", "torch") else None
 
 
-def _format_fix(info: ModelInfo, env_major: int | None, backend: str | None = None) -> str:
+def _format_fix(info: ModelInfo, env_major: int | None, backend: str | None = None, tried: bool = True) -> str:
+    """`tried`: --try-fixes tries tf-keras legacy mode in this cell (a tf.keras cell)."""
     saved = info.keras_major
     if info.format == "keras-dir":
         if (env_major or 0) >= 3:
@@ -873,7 +881,7 @@ def _format_fix(info: ModelInfo, env_major: int | None, backend: str | None = No
     if info.format == "savedmodel" and (env_major or 0) >= 3:
         return (
             f"a SavedModel{' of Keras ' + info.keras_version if info.keras_version else ''}, which Keras 3's load_model does not read: "
-            + legacy_advice(backend)
+            + legacy_advice(backend, tried=tried)
             + ("" if backend else SERVE_ADVICE)
         )
     if saved and saved >= 3 and (env_major or 0) < 3:
@@ -890,7 +898,8 @@ def _format_fix(info: ModelInfo, env_major: int | None, backend: str | None = No
         return f"this file was saved by Keras {info.keras_version or '2'}: " + legacy_advice(backend)
     return (
         f"this file was saved by Keras {info.keras_version or '2'}: install tf-keras and set TF_USE_LEGACY_KERAS=1 "
-        "(--try-fixes tries it), or load it once there and re-save it with Keras 3"
+        + ("(--try-fixes tries it), " if tried else "(not tried here), ")
+        + "or load it once there and re-save it with Keras 3"
     )
 
 

@@ -750,3 +750,14 @@ def test_tf_calls_keras_2_recorded_as_layers_are_tensorflow_only_content():
     assert (r.cause, r.missing_name) == ("backend", "TFOpLambda") and "keras.ops" in r.fix and "migrate" not in r.fix
     on_tf = first_attempt(info, K3_15, unknown, cell=CELL_K3)
     assert on_tf.cause == "version-mismatch" and "keras.ops" in on_tf.fix and "custom_objects" not in on_tf.fix
+
+
+def test_try_fixes_is_promised_only_where_it_tries_legacy_mode():
+    """--try-fixes gives tf.keras cells a tf-keras legacy sibling; a keras-backend tensorflow cell
+    (api keras) gets none, so its advice says not tried instead of promising it."""
+    lstm = failed("ValueError", "Unrecognized keyword arguments passed to LSTM: {'time_major': False}")
+    info = info_of("lstm.h5", "h5", "2.15.0")
+    on_keras_api = Cell(python="3.11", pins=(("keras", "3.15.1"),), env=(("KERAS_BACKEND", "tensorflow"),), api="keras")
+    r = first_attempt(info, K3_15, lstm, cell=on_keras_api)
+    assert "install tf-keras" in r.fix and "--try-fixes tries it" not in r.fix and "(not tried here)" in r.fix
+    assert "--try-fixes tries it" in first_attempt(info, K3_15, lstm, cell=CELL_K3).fix
