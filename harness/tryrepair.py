@@ -54,36 +54,25 @@ def repaired_files(info: ModelInfo) -> dict[str, RepairedFile]:
             model_config, training_config = read_configs(Path(info.path))
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, UsageError):
             return made
-        for major, target in TARGETS.items():
+        wanted: list[tuple[str, str, str | None]] = [(major, target, None) for major, target in TARGETS.items()]
+        wanted += [(key, target, backend) for key, (target, backend) in BACKEND_TARGETS.items()]
+        for key, target, backend in wanted:
             try:
-                repaired = repair_config(model_config, training_config, target)
+                repaired = repair_config(model_config, training_config, target, backend, weights_by_position=info.format == "h5")
             except CannotRepair:
                 continue
             except Exception:  # noqa: BLE001 - a config the rules cannot walk (it came from the file) is not repaired;
                 continue  # it must not turn the cell's other models into an infra error
-            if not repaired.repairs:
-                continue
-            path = folder / f"{info.sha256}-{stamp}-k{major}{suffix}"
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                write_repaired(Path(info.path), path, repaired.model_config, repaired.training_config)
-            except (OSError, ValueError):
-                continue
-            made[major] = {"path": str(path), "repairs": [str(r) for r in repaired.repairs]}
-        for key, (target, backend) in BACKEND_TARGETS.items():
-            try:
-                repaired = repair_config(model_config, training_config, target, backend, weights_by_position=info.format == "h5")
-            except Exception:  # noqa: BLE001 - as above: not repaired
-                continue
-            if not repaired.repairs or [str(r) for r in repaired.repairs] == made.get(key.split("-")[0], {}).get("repairs"):
-                continue
+            said = [str(r) for r in repaired.repairs]
+            if not said or (backend and said == made.get(key.split("-")[0], {}).get("repairs")):
+                continue  # nothing to repair, or a backend's variant that is its major's file
             path = folder / f"{info.sha256}-{stamp}-k{key}{suffix}"
             try:
                 folder.mkdir(parents=True, exist_ok=True)
                 write_repaired(Path(info.path), path, repaired.model_config, repaired.training_config)
             except (OSError, ValueError):
                 continue
-            made[key] = {"path": str(path), "repairs": [str(r) for r in repaired.repairs]}
+            made[key] = {"path": str(path), "repairs": said}
         return made
 
     found = remember("tryrepair", (info.sha256, info.format), SOURCES, compute)
