@@ -6,6 +6,10 @@ by whichever backend the cell runs (KERAS_BACKEND), to load on every other backe
 It imports `keras` only: a Functional model, a custom layer written with keras.ops (which
 runs on every backend) and registered for serialization, and a model with a Lambda (its
 Python code is stored in the file, so loading it needs safe_mode=False: --trust-models).
+
+Imported rather than run, it is the custom objects module of the files it saves
+(`load: {custom_objects: examples/build_keras3.py}`): it defines CUSTOM_OBJECTS and saves
+nothing. The build script must hold the layer itself: crossload mounts it alone in the cell.
 """
 
 import os
@@ -13,9 +17,6 @@ import sys
 
 import keras
 from keras import ops
-
-out = sys.argv[1]
-keras.utils.set_random_seed(0)
 
 
 @keras.saving.register_keras_serializable(package="harness_examples")
@@ -30,9 +31,18 @@ class Scale(keras.layers.Layer):
         return ops.add(ops.multiply(x, self.w), self.b)
 
 
-inputs = keras.Input(shape=(6,))
-hidden = keras.layers.Dense(8, activation="relu")(inputs)
-keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden)).save(os.path.join(out, "functional.keras"))
-keras.Model(inputs, keras.layers.Dense(2)(Scale()(hidden))).save(os.path.join(out, "custom_ops.keras"))
-doubled = keras.layers.Lambda(lambda x: x * 2.0)(hidden)
-keras.Model(inputs, keras.layers.Dense(2)(doubled)).save(os.path.join(out, "lambda.keras"))
+CUSTOM_OBJECTS = {"harness_examples>Scale": Scale}
+
+
+def save(out):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(shape=(6,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden)).save(os.path.join(out, "functional.keras"))
+    keras.Model(inputs, keras.layers.Dense(2)(Scale()(hidden))).save(os.path.join(out, "custom_ops.keras"))
+    doubled = keras.layers.Lambda(lambda x: x * 2.0)(hidden)
+    keras.Model(inputs, keras.layers.Dense(2)(doubled)).save(os.path.join(out, "lambda.keras"))
+
+
+if __name__ == "__main__":
+    save(sys.argv[1])

@@ -35,6 +35,7 @@ from .rules import (
     first_line,
     legacy_advice,
     load_cause,
+    off_tensorflow,
     options,
     serving_answered,
     standin_loaded,
@@ -394,9 +395,9 @@ def _objects_unimported(model: Mapping[str, Any], cell: Cell, versions: Mapping[
     found = tried.get("error")
     error: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     shown = f"{error.get('type', 'error')}: {first_line(str(error.get('message', '')))}"
-    backend = versions.get(KERAS_BACKEND)
+    backend = off_tensorflow(versions)
     missing = str(error.get("import_name") or "")
-    if backend in ("jax", "torch") and missing.split(".")[0] in ("tensorflow", "tf_keras", "tensorflow_addons"):
+    if backend and missing.split(".")[0] in ("tensorflow", "tf_keras", "tensorflow_addons"):
         return (
             "backend",
             f"your custom objects module imports {missing.split('.')[0]}, which this keras-on-{backend} cell does not have ({shown}): "
@@ -429,8 +430,7 @@ def _failed_fix(attempts: list[Mapping[str, Any]], info: ModelInfo, versions: Ma
             f"with your custom objects the load still fails ({shown}): their code was written for Keras {written_for} "
             f"and this is keras {versions.get('keras', env_major)}; "
             + (
-                legacy_advice(versions.get(KERAS_BACKEND) if versions.get(KERAS_BACKEND) in ("jax", "torch") else None)
-                + ", or port the layer to Keras 3"
+                legacy_advice(off_tensorflow(versions)) + ", or port the layer to Keras 3"
                 if env_major >= 3
                 else "port the layer back to Keras 2, or load with tensorflow>=2.16"
             ),

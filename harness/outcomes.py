@@ -32,6 +32,7 @@ STATUSES: tuple[Status, ...] = get_args(Status)  # in report order
 CAUSES: tuple[Cause, ...] = get_args(Cause)
 FAILED: tuple[Status, ...] = ("loaded-output-mismatch", "load-error", "import-error", "timeout", "crash")
 LOADS: tuple[Status, ...] = ("loaded", "loaded-after-fix")
+MISMATCH: Status = "loaded-output-mismatch"  # loads, answers otherwise than its reference
 NOT_TRIED: tuple[Status, ...] = ("unresolvable", "skipped", "infra-error")
 
 STATIC_CAUSES = ("corrupt-file",)  # decided from the file before any cell: says nothing about an environment

@@ -15,17 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import memo
-from .diagnose import CellResult, Status
+from .diagnose import CellResult
 from .matrix import LoadOptions
 from .outcomes import KERAS_BACKEND as BACKEND  # the backend a Keras 3 cell ran on, in its versions
-from .outcomes import NOT_RUN
+from .outcomes import LOADS, MISMATCH, NOT_RUN
 from .probe import natural_key
 from .rules import telling_line
 
 if TYPE_CHECKING:  # numpy is imported where arrays are read: a run without inference never needs it
     import numpy as np
 
-MISMATCH: Status = "loaded-output-mismatch"
 
 
 MAX_OUTPUT_BYTES = 512 << 20  # a cell's saved outputs, uncompressed: they came from the cell, so they are bounded
@@ -164,7 +163,7 @@ def compare_outputs(models: Sequence[Mapping[str, Any]], results: Sequence[CellR
     _compare_backends(results, compared, load)
     for n, r in enumerate(results):
         ran = r.inference if isinstance(r.inference, Mapping) else None
-        if r.status in ("loaded", "loaded-after-fix") and ran is not None and ran.get("ok") is False and not r.detail.startswith(NOT_RUN):
+        if r.status in LOADS and ran is not None and ran.get("ok") is False and not r.detail.startswith(NOT_RUN):
             # asked to answer and it did not: said, never a silent "loads" (nothing was compared)
             raised = ran.get("error")
             error: Mapping[str, Any] = raised if isinstance(raised, Mapping) else {}

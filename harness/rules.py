@@ -133,7 +133,7 @@ class Seen:
     @property
     def backend(self) -> str | None:
         """jax or torch when Keras 3 runs there (no TensorFlow, so no tf-keras); None on tensorflow."""
-        return _off_tensorflow(self.versions)
+        return off_tensorflow(self.versions)
 
     @property
     def saved(self) -> str:
@@ -548,8 +548,8 @@ def savedmodel_off_tensorflow(s: Seen) -> Answer | None:
     """A SavedModel in Keras 3 on jax or torch: "File format not supported" from load_model, and
     TFSMLayer raises "The TFSMLayer is only currently supported with the TensorFlow backend."
     (Keras 3.15.1 on jax): TensorFlow's own format, with advice that needs no TensorFlow there."""
-    backend = s.versions.get(KERAS_BACKEND)
-    if backend not in ("jax", "torch") or s.info.format != "savedmodel" or s.worked:
+    backend = s.backend
+    if backend is None or s.info.format != "savedmodel" or s.worked:
         return None
     return (
         "backend",
@@ -863,7 +863,8 @@ def legacy_advice(backend: str | None, tried: bool = True, migrates: bool = True
     )
 
 
-def _off_tensorflow(versions: Mapping[str, str]) -> str | None:
+def off_tensorflow(versions: Mapping[str, str]) -> str | None:
+    """jax or torch when a result's versions say Keras 3 ran there (no TensorFlow in the cell), else None."""
     backend = versions.get(KERAS_BACKEND)
     return backend if backend in ("jax", "torch") else None
 

@@ -114,32 +114,12 @@ def test_published_files_on_jax_and_torch_and_a_savedmodel_that_only_tensorflow_
     assert "not proven: the repaired config loads here, but its outputs were not compared" in dotted["fix"]
 
 
-KERAS_ONLY_OBJECTS = '''
-import keras
-from keras import ops
-
-
-@keras.saving.register_keras_serializable(package="harness_examples")
-class Scale(keras.layers.Layer):
-    def build(self, input_shape):
-        self.w = self.add_weight(shape=(input_shape[-1],), initializer="random_normal", name="w")
-        self.b = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="b")
-
-    def call(self, x):
-        return ops.add(ops.multiply(x, self.w), self.b)
-
-
-CUSTOM_OBJECTS = {"harness_examples>Scale": Scale}
-'''
-
-
 def test_files_saved_on_jax_and_torch_load_on_tensorflow_and_back(tmp_path, monkeypatch, harness_cache):
     """examples/build_keras3.py saves a Functional model, a custom layer written with keras.ops
     and a Lambda model on each backend (harness crossload runs it in each cell); each file loads
-    on the other backends: the custom layer with a keras-only custom objects module, the Lambda
+    on the other backends: the custom layer with the build script itself as its (keras-only) custom objects module, the Lambda
     with safe_mode=False for a trusted file, never with TensorFlow in the jax or torch cell."""
-    objects = tmp_path / "objects.py"
-    objects.write_text(KERAS_ONLY_OBJECTS)
+    objects = EXAMPLES / "build_keras3.py"  # imported, it is the custom objects module of the files it saves
     matrix = tmp_path / "m.yaml"
     matrix.write_text(
         f"matrix:\n  python: ['3.11']\n  keras: ['3.15.1']\n  keras-backend: [tensorflow, jax, torch]\nload: {{custom_objects: {objects}}}\n"

@@ -12,7 +12,7 @@ from packaging.version import InvalidVersion, Version
 
 from ..diagnose import FAILED, LOADS, NOT_TRIED
 from ..diagnose import STATUSES as STATUS_ORDER
-from ..outcomes import NOT_RUN
+from ..outcomes import MISMATCH, NOT_RUN, broken_environments
 
 Doc = Mapping[str, Any]
 Result = Mapping[str, Any]
@@ -173,8 +173,6 @@ def _cells_text(ids: Sequence[str]) -> str:
 def broken_cells(doc: Doc) -> dict[str, str]:
     """{cell id: what its environment raised} for cells where the framework never imported
     (outcomes.broken_environments): environments, not model failures."""
-    from ..outcomes import broken_environments
-
     results = list(doc.get("results", []))
     broken = broken_environments(results)
     first: dict[str, str] = {}
@@ -247,9 +245,6 @@ def _sentence(tried: Sequence[Result], axis: str | None, cells: Mapping[str, Map
 
 def _span(versions: Sequence[str]) -> str:
     return versions[0] if len(versions) == 1 else f"{versions[0]} to {versions[-1]}"
-
-
-MISMATCH = "loaded-output-mismatch"
 
 
 def _answers(r: Result) -> str:
