@@ -430,7 +430,7 @@ def _failed_fix(attempts: list[Mapping[str, Any]], info: ModelInfo, versions: Ma
             f"with your custom objects the load still fails ({shown}): their code was written for Keras {written_for} "
             f"and this is keras {versions.get('keras', env_major)}; "
             + (
-                legacy_advice(off_tensorflow(versions)) + ", or port the layer to Keras 3"
+                legacy_advice(off_tensorflow(versions), tried=cell.api == "tf.keras") + ", or port the layer to Keras 3"
                 if env_major >= 3
                 else "port the layer back to Keras 2, or load with tensorflow>=2.16"
             ),

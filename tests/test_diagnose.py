@@ -224,6 +224,11 @@ def test_a_failed_fix_attempt_counts_and_is_never_proposed_again():
         ("compile=False", False, "TypeError", False),
         ("custom_objects+compile=False", False, "AttributeError", True),
     ]
+    assert "--try-fixes tries it" in r.fix  # a tf.keras cell: --try-fixes gives it a tf-keras legacy sibling
+    # a keras-backend tensorflow cell (api keras) gets no such sibling: not promised there
+    keras_api = Cell(python="3.11", pins=(("keras", "3.15.1"),), env=(("KERAS_BACKEND", "tensorflow"),), api="keras")
+    on_keras_api = diagnose(keras_api, CUSTOM, "m0", ProbeOutcome(probe(model, versions=KERAS3_VERSIONS)))
+    assert "written for Keras 2" in on_keras_api.fix and "--try-fixes tries it" not in on_keras_api.fix
 
 
 def test_objects_that_change_nothing_keep_the_plain_diagnosis():
