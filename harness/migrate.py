@@ -188,11 +188,6 @@ def with_backend(spec: str, backend: str | None) -> str:
     return spec if named else f"{spec},{BACKEND_AXIS}=={backend}"
 
 
-def spec_backend(spec: str) -> str | None:
-    """The Keras backend a spec names, if it names one."""
-    return parse_spec(spec).get(BACKEND_AXIS)
-
-
 # The tensorflow-addons release for a TensorFlow 2 minor (its own compatibility table; it ended at 2.15).
 ADDONS_FOR_TF = {10: "0.20", 11: "0.21", 12: "0.22", 13: "0.23", 14: "0.23", 15: "0.23"}
 
@@ -242,9 +237,9 @@ def environment(spec: str, packages: Mapping[str, str], index: PackageIndex, pyt
     pins = parse_spec(spec)
     axes = {name: [version] for name, version in pins.items()}
     backend = pins.get(BACKEND_AXIS)
-    if backend in (None, "tensorflow") and "tensorflow" not in axes:
-        axes["tensorflow"] = ["latest"]  # keras 3 alone: with the newest TensorFlow
-    elif backend not in (None, "tensorflow"):
+    if backend in (None, "tensorflow"):
+        axes.setdefault("tensorflow", ["latest"])  # keras 3 alone: with the newest TensorFlow
+    else:
         axes.setdefault("keras", ["latest"])  # jax or torch: Keras 3 and that framework, no TensorFlow unless named
     text = json.dumps({"name": "migrate", "matrix": {**({"python": [python]} if python else {}), **axes}, "packages": dict(packages)})
     matrix = parse_matrix(text, f"<{spec}>")

@@ -144,7 +144,8 @@ def for_major(model, major, backend=None):
     model = dict(model)
     repaired = model.pop("repaired", None)
     if isinstance(repaired, dict):
-        key = "%s-%s" % (major, backend) if repaired.get("%s-%s" % (major, backend)) else major
+        variant = "%s-%s" % (major, backend)
+        key = variant if repaired.get(variant) else major
         if repaired.get(key):
             model["repaired"] = repaired[key]
     return model

@@ -601,7 +601,7 @@ def tf_op_layers(s: Seen) -> Answer | None:
     )
     if s.backend:
         return "backend", s.name, what + legacy_advice(s.backend, migrates=False)
-    return "version-mismatch", s.name, what + legacy_advice(None, tried=s.cell.api == "tf.keras")
+    return "version-mismatch", s.name, what + legacy_advice(None, tried=s.legacy_tried)
 
 
 def format_not_read(s: Seen) -> Answer | None:
